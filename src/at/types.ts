@@ -1,0 +1,47 @@
+// Contract of the AT layer: transports, the channel's public surface, and its typed errors.
+// Knows no Quectel command (DESIGN.md §1).
+import type { EventEmitter } from 'node:events';
+
+/** A byte pipe to the module: a serial device or a raw TCP socket (ser2net). */
+export interface Transport extends EventEmitter {
+  /** Opens the pipe; rejects when it cannot be opened. */
+  open(): Promise<void>;
+  /** Closes the pipe; resolves also when already closed. */
+  close(): Promise<void>;
+  /** Writes bytes; resolves once handed to the OS (drained). Rejects when closed. */
+  write(data: Buffer): Promise<void>;
+  readonly isOpen: boolean;
+  /** Human-readable location, e.g. "/dev/ttyUSB2" or "tcp://10.0.0.1:4001". */
+  readonly description: string;
+  // events: 'data' (chunk: Buffer), 'close' (err?: Error)
+}
+
+export interface CommandOptions {
+  /** Milliseconds until the command fails with TimeoutError; default from the channel. */
+  timeoutMs?: number;
+  /**
+   * Prefix of the information lines this command answers with, e.g. "+CGREG:".
+   * Lines with this prefix are collected; other lines that arrive meanwhile are URCs.
+   * When omitted, lines that are not known URCs are collected (for AT+CIMI, ATI …).
+   */
+  prefix?: string;
+}
+
+export interface AtResponse {
+  /** Information lines, without the final result code and without echo. */
+  lines: string[];
+}
+
+export interface UploadOptions extends CommandOptions {
+  /** Bytes per ACK block (module sends "A" after each). Default 1024. */
+  blockSize?: number;
+  /** Called after each acknowledged block with bytes sent so far and total. */
+  onProgress?: (sent: number, total: number) => void;
+}
+
+export interface UploadResult extends AtResponse {
+  /** Size the module reported in "+QFUPL: <size>,<checksum>". */
+  size: number;
+  /** Checksum the module reported (16-bit XOR, as number). */
+  checksum: number;
+}

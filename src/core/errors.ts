@@ -1,0 +1,107 @@
+// One table of the module's MMS error codes (spec §5, §6) and the named request errors of the
+// front doors (DESIGN.md §4). Code that classifies or names an error reads these tables.
+
+export type SendErrorClass =
+  /** Cannot succeed on retry: fail the message at once. */
+  | 'permanent'
+  /** Retry by the ladder of §4.3: resend, re-activate the context, back off. */
+  | 'transient'
+  /** 764: the module is busy; wait and retry without counting an attempt. */
+  | 'busy'
+  /** 761/763: the module lost its RAM files; re-upload once, then retry. */
+  | 'files-lost';
+
+export interface SpecCode {
+  code: number;
+  name: string;
+  class: SendErrorClass;
+}
+
+/** Spec §5, table 2. */
+export const SPEC_CODES: readonly SpecCode[] = [
+  { code: 751, name: 'Unknown error', class: 'transient' },
+  { code: 752, name: 'URL length error', class: 'permanent' },
+  { code: 753, name: 'URL error', class: 'permanent' },
+  { code: 754, name: 'Invalid proxy type', class: 'permanent' },
+  { code: 755, name: 'Proxy address error', class: 'permanent' },
+  { code: 756, name: 'Invalid parameter', class: 'permanent' },
+  { code: 757, name: 'Recipient address full', class: 'permanent' },
+  { code: 758, name: 'CC recipient address full', class: 'permanent' },
+  { code: 759, name: 'BCC recipient address full', class: 'permanent' },
+  { code: 760, name: 'Attachments full', class: 'permanent' },
+  { code: 761, name: 'File error', class: 'files-lost' },
+  { code: 762, name: 'No recipient', class: 'permanent' },
+  { code: 763, name: 'File not found', class: 'files-lost' },
+  { code: 764, name: 'MMS busy', class: 'busy' },
+  { code: 765, name: 'Server response failed', class: 'transient' },
+  { code: 766, name: 'Error response of HTTP(S) post', class: 'transient' },
+  { code: 767, name: 'Invalid report of HTTP(S) post', class: 'transient' },
+  { code: 768, name: 'PDP activation failed', class: 'transient' },
+  { code: 769, name: 'PDP deactivated', class: 'transient' },
+  { code: 770, name: 'Socket creation failed', class: 'transient' },
+  { code: 771, name: 'Socket connection failed', class: 'transient' },
+  { code: 772, name: 'Socket read failed', class: 'transient' },
+  { code: 773, name: 'Socket write failed', class: 'transient' },
+  { code: 774, name: 'Socket closed', class: 'transient' },
+  { code: 775, name: 'Timeout', class: 'transient' },
+  { code: 776, name: 'Encode data error', class: 'permanent' },
+  { code: 777, name: 'HTTP(S) decode data error', class: 'transient' },
+];
+
+const BY_CODE = new Map(SPEC_CODES.map((c) => [c.code, c]));
+
+/** Spec §6, table 3 (plus the statuses the retry rules name). */
+export const HTTP_STATUS_NAMES: Readonly<Record<number, string>> = {
+  200: 'OK',
+  400: 'Bad request',
+  403: 'Forbidden',
+  404: 'Not found',
+  408: 'Request timeout',
+  409: 'Conflict',
+  411: 'Length required',
+  500: 'Internal server error',
+  502: 'Bad gateway',
+  503: 'Service unavailable',
+  504: 'Gateway timeout',
+};
+
+export function specCode(code: number): SpecCode {
+  return BY_CODE.get(code) ?? { code, name: `Error ${code}`, class: 'transient' };
+}
+
+/**
+ * How a `+QMMSEND: <err>,<httprsp>` result is to be treated (DESIGN.md §6): HTTP 4xx other
+ * than 408/409 cannot succeed on retry, whatever `<err>` says.
+ */
+export function classifySendResult(err: number, httpStatus: number): SendErrorClass {
+  if (httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408 && httpStatus !== 409) return 'permanent';
+  return specCode(err).class;
+}
+
+/** Named request errors (D-Bus `org.example.Mms1.Error.<Name>`, MQTT `error.name`). */
+export const REQUEST_ERROR_NAMES = [
+  'InvalidRecipient',
+  'TooManyRecipients',
+  'SubjectTooLong',
+  'TooManyAttachments',
+  'AttachmentNotAllowed',
+  'AttachmentNotFound',
+  'MessageTooLarge',
+  'InvalidOption',
+  'InvalidRequest',
+  'NotFound',
+  'NotCancellable',
+  'AccessDenied',
+] as const;
+export type RequestErrorName = (typeof REQUEST_ERROR_NAMES)[number];
+
+/** A request refused at a front door, before anything was queued. */
+export class RequestError extends Error {
+  constructor(
+    readonly errorName: RequestErrorName,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}

@@ -1,0 +1,87 @@
+// The message as the outbox keeps it and both front doors show it (DESIGN.md §4, §5).
+
+export const STATUSES = ['queued', 'sending', 'retrying', 'sent', 'failed', 'cancelled', 'unknown'] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** States a message never leaves on its own. */
+export const FINAL_STATUSES: ReadonlySet<Status> = new Set(['sent', 'failed', 'cancelled', 'unknown']);
+
+/** Per-message send options (DESIGN.md §4 `options`), overriding `mms.*` config. */
+export interface SendOptions {
+  validity?: number; // 0..6
+  priority?: number; // 0..3
+  deliveryReport?: boolean;
+  readReport?: boolean;
+  visibility?: number; // 0..2
+  class?: number; // 0..4
+  /** AT+QMMSEND timeout in seconds, 1..65535. */
+  timeout?: number;
+}
+
+/** An attachment as submitted, after validation: bytes are in hand (path attachments read). */
+export interface AttachmentInput {
+  /** File name as the recipient sees it (already reduced to a safe character set). */
+  name: string;
+  contentType: string;
+  data: Buffer;
+}
+
+/** A validated send request, ready for the outbox. */
+export interface SendRequest {
+  /** Client id (idempotency key); generated when absent. */
+  id?: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+  attachments: AttachmentInput[];
+  options: SendOptions;
+}
+
+/** The error a message carries: a spec code with its name, or a daemon-side reason. */
+export interface MessageError {
+  /** Spec §5 `<err>` code (751..777), or 0 for daemon-side errors. */
+  code: number;
+  /** Spec §5 name ("Server response failed") or a daemon-side name. */
+  name: string;
+  httpStatus?: number;
+  mmscResponse?: string;
+}
+
+export interface AttachmentMeta {
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  /** Name of the file in the spool (attachment bytes); removed at a final state. */
+  file: string;
+}
+
+/** What the outbox stores and the front doors publish. */
+export interface MessageRecord {
+  id: string;
+  status: Status;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+  attachments: AttachmentMeta[];
+  options: SendOptions;
+  attempts: number;
+  /** 0..1 while attachments upload. */
+  progress: number;
+  error?: MessageError;
+  /** Unix ms. */
+  created: number;
+  updated: number;
+  /** Unix ms before which a retrying message is not tried again. */
+  notBefore?: number;
+  /** RAM file names journalled before upload (DESIGN.md §6), still possibly in the module. */
+  ramFiles: string[];
+  /** True once AT+QMMSEND was answered OK for the current attempt. */
+  sendAccepted: boolean;
+}
+
+export function isFinal(status: Status): boolean {
+  return FINAL_STATUSES.has(status);
+}
