@@ -45,3 +45,21 @@ export interface UploadResult extends AtResponse {
   /** Checksum the module reported (16-bit XOR, as number). */
   checksum: number;
 }
+
+/**
+ * What the modem driver needs of the AT channel. `AtChannel` implements it; unit tests of
+ * `src/modem` use a fake.
+ * Events: 'urc' (line: string), 'connected' (), 'disconnected' (err?: Error).
+ */
+export interface AtCommander extends EventEmitter {
+  /** Sends "<cmd>\r" (cmd without the trailing CR, e.g. 'AT+CGREG?') and waits for the final code. */
+  command(cmd: string, opts?: CommandOptions): Promise<AtResponse>;
+  /**
+   * Sends an upload command (AT+QFUPL=…,1), waits for CONNECT, streams `data` in ACK mode,
+   * then waits for "+QFUPL: <size>,<checksum>" and OK; verifies size and checksum (ChecksumError).
+   */
+  upload(cmd: string, data: Buffer, opts?: UploadOptions): Promise<UploadResult>;
+  /** Leaves a data mode the module may still be in: 1 s silence, "+++", 1 s silence. */
+  escapeDataMode(): Promise<void>;
+  readonly isConnected: boolean;
+}

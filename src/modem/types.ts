@@ -1,0 +1,98 @@
+// Contract of the Quectel driver (src/modem): what the sender and the daemon use of it.
+import type { EventEmitter } from 'node:events';
+
+export const MODEM_STATES = [
+  'absent',
+  'initializing',
+  'sim-missing',
+  'sim-locked',
+  'searching',
+  'registered',
+  'ready',
+  'error',
+] as const;
+export type ModemState = (typeof MODEM_STATES)[number];
+
+export type Registration = 'home' | 'roaming' | 'searching' | 'denied' | 'unknown' | 'not-registered';
+
+export interface ModemStatus {
+  state: ModemState;
+  registration: Registration;
+  operator: string;
+  /** 0..31 from +CSQ, -1 unknown (99). */
+  signal: number;
+  /** Last failure that put the modem into `error`, for STATUS= and logs. */
+  detail?: string;
+}
+
+export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
+
+/** sendparam of §2.1: validity, priority, sendrep, readrep, visible, class. */
+export interface SendParams {
+  validity: number;
+  priority: number;
+  deliveryReport: boolean;
+  readReport: boolean;
+  visibility: number;
+  class: number;
+}
+
+/** Result of one AT+QMMSEND (the +QMMSEND URC). */
+export interface SendResult {
+  err: number;
+  httpStatus: number;
+  mmscResponse?: string;
+}
+
+/** AT+QMMSEND was not accepted (no OK): the message certainly did not leave. */
+export class SendNotAcceptedError extends Error {
+  override name = 'SendNotAcceptedError';
+  constructor(
+    message: string,
+    readonly code?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * AT+QMMSEND was accepted but its result never came (timeout, port loss, reboot): the message
+ * may or may not have been sent (DESIGN.md §6 → `unknown`).
+ */
+export class SendOutcomeUnknownError extends Error {
+  override name = 'SendOutcomeUnknownError';
+}
+
+/**
+ * Events: 'status' (ModemStatus) on any change; 'rebooted' () when the module restarted (RDY)
+ * or the port came back (its RAM files are gone or suspect); 'pdpDeactivated' (ctx).
+ */
+export interface ModemApi extends EventEmitter {
+  readonly status: ModemStatus;
+  /** Resolves when state is `ready` (SIM ready, registered, context active, MMS configured). */
+  whenReady(signal?: AbortSignal): Promise<void>;
+
+  // One typed function per command the sender uses (§3, §6). Text arguments are checked by the
+  // driver: a `"`, CR, LF, Ctrl-Z or `;` makes it throw before anything is written.
+  mmsClear(): Promise<void>; // AT+QMMSEDIT=0
+  setCharset(charset: Charset): Promise<void>; // AT+QMMSCFG="character",<cs>
+  setSendParams(p: SendParams): Promise<void>; // AT+QMMSCFG="sendparam",…
+  addRecipient(kind: 'to' | 'cc' | 'bcc', address: string): Promise<void>; // AT+QMMSEDIT=1|2|3,1,"…"
+  /** Subject under the charset rules of DESIGN.md §6 (ASCII as is, else hex in `charset`). */
+  setSubject(subject: string, charset: Charset): Promise<void>;
+  addAttachment(ramName: string): Promise<void>; // AT+QMMSEDIT=5,1,"RAM:<name>"
+  /** AT+QFUPL="RAM:<name>",<size>,<timeout>,1 in ACK mode, checksum verified. */
+  uploadFile(ramName: string, data: Buffer, onProgress?: (sent: number, total: number) => void): Promise<void>;
+  /** AT+QFLST="RAM:*" → name (without "RAM:") → size. */
+  listFiles(): Promise<Map<string, number>>;
+  /** AT+QFDEL="RAM:<name>"; a missing file is not an error. */
+  deleteFile(ramName: string): Promise<void>;
+  /**
+   * AT+QMMSEND=<timeoutS>, then waits for the +QMMSEND URC (timeoutS plus a margin).
+   * `onAccepted` runs (and is awaited) after the OK, before the result can arrive.
+   * Throws SendNotAcceptedError / SendOutcomeUnknownError as documented above.
+   */
+  send(timeoutS: number, onAccepted: () => Promise<void>): Promise<SendResult>;
+  /** AT+QIDEACT then AT+QIACT on the configured context (§4.3). */
+  reactivatePdp(): Promise<void>;
+}
