@@ -1,0 +1,255 @@
+// A client of org.example.Mms1 (DESIGN.md §4) for mmsctl and tests: typed calls over dbus-next's
+// low-level Message API, and following one message's PropertiesChanged to a final state.
+import dbus from 'dbus-next';
+import { isFinal, type Status } from '../../core/message.js';
+import { openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
+import { optionsToVariants, type Variant } from './convert.js';
+import {
+  BUS_NAME,
+  ERROR_PREFIX,
+  MANAGER_INTERFACE,
+  MANAGER_PATH,
+  MESSAGE_INTERFACE,
+  PROPERTIES_INTERFACE,
+  messagePath,
+} from './names.js';
+
+const { DBusError, Message, MessageType } = dbus;
+type DbusMessage = InstanceType<typeof Message>;
+
+export interface ManagerProperties {
+  ModemState: string;
+  Registration: string;
+  Operator: string;
+  SignalQuality: number;
+  QueueLength: number;
+  Version: string;
+}
+
+export interface MessageProperties {
+  Id: string;
+  Status: Status;
+  To: string[];
+  Cc: string[];
+  Bcc: string[];
+  Subject: string;
+  Attempts: number;
+  Progress: number;
+  Error: string;
+  HttpStatus: number;
+  MmscResponse: string;
+  /** Unix ms (uint64 on the bus, converted here). */
+  Created: number;
+  Updated: number;
+}
+
+export interface SendFields {
+  to: string[];
+  cc?: string[];
+  bcc?: string[];
+  subject?: string;
+  id?: string;
+  /** validity, priority, deliveryReport, readReport, visibility, class, timeout. */
+  options?: Record<string, number | boolean | undefined>;
+}
+
+/** The daemon left the bus while we were waiting on it. */
+export class DaemonGoneError extends Error {
+  override name = 'DaemonGoneError';
+}
+
+const CALL_TIMEOUT_MS = 120_000;
+
+/** Variants → plain values; uint64/int64 (BigInt) → number at the edge. */
+function unwrap(dict: Record<string, Variant>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(dict)) out[k] = typeof v.value === 'bigint' ? Number(v.value) : v.value;
+  return out;
+}
+
+export class MmsClient {
+  private constructor(private readonly bus: MessageBus) {}
+
+  /** Connects to the bus; rejects if the bus cannot be reached (not whether mmsd is there). */
+  static async connect(kind: BusKind, address?: string, timeoutMs = 10_000): Promise<MmsClient> {
+    const bus = openBus(kind, address);
+    // dbus-next crashes the process on an 'error' without a listener; calls race it below.
+    bus.on('error', () => undefined);
+    try {
+      await whenConnected(bus, timeoutMs);
+    } catch (err) {
+      bus.disconnect();
+      throw err;
+    }
+    return new MmsClient(bus);
+  }
+
+  close(): void {
+    this.bus.disconnect();
+  }
+
+  private async call(path: string, iface: string, member: string, signature: string, body: unknown[]): Promise<DbusMessage> {
+    const msg = new Message({ destination: BUS_NAME, path, interface: iface, member, signature, body });
+    const reply = await raceBusError(this.bus, this.bus.call(msg), CALL_TIMEOUT_MS, `calling ${member}`);
+    if (!reply) throw new Error(`no reply to ${member}`);
+    return reply;
+  }
+
+  /** SendMessageData: the caller's bytes travel in the call. Returns the message's object path. */
+  async sendData(
+    fields: SendFields,
+    attachments: { name: string; contentType?: string; data: Buffer }[],
+  ): Promise<string> {
+    const atts = attachments.map((a) => [a.name, a.contentType ?? '', a.data]);
+    const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', 'asasassa(ssay)a{sv}', [
+      ...this.common(fields),
+      atts,
+      this.options(fields),
+    ]);
+    return reply.body[0] as string;
+  }
+
+  /** SendMessage: the daemon reads the paths (only inside its attachments.allowedDirs). */
+  async sendPaths(fields: SendFields, attachments: { path: string; contentType?: string }[]): Promise<string> {
+    const atts = attachments.map((a) => [a.path, a.contentType ?? '']);
+    const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', 'asasassa(ss)a{sv}', [
+      ...this.common(fields),
+      atts,
+      this.options(fields),
+    ]);
+    return reply.body[0] as string;
+  }
+
+  private common(f: SendFields): unknown[] {
+    return [f.to, f.cc ?? [], f.bcc ?? [], f.subject ?? ''];
+  }
+
+  private options(f: SendFields): Record<string, Variant> {
+    return optionsToVariants({ ...(f.options ?? {}), id: f.id });
+  }
+
+  async status(): Promise<ManagerProperties> {
+    const reply = await this.call(MANAGER_PATH, PROPERTIES_INTERFACE, 'GetAll', 's', [MANAGER_INTERFACE]);
+    return unwrap(reply.body[0] as Record<string, Variant>) as unknown as ManagerProperties;
+  }
+
+  async list(): Promise<{ path: string; props: MessageProperties }[]> {
+    const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages', '', []);
+    const entries = reply.body[0] as [string, Record<string, Variant>][];
+    return entries.map(([path, dict]) => ({ path, props: unwrap(dict) as unknown as MessageProperties }));
+  }
+
+  /** All properties of one message; DBusError org.example.Mms1.Error.NotFound when unknown. */
+  async show(id: string): Promise<MessageProperties> {
+    return this.getAll(messagePath(id), id);
+  }
+
+  async getAll(path: string, id = path): Promise<MessageProperties> {
+    try {
+      const reply = await this.call(path, PROPERTIES_INTERFACE, 'GetAll', 's', [MESSAGE_INTERFACE]);
+      const props = unwrap(reply.body[0] as Record<string, Variant>);
+      // An unexported path answers GetAll with an empty dict or InvalidArgs, by library.
+      if (props.Id === undefined) throw notFound(id);
+      return props as unknown as MessageProperties;
+    } catch (err) {
+      if (err instanceof DBusError && /InvalidArgs|UnknownObject/.test(err.type)) throw notFound(id);
+      throw err;
+    }
+  }
+
+  async cancel(id: string): Promise<void> {
+    await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', [id]);
+  }
+
+  /**
+   * Follows the message at `path` until its Status is final and resolves with its last
+   * properties. `onUpdate` gets every state seen (first the current one). Rejects with
+   * DaemonGoneError when mmsd leaves the bus.
+   */
+  async follow(path: string, onUpdate: (props: MessageProperties) => void): Promise<MessageProperties> {
+    const propsRule = `type='signal',sender='${BUS_NAME}',path='${path}',interface='${PROPERTIES_INTERFACE}',member='PropertiesChanged'`;
+    const ownerRule = `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`;
+    await this.busCall('AddMatch', [propsRule]);
+    await this.busCall('AddMatch', [ownerRule]);
+
+    return new Promise<MessageProperties>((resolve, reject) => {
+      let state: MessageProperties | undefined;
+      let done = false;
+      const getAll = new Message({
+        destination: BUS_NAME,
+        path,
+        interface: PROPERTIES_INTERFACE,
+        member: 'GetAll',
+        signature: 's',
+        body: [MESSAGE_INTERFACE],
+      });
+      getAll.serial = this.bus.newSerial();
+      const serial = getAll.serial;
+
+      const finish = (err: Error | undefined, value?: MessageProperties): void => {
+        if (done) return;
+        done = true;
+        this.bus.removeListener('message', onMessage);
+        this.bus.removeListener('error', onError);
+        // Best effort: the connection is usually closed right after.
+        this.busCall('RemoveMatch', [propsRule]).catch(() => undefined);
+        this.busCall('RemoveMatch', [ownerRule]).catch(() => undefined);
+        if (err) reject(err);
+        else resolve(value!);
+      };
+      const step = (next: MessageProperties): void => {
+        if (done) return;
+        state = next;
+        onUpdate(next);
+        if (isFinal(next.Status)) finish(undefined, next);
+      };
+      // Messages arrive in the order the bus delivered them: the GetAll reply is a snapshot, signals
+      // before it are already in it, signals after it are applied on top.
+      const onMessage = (msg: DbusMessage): void => {
+        if (msg.type === MessageType.METHOD_RETURN && Number(msg.replySerial) === serial) {
+          const props = unwrap(msg.body[0] as Record<string, Variant>);
+          if (props.Id === undefined) finish(notFound(path));
+          else step(props as unknown as MessageProperties);
+        } else if (
+          msg.type === MessageType.SIGNAL &&
+          msg.member === 'PropertiesChanged' &&
+          msg.path === path &&
+          msg.body[0] === MESSAGE_INTERFACE &&
+          state !== undefined
+        ) {
+          step({ ...state, ...(unwrap(msg.body[1] as Record<string, Variant>) as Partial<MessageProperties>) });
+        } else if (
+          msg.type === MessageType.SIGNAL &&
+          msg.member === 'NameOwnerChanged' &&
+          msg.body[0] === BUS_NAME &&
+          msg.body[2] === ''
+        ) {
+          finish(new DaemonGoneError(`${BUS_NAME} left the bus while waiting for ${path}`));
+        }
+      };
+      const onError = (err: unknown): void => finish(err instanceof Error ? err : new Error(String(err)));
+      this.bus.on('message', onMessage);
+      this.bus.on('error', onError);
+      this.bus.call(getAll).catch((err: unknown) => {
+        if (err instanceof DBusError && /InvalidArgs|UnknownObject/.test(err.type)) finish(notFound(path));
+        else finish(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+  }
+
+  private async busCall(member: string, body: unknown[]): Promise<void> {
+    const msg = new Message({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member,
+      signature: 's',
+      body,
+    });
+    await raceBusError(this.bus, this.bus.call(msg), CALL_TIMEOUT_MS, member);
+  }
+}
+
+function notFound(id: string): InstanceType<typeof DBusError> {
+  return new DBusError(`${ERROR_PREFIX}NotFound`, `no message ${id}`);
+}

@@ -1,0 +1,259 @@
+// The two exported D-Bus interfaces of DESIGN.md §4: org.example.Mms1 (manager) and
+// org.example.Mms1.Message (one per message). Plain classes + configureMembers (dbus-next's
+// decorators do not work under TypeScript).
+import dbus from 'dbus-next';
+import type { Logger } from 'pino';
+import type { MessageRecord } from '../../core/message.js';
+import type { FrontDoorContext, RawSendRequest } from '../types.js';
+import {
+  MANAGER_PROPERTIES,
+  MESSAGE_PROPERTIES,
+  changedValues,
+  convertOptions,
+  propertyValues,
+  propertyVariants,
+  toDBusError,
+  type ManagerSource,
+  type Variant,
+} from './convert.js';
+import { MANAGER_INTERFACE, MESSAGE_INTERFACE, messagePath } from './names.js';
+
+const { Interface } = dbus.interface;
+
+/** Argument names for the introspection XML (dbus-next leaves them out). */
+const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
+  SendMessage: ['to', 'cc', 'bcc', 'subject', 'attachments', 'options', 'message'],
+  SendMessageData: ['to', 'cc', 'bcc', 'subject', 'attachments', 'options', 'message'],
+  ListMessages: ['messages'],
+  Cancel: ['id'],
+  MessageAdded: ['message', 'properties'],
+  MessageRemoved: ['message'],
+};
+
+interface IntrospectArg {
+  $: { name?: string; direction?: string; type: string };
+}
+interface IntrospectMember {
+  $: { name: string };
+  arg?: IntrospectArg[];
+}
+interface IntrospectInterface {
+  $: { name: string };
+  method?: IntrospectMember[];
+  signal?: IntrospectMember[];
+}
+
+// dbus-next builds introspection data in Interface.prototype.$introspect (not in its typings).
+const baseIntrospect = (Interface.prototype as unknown as { $introspect: (this: unknown) => IntrospectInterface })
+  .$introspect;
+
+/** An Interface whose introspection names method and signal arguments from ARG_NAMES. */
+class NamedInterface extends Interface {
+  $introspect(): IntrospectInterface {
+    const xml = baseIntrospect.call(this);
+    for (const member of [...(xml.method ?? []), ...(xml.signal ?? [])]) {
+      const names = ARG_NAMES[member.$.name];
+      member.arg?.forEach((arg, i) => {
+        const name = names?.[i];
+        // `name` first, as gdbus and sd-bus print it.
+        if (name !== undefined) arg.$ = { name, ...arg.$ };
+      });
+    }
+    return xml;
+  }
+}
+
+/** What the manager needs from the service around it. */
+export interface MessageRegistry {
+  /** Export the record's object now if it is not yet (a submit may resolve before 'added'). */
+  ensureExported(record: MessageRecord): void;
+}
+
+export class ManagerInterface extends NamedInterface {
+  private last: Record<string, unknown> = {};
+
+  constructor(
+    private readonly ctx: FrontDoorContext,
+    private readonly registry: MessageRegistry,
+    private readonly logger: Logger,
+  ) {
+    super(MANAGER_INTERFACE);
+  }
+
+  private source(): ManagerSource {
+    return { status: this.ctx.modemStatus(), queueLength: this.ctx.queueLength(), version: this.ctx.version };
+  }
+
+  private prop(name: string): unknown {
+    return MANAGER_PROPERTIES[name].get(this.source());
+  }
+
+  /** Emit PropertiesChanged for every manager property that changed since the last call. */
+  refresh(): void {
+    const now = propertyValues(MANAGER_PROPERTIES, this.source());
+    const changed = changedValues(this.last, now);
+    this.last = now;
+    if (Object.keys(changed).length > 0) Interface.emitPropertiesChanged(this, changed, []);
+  }
+
+  /** Take the current values as known (at export) without announcing them. */
+  snapshot(): void {
+    this.last = propertyValues(MANAGER_PROPERTIES, this.source());
+  }
+
+  async SendMessage(
+    to: string[],
+    cc: string[],
+    bcc: string[],
+    subject: string,
+    attachments: [string, string][],
+    options: Record<string, Variant>,
+  ): Promise<string> {
+    return this.submit('SendMessage', to, cc, bcc, subject, options, () =>
+      attachments.map(([path, contentType]) => (contentType === '' ? { path } : { path, contentType })),
+    );
+  }
+
+  async SendMessageData(
+    to: string[],
+    cc: string[],
+    bcc: string[],
+    subject: string,
+    attachments: [string, string, Buffer][],
+    options: Record<string, Variant>,
+  ): Promise<string> {
+    return this.submit('SendMessageData', to, cc, bcc, subject, options, () =>
+      attachments.map(([name, contentType, data]) =>
+        contentType === '' ? { name, data } : { name, contentType, data },
+      ),
+    );
+  }
+
+  private async submit(
+    method: string,
+    to: string[],
+    cc: string[],
+    bcc: string[],
+    subject: string,
+    options: Record<string, Variant>,
+    attachments: () => unknown[],
+  ): Promise<string> {
+    try {
+      const converted = convertOptions(options);
+      const raw: RawSendRequest = { to, cc, bcc, subject, attachments: attachments(), options: converted.options };
+      if (converted.id !== undefined) raw.id = converted.id;
+      const { record, created } = await this.ctx.submit(raw);
+      this.registry.ensureExported(record);
+      this.logger.info({ id: record.id, created, method }, 'message submitted over D-Bus');
+      return messagePath(record.id);
+    } catch (err) {
+      throw toDBusError(err, this.logger, method);
+    }
+  }
+
+  ListMessages(): [string, Record<string, Variant>][] {
+    return this.ctx.list().map((r) => [messagePath(r.id), propertyVariants(MESSAGE_PROPERTIES, r)]);
+  }
+
+  async Cancel(id: string): Promise<void> {
+    try {
+      await this.ctx.cancel(id);
+    } catch (err) {
+      throw toDBusError(err, this.logger, 'Cancel');
+    }
+  }
+
+  get ModemState(): unknown {
+    return this.prop('ModemState');
+  }
+  get Registration(): unknown {
+    return this.prop('Registration');
+  }
+  get Operator(): unknown {
+    return this.prop('Operator');
+  }
+  get SignalQuality(): unknown {
+    return this.prop('SignalQuality');
+  }
+  get QueueLength(): unknown {
+    return this.prop('QueueLength');
+  }
+  get Version(): unknown {
+    return this.prop('Version');
+  }
+
+  /** Signal body; dbus-next sends what this returns. */
+  MessageAdded(path: string, properties: Record<string, Variant>): [string, Record<string, Variant>] {
+    return [path, properties];
+  }
+
+  MessageRemoved(path: string): string {
+    return path;
+  }
+}
+
+ManagerInterface.configureMembers({
+  methods: {
+    SendMessage: { inSignature: 'asasassa(ss)a{sv}', outSignature: 'o' },
+    SendMessageData: { inSignature: 'asasassa(ssay)a{sv}', outSignature: 'o' },
+    ListMessages: { inSignature: '', outSignature: 'a(oa{sv})' },
+    Cancel: { inSignature: 's', outSignature: '' },
+  },
+  properties: Object.fromEntries(
+    Object.entries(MANAGER_PROPERTIES).map(([name, spec]) => [name, { signature: spec.signature, access: 'read' }]),
+  ),
+  signals: {
+    MessageAdded: { signature: 'oa{sv}' },
+    MessageRemoved: { signature: 'o' },
+  },
+});
+
+export class MessageInterface extends NamedInterface {
+  private values: Record<string, unknown>;
+
+  constructor(
+    private record: MessageRecord,
+    private readonly ctx: FrontDoorContext,
+    private readonly logger: Logger,
+  ) {
+    super(MESSAGE_INTERFACE);
+    this.values = propertyValues(MESSAGE_PROPERTIES, record);
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** Take a newer record and announce what changed (status, attempts, progress, error…). */
+  update(record: MessageRecord): void {
+    this.record = record;
+    const now = propertyValues(MESSAGE_PROPERTIES, record);
+    const changed = changedValues(this.values, now);
+    this.values = now;
+    if (Object.keys(changed).length > 0) Interface.emitPropertiesChanged(this, changed, []);
+  }
+
+  async Cancel(): Promise<void> {
+    try {
+      await this.ctx.cancel(this.record.id);
+    } catch (err) {
+      throw toDBusError(err, this.logger, 'Message.Cancel');
+    }
+  }
+}
+
+// Property getters from the one table: dbus-next reads `iface[name]`.
+for (const name of Object.keys(MESSAGE_PROPERTIES)) {
+  Object.defineProperty(MessageInterface.prototype, name, {
+    get(this: MessageInterface) {
+      return (this as unknown as { values: Record<string, unknown> }).values[name];
+    },
+  });
+}
+
+MessageInterface.configureMembers({
+  methods: { Cancel: { inSignature: '', outSignature: '' } },
+  properties: Object.fromEntries(
+    Object.entries(MESSAGE_PROPERTIES).map(([name, spec]) => [name, { signature: spec.signature, access: 'read' }]),
+  ),
+});

@@ -1,0 +1,150 @@
+// The D-Bus front door (DESIGN.md §4): owns the name org.example.Mms1, exports the manager and
+// one object per outbox message, and mirrors the outbox and modem status as properties/signals.
+import { EventEmitter } from 'node:events';
+import dbus from 'dbus-next';
+import type { Logger } from 'pino';
+import type { MessageRecord } from '../../core/message.js';
+import type { FrontDoorContext } from '../types.js';
+import { openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
+import { MESSAGE_PROPERTIES, propertyVariants } from './convert.js';
+import { ManagerInterface, MessageInterface, type MessageRegistry } from './interfaces.js';
+import { BUS_NAME, MANAGER_PATH, messagePath } from './names.js';
+
+const { NameFlag, RequestNameReply } = dbus;
+
+export interface DbusServiceOptions {
+  ctx: FrontDoorContext;
+  bus: BusKind;
+  logger: Logger;
+  /** A bus address overriding the bus's environment variable and default (tests). */
+  address?: string;
+  /** How long start() waits for the bus and the name; default 10 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Events: 'busError' (Error) when the bus connection fails after start() — the daemon has lost
+ * its front door and should exit so that systemd restarts it.
+ */
+export class DbusService extends EventEmitter implements MessageRegistry {
+  private conn: MessageBus | undefined;
+  private manager: ManagerInterface | undefined;
+  private readonly messages = new Map<string, MessageInterface>();
+  private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
+  private readonly log: Logger;
+
+  constructor(private readonly opts: DbusServiceOptions) {
+    super();
+    this.log = opts.logger.child({ part: 'dbus' });
+  }
+
+  /** Connects, takes the name (or throws), exports the manager and every message. */
+  async start(): Promise<void> {
+    const { ctx, bus: kind, address } = this.opts;
+    const timeoutMs = this.opts.timeoutMs ?? 10_000;
+    const conn = openBus(kind, address);
+    this.conn = conn;
+    let started = false;
+    // A missing 'error' listener would crash the process on any socket error.
+    conn.on('error', (err: unknown) => {
+      this.log.error({ err }, 'D-Bus connection error');
+      if (started) this.emit('busError', err instanceof Error ? err : new Error(String(err)));
+    });
+    try {
+      await whenConnected(conn, timeoutMs);
+      let reply: number;
+      try {
+        reply = await raceBusError(conn, conn.requestName(BUS_NAME, NameFlag.DO_NOT_QUEUE), timeoutMs, 'requesting the name');
+      } catch (err) {
+        throw new Error(
+          `cannot own ${BUS_NAME} on the ${kind} bus (${errorText(err)}); ` +
+            'is dbus/org.example.Mms1.conf installed and does mmsd run as root or mmsd?',
+          { cause: err },
+        );
+      }
+      if (reply !== RequestNameReply.PRIMARY_OWNER && reply !== RequestNameReply.ALREADY_OWNER) {
+        throw new Error(`${BUS_NAME} is already owned on the ${kind} bus: is another mmsd running?`);
+      }
+    } catch (err) {
+      conn.disconnect();
+      this.conn = undefined;
+      throw err;
+    }
+
+    const manager = new ManagerInterface(ctx, this, this.log);
+    this.manager = manager;
+    conn.export(MANAGER_PATH, manager);
+    for (const record of ctx.list()) this.ensureExported(record);
+    manager.snapshot();
+
+    // 'added' comes once per new message, before or after SendMessage exported its object.
+    this.listen('added', (record: MessageRecord) => {
+      this.ensureExported(record);
+      manager.MessageAdded(messagePath(record.id), propertyVariants(MESSAGE_PROPERTIES, record));
+      manager.refresh();
+    });
+    this.listen('changed', (record: MessageRecord) => {
+      const iface = this.messages.get(record.id);
+      if (iface) iface.update(record);
+      else this.ensureExported(record);
+      manager.refresh();
+    });
+    // The outbox contract emits the id; a record is accepted as well.
+    this.listen('removed', (arg: string | MessageRecord) => {
+      const id = typeof arg === 'string' ? arg : arg.id;
+      const iface = this.messages.get(id);
+      if (iface) {
+        conn.unexport(messagePath(id), iface);
+        this.messages.delete(id);
+        manager.MessageRemoved(messagePath(id));
+      }
+      manager.refresh();
+    });
+    this.listen('modemStatus', () => manager.refresh());
+    started = true;
+    this.log.info({ bus: kind, name: BUS_NAME, messages: this.messages.size }, 'D-Bus interface up');
+  }
+
+  /** Unexports everything, releases the name and disconnects. */
+  async stop(): Promise<void> {
+    for (const [event, fn] of this.ctxListeners) this.opts.ctx.removeListener(event, fn);
+    this.ctxListeners.length = 0;
+    const conn = this.conn;
+    if (!conn) return;
+    this.conn = undefined;
+    for (const [id, iface] of this.messages) conn.unexport(messagePath(id), iface);
+    this.messages.clear();
+    if (this.manager) conn.unexport(MANAGER_PATH, this.manager);
+    this.manager = undefined;
+    try {
+      await raceBusError(conn, conn.releaseName(BUS_NAME), this.opts.timeoutMs ?? 10_000, 'releasing the name');
+    } catch (err) {
+      this.log.warn({ err }, 'could not release the D-Bus name');
+    }
+    conn.disconnect();
+  }
+
+  ensureExported(record: MessageRecord): void {
+    if (!this.conn || this.messages.has(record.id)) return;
+    const iface = new MessageInterface(record, this.opts.ctx, this.log);
+    this.conn.export(messagePath(record.id), iface);
+    this.messages.set(record.id, iface);
+  }
+
+  private listen<A>(event: string, fn: (arg: A) => void): void {
+    const wrapped = (...args: unknown[]): void => {
+      try {
+        fn(args[0] as A);
+      } catch (err) {
+        this.log.error({ err, event }, 'could not publish an outbox event on D-Bus');
+      }
+    };
+    this.opts.ctx.on(event, wrapped);
+    this.ctxListeners.push([event, wrapped]);
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof dbus.DBusError) return `${err.type}: ${err.text}`;
+  return err instanceof Error ? err.message : String(err);
+}

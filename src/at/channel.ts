@@ -1,0 +1,600 @@
+// The AT channel (DESIGN.md §1 src/at): one command in flight, line framing, final result codes,
+// per-command timeouts, URCs, upload data mode, and reopening the transport with backoff.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { checksum16 } from './checksum.js';
+import {
+  AtError,
+  AtErrorResult,
+  ChecksumError,
+  ClosedError,
+  CmeError,
+  CmsError,
+  TimeoutError,
+} from './errors.js';
+import { classifyLine, DEFAULT_URC_PREFIXES, responsePrefixOf, type Phase } from './lines.js';
+import type { AtCommander, AtResponse, CommandOptions, Transport, UploadOptions, UploadResult } from './types.js';
+
+export interface AtChannelOptions {
+  /** Makes a NEW transport for every (re)open. */
+  openTransport: () => Transport;
+  logger: Logger;
+  /** Default per-command timeout (DESIGN.md §3 modem.commandTimeoutMs). */
+  defaultTimeoutMs?: number;
+  /** First reopen delay after a failed open or a lost transport; doubles up to reopenMaxMs. */
+  reopenMinMs?: number;
+  reopenMaxMs?: number;
+  /** Replaces DEFAULT_URC_PREFIXES (extend it with `[...DEFAULT_URC_PREFIXES, …]`). */
+  urcPrefixes?: readonly string[];
+  /** Timeout of each resynchronisation probe after a timeout. */
+  resyncTimeoutMs?: number;
+  /** Silence before and after "+++" (DESIGN.md §6: about a second). */
+  escapeGuardMs?: number;
+}
+
+export interface AtChannelEvents {
+  connected: [];
+  disconnected: [err?: Error];
+  urc: [line: string];
+}
+
+/** The probe that resynchronises the line after a timeout: a 27.007 query with a distinct answer. */
+const RESYNC_COMMAND = 'AT+CMEE?';
+const RESYNC_PREFIX = '+CMEE:';
+const RESYNC_TRIES = 3;
+const ESCAPE_SEQUENCE = '+++';
+/** A line longer than this without CR/LF is noise, not a response. */
+const MAX_LINE_BYTES = 16 * 1024;
+const CR = 0x0d;
+const LF = 0x0a;
+const ACK = 0x41; // 'A'
+/** Bytes that may follow a bare ACK "A" (sim: no CR/LF), so that "A" is not the start of a line. */
+const AFTER_ACK = new Set([CR, LF, 0x2b /* + */, ACK]);
+
+type WaitResult = { kind: 'ok'; lines: string[] } | { kind: 'connect' } | { kind: 'ack' };
+
+interface Waiter {
+  cmd: string;
+  phase: Phase;
+  prefix?: string;
+  lines: string[];
+  sawInfo: boolean;
+  settled: boolean;
+  timer?: NodeJS.Timeout;
+  promise: Promise<WaitResult>;
+  resolve: (r: WaitResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Job {
+  cmd: string;
+  /** An escape job recovers the line itself; it must not be preceded by another recovery. */
+  recovery: boolean;
+  run: () => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+interface Delay {
+  timer: NodeJS.Timeout;
+  reject: (e: Error) => void;
+}
+
+const UPLOAD_PHASES: ReadonlySet<Phase> = new Set(['connect', 'ack', 'final']);
+const FINAL_INFO = /^\+[A-Z0-9_]+:\s*(\d+)\s*,\s*([0-9A-Fa-f]+)\s*$/i;
+
+export class AtChannel extends EventEmitter<AtChannelEvents> implements AtCommander {
+  private readonly openTransport: () => Transport;
+  private readonly log: Logger;
+  private readonly defaultTimeoutMs: number;
+  private readonly reopenMinMs: number;
+  private readonly reopenMaxMs: number;
+  private readonly urcPrefixes: readonly string[];
+  private readonly resyncTimeoutMs: number;
+  private readonly escapeGuardMs: number;
+
+  private transport: Transport | undefined;
+  private detach: (() => void) | undefined;
+  private connected = false;
+  private started = false;
+  private stopped = true;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private backoffMs: number;
+  /** Bumped on every close: a job begun on an older transport must not write to a newer one. */
+  private generation = 0;
+  private jobGeneration = 0;
+
+  private rx: Buffer = Buffer.alloc(0);
+  private lastRxAt = 0;
+  private waiter: Waiter | undefined;
+  /** The last commands written: their echo may still arrive (echo can come back on at any time). */
+  private recentCommands: string[] = [];
+  private readonly queue: Job[] = [];
+  private pumping = false;
+  private readonly delays = new Set<Delay>();
+  private needResync = false;
+  private needEscape = false;
+
+  constructor(opts: AtChannelOptions) {
+    super();
+    this.openTransport = opts.openTransport;
+    this.log = opts.logger.child({ part: 'at' });
+    this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 5000;
+    this.reopenMinMs = opts.reopenMinMs ?? 500;
+    this.reopenMaxMs = opts.reopenMaxMs ?? 30_000;
+    this.urcPrefixes = opts.urcPrefixes ?? DEFAULT_URC_PREFIXES;
+    this.resyncTimeoutMs = opts.resyncTimeoutMs ?? 1000;
+    this.escapeGuardMs = opts.escapeGuardMs ?? 1000;
+    this.backoffMs = this.reopenMinMs;
+  }
+
+  get isConnected(): boolean {
+    return this.connected && (this.transport?.isOpen ?? false);
+  }
+
+  /** Opens the transport once; on failure keeps retrying in the background with backoff. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.stopped = false;
+    this.backoffMs = this.reopenMinMs;
+    await this.tryOpen();
+  }
+
+  /** Stops reopening, fails every queued and in-flight command with ClosedError, closes the transport. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.started = false;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = undefined;
+    const t = this.transport;
+    const wasConnected = this.connected;
+    this.dropTransport();
+    this.failAll('stopped');
+    if (t) {
+      try {
+        await t.close();
+      } catch (err) {
+        this.log.warn({ err, port: t.description }, 'closing the transport failed');
+      }
+    }
+    if (wasConnected) this.emitSafe('disconnected');
+  }
+
+  command(cmd: string, opts: CommandOptions = {}): Promise<AtResponse> {
+    const bad = checkCommand(cmd);
+    if (bad) return Promise.reject(bad);
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    return this.enqueue(cmd, false, async () => {
+      const r = await this.exchange(cmd, 'command', opts.prefix, timeoutMs);
+      return { lines: r.kind === 'ok' ? r.lines : [] };
+    });
+  }
+
+  upload(cmd: string, data: Buffer, opts: UploadOptions = {}): Promise<UploadResult> {
+    const bad = checkCommand(cmd);
+    if (bad) return Promise.reject(bad);
+    // The module cannot take a 0-byte file in data mode: refuse before it waits for bytes.
+    if (data.length === 0) return Promise.reject(new AtError(`${cmd}: refusing to upload 0 bytes`, cmd));
+    const blockSize = opts.blockSize ?? 1024;
+    if (!Number.isInteger(blockSize) || blockSize < 1) {
+      return Promise.reject(new AtError(`${cmd}: invalid block size ${blockSize}`, cmd));
+    }
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const prefix = opts.prefix ?? responsePrefixOf(cmd);
+    return this.enqueue(cmd, false, () => this.runUpload(cmd, data, blockSize, timeoutMs, prefix, opts.onProgress));
+  }
+
+  /** Leaves a data mode the module may still be in: silence, "+++", silence, then resynchronise. */
+  escapeDataMode(): Promise<void> {
+    return this.enqueue(ESCAPE_SEQUENCE, true, () => this.escape());
+  }
+
+  // ---- transport lifecycle ----
+
+  private async tryOpen(): Promise<void> {
+    if (this.stopped) return;
+    const t = this.openTransport();
+    const onData = (chunk: Buffer): void => {
+      if (this.transport === t) this.onData(chunk);
+    };
+    const onClose = (err?: Error): void => {
+      if (this.transport === t) this.onTransportClose(err);
+    };
+    t.on('data', onData);
+    t.on('close', onClose);
+    const detach = (): void => {
+      t.off('data', onData);
+      t.off('close', onClose);
+    };
+    try {
+      await t.open();
+    } catch (err) {
+      detach();
+      this.log.warn({ err, port: t.description, retryInMs: this.backoffMs }, 'cannot open the modem port');
+      this.scheduleReopen();
+      return;
+    }
+    if (this.stopped || !t.isOpen) {
+      detach();
+      if (this.stopped) await t.close().catch(() => undefined);
+      else this.scheduleReopen();
+      return;
+    }
+    this.transport = t;
+    this.detach = detach;
+    this.connected = true;
+    this.rx = Buffer.alloc(0);
+    this.backoffMs = this.reopenMinMs;
+    this.log.info({ port: t.description }, 'modem port open');
+    this.emitSafe('connected');
+  }
+
+  private scheduleReopen(): void {
+    if (this.stopped || this.reopenTimer) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.reopenMaxMs);
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      void this.tryOpen();
+    }, delay);
+  }
+
+  private onTransportClose(err?: Error): void {
+    const port = this.transport?.description;
+    this.dropTransport();
+    this.log.warn({ err, port }, 'modem port closed');
+    this.failAll(err ? `transport closed: ${err.message}` : 'transport closed');
+    this.emitSafe('disconnected', err);
+    this.scheduleReopen();
+  }
+
+  private dropTransport(): void {
+    this.detach?.();
+    this.detach = undefined;
+    this.transport = undefined;
+    this.connected = false;
+    this.generation++;
+    this.rx = Buffer.alloc(0);
+  }
+
+  /** Every pending thing ends with ClosedError: the waiter, queued jobs, escape's silences. */
+  private failAll(reason: string): void {
+    const w = this.waiter;
+    if (w && !w.settled) this.settle(w, new ClosedError(w.cmd, reason));
+    for (const job of this.queue.splice(0)) job.reject(new ClosedError(job.cmd, reason));
+    for (const d of [...this.delays]) {
+      clearTimeout(d.timer);
+      this.delays.delete(d);
+      d.reject(new ClosedError(ESCAPE_SEQUENCE, reason));
+    }
+  }
+
+  // ---- the queue: one job at a time ----
+
+  private enqueue<T>(cmd: string, recovery: boolean, run: () => Promise<T>): Promise<T> {
+    if (!this.isConnected) return Promise.reject(new ClosedError(cmd, 'not connected'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ cmd, recovery, run, resolve: resolve as (v: unknown) => void, reject });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let job = this.queue.shift(); job; job = this.queue.shift()) {
+        this.jobGeneration = this.generation;
+        try {
+          if (!job.recovery) await this.recover();
+          job.resolve(await job.run());
+        } catch (err) {
+          job.reject(err instanceof Error ? err : new AtError(String(err), job.cmd));
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** After a timeout the line may carry a late answer (or the module may sit in data mode). */
+  private async recover(): Promise<void> {
+    if (this.needEscape) await this.escape();
+    else if (this.needResync) await this.resync();
+  }
+
+  private async escape(): Promise<void> {
+    this.needEscape = false;
+    // §6: "+++" is an escape only when framed by about a second of silence.
+    await this.waitForSilence(this.escapeGuardMs);
+    this.log.debug({ at: ESCAPE_SEQUENCE }, 'tx');
+    await this.send(ESCAPE_SEQUENCE, Buffer.from(ESCAPE_SEQUENCE, 'ascii'));
+    await this.delay(this.escapeGuardMs);
+    this.needResync = true;
+    await this.resync();
+  }
+
+  /**
+   * Sends the probe until its own answer ("+CMEE: n" then OK) comes back; a stray OK or ERROR
+   * of the timed-out command arriving first is not taken for it.
+   */
+  private async resync(): Promise<void> {
+    for (let attempt = 1; attempt <= RESYNC_TRIES; attempt++) {
+      try {
+        await this.exchange(RESYNC_COMMAND, 'resync', RESYNC_PREFIX, this.resyncTimeoutMs);
+        this.needResync = false;
+        this.log.debug({ attempt }, 'line resynchronised');
+        return;
+      } catch (err) {
+        if (err instanceof ClosedError) throw err;
+        this.log.debug({ err, attempt }, 'resynchronisation probe failed');
+      }
+    }
+    // Give the next command its chance; if the module is gone it times out and we come back here.
+    this.needResync = false;
+    this.log.warn({ tries: RESYNC_TRIES }, 'could not resynchronise the AT line');
+  }
+
+  private async waitForSilence(ms: number): Promise<void> {
+    // Bounded: a module that never stops talking still gets its "+++" eventually.
+    for (let i = 0; i < 10; i++) {
+      const quietFor = Date.now() - this.lastRxAt;
+      if (quietFor >= ms) return;
+      await this.delay(ms - quietFor);
+    }
+  }
+
+  private delay(ms: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const d: Delay = {
+        timer: setTimeout(() => {
+          this.delays.delete(d);
+          resolve();
+        }, ms),
+        reject,
+      };
+      this.delays.add(d);
+    });
+  }
+
+  // ---- one exchange: write, then wait for what the phase expects ----
+
+  private async runUpload(
+    cmd: string,
+    data: Buffer,
+    blockSize: number,
+    timeoutMs: number,
+    prefix: string | undefined,
+    onProgress: ((sent: number, total: number) => void) | undefined,
+  ): Promise<UploadResult> {
+    const total = data.length;
+    this.log.debug({ at: cmd, size: total, blockSize }, 'upload');
+    await this.exchange(cmd, 'connect', undefined, timeoutMs);
+    let sent = 0;
+    let finalLines: string[] | undefined;
+    while (finalLines === undefined) {
+      const block = data.subarray(sent, sent + blockSize);
+      const last = sent + block.length >= total;
+      const r = await this.exchange(cmd, last ? 'final' : 'ack', prefix, timeoutMs, block);
+      sent += block.length;
+      // OK before the last block: the module took fewer bytes than we have; the size check says so.
+      if (r.kind === 'ok') finalLines = r.lines;
+      else this.progress(cmd, onProgress, sent, total);
+    }
+    this.progress(cmd, onProgress, sent, total);
+    const info = finalLines.map((l) => FINAL_INFO.exec(l)).find((m) => m !== null);
+    if (!info) throw new AtError(`${cmd}: no "<size>,<checksum>" line in the answer`, cmd);
+    const reported = { size: Number(info[1]), checksum: parseInt(info[2], 16) };
+    const expected = { size: total, checksum: checksum16(data) };
+    if (reported.size !== expected.size || reported.checksum !== expected.checksum) {
+      throw new ChecksumError(cmd, expected, reported);
+    }
+    return { lines: finalLines, size: reported.size, checksum: reported.checksum };
+  }
+
+  private progress(cmd: string, cb: ((sent: number, total: number) => void) | undefined, sent: number, total: number): void {
+    try {
+      cb?.(sent, total);
+    } catch (err) {
+      this.log.warn({ err, at: cmd }, 'upload progress listener threw');
+    }
+  }
+
+  /**
+   * Arms a waiter, writes (the command + CR, or a data block), starts the timer only once the
+   * write resolved (zigbee-herdsman waitress), and waits.
+   */
+  private async exchange(
+    cmd: string,
+    phase: Phase,
+    prefix: string | undefined,
+    timeoutMs: number,
+    payload?: Buffer,
+  ): Promise<WaitResult> {
+    const w = this.arm(cmd, phase, prefix);
+    try {
+      if (payload) {
+        this.log.debug({ at: cmd, bytes: payload.length }, 'tx data');
+      } else {
+        this.log.debug({ at: cmd }, 'tx');
+        this.recentCommands = [cmd, ...this.recentCommands.filter((c) => c !== cmd)].slice(0, 2);
+      }
+      await this.send(cmd, payload ?? Buffer.from(`${cmd}\r`, 'utf8'));
+      if (!w.settled) w.timer = setTimeout(() => this.onTimeout(w, timeoutMs), timeoutMs);
+    } catch (err) {
+      if (!w.settled) this.settle(w, err instanceof Error ? err : new ClosedError(cmd, String(err)));
+    }
+    try {
+      return await w.promise;
+    } finally {
+      if (w.timer) clearTimeout(w.timer);
+      if (this.waiter === w) this.waiter = undefined;
+    }
+  }
+
+  private arm(cmd: string, phase: Phase, prefix: string | undefined): Waiter {
+    let resolve!: (r: WaitResult) => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<WaitResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const w: Waiter = { cmd, phase, prefix, lines: [], sawInfo: false, settled: false, promise, resolve, reject };
+    this.waiter = w;
+    return w;
+  }
+
+  private settle(w: Waiter, outcome: WaitResult | Error): void {
+    if (w.settled) return;
+    w.settled = true;
+    if (w.timer) clearTimeout(w.timer);
+    if (outcome instanceof Error) w.reject(outcome);
+    else w.resolve(outcome);
+  }
+
+  private onTimeout(w: Waiter, timeoutMs: number): void {
+    if (w.settled) return;
+    // In data mode the module is deaf to AT commands until "+++" or its own upload timeout.
+    if (UPLOAD_PHASES.has(w.phase)) this.needEscape = true;
+    else this.needResync = true;
+    this.log.warn({ at: w.cmd, timeoutMs }, 'AT command timed out');
+    this.settle(w, new TimeoutError(w.cmd, timeoutMs));
+  }
+
+  /** Never hangs on a closed port: checks isOpen and the generation first, fails instead. */
+  private async send(cmd: string, bytes: Buffer): Promise<void> {
+    const t = this.transport;
+    if (!t || !t.isOpen || this.jobGeneration !== this.generation) throw new ClosedError(cmd, 'not open');
+    try {
+      await t.write(bytes);
+    } catch (err) {
+      throw new ClosedError(cmd, `write failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  // ---- receiving ----
+
+  private activeWaiter(): Waiter | undefined {
+    const w = this.waiter;
+    return w && !w.settled ? w : undefined;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastRxAt = Date.now();
+    let rx = this.rx.length ? Buffer.concat([this.rx, chunk]) : chunk;
+    for (;;) {
+      let start = 0;
+      while (start < rx.length && (rx[start] === CR || rx[start] === LF)) start++;
+      rx = rx.subarray(start);
+      if (rx.length === 0) break;
+      const w = this.activeWaiter();
+      // The module's ACK in upload mode is a bare "A" without CR/LF.
+      if (w && (w.phase === 'ack' || w.phase === 'final') && rx[0] === ACK && (rx.length === 1 || AFTER_ACK.has(rx[1]))) {
+        rx = rx.subarray(1);
+        this.onLine('A');
+        continue;
+      }
+      let end = rx.indexOf(CR);
+      const lf = rx.indexOf(LF);
+      if (end < 0 || (lf >= 0 && lf < end)) end = lf;
+      if (end < 0) {
+        if (rx.length > MAX_LINE_BYTES) {
+          this.log.warn({ bytes: rx.length }, 'dropping an overlong unterminated line');
+          rx = Buffer.alloc(0);
+        }
+        break;
+      }
+      const line = rx.subarray(0, end).toString('utf8');
+      rx = rx.subarray(end + 1);
+      this.onLine(line);
+    }
+    this.rx = Buffer.from(rx);
+  }
+
+  private onLine(line: string): void {
+    const w = this.activeWaiter();
+    this.log.debug({ at: w?.cmd, line }, 'rx');
+    const c = classifyLine(line, {
+      phase: w?.phase,
+      prefix: w?.prefix,
+      echoes: w ? [w.cmd, ...this.recentCommands] : this.recentCommands,
+      urcPrefixes: this.urcPrefixes,
+    });
+    switch (c.kind) {
+      case 'empty':
+      case 'echo':
+        return;
+      case 'garbage':
+        this.log.warn({ at: w?.cmd, line: JSON.stringify(line) }, 'garbage on the AT line');
+        if (!w) this.emitSafe('urc', line);
+        return;
+      case 'discard':
+        this.log.debug({ at: w?.cmd, line }, 'discarded while resynchronising');
+        return;
+      case 'urc':
+        this.emitSafe('urc', line);
+        return;
+      case 'info':
+        if (w) {
+          w.lines.push(line.trim());
+          w.sawInfo = true;
+        }
+        return;
+      case 'connect':
+        if (w) this.settle(w, { kind: 'connect' });
+        return;
+      case 'ack':
+        if (w?.phase === 'ack') this.settle(w, { kind: 'ack' });
+        return;
+      case 'ok':
+        if (!w || (w.phase === 'resync' && !w.sawInfo)) return this.stray(line);
+        if (w.phase === 'connect') return this.settle(w, new AtError(`${w.cmd}: OK without CONNECT`, w.cmd));
+        return this.settle(w, { kind: 'ok', lines: w.lines });
+      case 'error':
+      case 'cme':
+      case 'cms':
+        // While resynchronising, an error is the timed-out command's late answer.
+        if (!w || w.phase === 'resync') return this.stray(line);
+        return this.settle(w, finalError(w.cmd, c));
+    }
+  }
+
+  private stray(line: string): void {
+    this.log.debug({ line }, 'stray final result code dropped');
+  }
+
+  private emitSafe<K extends keyof AtChannelEvents>(event: K, ...args: AtChannelEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: AtChannelEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log.error({ err, event }, 'AT channel listener threw');
+    }
+  }
+}
+
+function finalError(
+  cmd: string,
+  c: { kind: 'error'; text: string } | { kind: 'cme'; code: number; text?: string } | { kind: 'cms'; code: number; text?: string },
+): AtError {
+  switch (c.kind) {
+    case 'cme':
+      return new CmeError(cmd, c.code, c.text);
+    case 'cms':
+      return new CmsError(cmd, c.code);
+    case 'error': {
+      // "NO CARRIER" and the like end a command as "ERROR" does; keep their text in the message.
+      const e = new AtErrorResult(cmd);
+      if (c.text !== 'ERROR') e.message = `${cmd}: ${c.text}`;
+      return e;
+    }
+  }
+}
+
+/** A command must be one line: CR, LF or Ctrl-Z inside it would end it early or send it as text. */
+function checkCommand(cmd: string): AtError | undefined {
+  if (cmd === '' || /[\r\n\x1a\x1b]/.test(cmd)) {
+    return new AtError(`refusing a command with CR, LF, Ctrl-Z or ESC: ${JSON.stringify(cmd)}`, cmd.replace(/[\r\n\x1a\x1b]/g, ' '));
+  }
+  return undefined;
+}

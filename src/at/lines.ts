@@ -1,0 +1,120 @@
+// Line classification of the AT channel: every line the module sends is sorted here, in one
+// function, the way reference-ril's atchannel.c processLine does. Knows no Quectel command.
+
+/**
+ * Lines the module sends on its own. A line with one of these prefixes is a URC unless the
+ * command in flight asked for that prefix (`+CPIN: READY` answers `AT+CPIN?` and is also a URC).
+ */
+export const DEFAULT_URC_PREFIXES: readonly string[] = [
+  'RDY',
+  '+CGREG:',
+  '+CEREG:',
+  '+CREG:',
+  '+CPIN:',
+  '+QIURC:',
+  '+QMMSEND:',
+  '+QIND:',
+  '+QUSIM:',
+  '+CFUN:',
+  'POWERED DOWN',
+  'NORMAL POWER DOWN',
+  '+CSQ:',
+  '+CMTI:',
+  '+CRING:',
+  'RING',
+];
+
+/** Result codes that end a command (3GPP TS 27.007 §5.7; "NO CARRIER" etc. as in reference-ril). */
+const ERROR_FINALS: readonly string[] = ['ERROR', 'NO CARRIER', 'NO ANSWER', 'NO DIALTONE', 'BUSY'];
+
+/** What the channel is waiting for, which decides how an ambiguous line is read. */
+export type Phase =
+  /** An ordinary command: info lines by prefix (or any non-URC line without a prefix). */
+  | 'command'
+  /** An upload command before the module switched to data mode. */
+  | 'connect'
+  /** Between blocks of an upload: the module's "A". */
+  | 'ack'
+  /** After the last block: "+QFUPL: <size>,<checksum>" then OK; a stray "A" may come first. */
+  | 'final'
+  /** Resynchronisation after a timeout: everything but the probe's answer and known URCs is dropped. */
+  | 'resync';
+
+export interface LineContext {
+  /** Whether a command is in flight; without one only echo, finals (stray) and URCs exist. */
+  phase?: Phase;
+  /** Info-line prefix of the command in flight. */
+  prefix?: string;
+  /** Commands whose echo may still arrive (the one in flight, the one before). */
+  echoes: readonly string[];
+  urcPrefixes: readonly string[];
+}
+
+export type LineClass =
+  | { kind: 'empty' }
+  /** Control characters or undecodable bytes: line noise, a baud mismatch, a half-reset module. */
+  | { kind: 'garbage' }
+  | { kind: 'echo' }
+  | { kind: 'ok' }
+  | { kind: 'error'; text: string }
+  | { kind: 'cme'; code: number; text?: string }
+  | { kind: 'cms'; code: number; text?: string }
+  | { kind: 'connect' }
+  | { kind: 'ack' }
+  | { kind: 'info' }
+  | { kind: 'urc' }
+  /** Not for anyone: a stray line during resynchronisation. */
+  | { kind: 'discard' };
+
+const CME = /^\+CME ERROR:\s*(.*)$/;
+const CMS = /^\+CMS ERROR:\s*(.*)$/;
+
+function numericCode(text: string): { code: number; text?: string } {
+  const t = text.trim();
+  return /^\d+$/.test(t) ? { code: Number(t) } : { code: -1, text: t };
+}
+
+export function isKnownUrc(line: string, urcPrefixes: readonly string[]): boolean {
+  return urcPrefixes.some((p) => line.startsWith(p));
+}
+
+/** True for a line carrying bytes no module would send in a text line. */
+export function isGarbage(line: string): boolean {
+  return /[\x00-\x08\x0b-\x1f\x7f\ufffd]/.test(line);
+}
+
+/** Sorts one received line (without CR/LF). Pure: the channel acts on the answer. */
+export function classifyLine(raw: string, ctx: LineContext): LineClass {
+  const line = raw.trim();
+  if (line === '') return { kind: 'empty' };
+  if (isGarbage(line)) return { kind: 'garbage' };
+  const upper = line.toUpperCase();
+  // Echo may come at any time: a module reboot turns ATE1 back on.
+  if (ctx.echoes.some((c) => c.toUpperCase() === upper)) return { kind: 'echo' };
+
+  if (line === 'OK') return { kind: 'ok' };
+  if (ERROR_FINALS.includes(line)) return { kind: 'error', text: line };
+  const cme = CME.exec(line);
+  if (cme) return { kind: 'cme', ...numericCode(cme[1]) };
+  const cms = CMS.exec(line);
+  if (cms) return { kind: 'cms', ...numericCode(cms[1]) };
+
+  const phase = ctx.phase;
+  if (phase === undefined) return { kind: 'urc' };
+  if (phase === 'connect' && line.startsWith('CONNECT')) return { kind: 'connect' };
+  if ((phase === 'ack' || phase === 'final') && line === 'A') return { kind: 'ack' };
+  if (ctx.prefix !== undefined && ctx.prefix !== '' && line.startsWith(ctx.prefix)) return { kind: 'info' };
+  if (isKnownUrc(line, ctx.urcPrefixes)) return { kind: 'urc' };
+  if (phase === 'resync') return { kind: 'discard' };
+  if (phase === 'command' && (ctx.prefix === undefined || ctx.prefix === '')) return { kind: 'info' };
+  return { kind: 'urc' };
+}
+
+/**
+ * The info-line prefix an extended command answers with: "AT+QFUPL=…" → "+QFUPL:".
+ * Used when an upload is given no prefix, so the channel needs no table of commands.
+ */
+export function responsePrefixOf(cmd: string): string | undefined {
+  const m = /^AT([+$%^][A-Z0-9_]+)/i.exec(cmd.trim());
+  return m ? `${m[1].toUpperCase()}:` : undefined;
+}

@@ -1,0 +1,470 @@
+#!/usr/bin/env node
+// mmsctl: the command-line client of mmsd over D-Bus (DESIGN.md §2, §4). Argument parsing and
+// output only; the calls live in src/api/dbus/client.ts.
+import { realpathSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import dbus from 'dbus-next';
+import { DaemonGoneError, MmsClient, type MessageProperties } from '../api/dbus/client.js';
+import { ERROR_PREFIX } from '../api/dbus/names.js';
+
+/** Exit codes (docs/dbus.md). */
+export const EXIT = {
+  sent: 0,
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  refused: 3,
+  unknown: 4,
+  cancelled: 5,
+  unreachable: 6,
+} as const;
+
+const HELP = `Usage: mmsctl [--bus system|session] [--json] COMMAND
+
+Commands:
+  send --to N [--to N…] [--cc N]… [--bcc N]… [--subject S] [--attach FILE[:TYPE]]…
+       [--id ID] [--wait] [--path]
+       [--validity 0-6] [--priority 0-3] [--visibility 0-2] [--class 0-4]
+       [--delivery-report] [--read-report] [--timeout S]
+                  queue an MMS. Attachments are read by mmsctl with your own permissions
+                  and sent as bytes; with --path the daemon reads them instead (only inside
+                  its attachments.allowedDirs). TYPE defaults to a guess from the name.
+                  --wait follows the message to a final state (progress bar on a terminal).
+  status          modem state, registration, operator, signal, queue length, version
+  list            every message in the outbox
+  show ID         all properties of one message
+  cancel ID       cancel a queued or retrying message
+
+Options:
+  --bus system|session   which bus (default system; DBUS_SYSTEM_BUS_ADDRESS and
+                         DBUS_SESSION_BUS_ADDRESS are honoured)
+  --json                 machine-readable output
+  -h, --help             this text
+
+Exit codes:
+  0  done (send --wait: the message was sent)
+  1  the message failed (its error is printed), or another error
+  2  usage error, or an --attach file you cannot read
+  3  refused by mmsd or the bus policy (the error name is printed, e.g. InvalidRecipient)
+  4  the message's outcome is unknown (it may or may not have been sent)
+  5  the message was cancelled
+  6  cannot reach mmsd (no bus, or mmsd not running)
+`;
+
+class UsageError extends Error {}
+
+interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const OPTIONS = {
+  to: { type: 'string', multiple: true },
+  cc: { type: 'string', multiple: true },
+  bcc: { type: 'string', multiple: true },
+  subject: { type: 'string' },
+  attach: { type: 'string', multiple: true },
+  id: { type: 'string' },
+  wait: { type: 'boolean' },
+  path: { type: 'boolean' },
+  json: { type: 'boolean' },
+  bus: { type: 'string' },
+  validity: { type: 'string' },
+  priority: { type: 'string' },
+  visibility: { type: 'string' },
+  class: { type: 'string' },
+  timeout: { type: 'string' },
+  'delivery-report': { type: 'boolean' },
+  'read-report': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+export async function main(argv: string[], io: Output = defaultOutput()): Promise<number> {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (err) {
+    io.err(`mmsctl: ${(err as Error).message}\n${HELP}`);
+    return EXIT.usage;
+  }
+  if (values.help) {
+    io.out(HELP);
+    return EXIT.ok;
+  }
+  const [command, ...args] = positionals;
+  const bus = values.bus ?? 'system';
+  if (bus !== 'system' && bus !== 'session') return usage(io, `--bus must be system or session, not ${bus}`);
+
+  let prepared: () => Promise<number>;
+  let client: MmsClient | undefined;
+  const withClient = (fn: (c: MmsClient) => Promise<number>) => async (): Promise<number> => {
+    client = await MmsClient.connect(bus);
+    return fn(client);
+  };
+  try {
+    switch (command) {
+      case 'send': {
+        if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
+        const send = await prepareSend(values);
+        prepared = withClient((c) => send(c, io));
+        break;
+      }
+      case 'status':
+      case 'list':
+        if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
+        prepared = withClient((c) => (command === 'status' ? status(c, io, values) : list(c, io, values)));
+        break;
+      case 'show':
+      case 'cancel': {
+        if (args.length !== 1) throw new UsageError(`${command} takes one message id`);
+        const id = args[0];
+        prepared = withClient((c) => (command === 'show' ? show(c, io, values, id) : cancel(c, io, values, id)));
+        break;
+      }
+      case undefined:
+        throw new UsageError('no command');
+      default:
+        throw new UsageError(`unknown command ${command}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) return usage(io, err.message);
+    throw err;
+  }
+
+  try {
+    return await prepared();
+  } catch (err) {
+    return reportError(io, err);
+  } finally {
+    client?.close();
+  }
+}
+
+function usage(io: Output, message: string): number {
+  io.err(`mmsctl: ${message} (see mmsctl --help)`);
+  return EXIT.usage;
+}
+
+/** Errors from the bus or mmsd → a line on stderr and an exit code. */
+function reportError(io: Output, err: unknown): number {
+  if (err instanceof dbus.DBusError) {
+    if (err.type.startsWith(ERROR_PREFIX)) {
+      io.err(`mmsctl: ${err.type.slice(ERROR_PREFIX.length)}: ${err.text}`);
+      return EXIT.refused;
+    }
+    if (err.type === 'org.freedesktop.DBus.Error.AccessDenied') {
+      io.err(`mmsctl: AccessDenied: ${err.text} (root and members of group mms may send and cancel)`);
+      return EXIT.refused;
+    }
+    if (/\.(ServiceUnknown|NameHasNoOwner|NoReply|Disconnected|NoServer|TimedOut)$/.test(err.type)) {
+      io.err(`mmsctl: cannot reach mmsd: ${err.type}: ${err.text}`);
+      return EXIT.unreachable;
+    }
+    io.err(`mmsctl: ${err.type}: ${err.text}`);
+    return EXIT.failed;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof DaemonGoneError) {
+    io.err(`mmsctl: ${e.message}; the message stays in the outbox (mmsctl show ID)`);
+    return EXIT.unreachable;
+  }
+  if (
+    (e?.code && ['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EPIPE'].includes(e.code)) ||
+    /timed out|closed stream|connect/i.test(e?.message ?? '')
+  ) {
+    io.err(`mmsctl: cannot reach the bus: ${e.message}`);
+    return EXIT.unreachable;
+  }
+  io.err(`mmsctl: ${e?.message ?? String(err)}`);
+  return EXIT.failed;
+}
+
+/** `FILE[:TYPE]`: the part after the last ':' is a type only if it looks like one (a/b). */
+export function parseAttach(spec: string): { file: string; contentType?: string } {
+  const colon = spec.lastIndexOf(':');
+  if (colon > 0) {
+    const type = spec.slice(colon + 1);
+    if (/^[\w.+-]+\/[\w.+-]+(?:;.*)?$/.test(type)) return { file: spec.slice(0, colon), contentType: type };
+  }
+  return { file: spec };
+}
+
+function intOption(values: Values, key: 'validity' | 'priority' | 'visibility' | 'class' | 'timeout'): number | undefined {
+  const v = values[key];
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${key} takes a number`);
+  return Number(v);
+}
+
+/** Everything that can be checked without the bus; returns the work to do with it. */
+async function prepareSend(values: Values): Promise<(c: MmsClient, io: Output) => Promise<number>> {
+  const to = values.to ?? [];
+  if (to.length === 0) throw new UsageError('send needs at least one --to');
+  const fields = {
+    to,
+    cc: values.cc ?? [],
+    bcc: values.bcc ?? [],
+    subject: values.subject ?? '',
+    ...(values.id !== undefined ? { id: values.id } : {}),
+    options: {
+      validity: intOption(values, 'validity'),
+      priority: intOption(values, 'priority'),
+      visibility: intOption(values, 'visibility'),
+      class: intOption(values, 'class'),
+      timeout: intOption(values, 'timeout'),
+      deliveryReport: values['delivery-report'],
+      readReport: values['read-report'],
+    },
+  };
+  const specs = (values.attach ?? []).map(parseAttach);
+  let call: (c: MmsClient) => Promise<string>;
+  if (values.path) {
+    const atts = specs.map((s) => ({ path: resolvePath(s.file), contentType: s.contentType }));
+    call = (c) => c.sendPaths(fields, atts);
+  } else {
+    // Read with the caller's own permissions: mmsctl never asks the daemon to read for it.
+    const atts = await Promise.all(
+      specs.map(async (s) => {
+        try {
+          return { name: basename(s.file), contentType: s.contentType, data: await readFile(s.file) };
+        } catch (err) {
+          throw new UsageError(`cannot read ${s.file}: ${(err as Error).message}`);
+        }
+      }),
+    );
+    call = (c) => c.sendData(fields, atts);
+  }
+  return async (c, io) => {
+    const path = await call(c);
+    if (!values.wait) {
+      const props = await c.getAll(path);
+      if (values.json) io.out(JSON.stringify({ id: props.Id, path, status: props.Status }));
+      else io.out(`${props.Status} ${props.Id}`);
+      return EXIT.ok;
+    }
+    const view = new WaitView(io, values.json === true, process.stdout.isTTY === true);
+    let final: MessageProperties;
+    try {
+      final = await c.follow(path, (p) => view.update(p));
+    } finally {
+      view.close();
+    }
+    if (values.json) io.out(JSON.stringify(toJson(final, path)));
+    const code = exitForStatus(final.Status);
+    if (final.Status === 'sent') {
+      if (!values.json) io.out(`sent ${final.Id}`);
+    } else {
+      const why = final.Error ? `: ${final.Error}${final.HttpStatus ? ` (HTTP ${final.HttpStatus})` : ''}` : '';
+      io.err(`mmsctl: message ${final.Id} ${final.Status}${why}`);
+    }
+    return code;
+  };
+}
+
+function exitForStatus(status: string): number {
+  switch (status) {
+    case 'sent':
+      return EXIT.sent;
+    case 'cancelled':
+      return EXIT.cancelled;
+    case 'unknown':
+      return EXIT.unknown;
+    default:
+      return EXIT.failed;
+  }
+}
+
+/** Shows a message's progress: a bar on a terminal, plain lines otherwise, nothing with --json. */
+class WaitView {
+  private bar: cliProgress.SingleBar | undefined;
+  private last: MessageProperties | undefined;
+  private lastTenth = -1;
+
+  constructor(
+    private readonly io: Output,
+    private readonly json: boolean,
+    private readonly tty: boolean,
+  ) {}
+
+  update(p: MessageProperties): void {
+    if (this.json) return;
+    const prev = this.last;
+    this.last = p;
+    if (!prev || prev.Status !== p.Status || prev.Attempts !== p.Attempts) {
+      this.stopBar();
+      const attempt = p.Attempts > 0 ? ` (attempt ${p.Attempts})` : '';
+      const error = p.Error && p.Status !== 'sent' ? ` — ${p.Error}` : '';
+      this.io.out(`${p.Id}: ${p.Status}${attempt}${error}`);
+      this.lastTenth = -1;
+    }
+    if (p.Status !== 'sending') return;
+    const percent = Math.round(Math.max(0, Math.min(1, p.Progress)) * 100);
+    if (this.tty) {
+      if (!this.bar) {
+        this.bar = new cliProgress.SingleBar(
+          { format: 'uploading [{bar}] {percentage}%', stream: process.stdout, hideCursor: true, clearOnComplete: false },
+          cliProgress.Presets.shades_classic,
+        );
+        this.bar.start(100, percent);
+      } else {
+        this.bar.update(percent);
+      }
+    } else {
+      const tenth = Math.floor(percent / 10);
+      if (tenth > this.lastTenth) {
+        this.lastTenth = tenth;
+        this.io.out(`${p.Id}: uploading ${percent}%`);
+      }
+    }
+  }
+
+  private stopBar(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+
+  close(): void {
+    this.stopBar();
+  }
+}
+
+function toJson(p: MessageProperties, path?: string): Record<string, unknown> {
+  return {
+    id: p.Id,
+    ...(path !== undefined ? { path } : {}),
+    status: p.Status,
+    to: p.To,
+    cc: p.Cc,
+    bcc: p.Bcc,
+    subject: p.Subject,
+    attempts: p.Attempts,
+    progress: p.Progress,
+    error: p.Error,
+    httpStatus: p.HttpStatus,
+    mmscResponse: p.MmscResponse,
+    created: p.Created,
+    updated: p.Updated,
+  };
+}
+
+async function status(c: MmsClient, io: Output, values: Values): Promise<number> {
+  const s = await c.status();
+  if (values.json) {
+    io.out(
+      JSON.stringify({
+        modemState: s.ModemState,
+        registration: s.Registration,
+        operator: s.Operator,
+        signal: s.SignalQuality,
+        queueLength: s.QueueLength,
+        version: s.Version,
+      }),
+    );
+  } else {
+    io.out(
+      [
+        `modem:        ${s.ModemState}`,
+        `registration: ${s.Registration}`,
+        `operator:     ${s.Operator || '-'}`,
+        `signal:       ${s.SignalQuality < 0 ? 'unknown' : `${s.SignalQuality}/31`}`,
+        `queue:        ${s.QueueLength}`,
+        `version:      ${s.Version}`,
+      ].join('\n'),
+    );
+  }
+  return EXIT.ok;
+}
+
+async function list(c: MmsClient, io: Output, values: Values): Promise<number> {
+  const messages = (await c.list()).sort((a, b) => a.props.Created - b.props.Created);
+  if (values.json) {
+    io.out(JSON.stringify(messages.map((m) => toJson(m.props, m.path))));
+    return EXIT.ok;
+  }
+  if (messages.length === 0) {
+    io.out('no messages');
+    return EXIT.ok;
+  }
+  const rows = [
+    ['ID', 'STATUS', 'TRIES', 'UPDATED', 'TO', 'ERROR'],
+    ...messages.map(({ props: p }) => [
+      p.Id,
+      p.Status,
+      String(p.Attempts),
+      new Date(p.Updated).toISOString(),
+      [...p.To, ...p.Cc, ...p.Bcc].join(','),
+      p.Error,
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) io.out(r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  return EXIT.ok;
+}
+
+async function show(c: MmsClient, io: Output, values: Values, id: string): Promise<number> {
+  const p = await c.show(id);
+  if (values.json) {
+    io.out(JSON.stringify(toJson(p)));
+    return EXIT.ok;
+  }
+  io.out(
+    [
+      `id:            ${p.Id}`,
+      `status:        ${p.Status}`,
+      `to:            ${p.To.join(', ')}`,
+      `cc:            ${p.Cc.join(', ')}`,
+      `bcc:           ${p.Bcc.join(', ')}`,
+      `subject:       ${p.Subject}`,
+      `attempts:      ${p.Attempts}`,
+      `progress:      ${Math.round(p.Progress * 100)}%`,
+      `error:         ${p.Error || '-'}`,
+      `http status:   ${p.HttpStatus || '-'}`,
+      `mmsc response: ${p.MmscResponse || '-'}`,
+      `created:       ${new Date(p.Created).toISOString()}`,
+      `updated:       ${new Date(p.Updated).toISOString()}`,
+    ].join('\n'),
+  );
+  return EXIT.ok;
+}
+
+async function cancel(c: MmsClient, io: Output, values: Values, id: string): Promise<number> {
+  await c.cancel(id);
+  if (values.json) io.out(JSON.stringify({ id, status: 'cancelled' }));
+  else io.out(`cancelled ${id}`);
+  return EXIT.ok;
+}
+
+function defaultOutput(): Output {
+  return {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  };
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+// Run as a program (also through npm's bin symlink), not when imported by a test.
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`mmsctl: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = EXIT.failed;
+    },
+  );
+}

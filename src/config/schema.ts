@@ -1,0 +1,387 @@
+// The configuration schema (DESIGN.md §3): the single source of every key's type, default, range,
+// environment variable and documentation. loadConfig, the convict formats and docs.ts all read it.
+import { isAbsolute } from 'node:path';
+
+/** The daemon's configuration, as loadConfig returns it. */
+export interface Config {
+  modem: {
+    port: string;
+    baudRate: number;
+    commandTimeoutMs: number;
+    healthIntervalS: number;
+    rebootMinIntervalS: number;
+  };
+  pdp: {
+    contextId: number;
+    apn: string;
+    username: string;
+    password: string;
+    auth: number;
+  };
+  mms: {
+    mmsc: string;
+    proxy: { host: string; port: number };
+    charset: 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
+    validity: number;
+    priority: number;
+    deliveryReport: number;
+    readReport: number;
+    visibility: number;
+    class: number;
+    supportField: number;
+    connectTimeoutS: number;
+    sendTimeoutS: number;
+    maxMessageBytes: number;
+  };
+  outbox: {
+    dir: string;
+    maxAttempts: number;
+    retentionDays: number;
+  };
+  attachments: {
+    allowedDirs: string[];
+  };
+  dbus: {
+    enabled: boolean;
+    bus: 'system' | 'session';
+  };
+  mqtt: {
+    enabled: boolean;
+    url: string;
+    username: string;
+    passwordFile: string;
+    ca: string;
+    cert: string;
+    key: string;
+    baseTopic: string;
+    clientId: string;
+    sendTopic: string;
+  };
+  log: {
+    level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  };
+}
+
+interface LeafBase {
+  doc: string;
+  env: string;
+  sensitive?: boolean;
+}
+
+export interface IntLeaf extends LeafBase {
+  format: 'mmsd-int';
+  default: number;
+  min: number;
+  max: number;
+  /** When set, only these values (e.g. standard baud rates). */
+  oneOf?: readonly number[];
+}
+
+export interface BoolLeaf extends LeafBase {
+  format: 'mmsd-bool';
+  default: boolean;
+}
+
+export interface EnumLeaf extends LeafBase {
+  format: 'mmsd-enum';
+  default: string;
+  values: readonly string[];
+}
+
+export interface StringLeaf extends LeafBase {
+  format: 'mmsd-string';
+  default: string;
+  /** Empty is refused. */
+  required?: boolean;
+  maxBytes?: number;
+  /** Goes on an AT command line: printable ASCII without `"` or `;` (DESIGN.md §6). */
+  atLine?: boolean;
+  /** What a valid value looks like, for errors and docs; checked by `check`. */
+  shape?: string;
+  /** Extra rule on a non-empty value; returns a problem or undefined. */
+  check?: (value: string) => string | undefined;
+}
+
+export interface PathListLeaf extends LeafBase {
+  format: 'mmsd-paths';
+  default: string[];
+}
+
+export type Leaf = IntLeaf | BoolLeaf | EnumLeaf | StringLeaf | PathListLeaf;
+export interface Group {
+  [key: string]: Leaf | Group;
+}
+
+export function isLeaf(node: Leaf | Group): node is Leaf {
+  return typeof (node as Leaf).format === 'string' && 'default' in node;
+}
+
+function int(d: number, min: number, max: number, env: string, doc: string, oneOf?: readonly number[]): IntLeaf {
+  return { format: 'mmsd-int', default: d, min, max, env, doc, ...(oneOf ? { oneOf } : {}) };
+}
+function bool(d: boolean, env: string, doc: string): BoolLeaf {
+  return { format: 'mmsd-bool', default: d, env, doc };
+}
+function oneOf(d: string, values: readonly string[], env: string, doc: string): EnumLeaf {
+  return { format: 'mmsd-enum', default: d, values, env, doc };
+}
+function str(d: string, env: string, doc: string, rules: Omit<StringLeaf, 'format' | 'default' | 'env' | 'doc'> = {}): StringLeaf {
+  return { format: 'mmsd-string', default: d, env, doc, ...rules };
+}
+
+const absolutePath = (v: string): string | undefined => (isAbsolute(v) ? undefined : 'must be an absolute path');
+
+function modemPort(v: string): string | undefined {
+  if (v.startsWith('/')) return /\s/.test(v) ? 'must not contain spaces' : undefined;
+  const m = /^tcp:\/\/([^\s:/]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/.exec(v);
+  if (m) {
+    const port = Number(m[2]);
+    return port >= 1 && port <= 65535 ? undefined : 'must have a TCP port between 1 and 65535';
+  }
+  return 'must be a device path such as /dev/ttyUSB2, or tcp://host:port';
+}
+
+function mqttUrl(v: string): string | undefined {
+  return /^(mqtts?|wss?):\/\/[^\s/]+/.test(v) ? undefined : 'must be an mqtt://, mqtts://, ws:// or wss:// URL';
+}
+
+/** A topic we publish under: no wildcards, no empty level at either end, not a `$` system topic. */
+function baseTopic(v: string): string | undefined {
+  if (/[+#\0]/.test(v)) return 'must not contain +, # or NUL';
+  if (v.startsWith('$')) return 'must not start with $ (reserved for broker topics)';
+  if (v.startsWith('/') || v.endsWith('/')) return 'must not start or end with /';
+  return undefined;
+}
+
+/** The topic send requests are taken from: plain, or `$share/<group>/<topic>` (DESIGN.md §5). */
+function sendTopic(v: string): string | undefined {
+  if (/[+#\0]/.test(v)) return 'must not contain +, # or NUL';
+  if (v.startsWith('$share/')) {
+    return /^\$share\/[^/]+\/[^$/].*$/.test(v) ? undefined : 'must be $share/<group>/<topic>';
+  }
+  return baseTopic(v);
+}
+
+function hostName(v: string): string | undefined {
+  return /^[A-Za-z0-9.:-]+$/.test(v) ? undefined : 'must be a host name or IP address (letters, digits, ".", "-", ":")';
+}
+
+function noSpaces(v: string): string | undefined {
+  return /\s/.test(v) ? 'must not contain spaces' : undefined;
+}
+
+/** Baud rates the Quectel modules' AT+IPR accepts (and the serial bindings know). */
+export const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3000000] as const;
+
+export const CHARSETS = ['ASCII', 'UTF8', 'UCS2', 'GBK'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every key, in the order of DESIGN.md §3 (and of docs/configuration.md). */
+export const SCHEMA = {
+  modem: {
+    port: str('/dev/ttyUSB2', 'MMSD_MODEM_PORT', 'Serial device of the modem\'s AT port, or tcp://host:port for a raw TCP serial server (ser2net).', {
+      required: true,
+      shape: 'a device path or tcp://host:port',
+      check: modemPort,
+    }),
+    baudRate: int(115200, 4800, 3000000, 'MMSD_MODEM_BAUD_RATE', 'Serial line speed.', BAUD_RATES),
+    commandTimeoutMs: int(5000, 100, 600000, 'MMSD_MODEM_COMMAND_TIMEOUT_MS', 'Default timeout of one AT command, in milliseconds; slow commands have longer ones of their own.'),
+    healthIntervalS: int(30, 5, 3600, 'MMSD_MODEM_HEALTH_INTERVAL_S', 'Health poll period while idle, in seconds.'),
+    rebootMinIntervalS: int(600, 60, 86400, 'MMSD_MODEM_REBOOT_MIN_INTERVAL_S', 'Recovery ladder (spec §4.2): the module is restarted with AT+CFUN=1,1 only after three failed recovery rounds at least this many seconds apart.'),
+  },
+  pdp: {
+    contextId: int(1, 1, 16, 'MMSD_PDP_CONTEXT_ID', 'PDP context used for MMS (AT+QICSGP, AT+QIACT, AT+QMMSCFG="contextid"), spec §2.1.'),
+    apn: str('', 'MMSD_PDP_APN', 'Access point name of the MMS context; empty lets the network choose.', {
+      maxBytes: 100,
+      atLine: true,
+      check: noSpaces,
+    }),
+    username: str('', 'MMSD_PDP_USERNAME', 'User name of the PDP context, if the operator wants one.', { maxBytes: 127, atLine: true }),
+    password: {
+      ...str('', 'MMSD_PDP_PASSWORD', 'Password of the PDP context. Prefer the environment variable to the file.', { maxBytes: 127, atLine: true }),
+      sensitive: true,
+    },
+    auth: int(0, 0, 3, 'MMSD_PDP_AUTH', 'Authentication of the PDP context: 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP.'),
+  },
+  mms: {
+    mmsc: str('', 'MMSD_MMS_MMSC', 'URL of the operator\'s MMSC (AT+QMMSCFG="mmsc"), e.g. http://mms.example.net/mms.', {
+      required: true,
+      maxBytes: 100,
+      atLine: true,
+      check: noSpaces,
+    }),
+    proxy: {
+      host: str('', 'MMSD_MMS_PROXY_HOST', 'WAP gateway (MMS proxy) address (AT+QMMSCFG="proxy"); empty for none.', {
+        maxBytes: 50,
+        atLine: true,
+        shape: 'a host name or IP address',
+        check: hostName,
+      }),
+      port: int(80, 1, 65535, 'MMSD_MMS_PROXY_PORT', 'WAP gateway port.'),
+    },
+    charset: oneOf('UTF8', CHARSETS, 'MMSD_MMS_CHARSET', 'Charset for subjects and text that are not plain ASCII (spec §2.2, §3.3).'),
+    validity: int(6, 0, 6, 'MMSD_MMS_VALIDITY', 'sendparam <valid>: 0 1 hour, 1 12 hours, 2 24 hours, 3 2 days, 4 1 week, 5 maximum, 6 network default.'),
+    priority: int(3, 0, 3, 'MMSD_MMS_PRIORITY', 'sendparam <pri>: 0 low, 1 normal, 2 high, 3 network default.'),
+    deliveryReport: int(0, 0, 1, 'MMSD_MMS_DELIVERY_REPORT', 'sendparam <sendrep>: 1 asks for a delivery report.'),
+    readReport: int(0, 0, 1, 'MMSD_MMS_READ_REPORT', 'sendparam <readrep>: 1 asks for a read report.'),
+    visibility: int(2, 0, 2, 'MMSD_MMS_VISIBILITY', 'sendparam <visible>: 0 hide all addresses, 1 show all (BCC included), 2 network default.'),
+    class: int(4, 0, 4, 'MMSD_MMS_CLASS', 'sendparam <class>: 0 personal, 1 advertisement, 2 informational, 3 auto, 4 network default.'),
+    supportField: int(0, 0, 1, 'MMSD_MMS_SUPPORT_FIELD', 'supportfield <mode>: 1 adds the x-up-calling-id header.'),
+    connectTimeoutS: int(125, 1, 125, 'MMSD_MMS_CONNECT_TIMEOUT_S', 'TCP handshake timeout towards the MMSC, in seconds (AT+QMMSCFG="connecttimeout").'),
+    sendTimeoutS: int(300, 1, 65535, 'MMSD_MMS_SEND_TIMEOUT_S', 'Default AT+QMMSEND=<timeout>, in seconds; a message may set its own.'),
+    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge).'),
+  },
+  outbox: {
+    dir: str('/var/lib/mmsd', 'MMSD_OUTBOX_DIR', 'Where the durable outbox (the spool) lives.', { required: true, shape: 'absolute path', check: absolutePath }),
+    maxAttempts: int(5, 1, 100, 'MMSD_OUTBOX_MAX_ATTEMPTS', 'Send attempts before a message is failed (busy 764 does not count).'),
+    retentionDays: int(7, 0, 3650, 'MMSD_OUTBOX_RETENTION_DAYS', 'Days a finished message\'s metadata is kept (its attachment bytes go at once).'),
+  },
+  attachments: {
+    allowedDirs: {
+      format: 'mmsd-paths',
+      default: ['/var/lib/mmsd/incoming'],
+      env: 'MMSD_ATTACHMENTS_ALLOWED_DIRS',
+      doc: 'The only directories a path attachment may resolve into (after symlinks). In the environment: a JSON array or a comma-separated list. Empty: path attachments are refused.',
+    } satisfies PathListLeaf,
+  },
+  dbus: {
+    enabled: bool(true, 'MMSD_DBUS_ENABLED', 'Serve org.example.Mms1 on D-Bus.'),
+    bus: oneOf('system', ['system', 'session'], 'MMSD_DBUS_BUS', 'Which bus.'),
+  },
+  mqtt: {
+    enabled: bool(false, 'MMSD_MQTT_ENABLED', 'Serve the MQTT front door.'),
+    url: str('mqtt://localhost:1883', 'MMSD_MQTT_URL', 'Broker URL.', { required: true, shape: 'mqtt://, mqtts://, ws:// or wss:// URL', check: mqttUrl }),
+    username: str('', 'MMSD_MQTT_USERNAME', 'Broker user name.'),
+    passwordFile: str('', 'MMSD_MQTT_PASSWORD_FILE', 'File holding the broker password (the password itself is never a config key).', { shape: 'absolute path or empty', check: absolutePath }),
+    ca: str('', 'MMSD_MQTT_CA', 'CA certificate file (PEM) for mqtts://.', { shape: 'absolute path or empty', check: absolutePath }),
+    cert: str('', 'MMSD_MQTT_CERT', 'Client certificate file (PEM); goes with mqtt.key.', { shape: 'absolute path or empty', check: absolutePath }),
+    key: str('', 'MMSD_MQTT_KEY', 'Client key file (PEM); goes with mqtt.cert.', { shape: 'absolute path or empty', check: absolutePath }),
+    baseTopic: str('mmsd', 'MMSD_MQTT_BASE_TOPIC', 'Prefix of every topic mmsd publishes and subscribes to.', { required: true, shape: 'topic without wildcards', check: baseTopic }),
+    clientId: str('', 'MMSD_MQTT_CLIENT_ID', 'MQTT client id; empty: mmsd-<host name>.', { maxBytes: 128, shape: 'string without spaces', check: noSpaces }),
+    sendTopic: str('', 'MMSD_MQTT_SEND_TOPIC', 'Where send requests are taken from; empty: <baseTopic>/send. $share/<group>/<topic> lets a fleet share one queue.', {
+      shape: 'topic without wildcards, or empty',
+      check: sendTopic,
+    }),
+  },
+  log: {
+    level: oneOf('info', LOG_LEVELS, 'MMSD_LOG_LEVEL', 'pino log level.'),
+  },
+} satisfies Group;
+
+/** Every leaf with its dotted key, in schema order. */
+export function leaves(group: Group = SCHEMA, prefix = ''): Array<{ key: string; leaf: Leaf }> {
+  const out: Array<{ key: string; leaf: Leaf }> = [];
+  for (const [name, node] of Object.entries(group)) {
+    const key = prefix ? `${prefix}.${name}` : name;
+    if (isLeaf(node)) out.push({ key, leaf: node });
+    else out.push(...leaves(node, key));
+  }
+  return out;
+}
+
+/** The environment variable a key gets: MMSD_ + its path in upper snake case. */
+export function envNameOf(key: string): string {
+  return (
+    'MMSD_' +
+    key
+      .split('.')
+      .map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+      .join('_')
+  );
+}
+
+const AT_UNSAFE: ReadonlyArray<[string, string]> = [
+  ['"', '"'],
+  [';', ';'],
+  ['\r', 'CR'],
+  ['\n', 'LF'],
+  ['\x1a', 'Ctrl-Z'],
+];
+
+/** Human description of what a leaf accepts, for errors and docs. */
+export function describeLeaf(leaf: Leaf): string {
+  switch (leaf.format) {
+    case 'mmsd-int':
+      if (leaf.oneOf) return `one of ${leaf.oneOf.join(', ')}`;
+      return `integer ${leaf.min}–${leaf.max}`;
+    case 'mmsd-bool':
+      return 'boolean';
+    case 'mmsd-enum':
+      return leaf.values.map((v) => `\`${v}\``).join(', ');
+    case 'mmsd-paths':
+      return 'list of absolute paths';
+    case 'mmsd-string': {
+      const parts = [leaf.shape ?? 'string'];
+      if (leaf.maxBytes !== undefined) parts.push(`≤ ${leaf.maxBytes} bytes`);
+      if (leaf.atLine) parts.push('printable ASCII without `"` or `;`');
+      if (leaf.required) parts.push('required');
+      return parts.join(', ');
+    }
+  }
+}
+
+/** Checks a (coerced) value against its leaf; returns a problem without the value, or undefined. */
+export function checkLeaf(leaf: Leaf, value: unknown): string | undefined {
+  switch (leaf.format) {
+    case 'mmsd-int': {
+      if (leaf.oneOf) {
+        return typeof value === 'number' && leaf.oneOf.includes(value) ? undefined : `must be one of ${leaf.oneOf.join(', ')}`;
+      }
+      return Number.isInteger(value) && (value as number) >= leaf.min && (value as number) <= leaf.max
+        ? undefined
+        : `must be an integer between ${leaf.min} and ${leaf.max}`;
+    }
+    case 'mmsd-bool':
+      return typeof value === 'boolean' ? undefined : 'must be true or false';
+    case 'mmsd-enum':
+      return typeof value === 'string' && leaf.values.includes(value)
+        ? undefined
+        : `must be one of ${leaf.values.join(', ')}`;
+    case 'mmsd-paths':
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return 'must be a list of absolute paths';
+      return value.every((v: string) => isAbsolute(v)) ? undefined : 'must contain absolute paths only';
+    case 'mmsd-string': {
+      if (typeof value !== 'string') return 'must be a string';
+      if (value === '') return leaf.required ? 'must be set' : undefined;
+      if (leaf.maxBytes !== undefined && Buffer.byteLength(value) > leaf.maxBytes) {
+        return `must be at most ${leaf.maxBytes} bytes`;
+      }
+      if (leaf.atLine) {
+        // DESIGN.md §6: it goes on an AT command line, inside quotes.
+        const bad = AT_UNSAFE.filter(([c]) => value.includes(c)).map(([, n]) => n);
+        if (bad.length > 0) return `must not contain ${bad.join(', ')} (it is sent on an AT command line)`;
+        if (!/^[\x20-\x7e]*$/.test(value)) return 'must be printable ASCII (it is sent on an AT command line)';
+      } else if (/[\0-\x1f\x7f]/.test(value)) {
+        return 'must not contain control characters';
+      }
+      return leaf.check?.(value);
+    }
+  }
+}
+
+/** Strict coercion of a string (environment variable, or a string in the file) to the leaf's type. */
+export function coerceString(leaf: Leaf, raw: string): unknown {
+  switch (leaf.format) {
+    case 'mmsd-int':
+      return /^\s*-?[0-9]+\s*$/.test(raw) ? Number(raw) : raw;
+    case 'mmsd-bool': {
+      const v = raw.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      return raw;
+    }
+    case 'mmsd-paths': {
+      const t = raw.trim();
+      if (t.startsWith('[')) {
+        try {
+          return JSON.parse(t) as unknown;
+        } catch {
+          return raw;
+        }
+      }
+      return t === '' ? [] : t.split(',').map((s) => s.trim());
+    }
+    default:
+      return raw;
+  }
+}

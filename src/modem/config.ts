@@ -1,0 +1,55 @@
+// Configuration of the Quectel driver (DESIGN.md §3: the `pdp.*`, `mms.*` and `modem.*` keys it
+// uses) and the timer seam tests drive with fake time.
+import type { Charset } from './types.js';
+
+export interface PdpConfig {
+  /** 1–16: AT+QICSGP, AT+QIACT, AT+QMMSCFG="contextid". */
+  contextId: number;
+  apn: string;
+  username: string;
+  password: string;
+  /** AT+QICSGP <authentication>: 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP. */
+  auth: number;
+}
+
+export interface MmsConfig {
+  /** MMSC URL, ≤ 100 bytes (spec §2.1). */
+  mmsc: string;
+  /** Proxy gateway, ≤ 50 bytes; '' = no proxy (the setting is then not applied). */
+  proxyHost: string;
+  proxyPort: number;
+  /** Charset for non-ASCII subjects and the one applied at start-up. */
+  charset: Charset;
+  validity: number;
+  priority: number;
+  deliveryReport: boolean;
+  readReport: boolean;
+  visibility: number;
+  class: number;
+  /** x-up-calling-id header: 0 or 1. */
+  supportField: number;
+  /** 1–125 s. */
+  connectTimeoutS: number;
+}
+
+export interface ModemConfig {
+  pdp: PdpConfig;
+  mms: MmsConfig;
+  /** Health poll period while idle (modem.healthIntervalS). */
+  healthIntervalS: number;
+  /** Default per-command timeout (modem.commandTimeoutMs); long commands carry their own. */
+  commandTimeoutMs: number;
+  /** §4.2: least time between two module restarts (AT+CFUN=1,1); 600 s by default. */
+  rebootMinIntervalS: number;
+}
+
+/** setTimeout/clearTimeout as a seam; the default reads the globals at call time (fake timers work). */
+export interface ModemTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemTimers: ModemTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};

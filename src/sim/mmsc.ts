@@ -1,0 +1,251 @@
+// The loopback MMSC (DESIGN.md §7): an HTTP server that takes M-Send.req posts (origin or proxy
+// absolute form), stores what arrived, answers M-Send.conf, and injects faults on request.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { decodeSendReq, encodeSendConf, RESPONSE_OK, RESPONSE_STATUS } from '../mms/pdu.js';
+import { MMS_VERSION, MmsDecodeError, type SendReq } from '../mms/types.js';
+import type { MmscFaults, ReceivedMessage } from './types.js';
+
+export interface LoopbackMmscOptions {
+  host?: string;
+  port?: number;
+  /** Folder for one sub-folder per received message (DESIGN.md §7 `--store`). */
+  store?: string;
+  logger: Logger;
+  faults?: MmscFaults;
+}
+
+/** OMA-MMS-ENC §7.2.27 Error-permanent-message-format-corrupt. */
+const FORMAT_CORRUPT = 0xe2;
+const MAX_BODY = 8 * 1024 * 1024;
+
+/** message.json holds exactly these keys (DESIGN.md §7). */
+type StoredMessage = Omit<ReceivedMessage, 'id'>;
+
+/** A file-system-safe name for a part: path separators and control characters out, no dot names. */
+function safeFileName(name: string, taken: Set<string>): string {
+  let base = name.replace(/[/\\\x00-\x1f\x7f]/g, '_').slice(0, 200);
+  if (base === '' || base === '.' || base === '..') base = `_${base}`;
+  let candidate = base;
+  for (let i = 1; taken.has(candidate.toLowerCase()); i++) candidate = `${i}_${base}`;
+  taken.add(candidate.toLowerCase());
+  return candidate;
+}
+
+/** The part's name in the PDU: Content-Type name, else filename, else Content-Location. */
+function partName(part: SendReq['parts'][number], index: number): string {
+  return part.name ?? part.filename ?? part.contentLocation ?? part.contentId?.replace(/^<|>$/g, '') ?? `part${index}`;
+}
+
+export class LoopbackMmsc {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly store: string | undefined;
+  private readonly log: Logger;
+  private faults: MmscFaults;
+  private server: http.Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  /** Pending answer delays: stop() cuts them short so no handler outlives the server. */
+  private readonly delays = new Map<NodeJS.Timeout, () => void>();
+  private readonly messages: ReceivedMessage[] = [];
+
+  constructor(opts: LoopbackMmscOptions) {
+    this.host = opts.host ?? '127.0.0.1';
+    this.port = opts.port ?? 0;
+    this.store = opts.store;
+    this.log = opts.logger.child({ part: 'mmsc' });
+    this.faults = { ...opts.faults };
+  }
+
+  async start(): Promise<{ url: string }> {
+    if (this.store !== undefined) await mkdir(this.store, { recursive: true });
+    const server = http.createServer((req, res) => this.onRequest(req, res));
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, this.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${port}/mms`;
+    this.log.info({ url }, 'loopback MMSC listening');
+    return { url };
+  }
+
+  async stop(): Promise<void> {
+    for (const [t, wake] of this.delays) {
+      clearTimeout(t);
+      wake();
+    }
+    this.delays.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  /** Replaces the faults in force (an empty object clears them). */
+  setFaults(f: MmscFaults): void {
+    this.faults = { ...f };
+  }
+
+  received(): ReceivedMessage[] {
+    return this.messages.map((m) => ({ ...m, to: [...m.to], cc: [...m.cc], bcc: [...m.bcc], parts: m.parts.map((p) => ({ ...p })) }));
+  }
+
+  /** The faults for this request, counting it against `count`. */
+  private takeFaults(): MmscFaults {
+    const { count, ...active } = this.faults;
+    if (Object.keys(active).length === 0) return {};
+    if (count !== undefined) {
+      if (count <= 1) this.faults = {};
+      else this.faults = { ...this.faults, count: count - 1 };
+    }
+    return active;
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    // Proxy absolute form ("POST http://mmsc.example/mms") and origin form ("POST /mms") alike.
+    const pathname = new URL(req.url ?? '/', 'http://mmsc.invalid').pathname;
+    this.log.debug({ method: req.method, url: req.url }, 'MMSC request');
+    if (req.method === 'GET' && pathname === '/received') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(this.received()));
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { Allow: 'POST' }).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        res.writeHead(413).end();
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      this.handlePost(Buffer.concat(chunks), res).catch((e: unknown) => {
+        this.log.error({ err: e }, 'MMSC failed to handle a post');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+    });
+  }
+
+  private async handlePost(body: Buffer, res: http.ServerResponse): Promise<void> {
+    const faults = this.takeFaults();
+    const faulted = faults.drop === true || faults.httpStatus !== undefined || faults.garbage === true || faults.mmsStatus !== undefined;
+
+    let msg: SendReq | undefined;
+    let transactionId: string;
+    let corrupt: string | undefined;
+    try {
+      msg = decodeSendReq(body);
+      transactionId = msg.transactionId;
+    } catch (e) {
+      if (!(e instanceof MmsDecodeError)) throw e;
+      corrupt = e.message;
+      transactionId = e.transactionId ?? '';
+      this.log.warn({ err: e.message, size: body.length }, 'undecodable M-Send.req');
+    }
+
+    // A faulted request is not stored; a merely delayed one is stored before the slow answer,
+    // as an MMSC that took the message but answered too late would have it.
+    let id: string | undefined;
+    if (msg && !faulted) id = await this.keep(msg, body);
+
+    if (faults.delayMs !== undefined && faults.delayMs > 0) await this.sleep(faults.delayMs);
+    if (res.destroyed || this.server === undefined) return;
+
+    if (faults.drop) {
+      res.socket?.destroy();
+      return;
+    }
+    if (faults.httpStatus !== undefined) {
+      res.writeHead(faults.httpStatus, { 'Content-Length': 0 }).end();
+      return;
+    }
+    if (faults.garbage) {
+      const junk = Buffer.concat([Buffer.from('<html>not an MMS</html>'), randomBytes(16)]);
+      res.writeHead(200, { 'Content-Type': 'application/vnd.wap.mms-message', 'Content-Length': junk.length }).end(junk);
+      return;
+    }
+    let conf: Buffer;
+    if (faults.mmsStatus !== undefined) {
+      conf = encodeSendConf({
+        transactionId,
+        mmsVersion: MMS_VERSION,
+        responseStatus: faults.mmsStatus,
+        responseText: faults.mmsText ?? RESPONSE_STATUS[faults.mmsStatus] ?? 'Error',
+      });
+    } else if (corrupt !== undefined) {
+      // Choice: an undecodable post is answered 200 with M-Send.conf status 0xE2
+      // (Error-permanent-message-format-corrupt), as an MMSC does, not with HTTP 400: the client
+      // then sees the MMSC's own verdict (765 with that text), which names the real problem.
+      conf = encodeSendConf({
+        transactionId,
+        mmsVersion: MMS_VERSION,
+        responseStatus: FORMAT_CORRUPT,
+        responseText: `message format corrupt: ${corrupt}`,
+      });
+    } else {
+      conf = encodeSendConf({ transactionId, mmsVersion: MMS_VERSION, responseStatus: RESPONSE_OK, messageId: id });
+    }
+    res.writeHead(200, { 'Content-Type': 'application/vnd.wap.mms-message', 'Content-Length': conf.length }).end(conf);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.delays.delete(t);
+        resolve();
+      }, ms);
+      this.delays.set(t, resolve);
+    });
+  }
+
+  /** Remembers the message and, with a store, writes its folder. Returns the message id. */
+  private async keep(msg: SendReq, raw: Buffer): Promise<string> {
+    const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const stored: StoredMessage = {
+      to: msg.to,
+      cc: msg.cc,
+      bcc: msg.bcc,
+      subject: msg.subject ?? null,
+      parts: msg.parts.map((p, i) => ({
+        name: partName(p, i),
+        contentType: p.contentType,
+        size: p.data.length,
+        sha256: createHash('sha256').update(p.data).digest('hex'),
+      })),
+    };
+    if (this.store !== undefined) {
+      const dir = path.join(this.store, id);
+      await mkdir(dir);
+      // message.json and raw.mms sit beside the parts: a part may not take their names.
+      const taken = new Set(['message.json', 'raw.mms']);
+      await Promise.all(msg.parts.map((p, i) => writeFile(path.join(dir, safeFileName(stored.parts[i].name, taken)), p.data)));
+      await writeFile(path.join(dir, 'raw.mms'), raw);
+      await writeFile(path.join(dir, 'message.json'), `${JSON.stringify(stored, null, 2)}\n`);
+    }
+    this.messages.push({ id, ...stored });
+    this.log.info({ id, to: msg.to.length, cc: msg.cc.length, bcc: msg.bcc.length, parts: msg.parts.length }, 'MMSC received a message');
+    return id;
+  }
+}

@@ -1,0 +1,152 @@
+// Fakes for the AT channel's unit tests: a Transport in memory and a scripted module behind it
+// that answers command lines and runs an ACK-mode upload.
+import { EventEmitter } from 'node:events';
+import { checksum16 } from '../../src/at/checksum.js';
+import type { Transport } from '../../src/at/types.js';
+
+export class FakeTransport extends EventEmitter implements Transport {
+  isOpen = false;
+  readonly description = 'fake://modem';
+  readonly writes: Buffer[] = [];
+  /** Milliseconds each write takes before it resolves. */
+  writeDelayMs = 0;
+  onWrite: ((data: Buffer) => void) | undefined;
+
+  constructor(private readonly failOpen = false) {
+    super();
+  }
+
+  open(): Promise<void> {
+    if (this.failOpen) return Promise.reject(new Error('ENOENT: no such device'));
+    this.isOpen = true;
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.isOpen) {
+      this.isOpen = false;
+      this.emit('close');
+    }
+    return Promise.resolve();
+  }
+
+  async write(data: Buffer): Promise<void> {
+    if (!this.isOpen) throw new Error('not open');
+    this.writes.push(Buffer.from(data));
+    if (this.writeDelayMs > 0) await new Promise((r) => setTimeout(r, this.writeDelayMs));
+    // The module answers after the bytes left: on a later tick, like a real line.
+    setImmediate(() => this.onWrite?.(data));
+  }
+
+  /** Bytes from the module. */
+  reply(data: string | Buffer): void {
+    this.emit('data', typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  }
+
+  /** The device disappears. */
+  lose(err = new Error('device disconnected')): void {
+    this.isOpen = false;
+    this.emit('close', err);
+  }
+
+  /** Everything written, as text (commands only; upload data shows as bytes). */
+  written(): string {
+    return Buffer.concat(this.writes).toString('latin1');
+  }
+}
+
+export type Handler = (cmd: string) => string | undefined;
+
+export interface UploadBehaviour {
+  /** Checksum the module reports (default: the true one). */
+  reportChecksum?: (data: Buffer) => number;
+  /** How the ACK is sent: bare "A" (as the sim) or "A\r\n". */
+  ack?: 'bare' | 'crlf';
+  /** Also send an "A" after the last block when it is a full one. */
+  ackLastFullBlock?: boolean;
+  /** Stop answering after this many blocks. */
+  silentAfterBlocks?: number;
+}
+
+/**
+ * A module behind a FakeTransport: answers each "<cmd>\r" from `handlers` (exact command or,
+ * failing that, the longest matching prefix key ending in "*"); unknown commands get ERROR.
+ */
+export class ScriptedModem {
+  echo = false;
+  readonly commands: string[] = [];
+  readonly handlers = new Map<string, Handler>();
+  upload: UploadBehaviour = {};
+  uploaded: Buffer | undefined;
+  private pending = '';
+  private dataMode: { size: number; got: Buffer[]; received: number; blocks: number } | undefined;
+
+  constructor(readonly t: FakeTransport) {
+    this.handlers.set('AT', () => 'OK');
+    this.handlers.set('AT+CMEE?', () => '+CMEE: 1\r\n\r\nOK');
+    this.handlers.set('AT+QFUPL=*', (cmd) => {
+      const m = /^AT\+QFUPL="[^"]+",(\d+)/.exec(cmd);
+      if (!m) return 'ERROR';
+      this.dataMode = { size: Number(m[1]), got: [], received: 0, blocks: 0 };
+      return 'CONNECT';
+    });
+    t.onWrite = (data) => this.receive(data);
+  }
+
+  on(cmd: string, handler: Handler | string): this {
+    this.handlers.set(cmd, typeof handler === 'string' ? () => handler : handler);
+    return this;
+  }
+
+  private receive(data: Buffer): void {
+    if (this.dataMode) return this.receiveData(data);
+    this.pending += data.toString('latin1');
+    for (let i = this.pending.indexOf('\r'); i >= 0; i = this.pending.indexOf('\r')) {
+      const cmd = this.pending.slice(0, i);
+      this.pending = this.pending.slice(i + 1);
+      this.commands.push(cmd);
+      if (this.echo) this.t.reply(`${cmd}\r`);
+      const answer = this.answer(cmd);
+      if (answer !== undefined) this.t.reply(`\r\n${answer}\r\n`);
+    }
+  }
+
+  private answer(cmd: string): string | undefined {
+    const exact = this.handlers.get(cmd);
+    if (exact) return exact(cmd);
+    let best: [string, Handler] | undefined;
+    for (const [k, h] of this.handlers) {
+      if (k.endsWith('*') && cmd.startsWith(k.slice(0, -1)) && (!best || k.length > best[0].length)) best = [k, h];
+    }
+    return best ? best[1](cmd) : 'ERROR';
+  }
+
+  private receiveData(data: Buffer): void {
+    const dm = this.dataMode!;
+    dm.got.push(Buffer.from(data));
+    dm.received += data.length;
+    dm.blocks++;
+    const b = this.upload;
+    if (b.silentAfterBlocks !== undefined && dm.blocks > b.silentAfterBlocks) return;
+    const ack = b.ack === 'crlf' ? 'A\r\n' : 'A';
+    if (dm.received < dm.size) {
+      this.t.reply(ack);
+      return;
+    }
+    const all = Buffer.concat(dm.got);
+    this.uploaded = all;
+    this.dataMode = undefined;
+    const sum = (b.reportChecksum ?? checksum16)(all);
+    const lastFull = data.length === 1024;
+    this.t.reply(`${b.ackLastFullBlock && lastFull ? ack : ''}\r\n+QFUPL: ${all.length},${sum.toString(16)}\r\n\r\nOK\r\n`);
+  }
+}
+
+/** Polls until `cond` holds or the deadline passes. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met before the deadline');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

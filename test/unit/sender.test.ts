@@ -1,0 +1,512 @@
+// The sender against a fake outbox and a scripted fake modem: the §6 sequence, the retry rules of
+// §4.3/§5/§6, staging, cleanup, readiness and stop.
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { ChecksumError, ClosedError, CmeError } from '../../src/at/errors.js';
+import type { SendRequest } from '../../src/core/message.js';
+import { SendNotAcceptedError, SendOutcomeUnknownError, type SendParams } from '../../src/modem/types.js';
+import { ramFileName } from '../../src/sender/ram-names.js';
+import { Sender, type ResultEvent, type SenderConfig } from '../../src/sender/sender.js';
+import { FakeModem, FakeOutbox, FakeTime, deferred, waitFor } from './sender-fakes.js';
+
+const DEFAULTS: SendParams = {
+  validity: 6,
+  priority: 3,
+  deliveryReport: false,
+  readReport: false,
+  visibility: 2,
+  class: 4,
+};
+
+const TEXT = Buffer.from('你好, MMS 世界\n', 'utf8');
+const IMAGE = Buffer.alloc(5000, 0xa5);
+
+function request(over: Partial<SendRequest> = {}): SendRequest {
+  return {
+    id: 'm1',
+    to: ['+15550000001', '+15550000002', '+15550000003'],
+    cc: ['+15550000004', 'copy@example.com'],
+    bcc: ['+15550000006'],
+    subject: 'Hello there',
+    attachments: [
+      { name: 'note.txt', contentType: 'text/plain; charset=utf-8', data: TEXT },
+      { name: 'photo.jpg', contentType: 'image/jpeg', data: IMAGE },
+    ],
+    options: {},
+    ...over,
+  };
+}
+
+const N0 = ramFileName('m1', 0, 'note.txt');
+const N1 = ramFileName('m1', 1, 'photo.jpg');
+
+interface Rig {
+  trace: string[];
+  time: FakeTime;
+  outbox: FakeOutbox;
+  modem: FakeModem;
+  sender: Sender;
+  results: ResultEvent[];
+  status: (id?: string) => string | undefined;
+  until: (status: string, id?: string) => Promise<void>;
+}
+
+let rigs: Rig[] = [];
+
+function rig(config: Partial<SenderConfig> = {}): Rig {
+  const trace: string[] = [];
+  const time = new FakeTime();
+  const outbox = new FakeOutbox(trace, time.clock);
+  const modem = new FakeModem(trace);
+  const sender = new Sender({
+    outbox,
+    modem,
+    logger: pino({ level: 'silent' }),
+    clock: time.clock,
+    sleep: time.sleep,
+    config: { maxAttempts: 5, sendTimeoutS: 300, charset: 'UTF8', defaults: DEFAULTS, ...config },
+  });
+  const results: ResultEvent[] = [];
+  sender.on('result', (r) => results.push(r));
+  const status = (id = 'm1'): string | undefined => outbox.get(id)?.status;
+  const until = (s: string, id = 'm1'): Promise<void> => waitFor(() => status(id) === s, `${id} ${s}`);
+  const r = { trace, time, outbox, modem, sender, results, status, until };
+  rigs.push(r);
+  return r;
+}
+
+afterEach(async () => {
+  await Promise.all(rigs.map((r) => r.sender.stop()));
+  rigs = [];
+});
+
+/** The commands of §6 for the standard request, from the clear to the send. */
+function editSequence(): string[] {
+  return [
+    'setCharset ASCII',
+    'addRecipient to +15550000001',
+    'addRecipient to +15550000002',
+    'addRecipient to +15550000003',
+    'addRecipient cc +15550000004',
+    'addRecipient cc copy@example.com',
+    'addRecipient bcc +15550000006',
+    'setSubject Hello there ASCII',
+    'setCharset UTF8',
+    `addAttachment ${N0}`,
+    `addAttachment ${N1}`,
+    'send 300',
+  ];
+}
+
+describe('Sender', () => {
+  it('sends a 3 TO / 2 CC / 1 BCC message with subject, text and image in the exact §6 sequence', async () => {
+    const { outbox, modem, sender, until } = rig();
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.calls).toEqual([
+      'mmsClear',
+      `uploadFile ${N0} ${TEXT.length}`,
+      `uploadFile ${N1} ${IMAGE.length}`,
+      ...editSequence(),
+      'mmsClear',
+      `deleteFile ${N0}`,
+      `deleteFile ${N1}`,
+    ]);
+    const rec = outbox.get('m1')!;
+    expect(rec).toMatchObject({ status: 'sent', attempts: 1, ramFiles: [], progress: 1 });
+    expect(rec.error).toBeUndefined();
+    expect(modem.ram.size).toBe(0);
+  });
+
+  it('journals the RAM names durably before the first upload', async () => {
+    const { outbox, trace, sender, until } = rig();
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    const journal = trace.indexOf(`outbox.update ${JSON.stringify({ ramFiles: [N0, N1] })}`);
+    const firstUpload = trace.findIndex((t) => t.startsWith('modem.uploadFile'));
+    expect(journal).toBeGreaterThanOrEqual(0);
+    expect(journal).toBeLessThan(firstUpload);
+    expect(outbox.patches.find((p) => p.patch.ramFiles?.length === 2)?.durable).toBe(true);
+  });
+
+  it('records sendAccepted durably after the OK and before the result', async () => {
+    const { outbox, trace, sender, until } = rig();
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    const accepted = trace.indexOf(`outbox.update ${JSON.stringify({ sendAccepted: true })}`);
+    expect(accepted).toBeGreaterThan(trace.indexOf('modem.send 300'));
+    expect(accepted).toBeLessThan(trace.indexOf('modem.accepted'));
+  });
+
+  it('puts a non-ASCII subject under UTF8 and applies per-message options only when they differ', async () => {
+    const { outbox, modem, sender, until } = rig();
+    sender.start([]);
+    await outbox.submit(request({ subject: '测试 EM05 彩信', options: { priority: 1, deliveryReport: true, timeout: 120 } }));
+    await until('sent');
+    await outbox.submit(request({ id: 'm2', attachments: [], options: { priority: 1, deliveryReport: true } }));
+    await until('sent', 'm2');
+    await outbox.submit(request({ id: 'm3', attachments: [] }));
+    await until('sent', 'm3');
+    const merged = { ...DEFAULTS, priority: 1, deliveryReport: true };
+    expect(modem.calls.filter((c) => c.startsWith('setSendParams'))).toEqual([
+      `setSendParams ${JSON.stringify(merged)}`,
+      `setSendParams ${JSON.stringify(DEFAULTS)}`,
+    ]);
+    const subject = modem.calls.indexOf('setSubject 测试 EM05 彩信 UTF8');
+    expect(modem.calls[subject - 1]).toBe('setCharset UTF8');
+    expect(modem.calls).toContain('send 120');
+  });
+
+  it('resends at once after one 765, without re-activating the context', async () => {
+    const { outbox, modem, sender, until, time } = rig();
+    modem.sendScript.push({ err: 765, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count('send')).toBe(2);
+    expect(modem.count('reactivatePdp')).toBe(0);
+    expect(outbox.get('m1')).toMatchObject({ attempts: 2 });
+    expect(time.sleeps.filter((ms) => Number.isFinite(ms))).toEqual([]);
+  });
+
+  it('re-activates the PDP context after two failed sends, then sends again', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push({ err: 765, httpStatus: 0 }, { err: 765, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    const sends = modem.calls.flatMap((c, i) => (c === 'send 300' ? [i] : []));
+    const reactivate = modem.calls.indexOf('reactivatePdp');
+    expect(sends).toHaveLength(3);
+    expect(modem.count('reactivatePdp')).toBe(1);
+    expect(reactivate).toBeGreaterThan(sends[1]!);
+    expect(reactivate).toBeLessThan(sends[2]!);
+    expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 3 });
+  });
+
+  it.each([
+    [{ err: 766, httpStatus: 403, mmscResponse: 'Forbidden' }, 'Error response of HTTP(S) post'],
+    [{ err: 757, httpStatus: 0 }, 'Recipient address full'],
+    [{ err: 0, httpStatus: 404 }, 'HTTP 404 Not found'],
+  ])('fails at once on a permanent error, without resending: %j', async (result, name) => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push(result);
+    sender.start([]);
+    await outbox.submit(request());
+    await until('failed');
+    expect(modem.count('send')).toBe(1);
+    expect(modem.count('reactivatePdp')).toBe(0);
+    const rec = outbox.get('m1')!;
+    expect(rec.error).toEqual({
+      code: result.err,
+      name,
+      ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}),
+      ...('mmscResponse' in result ? { mmscResponse: result.mmscResponse } : {}),
+    });
+    // §6: cleaned up after a final failure too.
+    expect(rec.ramFiles).toEqual([]);
+    expect(modem.calls.slice(-3)).toEqual(['mmsClear', `deleteFile ${N0}`, `deleteFile ${N1}`]);
+  });
+
+  it('waits after 764 (refused or as a result) and retries without counting an attempt', async () => {
+    const { outbox, modem, sender, until, time } = rig({ busyWaitMs: 764 });
+    modem.sendScript.push(new SendNotAcceptedError('busy', 764), { err: 764, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count('send')).toBe(3);
+    expect(modem.count('reactivatePdp')).toBe(0);
+    expect(time.sleeps.filter((ms) => ms === 764)).toHaveLength(2);
+    expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 1 });
+  });
+
+  it('re-uploads the attachments once after 763, then follows the ladder', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push({ err: 763, httpStatus: 0 }, { err: 763, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    // Initial upload + one forced re-upload (the files were still listed); the third try reuses.
+    expect(modem.count(`uploadFile ${N0}`)).toBe(2);
+    expect(modem.count(`uploadFile ${N1}`)).toBe(2);
+    expect(modem.count('send')).toBe(3);
+    expect(modem.count('reactivatePdp')).toBe(1);
+  });
+
+  it('backs off 30 s, 2 min, 10 min, 10 min, then fails with the last error after maxAttempts', async () => {
+    const { outbox, modem, sender, until } = rig({ maxAttempts: 7 });
+    for (let i = 0; i < 6; i++) modem.sendScript.push({ err: 765, httpStatus: 0 });
+    modem.sendScript.push({ err: 772, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('failed');
+    const delays = outbox.patches
+      .filter((p) => p.patch.status === 'retrying')
+      .map((p) => p.patch.notBefore! - p.at);
+    expect(delays).toEqual([30_000, 120_000, 600_000, 600_000]);
+    expect(modem.count('send')).toBe(7);
+    expect(outbox.get('m1')).toMatchObject({
+      status: 'failed',
+      attempts: 7,
+      error: { code: 772, name: 'Socket read failed' },
+      ramFiles: [],
+    });
+  });
+
+  it('marks a send whose result never came unknown, and never sends it again', async () => {
+    const { outbox, modem, sender, until, time } = rig();
+    modem.sendScript.push(new SendOutcomeUnknownError('no +QMMSEND within 310 s'));
+    sender.start([]);
+    await outbox.submit(request());
+    await until('unknown');
+    await waitFor(() => time.idle, 'the sender to go idle');
+    sender.kick();
+    await waitFor(() => time.sleeps.filter((ms) => ms === Infinity).length >= 2, 'idle again after a kick');
+    expect(modem.count('send')).toBe(1);
+    expect(outbox.get('m1')!.error).toEqual({ code: 0, name: 'Result unknown: no +QMMSEND within 310 s' });
+    expect(outbox.history('m1', 'sendAccepted')).toContain(true);
+    expect(outbox.get('m1')!.ramFiles).toEqual([]);
+  });
+
+  it('puts a message back to the queue when the port is lost mid-upload, and sends it later', async () => {
+    const { outbox, modem, sender, until } = rig();
+    let failed = false;
+    modem.hooks.uploadFile = (name) => {
+      if (failed || name !== N1) return;
+      failed = true;
+      modem.ram.set(N1, 1000); // a partial file left behind
+      throw new ClosedError('AT+QFUPL', 'port lost');
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(outbox.history('m1', 'status')).toEqual(['sending', 'queued', 'sending', 'sent']);
+    expect(outbox.history('m1', 'attempts')).toEqual([1, 0, 1]);
+    expect(modem.count('send')).toBe(1);
+    // The second try lists RAM, deletes the partial file, and uploads again.
+    const relist = modem.calls.indexOf('listFiles');
+    expect(modem.calls.slice(relist)).toContain(`deleteFile ${N1}`);
+    expect(modem.calls.indexOf(`deleteFile ${N1}`, relist)).toBeLessThan(modem.calls.lastIndexOf(`uploadFile ${N1} ${IMAGE.length}`));
+    expect(modem.ram.size).toBe(0);
+  });
+
+  it('reuses the files already in RAM when resending after a failure (no second upload)', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push({ err: 765, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count('uploadFile')).toBe(2);
+    const first = modem.calls.indexOf('send 300');
+    expect(modem.calls.slice(first + 1, first + 3)).toEqual(['mmsClear', 'listFiles']);
+    expect(modem.calls.slice(first + 3, first + 3 + editSequence().length)).toEqual(editSequence());
+  });
+
+  it('does not trust files in RAM after a rebooted event', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push({ err: 765, httpStatus: 0 });
+    modem.hooks.result = () => {
+      if (modem.count('send') === 1) modem.reboot(true); // port came back: RAM suspect
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count(`uploadFile ${N0}`)).toBe(2);
+    expect(modem.count(`uploadFile ${N1}`)).toBe(2);
+    expect(modem.count(`deleteFile ${N0}`)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('goes back to the queue when the module restarts mid-edit instead of sending a half-edited message', async () => {
+    const { outbox, modem, sender, until } = rig();
+    let rebooted = false;
+    modem.hooks.addRecipient = () => {
+      if (rebooted) return;
+      rebooted = true;
+      modem.reboot();
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count('send')).toBe(1);
+    expect(outbox.history('m1', 'status')).toEqual(['sending', 'queued', 'sending', 'sent']);
+    const send = modem.calls.indexOf('send 300');
+    expect(modem.calls.slice(send - editSequence().length + 1, send + 1)).toEqual(editSequence());
+  });
+
+  it('uploads again after a checksum mismatch, and requeues after the third', async () => {
+    const { outbox, modem, sender, until } = rig();
+    let bad = 2;
+    modem.hooks.uploadFile = (name) => {
+      if (name === N0 && bad > 0) {
+        bad -= 1;
+        modem.ram.set(N0, 3);
+        throw new ChecksumError('AT+QFUPL', { size: 3, checksum: 1 }, { size: 3, checksum: 2 });
+      }
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count(`uploadFile ${N0}`)).toBe(3);
+    expect(outbox.history('m1', 'status')).toEqual(['sending', 'sent']);
+
+    const r2 = rig();
+    r2.modem.hooks.uploadFile = (name) => {
+      if (name === N0 && r2.modem.count(`uploadFile ${N0}`) <= 3) {
+        throw new ChecksumError('AT+QFUPL', { size: 3, checksum: 1 }, { size: 3, checksum: 2 });
+      }
+    };
+    r2.sender.start([]);
+    await r2.outbox.submit(request());
+    await r2.until('sent');
+    expect(r2.outbox.history('m1', 'status')).toEqual(['sending', 'queued', 'sending', 'sent']);
+  });
+
+  it('classifies a spec code answered to an edit command like a send result', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.hooks.addRecipient = () => {
+      throw new CmeError('AT+QMMSEDIT=1,1', 757);
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('failed');
+    expect(modem.count('send')).toBe(0);
+    expect(outbox.get('m1')!.error).toEqual({ code: 757, name: 'Recipient address full' });
+  });
+
+  it('waits without any modem call while the modem is not ready, then sends', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.setState('sim-missing');
+    sender.start([]);
+    await outbox.submit(request());
+    await waitFor(() => modem.whenReadyWaiting > 0, 'the sender to wait for the modem');
+    modem.setState('searching');
+    expect(modem.calls).toEqual([]);
+    expect(outbox.get('m1')).toMatchObject({ status: 'queued', attempts: 0 });
+    modem.setState('ready');
+    await until('sent');
+    expect(outbox.get('m1')!.attempts).toBe(1);
+  });
+
+  it('parks a message as retrying when the modem stops being ready between tries', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push({ err: 769, httpStatus: 0 });
+    modem.hooks.result = () => {
+      if (modem.count('send') === 1) modem.setState('searching');
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('retrying');
+    await waitFor(() => modem.whenReadyWaiting > 0, 'the sender to wait for the modem');
+    expect(modem.count('send')).toBe(1);
+    modem.setState('ready');
+    await until('sent');
+    expect(outbox.get('m1')).toMatchObject({ attempts: 2 });
+  });
+
+  it('deletes exactly the leftover RAM files at start once the modem is ready', async () => {
+    const { outbox, modem, sender } = rig();
+    outbox.seed({ id: 'old', status: 'sent', ramFiles: ['old_0_a.jpg', 'old_1_b.txt'] });
+    outbox.seed({ id: 'other', status: 'sent', ramFiles: [] });
+    modem.ram.set('old_0_a.jpg', 10).set('old_1_b.txt', 5).set('keep_me', 1);
+    modem.setState('initializing');
+    sender.start(['old_0_a.jpg', 'old_1_b.txt']);
+    await waitFor(() => modem.whenReadyWaiting > 0, 'the sender to wait for the modem');
+    expect(modem.calls).toEqual([]);
+    modem.setState('ready');
+    await waitFor(() => outbox.get('old')!.ramFiles.length === 0, 'journal cleared');
+    expect(modem.calls).toEqual(['deleteFile old_0_a.jpg', 'deleteFile old_1_b.txt']);
+    expect([...modem.ram.keys()]).toEqual(['keep_me']);
+  });
+
+  it('puts the message back to the queue when stopped during an upload', async () => {
+    const { outbox, modem, sender, until } = rig();
+    const gate = deferred();
+    let entered = false;
+    modem.hooks.uploadFile = async () => {
+      entered = true;
+      await gate.promise;
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await waitFor(() => entered, 'the upload to start');
+    let stopped = false;
+    const stopping = sender.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false); // it waits for the safe point
+    gate.resolve();
+    await stopping;
+    await until('queued');
+    expect(outbox.get('m1')).toMatchObject({ attempts: 0, sendAccepted: false });
+    expect(modem.count('uploadFile')).toBe(1);
+    expect(modem.count('addRecipient')).toBe(0);
+    expect(modem.count('send')).toBe(0);
+  });
+
+  it('waits for the result when stopped after AT+QMMSEND was accepted', async () => {
+    const { outbox, modem, sender, until } = rig();
+    const gate = deferred();
+    let accepted = false;
+    modem.hooks.result = async () => {
+      accepted = true;
+      await gate.promise;
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await waitFor(() => accepted, 'the send to be accepted');
+    const stopping = sender.stop();
+    gate.resolve();
+    await stopping;
+    await until('sent');
+    expect(modem.calls.slice(-3)).toEqual(['mmsClear', `deleteFile ${N0}`, `deleteFile ${N1}`]);
+  });
+
+  it('never picks a cancelled message, and deletes the RAM files of one cancelled while retrying', async () => {
+    const { outbox, modem, sender, until, time } = rig();
+    await outbox.submit(request({ id: 'gone' }));
+    await outbox.cancel('gone');
+    for (let i = 0; i < 3; i++) modem.sendScript.push({ err: 765, httpStatus: 0 });
+    time.hold = true; // the 30 s back-off lasts until something wakes the sender
+    sender.start([]);
+    await outbox.submit(request());
+    await until('retrying');
+    await outbox.cancel('m1');
+    await waitFor(() => outbox.get('m1')!.ramFiles.length === 0, 'RAM files of the cancelled message deleted');
+    await waitFor(() => time.idle, 'the sender to go idle');
+    expect(modem.calls.some((c) => c.includes(ramFileName('gone', 0, 'note.txt')))).toBe(false);
+    expect(modem.count('send')).toBe(3);
+    expect(modem.ram.size).toBe(0);
+  });
+
+  it('reports upload progress without fsync, throttled, ending at 1', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.blockSize = 256;
+    sender.start([]);
+    await outbox.submit(request({ attachments: [{ name: 'big.bin', contentType: 'application/octet-stream', data: Buffer.alloc(100_000) }] }));
+    await until('sent');
+    const progress = outbox.patches.filter((p) => p.patch.progress !== undefined && p.patch.status === undefined);
+    expect(progress.every((p) => !p.durable)).toBe(true);
+    expect(progress.length).toBeGreaterThan(5);
+    expect(progress.length).toBeLessThanOrEqual(21); // 391 blocks, at most one update per 5 %
+    const values = progress.map((p) => p.patch.progress!);
+    expect(values).toEqual([...values].sort((a, b) => a - b));
+    expect(values.at(-1)).toBe(1);
+  });
+
+  it('emits attempt and result events with the outcome of each try', async () => {
+    const { outbox, modem, sender, until, results } = rig();
+    const attempts: number[] = [];
+    sender.on('attempt', (a) => attempts.push(a.attempt));
+    modem.sendScript.push({ err: 765, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(attempts).toEqual([1, 2]);
+    expect(results.map((r) => [r.outcome, r.error?.code])).toEqual([
+      ['resend', 765],
+      ['sent', undefined],
+    ]);
+  });
+});
