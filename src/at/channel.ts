@@ -311,6 +311,9 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     this.log.debug({ at: ESCAPE_SEQUENCE }, 'tx');
     await this.send(ESCAPE_SEQUENCE, Buffer.from(ESCAPE_SEQUENCE, 'ascii'));
     await this.delay(this.escapeGuardMs);
+    // If the module was not in data mode, "+++" sits in its command buffer: end that line here
+    // (its ERROR is dropped) so that the probe arrives on a line of its own.
+    await this.send(ESCAPE_SEQUENCE, Buffer.from('\r', 'ascii'));
     this.needResync = true;
     await this.resync();
   }

@@ -1,6 +1,7 @@
 // What AT+QMMSEND does on the wire: builds the M-Send.req from the edited message and POSTs it to
 // the MMSC (through the WAP proxy when one is set), mapping the result to spec §5 codes (issue 3).
 import http from 'node:http';
+import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { guessContentType, isTextType } from '../mms/content-type.js';
 import { decodeSendConf, encodeSendReq, RESPONSE_OK, responseStatusName } from '../mms/pdu.js';
@@ -155,11 +156,13 @@ function post(req: SimSendRequest, body: Buffer): Promise<SimSendOutcome> {
       Host: target.host,
     };
     const viaProxy = req.proxy !== undefined && req.proxy.host !== '';
+    const secure = target.protocol === 'https:';
     const options: http.RequestOptions = viaProxy
       ? // WAP proxies take the absolute form of the target in the request line (RFC 9112 §3.2.2).
         { host: req.proxy!.host, port: req.proxy!.port, path: target.href }
-      : { host: target.hostname, port: target.port === '' ? 80 : Number(target.port), path: `${target.pathname}${target.search}` };
-    const request = http.request({ ...options, method: 'POST', headers, agent: false });
+      : { host: target.hostname, port: target.port === '' ? (secure ? 443 : 80) : Number(target.port), path: `${target.pathname}${target.search}` };
+    // Through a WAP proxy the request goes as plain HTTP with the absolute URL, whatever its scheme.
+    const request = (secure && !viaProxy ? https : http).request({ ...options, method: 'POST', headers, agent: false });
     conn.request = request;
 
     // Both "no TCP handshake within connecttimeout" and "no answer within the send timeout" are 775.

@@ -164,7 +164,7 @@ export async function connect(address: string): Promise<Bus> {
 /** A method call to mmsd with full control of the signature and body. */
 export async function rawCall(bus: Bus, path: string, iface: string, member: string, signature: string, body: unknown[]): Promise<unknown[]> {
   const reply = await bus.call(new dbus.Message({ destination: BUS_NAME, path, interface: iface, member, signature, body }));
-  return reply?.body ?? [];
+  return (reply?.body ?? []) as unknown[];
 }
 
 /** The D-Bus error name a call fails with (throws if it succeeds). */

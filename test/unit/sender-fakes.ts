@@ -211,7 +211,7 @@ export class FakeModem extends EventEmitter implements ModemApi {
   }
 
   private async call(op: string, ...args: unknown[]): Promise<void> {
-    const line = [op, ...args.map((a) => (typeof a === 'object' ? JSON.stringify(a) : String(a)))].join(' ');
+    const line = [op, ...args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a)))].join(' ');
     this.calls.push(line);
     this.trace.push(`modem.${line}`);
     await this.hooks[op]?.(...args);

@@ -182,8 +182,8 @@ describe('Sender', () => {
     const reactivate = modem.calls.indexOf('reactivatePdp');
     expect(sends).toHaveLength(3);
     expect(modem.count('reactivatePdp')).toBe(1);
-    expect(reactivate).toBeGreaterThan(sends[1]!);
-    expect(reactivate).toBeLessThan(sends[2]!);
+    expect(reactivate).toBeGreaterThan(sends[1]);
+    expect(reactivate).toBeLessThan(sends[2]);
     expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 3 });
   });
 

@@ -87,7 +87,7 @@ export class Topics {
     this.messagePrefix = `${baseTopic}/message/`;
     this.sendSubscription = sendTopic === undefined || sendTopic === '' ? `${baseTopic}/send` : sendTopic;
     const shared = /^\$share\/([^/+#]+)\/(.+)$/.exec(this.sendSubscription);
-    this.sendFilter = shared ? shared[2]! : this.sendSubscription;
+    this.sendFilter = shared ? shared[2] : this.sendSubscription;
     if (!isValidFilter(this.sendFilter) || (this.sendSubscription.startsWith('$share/') && !shared)) {
       throw new Error(
         `mqtt.sendTopic ${JSON.stringify(this.sendSubscription)} is not a topic filter or $share/<group>/<filter>`,

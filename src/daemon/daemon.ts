@@ -1,0 +1,175 @@
+// The composition root: builds the parts from the configuration, wires their events together and
+// serves as the front doors' context (DESIGN.md §1). Only this file knows every part.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { FrontDoorContext, RawSendRequest } from '../api/types.js';
+import { AtChannel } from '../at/channel.js';
+import { createTransport } from '../at/transport.js';
+import type { Config } from '../config/load.js';
+import type { MessageRecord } from '../core/message.js';
+import { validateRequest } from '../core/validate.js';
+import type { ModemConfig } from '../modem/config.js';
+import { QuectelModem } from '../modem/quectel.js';
+import type { ModemStatus } from '../modem/types.js';
+import { Outbox } from '../outbox/outbox.js';
+import type { SubmitResult } from '../outbox/types.js';
+import { Sender } from '../sender/sender.js';
+
+export interface DaemonOptions {
+  config: Config;
+  logger: Logger;
+  version: string;
+}
+
+export function modemConfigOf(config: Config): ModemConfig {
+  const m = config.mms;
+  return {
+    pdp: { ...config.pdp },
+    mms: {
+      mmsc: m.mmsc,
+      proxyHost: m.proxy.host,
+      proxyPort: m.proxy.port,
+      charset: m.charset,
+      validity: m.validity,
+      priority: m.priority,
+      deliveryReport: m.deliveryReport === 1,
+      readReport: m.readReport === 1,
+      visibility: m.visibility,
+      class: m.class,
+      supportField: m.supportField,
+      connectTimeoutS: m.connectTimeoutS,
+    },
+    healthIntervalS: config.modem.healthIntervalS,
+    commandTimeoutMs: config.modem.commandTimeoutMs,
+    rebootMinIntervalS: config.modem.rebootMinIntervalS,
+  };
+}
+
+/** Events: 'added', 'changed', 'removed' (outbox), 'modemStatus' (ModemStatus). */
+export class Daemon extends EventEmitter implements FrontDoorContext {
+  readonly logger: Logger;
+  readonly version: string;
+  readonly outbox: Outbox;
+  readonly channel: AtChannel;
+  readonly modem: QuectelModem;
+  readonly sender: Sender;
+  private readonly config: Config;
+  private accepting = false;
+
+  constructor(opts: DaemonOptions) {
+    super();
+    const { config, logger } = opts;
+    this.config = config;
+    this.logger = logger;
+    this.version = opts.version;
+    this.outbox = new Outbox({
+      dir: config.outbox.dir,
+      logger: logger.child({ part: 'outbox' }),
+      maxAttempts: config.outbox.maxAttempts,
+      retentionDays: config.outbox.retentionDays,
+    });
+    this.channel = new AtChannel({
+      openTransport: () => createTransport(config.modem.port, config.modem.baudRate),
+      logger: logger.child({ part: 'at' }),
+      defaultTimeoutMs: config.modem.commandTimeoutMs,
+    });
+    const modemConfig = modemConfigOf(config);
+    this.modem = new QuectelModem({ at: this.channel, logger: logger.child({ part: 'modem' }), config: modemConfig });
+    this.sender = new Sender({
+      outbox: this.outbox,
+      modem: this.modem,
+      logger: logger.child({ part: 'sender' }),
+      config: {
+        maxAttempts: config.outbox.maxAttempts,
+        sendTimeoutS: config.mms.sendTimeoutS,
+        charset: config.mms.charset,
+        defaults: {
+          validity: modemConfig.mms.validity,
+          priority: modemConfig.mms.priority,
+          deliveryReport: modemConfig.mms.deliveryReport,
+          readReport: modemConfig.mms.readReport,
+          visibility: modemConfig.mms.visibility,
+          class: modemConfig.mms.class,
+        },
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    this.outbox.on('added', (r: MessageRecord) => this.emit('added', r));
+    this.outbox.on('changed', (r: MessageRecord) => this.emit('changed', r));
+    this.outbox.on('removed', (id: string) => this.emit('removed', id));
+    this.modem.on('status', (s: ModemStatus) => this.emit('modemStatus', s));
+    const report = await this.outbox.start();
+    this.logger.info(
+      {
+        loaded: report.loaded,
+        requeued: report.requeued.length,
+        unknown: report.unknown.length,
+        leftoverRamFiles: report.leftoverRamFiles.length,
+      },
+      'outbox recovered',
+    );
+    for (const id of report.unknown) this.logger.warn({ id }, 'message was being sent when the daemon stopped: unknown');
+    this.accepting = true;
+    await this.channel.start();
+    await this.modem.start();
+    this.sender.start(report.leftoverRamFiles);
+  }
+
+  /** Stop taking work, let the in-flight step reach a safe point, close the port. */
+  async stop(): Promise<void> {
+    this.accepting = false;
+    await this.sender.stop();
+    await this.modem.stop();
+    await this.channel.stop();
+    this.outbox.stop();
+    this.removeAllListeners();
+  }
+
+  async submit(raw: RawSendRequest): Promise<SubmitResult> {
+    const req = await validateRequest(raw, {
+      maxMessageBytes: this.config.mms.maxMessageBytes,
+      allowedDirs: this.config.attachments.allowedDirs,
+    });
+    if (!this.accepting) throw new Error('mmsd is shutting down');
+    const result = await this.outbox.submit(req);
+    if (result.created) {
+      this.logger.info(
+        { id: result.record.id, to: req.to.length, cc: req.cc.length, bcc: req.bcc.length, parts: req.attachments.length },
+        'message queued',
+      );
+    }
+    return result;
+  }
+
+  get(id: string): MessageRecord | undefined {
+    return this.outbox.get(id);
+  }
+
+  list(): MessageRecord[] {
+    return this.outbox.list();
+  }
+
+  cancel(id: string): Promise<MessageRecord> {
+    return this.outbox.cancel(id);
+  }
+
+  modemStatus(): ModemStatus {
+    return this.modem.status;
+  }
+
+  queueLength(): number {
+    return this.outbox.queueLength();
+  }
+
+  /**
+   * For the systemd watchdog: waiting for an absent port is a live state (the reopen loop runs);
+   * an open port must have answered within `maxAgeMs` or answer a probe within `probeTimeoutMs`.
+   */
+  async atAlive(maxAgeMs: number, probeTimeoutMs: number): Promise<boolean> {
+    if (!this.channel.isConnected) return true;
+    if (Date.now() - this.modem.lastAtOkAt < maxAgeMs) return true;
+    return this.modem.ping(probeTimeoutMs);
+  }
+}

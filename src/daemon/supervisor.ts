@@ -1,0 +1,112 @@
+// The daemon's side of systemd (Type=notify): READY=1 once the modem is initialised or the daemon
+// has settled into a clear waiting state, STATUS= kept current, WATCHDOG=1 only while the event
+// loop AND the AT channel are alive, STOPPING=1 on shutdown.
+import type { Logger } from 'pino';
+import type { ModemState, ModemStatus } from '../modem/types.js';
+import type { SdNotifier } from './sd-notify.js';
+
+/** What the supervisor needs of the daemon. */
+export interface Supervised {
+  modemStatus(): ModemStatus;
+  queueLength(): number;
+  on(event: 'modemStatus' | 'added' | 'changed' | 'removed', listener: () => void): unknown;
+  off(event: 'modemStatus' | 'added' | 'changed' | 'removed', listener: () => void): unknown;
+  /** True when the AT channel answered recently or answers a probe now; false when wedged. */
+  atAlive(maxAgeMs: number, probeTimeoutMs: number): Promise<boolean>;
+}
+
+/** States in which the daemon has settled: READY=1 may be sent (STATUS= says which). */
+const SETTLED: ReadonlySet<ModemState> = new Set(['ready', 'sim-missing', 'sim-locked', 'absent', 'searching', 'error']);
+
+export interface SupervisorOptions {
+  daemon: Supervised;
+  notifier: SdNotifier;
+  logger: Logger;
+  /** How long to wait for a settled state before READY=1 anyway (a slow network). */
+  readyDeadlineMs?: number;
+}
+
+export class ServiceSupervisor {
+  private ready = false;
+  private lastStatus = '';
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly onChange = (): void => this.update();
+  private probing = false;
+
+  constructor(private readonly opts: SupervisorOptions) {}
+
+  start(): void {
+    const { daemon } = this.opts;
+    for (const e of ['modemStatus', 'added', 'changed', 'removed'] as const) daemon.on(e, this.onChange);
+    this.deadlineTimer = setTimeout(() => this.sendReady('start-up deadline passed'), this.opts.readyDeadlineMs ?? 60_000);
+    this.deadlineTimer.unref();
+    const wdMs = this.opts.notifier.watchdogMs;
+    if (wdMs !== undefined) {
+      const every = Math.max(100, Math.floor(wdMs / 2));
+      this.watchdogTimer = setInterval(() => void this.watchdogTick(every), every);
+    }
+    this.update();
+  }
+
+  async stopping(): Promise<void> {
+    clearInterval(this.watchdogTimer);
+    clearTimeout(this.deadlineTimer);
+    for (const e of ['modemStatus', 'added', 'changed', 'removed'] as const) this.opts.daemon.off(e, this.onChange);
+    await this.opts.notifier.notify({ STOPPING: '1', STATUS: 'stopping' });
+  }
+
+  statusText(): string {
+    const s = this.opts.daemon.modemStatus();
+    const q = this.opts.daemon.queueLength();
+    const what: Record<ModemState, string> = {
+      absent: 'waiting for the modem port',
+      initializing: 'initialising the modem',
+      'sim-missing': 'waiting: no SIM card',
+      'sim-locked': 'waiting: SIM locked (PIN)',
+      searching: 'waiting for network registration',
+      registered: 'registered, activating data context',
+      ready: 'modem ready',
+      error: `modem error${s.detail ? `: ${s.detail}` : ''}`,
+    };
+    const op = s.operator ? `, ${s.operator}` : '';
+    const sig = s.signal >= 0 ? `, signal ${s.signal}/31` : '';
+    return `${what[s.state]}${s.state === 'ready' ? `${op}${sig}` : ''}; ${q} queued`;
+  }
+
+  private update(): void {
+    const status = this.statusText();
+    const state = this.opts.daemon.modemStatus().state;
+    if (!this.ready && SETTLED.has(state)) {
+      this.sendReady(status);
+      return;
+    }
+    if (status !== this.lastStatus) {
+      this.lastStatus = status;
+      void this.opts.notifier.notify({ STATUS: status });
+    }
+  }
+
+  private sendReady(status: string): void {
+    if (this.ready) return;
+    this.ready = true;
+    clearTimeout(this.deadlineTimer);
+    this.lastStatus = status;
+    this.opts.logger.info({ status }, 'ready');
+    void this.opts.notifier.notify({ READY: '1', STATUS: status });
+  }
+
+  private async watchdogTick(everyMs: number): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      // The event loop runs (we are here); the AT channel must have answered within two periods,
+      // or answer a probe now. A wedged channel stops the pings and systemd restarts us.
+      const alive = await this.opts.daemon.atAlive(2 * everyMs, Math.max(50, Math.floor(everyMs * 0.8)));
+      if (alive) await this.opts.notifier.notify({ WATCHDOG: '1' });
+      else this.opts.logger.warn('AT channel not answering: withholding the watchdog ping');
+    } finally {
+      this.probing = false;
+    }
+  }
+}

@@ -1,0 +1,514 @@
+// The health monitor (DESIGN.md §6, spec §1.1, §4.1, §4.2): bring-up after start, reconnect and
+// RDY; SIM, registration, attach, PDP and signal from URCs and an idle poll; the recovery ladder.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { AtErrorResult, ClosedError, CmeError } from '../at/errors.js';
+import type { AtCommander } from '../at/types.js';
+import {
+  type QuectelCommands,
+  fieldsOf,
+  isRegistered,
+  parseRegistrationLine,
+  registrationOf,
+  unquote,
+  simStateOf,
+  type SimStatus,
+} from './commands.js';
+import type { ModemConfig, ModemTimers } from './config.js';
+import type { SendLock } from './lock.js';
+import type { Charset, ModemState, ModemStatus, Registration } from './types.js';
+
+/** Tries of `AT` at bring-up, each with a short timeout (a booting module stays silent a while). */
+export const PROBE_ATTEMPTS = 10;
+export const PROBE_TIMEOUT_MS = 1000;
+/** §4.2: failed activation rounds before a module restart is considered. */
+export const PDP_ROUNDS_BEFORE_RESTART = 3;
+
+/** Thrown inside a task that a newer bring-up (or a disconnect, or stop) made obsolete. */
+class Superseded extends Error {
+  override name = 'Superseded';
+}
+
+export interface HealthMonitorOptions {
+  at: AtCommander;
+  commands: QuectelCommands;
+  logger: Logger;
+  config: ModemConfig;
+  clock: () => number;
+  timers: ModemTimers;
+  lock: SendLock;
+}
+
+/** Domains whose +CGREG/+CEREG stat the monitor tracks (LTE-only networks answer only +CEREG). */
+type Domain = 'CGREG' | 'CEREG';
+
+/**
+ * Events: 'status' (ModemStatus) on any change; 'rebooted' () on RDY or a reconnect;
+ * 'pdpDeactivated' (ctx) on `+QIURC: "pdpdeact",<ctx>`.
+ */
+export class HealthMonitor extends EventEmitter {
+  /** The charset the module has in force (AT+QMMSCFG="character"), undefined when unknown. */
+  charset: Charset | undefined;
+
+  private current: ModemStatus = { state: 'absent', registration: 'unknown', operator: '', signal: -1 };
+  private readonly stat: Record<Domain, number> = { CGREG: 0, CEREG: 0 };
+  /** Bumped by every bring-up request, disconnect and stop: older tasks stop at their next step. */
+  private generation = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private timer: unknown;
+  private running = false;
+  private everConnected = false;
+  private mmsConfigured = false;
+  private failedRounds = 0;
+  private lastRestartAt = 0;
+  private readonly detach: (() => void)[] = [];
+
+  constructor(private readonly o: HealthMonitorOptions) {
+    super();
+  }
+
+  get status(): ModemStatus {
+    return { ...this.current };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    // §4.2: the daemon's start counts as a restart, so a restart loop of the daemon cannot
+    // become a restart loop of the module.
+    this.lastRestartAt = this.o.clock();
+    this.listen('urc', (line: string) => this.onUrc(line));
+    this.listen('connected', () => this.onConnected());
+    this.listen('disconnected', (err?: Error) => this.onDisconnected(err));
+    if (this.o.at.isConnected) {
+      this.everConnected = true;
+      this.requestBringUp();
+    }
+    this.scheduleTick();
+  }
+
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.generation++;
+    for (const off of this.detach.splice(0)) off();
+    if (this.timer !== undefined) this.o.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** §4.3: AT+QIDEACT then AT+QIACT, through the recovery ladder; rejects when it stays down. */
+  async reactivate(): Promise<void> {
+    const ok = await this.enqueue(async (gen) => {
+      if (this.current.state === 'ready') this.setState('registered', 'PDP context re-activation');
+      return this.bringUpPdp(gen, true);
+    });
+    if (ok !== true) {
+      throw new Error(`PDP context ${this.o.config.pdp.contextId} could not be re-activated`);
+    }
+  }
+
+  // --- events from the channel ---
+
+  private listen(event: string, fn: (...args: never[]) => void): void {
+    this.o.at.on(event, fn);
+    this.detach.push(() => this.o.at.off(event, fn));
+  }
+
+  private onConnected(): void {
+    // The port came back: the module may have rebooted with it, its RAM files are suspect.
+    if (this.everConnected) this.emit('rebooted');
+    this.everConnected = true;
+    this.requestBringUp();
+  }
+
+  private onDisconnected(err?: Error): void {
+    this.generation++;
+    this.forgetModule();
+    this.o.logger.warn({ err }, 'modem port lost');
+    this.setState('absent');
+  }
+
+  private onUrc(raw: string): void {
+    const line = raw.trim();
+    if (line === 'RDY') {
+      // §2.1: settings are not saved; the module restarted and lost them and its RAM files.
+      this.o.logger.warn('module restarted (RDY)');
+      this.lastRestartAt = this.o.clock();
+      this.emit('rebooted');
+      this.requestBringUp();
+    } else if (line.startsWith('+CPIN:')) {
+      this.onSimUrc({ state: simStateOf(unquote(fieldsOf(line, '+CPIN:').join(','))), text: line });
+    } else if (line.startsWith('+CGREG:') || line.startsWith('+CEREG:')) {
+      const domain: Domain = line.startsWith('+CGREG:') ? 'CGREG' : 'CEREG';
+      const stat = parseRegistrationLine(line, `+${domain}:`, 'urc');
+      if (stat !== undefined) this.onRegistrationUrc(domain, stat);
+    } else if (line.startsWith('+QIURC:')) {
+      const f = fieldsOf(line, '+QIURC:');
+      if (unquote(f[0] ?? '') === 'pdpdeact' && Number(f[1]) === this.o.config.pdp.contextId) this.onPdpDeactivated();
+    }
+  }
+
+  private onSimUrc(sim: SimStatus): void {
+    const state = this.current.state;
+    if (sim.state === 'ready') {
+      if (state === 'sim-missing' || state === 'sim-locked') {
+        this.o.logger.info('SIM ready');
+        this.enqueueAt((gen) => this.fromSim(gen));
+      }
+    } else if (sim.state !== 'busy' && (state === 'searching' || state === 'registered' || state === 'ready')) {
+      // §4.1: messages wait while the SIM is gone; they are not failed.
+      this.setState(sim.state === 'missing' ? 'sim-missing' : 'sim-locked', sim.text);
+    }
+  }
+
+  private onRegistrationUrc(domain: Domain, stat: number): void {
+    this.stat[domain] = stat;
+    const registered = this.updateRegistration();
+    const state = this.current.state;
+    if (registered && state === 'searching') {
+      this.enqueueAt((gen) => this.fromRegistration(gen));
+    } else if (!registered && (state === 'registered' || state === 'ready')) {
+      this.setState('searching');
+    }
+  }
+
+  private onPdpDeactivated(): void {
+    const ctx = this.o.config.pdp.contextId;
+    this.o.logger.warn({ contextId: ctx }, 'PDP context deactivated by the network');
+    this.emit('pdpDeactivated', ctx);
+    if (this.current.state !== 'ready') return;
+    this.setState('registered', 'PDP context deactivated');
+    this.enqueueAt((gen) => this.bringUpPdp(gen, true).then(() => undefined));
+  }
+
+  // --- task chain: bring-up, polls and recovery run one after the other ---
+
+  private requestBringUp(): void {
+    this.generation++;
+    this.forgetModule();
+    this.enqueueAt((gen) => this.bringUp(gen));
+  }
+
+  private forgetModule(): void {
+    this.charset = undefined;
+    this.mmsConfigured = false;
+  }
+
+  /** Queues a task bound to the current generation; it is skipped once that has passed. */
+  private enqueueAt(task: (gen: number) => Promise<unknown>): void {
+    void this.enqueue(task);
+  }
+
+  private enqueue<T>(task: (gen: number) => Promise<T>): Promise<T | undefined> {
+    const gen = this.generation;
+    const run = this.chain.then(async () => {
+      if (gen !== this.generation) return undefined;
+      try {
+        return await task(gen);
+      } catch (e) {
+        this.onTaskError(e, gen);
+        return undefined;
+      }
+    });
+    this.chain = run.then(() => undefined);
+    return run;
+  }
+
+  private onTaskError(e: unknown, gen: number): void {
+    if (e instanceof Superseded || gen !== this.generation) return;
+    if (e instanceof ClosedError) {
+      // The port went away under the task; 'disconnected' says so, or the next tick retries.
+      this.o.logger.warn({ err: e }, 'modem task ended: channel closed');
+      if (!this.o.at.isConnected) this.setState('absent');
+      return;
+    }
+    this.o.logger.error({ err: e }, 'modem task failed');
+    this.setState('error', e instanceof Error ? e.message : String(e));
+  }
+
+  private check(gen: number): void {
+    if (gen !== this.generation || !this.running) throw new Superseded();
+  }
+
+  private scheduleTick(): void {
+    if (!this.running) return;
+    this.timer = this.o.timers.setTimeout(() => {
+      this.timer = undefined;
+      void this.enqueue((gen) => this.tick(gen)).finally(() => this.scheduleTick());
+    }, this.o.config.healthIntervalS * 1000);
+  }
+
+  /** One health step, chosen by the state the module is in when it runs. */
+  private async tick(gen: number): Promise<void> {
+    switch (this.current.state) {
+      case 'absent':
+        return;
+      case 'initializing':
+      case 'error':
+        return this.bringUp(gen);
+      case 'sim-missing':
+      case 'sim-locked':
+        return this.fromSim(gen);
+      case 'searching':
+        return this.fromRegistration(gen);
+      case 'registered':
+        await this.bringUpPdp(gen, false);
+        return;
+      case 'ready':
+        // Never between the AT+QMMSEDIT steps of a send: skipped while the sender holds the lock.
+        await this.o.lock.tryRun(() => this.pollReady(gen));
+        return;
+    }
+  }
+
+  // --- the bring-up sequence (DESIGN.md §6 "Start") ---
+
+  private async bringUp(gen: number): Promise<void> {
+    const c = this.o.commands;
+    this.setState('initializing');
+    await this.probe(gen);
+    await c.echoOff();
+    this.check(gen);
+    await c.numericErrors();
+    this.check(gen);
+    await this.tolerate(() => c.enableRegistrationUrcs('CGREG'));
+    this.check(gen);
+    await this.tolerate(() => c.enableRegistrationUrcs('CEREG'));
+    this.check(gen);
+    await this.fromSim(gen);
+  }
+
+  /** `AT` until OK, each try with a short timeout. */
+  private async probe(gen: number): Promise<void> {
+    let last: unknown;
+    for (let i = 0; i < PROBE_ATTEMPTS; i++) {
+      this.check(gen);
+      try {
+        await this.o.commands.attention(Math.min(PROBE_TIMEOUT_MS, this.o.config.commandTimeoutMs));
+        return;
+      } catch (e) {
+        if (e instanceof ClosedError) throw e;
+        last = e;
+      }
+    }
+    throw new Error(`module does not answer AT (${PROBE_ATTEMPTS} tries): ${last instanceof Error ? last.message : String(last)}`);
+  }
+
+  /** §4.1: the SIM must answer READY before anything else is worth doing. */
+  private async fromSim(gen: number): Promise<void> {
+    const sim = await this.o.commands.querySim();
+    this.check(gen);
+    if (sim.state === 'busy') {
+      this.setState('initializing', sim.text);
+      return;
+    }
+    if (sim.state !== 'ready') {
+      this.setState(sim.state === 'missing' ? 'sim-missing' : 'sim-locked', sim.text);
+      return;
+    }
+    await this.fromRegistration(gen);
+  }
+
+  /** Registration through +CGREG or +CEREG, then attach, signal, operator, context, MMS settings. */
+  private async fromRegistration(gen: number): Promise<void> {
+    const c = this.o.commands;
+    if (!(await this.readRegistration(gen))) {
+      this.setState('searching');
+      return;
+    }
+    if (!(await c.queryAttach())) {
+      this.check(gen);
+      await this.tolerate(() => c.attach());
+    }
+    this.check(gen);
+    this.current.signal = await c.querySignal();
+    this.check(gen);
+    this.current.operator = await c.queryOperator();
+    this.check(gen);
+    this.emitStatus();
+    await c.configureContext(this.o.config.pdp);
+    this.check(gen);
+    if (this.current.state !== 'ready') this.setState('registered');
+    await this.bringUpPdp(gen, false);
+  }
+
+  /** Queries both registrations; true when either is home or roaming. */
+  private async readRegistration(gen: number): Promise<boolean> {
+    for (const domain of ['CGREG', 'CEREG'] as const) {
+      const stat = await this.tolerate(() => this.o.commands.queryRegistration(domain));
+      this.check(gen);
+      if (stat !== undefined) this.stat[domain] = stat;
+    }
+    return this.updateRegistration();
+  }
+
+  /**
+   * The context up (skipped when AT+QIACT? shows it active), then the MMS settings if the module
+   * has not got them: state `ready`. Returns whether it got there.
+   */
+  private async bringUpPdp(gen: number, deactivateFirst: boolean): Promise<boolean> {
+    const c = this.o.commands;
+    const ctx = this.o.config.pdp.contextId;
+    let active = false;
+    if (deactivateFirst) {
+      await this.tolerate(() => c.deactivateContext(ctx));
+    } else {
+      active = (await c.queryContexts()).some((x) => x.contextId === ctx && x.active);
+    }
+    this.check(gen);
+    if (!active && !(await this.activateWithRecovery(gen))) return false;
+    if (!this.mmsConfigured) await this.applyMmsSettings(gen);
+    this.setState('ready');
+    return true;
+  }
+
+  /**
+   * §4.2: AT+QIACT; on failure check attach (AT+CGATT=1 if detached), registration, re-apply
+   * AT+QICSGP and retry. After three failed rounds the module is restarted (AT+CFUN=1,1), but
+   * only when the last restart is at least `rebootMinIntervalS` ago; until then the next health
+   * tick tries another round.
+   */
+  private async activateWithRecovery(gen: number): Promise<boolean> {
+    const c = this.o.commands;
+    const { config, clock, logger } = this.o;
+    for (;;) {
+      try {
+        await c.activateContext(config.pdp.contextId);
+        this.failedRounds = 0;
+        return true;
+      } catch (e) {
+        if (e instanceof ClosedError) throw e;
+        this.failedRounds++;
+        logger.warn({ err: e, round: this.failedRounds }, 'PDP activation failed');
+      }
+      this.check(gen);
+      if (this.failedRounds >= PDP_ROUNDS_BEFORE_RESTART && clock() - this.lastRestartAt >= config.rebootMinIntervalS * 1000) {
+        await this.restartModule(gen);
+        return false;
+      }
+      // §4.2 steps 1–3: attach, registration, context settings.
+      if (!(await c.queryAttach())) {
+        this.check(gen);
+        await this.tolerate(() => c.attach());
+      }
+      this.check(gen);
+      if (!(await this.readRegistration(gen))) {
+        this.setState('searching');
+        return false;
+      }
+      await c.configureContext(config.pdp);
+      this.check(gen);
+      if (this.failedRounds >= PDP_ROUNDS_BEFORE_RESTART) {
+        this.setState('registered', `PDP activation failed ${this.failedRounds} times`);
+        return false;
+      }
+    }
+  }
+
+  private async restartModule(gen: number): Promise<void> {
+    this.o.logger.error({ rounds: this.failedRounds }, 'PDP activation keeps failing: restarting the module');
+    this.lastRestartAt = this.o.clock();
+    this.failedRounds = 0;
+    this.forgetModule();
+    this.setState('initializing', 'module restart (AT+CFUN=1,1)');
+    // A module that resets before its OK is what was asked for.
+    await this.tolerate(() => this.o.commands.restartModule(), true);
+    this.check(gen);
+  }
+
+  /** Spec §1.1 steps 1–3 and §2.1: every AT+QMMSCFG setting (the module does not keep them). */
+  private async applyMmsSettings(gen: number): Promise<void> {
+    const c = this.o.commands;
+    const { pdp, mms } = this.o.config;
+    await c.mmsContextId(pdp.contextId);
+    this.check(gen);
+    await c.mmsMmsc(mms.mmsc);
+    this.check(gen);
+    if (mms.proxyHost !== '') {
+      await c.mmsProxy(mms.proxyHost, mms.proxyPort);
+      this.check(gen);
+    }
+    await c.mmsSendParams(mms);
+    this.check(gen);
+    this.charset = undefined;
+    await c.mmsCharset(mms.charset);
+    this.charset = mms.charset;
+    this.check(gen);
+    await c.mmsSupportField(mms.supportField);
+    this.check(gen);
+    await c.mmsConnectTimeout(mms.connectTimeoutS);
+    this.check(gen);
+    this.mmsConfigured = true;
+  }
+
+  /** The idle poll while ready (AT+CPIN?, +CGREG/+CEREG, +CSQ, AT+QIACT?). */
+  private async pollReady(gen: number): Promise<void> {
+    const c = this.o.commands;
+    const sim = await c.querySim();
+    this.check(gen);
+    if (sim.state === 'missing' || sim.state === 'locked') {
+      this.setState(sim.state === 'missing' ? 'sim-missing' : 'sim-locked', sim.text);
+      return;
+    }
+    if (!(await this.readRegistration(gen))) {
+      this.setState('searching');
+      return;
+    }
+    this.current.signal = await c.querySignal();
+    this.check(gen);
+    this.emitStatus();
+    const ctx = this.o.config.pdp.contextId;
+    if (!(await c.queryContexts()).some((x) => x.contextId === ctx && x.active)) {
+      this.check(gen);
+      this.setState('registered', 'PDP context not active');
+      await this.bringUpPdp(gen, false);
+    }
+  }
+
+  /** Runs a command whose ERROR/CME answer is not fatal here (logged); other failures propagate. */
+  private async tolerate<T>(fn: () => Promise<T>, alsoClosed = false): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      const tolerated =
+        e instanceof AtErrorResult || e instanceof CmeError || (alsoClosed && e instanceof Error && e.name !== 'Superseded');
+      if (!tolerated) throw e;
+      this.o.logger.warn({ err: e }, 'command failed; going on');
+      return undefined;
+    }
+  }
+
+  // --- status ---
+
+  /** Combines both domains into one registration; true when registered through either. */
+  private updateRegistration(): boolean {
+    const regs = [registrationOf(this.stat.CGREG), registrationOf(this.stat.CEREG)];
+    const pick = (...order: Registration[]): Registration => order.find((r) => regs.includes(r)) ?? 'not-registered';
+    const registration = pick('home', 'roaming', 'searching', 'denied', 'unknown', 'not-registered');
+    if (registration !== this.current.registration) {
+      this.current.registration = registration;
+      this.emitStatus();
+    }
+    return isRegistered(registration);
+  }
+
+  private setState(state: ModemState, detail?: string): void {
+    if (state === this.current.state && detail === this.current.detail) return;
+    if (state !== this.current.state) this.o.logger.info({ from: this.current.state, to: state, detail }, 'modem state');
+    this.current.state = state;
+    if (detail === undefined) delete this.current.detail;
+    else this.current.detail = detail;
+    this.emitStatus();
+  }
+
+  private lastEmitted = '';
+
+  /** 'status' only when something a client sees changed. */
+  private emitStatus(): void {
+    const s = this.status;
+    const key = JSON.stringify(s);
+    if (key === this.lastEmitted) return;
+    this.lastEmitted = key;
+    this.emit('status', s);
+  }
+}

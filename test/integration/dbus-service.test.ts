@@ -1,0 +1,389 @@
+// DbusService on a real private dbus-daemon, driven through busctl and a dbus-next client, with the
+// fake FrontDoorContext behind it (DESIGN.md §4).
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dbus from 'dbus-next';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RequestError, REQUEST_ERROR_NAMES } from '../../src/core/errors.js';
+import { DbusService } from '../../src/api/dbus/service.js';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, messagePath } from '../../src/api/dbus/names.js';
+import {
+  busctl,
+  connect,
+  errorOf,
+  getProperty,
+  rawCall,
+  startDbusDaemon,
+  waitFor,
+  type Bus,
+  type PrivateBus,
+} from '../helpers/dbus-daemon.js';
+import { FakeContext } from '../helpers/fake-context.js';
+
+const { Variant } = dbus;
+const SEND_DATA_SIG = 'asasassa(ssay)a{sv}';
+const SEND_PATH_SIG = 'asasassa(ss)a{sv}';
+
+let daemon: PrivateBus;
+let files: string;
+let allowed: string;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  daemon = await startDbusDaemon();
+  files = await mkdtemp(join(tmpdir(), 'mmsd-dbus-files-'));
+  allowed = join(files, 'incoming');
+  await mkdir(allowed);
+});
+
+afterAll(async () => {
+  await daemon.stop();
+  await rm(files, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function startService(opts: { maxMessageBytes?: number; ctx?: FakeContext } = {}): Promise<{ ctx: FakeContext; svc: DbusService }> {
+  const ctx = opts.ctx ?? new FakeContext({ allowedDirs: [allowed], maxMessageBytes: opts.maxMessageBytes });
+  const svc = new DbusService({ ctx, bus: 'session', address: daemon.address, logger: pino({ level: 'silent' }) });
+  await svc.start();
+  cleanups.push(() => svc.stop());
+  return { ctx, svc };
+}
+
+async function client(): Promise<Bus> {
+  const bus = await connect(daemon.address);
+  cleanups.push(() => bus.disconnect());
+  return bus;
+}
+
+/** busctl's argument form of SendMessageData with one 3-byte text attachment. */
+function busctlSendData(to: string[], subject: string, opts: string[] = ['0']): string[] {
+  return [
+    'call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG,
+    String(to.length), ...to, '0', '0', subject,
+    '1', 'note.txt', 'text/plain', '3', '104', '105', '10',
+    ...opts,
+  ];
+}
+
+describe('DbusService on a private bus', () => {
+  it('queues a SendMessageData call from busctl with the bytes intact and returns the object path', async () => {
+    const { ctx } = await startService();
+    const r = await busctl(daemon.address, ...busctlSendData(['+15551234'], 'hello', ['1', 'Id', 's', 'order-7']));
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('o "/org/example/Mms1/message/order_2d7"');
+    const record = ctx.get('order-7')!;
+    expect(record.to).toEqual(['+15551234']);
+    expect(record.subject).toBe('hello');
+    expect(ctx.attachmentData.get('order-7')).toEqual([Buffer.from('hi\n')]);
+    expect(record.attachments[0]).toMatchObject({ name: 'note.txt', contentType: 'text/plain', size: 3 });
+  });
+
+  it('passes SendMessage path attachments to the context, "" type meaning guess', async () => {
+    const { ctx } = await startService();
+    const file = join(allowed, 'pic.jpg');
+    await writeFile(file, Buffer.from([0xff, 0xd8, 0xff]));
+    const r = await busctl(daemon.address, 'call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', SEND_PATH_SIG,
+      '1', '+15551234', '0', '0', '', '2', file, '', file, 'image/jpeg', '0');
+    expect(r.code).toBe(0);
+    expect(ctx.received.at(-1)!.attachments).toEqual([{ path: file }, { path: file, contentType: 'image/jpeg' }]);
+    expect(ctx.list()).toHaveLength(1);
+  });
+
+  it('converts every option to the raw request (Id s, Validity u, DeliveryReport b …)', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    const options = {
+      Id: new Variant('s', 'opt-1'),
+      Validity: new Variant('u', 3),
+      Priority: new Variant('u', 1),
+      DeliveryReport: new Variant('b', true),
+      ReadReport: new Variant('b', false),
+      Visibility: new Variant('u', 2),
+      Class: new Variant('u', 0),
+      Timeout: new Variant('u', 120),
+    };
+    const [path] = await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG, [['+15551234'], [], [], 's', [], options]);
+    expect(path).toBe(messagePath('opt-1'));
+    expect(ctx.received.at(-1)).toMatchObject({
+      id: 'opt-1',
+      options: { validity: 3, priority: 1, deliveryReport: true, readReport: false, visibility: 2, class: 0, timeout: 120 },
+    });
+  });
+
+  it('reads every manager property with busctl get-property', async () => {
+    const { ctx } = await startService();
+    ctx.status = { state: 'registered', registration: 'roaming', operator: 'Acme', signal: 17 };
+    await ctx.submit({ to: ['+15550001'] });
+    const expected: Record<string, { type: string; data: unknown }> = {
+      ModemState: { type: 's', data: 'registered' },
+      Registration: { type: 's', data: 'roaming' },
+      Operator: { type: 's', data: 'Acme' },
+      SignalQuality: { type: 'i', data: 17 },
+      QueueLength: { type: 'u', data: 1 },
+      Version: { type: 's', data: '0.0.0-test' },
+    };
+    for (const [name, want] of Object.entries(expected)) {
+      expect(await getProperty(daemon.address, MANAGER_PATH, MANAGER_INTERFACE, name), name).toEqual(want);
+    }
+  });
+
+  it('reads every message property with busctl get-property, Error as "<code> <name>"', async () => {
+    const { ctx } = await startService();
+    const { record } = await ctx.submit({ id: 'p1', to: ['+15550001'], cc: ['a@example.com'], subject: 'Grüße' });
+    ctx.patch('p1', {
+      status: 'retrying',
+      attempts: 2,
+      progress: 0.25,
+      error: { code: 765, name: 'Server response failed', httpStatus: 500, mmscResponse: 'Error-service-denied' },
+    });
+    const path = messagePath('p1');
+    const expected: Record<string, { type: string; data: unknown }> = {
+      Id: { type: 's', data: 'p1' },
+      Status: { type: 's', data: 'retrying' },
+      To: { type: 'as', data: ['+15550001'] },
+      Cc: { type: 'as', data: ['a@example.com'] },
+      Bcc: { type: 'as', data: [] },
+      Subject: { type: 's', data: 'Grüße' },
+      Attempts: { type: 'u', data: 2 },
+      Progress: { type: 'd', data: 0.25 },
+      Error: { type: 's', data: '765 Server response failed' },
+      HttpStatus: { type: 'u', data: 500 },
+      MmscResponse: { type: 's', data: 'Error-service-denied' },
+      Created: { type: 't', data: record.created },
+      Updated: { type: 't', data: record.updated + 1 },
+    };
+    for (const [name, want] of Object.entries(expected)) {
+      expect(await getProperty(daemon.address, path, MESSAGE_INTERFACE, name), name).toEqual(want);
+    }
+  });
+
+  it('answers each bad request with its named error, for busctl and dbus-next alike, and queues nothing', async () => {
+    const { ctx } = await startService({ maxMessageBytes: 100 });
+    const bus = await client();
+    const outside = join(files, 'secret.txt');
+    await writeFile(outside, 'secret');
+    await symlink(outside, join(allowed, 'link.txt'));
+    ctx.records.set('busy', { ...(await ctx.submit({ id: 'busy', to: ['+15550009'] })).record, status: 'sending' });
+    const queuedBefore = ctx.list().length;
+
+    const data = (n: number, size = 1): [string, string, Buffer][] =>
+      Array.from({ length: n }, (_, i) => [`f${i}.txt`, 'text/plain', Buffer.alloc(size, 0x61)]);
+    const sendData = (to: string[], subject: string, atts: [string, string, Buffer][], opts: Record<string, unknown> = {}) =>
+      rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG, [to, [], [], subject, atts, opts]);
+    const sendPath = (path: string) =>
+      rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', SEND_PATH_SIG, [['+15551234'], [], [], '', [[path, '']], {}]);
+    const cancel = (id: string) => rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', [id]);
+    const seven = Array.from({ length: 7 }, (_, i) => `+1555000${i}`);
+
+    // [error name, dbus-next call, busctl args, text busctl shows]
+    const cases: [string, () => Promise<unknown>, string[], string][] = [
+      ['InvalidRecipient', () => sendData(['not-a-number'], '', []), busctlSendData(['not-a-number'], ''), 'not an address'],
+      ['TooManyRecipients', () => sendData(seven, '', []), busctlSendData(seven, ''), 'at most 6'],
+      ['SubjectTooLong', () => sendData(['+15551234'], 'x'.repeat(201), []), busctlSendData(['+15551234'], 'x'.repeat(201)), 'subject'],
+      ['TooManyAttachments', () => sendData(['+15551234'], '', data(13)), [], ''],
+      ['MessageTooLarge', () => sendData(['+15551234'], '', data(1, 101)), [], ''],
+      [
+        'AttachmentNotAllowed',
+        () => sendPath(join(allowed, 'link.txt')),
+        ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', SEND_PATH_SIG, '1', '+15551234', '0', '0', '', '1', outside, '', '0'],
+        'outside',
+      ],
+      [
+        'AttachmentNotFound',
+        () => sendPath(join(allowed, 'missing.txt')),
+        ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', SEND_PATH_SIG, '1', '+15551234', '0', '0', '', '1', join(allowed, 'missing.txt'), '', '0'],
+        'does not exist',
+      ],
+      ['InvalidOption', () => sendData(['+15551234'], '', [], { Validity: new Variant('s', 'high') }), busctlSendData(['+15551234'], '', ['1', 'Validity', 's', 'high']), "must be of type 'u'"],
+      ['InvalidOption', () => sendData(['+15551234'], '', [], { Colour: new Variant('u', 1) }), busctlSendData(['+15551234'], '', ['1', 'Colour', 'u', '1']), 'unknown option'],
+      ['InvalidOption', () => sendData(['+15551234'], '', [], { Validity: new Variant('u', 9) }), busctlSendData(['+15551234'], '', ['1', 'Validity', 'u', '9']), 'out of range'],
+      ['NotFound', () => cancel('nope'), ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', 'nope'], 'no message nope'],
+      ['NotCancellable', () => cancel('busy'), ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', 'busy'], 'is sending'],
+      [
+        'NotCancellable',
+        () => rawCall(bus, messagePath('busy'), MESSAGE_INTERFACE, 'Cancel', '', []),
+        ['call', BUS_NAME, messagePath('busy'), MESSAGE_INTERFACE, 'Cancel'],
+        'is sending',
+      ],
+    ];
+    for (const [name, call, args, text] of cases) {
+      const err = await errorOf(call());
+      expect(err.type, name).toBe(`org.example.Mms1.Error.${name}`);
+      expect(err.text.length, name).toBeGreaterThan(0);
+      if (args.length > 0) {
+        const r = await busctl(daemon.address, ...args);
+        expect(r.code, name).not.toBe(0);
+        expect(r.stderr, name).toContain(text);
+      }
+    }
+    expect(ctx.list()).toHaveLength(queuedBefore);
+  });
+
+  it('maps every RequestError name of core/errors to org.example.Mms1.Error.<Name>', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    for (const name of REQUEST_ERROR_NAMES) {
+      ctx.failNext = new RequestError(name, `because ${name}`);
+      const err = await errorOf(
+        rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG, [['+15551234'], [], [], '', [], {}]),
+      );
+      expect(err).toEqual({ type: `org.example.Mms1.Error.${name}`, text: `because ${name}` });
+    }
+  });
+
+  it('answers an unexpected failure with org.freedesktop.DBus.Error.Failed and no internals', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    ctx.failNext = new Error('EIO: disk on fire at /var/lib/mmsd/spool');
+    const err = await errorOf(
+      rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG, [['+15551234'], [], [], '', [], {}]),
+    );
+    expect(err.type).toBe('org.freedesktop.DBus.Error.Failed');
+    expect(err.text).not.toContain('disk on fire');
+  });
+
+  it('lets a dbus-next client follow PropertiesChanged through queued → sending → sent', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    await ctx.submit({ id: 'f1', to: ['+15551234'] });
+    const obj = await bus.getProxyObject(BUS_NAME, messagePath('f1'));
+    const props = obj.getInterface('org.freedesktop.DBus.Properties');
+    const seen: Record<string, unknown>[] = [];
+    props.on('PropertiesChanged', (iface: string, changed: Record<string, { value: unknown }>) => {
+      if (iface === MESSAGE_INTERFACE) seen.push(Object.fromEntries(Object.entries(changed).map(([k, v]) => [k, v.value])));
+    });
+    // A round trip after subscribing: the bus has the match rule before we drive the message.
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+    const status = async () => (await getProperty(daemon.address, messagePath('f1'), MESSAGE_INTERFACE, 'Status')).data;
+    expect(await status()).toBe('queued');
+
+    ctx.patch('f1', { status: 'sending', attempts: 1 });
+    ctx.patch('f1', { progress: 0.5 });
+    ctx.patch('f1', { progress: 1 });
+    ctx.patch('f1', { status: 'sent' });
+    await waitFor(() => (seen.some((s) => s.Status === 'sent') ? true : undefined), 10_000, 'sent');
+    expect(seen.map((s) => s.Status).filter(Boolean)).toEqual(['sending', 'sent']);
+    expect(seen.map((s) => s.Progress).filter((p) => p !== undefined)).toEqual([0.5, 1]);
+    expect(seen[0]).toMatchObject({ Status: 'sending', Attempts: 1 });
+    // Updated is a uint64 and comes as BigInt to dbus-next clients.
+    expect(typeof seen[0]!.Updated).toBe('bigint');
+    expect(await status()).toBe('sent');
+  });
+
+  it('emits MessageAdded and MessageRemoved as the outbox adds and drops messages', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    const obj = await bus.getProxyObject(BUS_NAME, MANAGER_PATH);
+    const manager = obj.getInterface(MANAGER_INTERFACE);
+    const added: [string, Record<string, { value: unknown }>][] = [];
+    const removed: string[] = [];
+    manager.on('MessageAdded', (path: string, props: Record<string, { value: unknown }>) => added.push([path, props]));
+    manager.on('MessageRemoved', (path: string) => removed.push(path));
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+
+    // One added from D-Bus, one as if MQTT had submitted it.
+    await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG, [['+15551234'], [], [], 'a', [], { Id: new Variant('s', 'x1') }]);
+    await ctx.submit({ id: 'x2', to: ['+15551235'], subject: 'b' });
+    await waitFor(() => (added.length === 2 ? true : undefined), 10_000, 'MessageAdded');
+    expect(added.map(([p]) => p)).toEqual([messagePath('x1'), messagePath('x2')]);
+    expect(added[1]![1].Subject!.value).toBe('b');
+    expect(added[1]![1].Status!.value).toBe('queued');
+
+    ctx.remove('x1');
+    await waitFor(() => (removed.length === 1 ? true : undefined), 10_000, 'MessageRemoved');
+    expect(removed).toEqual([messagePath('x1')]);
+    const tree = await busctl(daemon.address, 'introspect', BUS_NAME, messagePath('x1'));
+    expect(tree.stdout).not.toContain(MESSAGE_INTERFACE);
+    const list = await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages', '', []);
+    expect((list[0] as [string, unknown][]).map(([p]) => p)).toEqual([messagePath('x2')]);
+  });
+
+  it('announces manager property changes: modem status and queue length', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    const obj = await bus.getProxyObject(BUS_NAME, MANAGER_PATH);
+    const seen: Record<string, unknown>[] = [];
+    obj.getInterface('org.freedesktop.DBus.Properties').on('PropertiesChanged', (iface: string, changed: Record<string, { value: unknown }>) => {
+      if (iface === MANAGER_INTERFACE) seen.push(Object.fromEntries(Object.entries(changed).map(([k, v]) => [k, v.value])));
+    });
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+
+    ctx.setModemStatus({ state: 'searching', registration: 'searching', signal: -1 });
+    await ctx.submit({ id: 'q1', to: ['+15551234'] });
+    ctx.setModemStatus({ signal: 12 }); // only SignalQuality changes
+    ctx.patch('q1', { status: 'cancelled' });
+    await waitFor(() => (seen.length === 4 ? true : undefined), 10_000, 'four PropertiesChanged');
+    expect(seen).toEqual([
+      { ModemState: 'searching', Registration: 'searching', SignalQuality: -1 },
+      { QueueLength: 1 },
+      { SignalQuality: 12 },
+      { QueueLength: 0 },
+    ]);
+  });
+
+  it('exports messages already in the outbox at start and escapes ids into object paths', async () => {
+    const ctx = new FakeContext();
+    await ctx.submit({ id: 'a-b.c_d/é', to: ['+15551234'] });
+    await startService({ ctx });
+    const path = messagePath('a-b.c_d/é');
+    expect(path).toBe('/org/example/Mms1/message/a_2db_2ec_5fd_2f_c3_a9');
+    expect(await getProperty(daemon.address, path, MESSAGE_INTERFACE, 'Id')).toEqual({ type: 's', data: 'a-b.c_d/é' });
+  });
+
+  it('introspects exactly as dbus/org.example.Mms1.xml says, for both interfaces', async () => {
+    const { ctx } = await startService();
+    await ctx.submit({ id: 'i1', to: ['+15551234'] });
+    const file = await readFile(new URL('../../dbus/org.example.Mms1.xml', import.meta.url), 'utf8');
+    const live =
+      (await busctl(daemon.address, 'call', BUS_NAME, MANAGER_PATH, 'org.freedesktop.DBus.Introspectable', 'Introspect', '--json=short')).stdout +
+      (await busctl(daemon.address, 'call', BUS_NAME, messagePath('i1'), 'org.freedesktop.DBus.Introspectable', 'Introspect', '--json=short')).stdout;
+    const liveXml = live
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { data: string[] }).data[0])
+      .join('\n');
+    for (const name of [MANAGER_INTERFACE, MESSAGE_INTERFACE]) {
+      const fromFile = normaliseInterface(file, name);
+      expect(fromFile.length, name).toBeGreaterThan(10);
+      expect(normaliseInterface(liveXml, name), name).toEqual(fromFile);
+    }
+  });
+
+  it('refuses to start when another connection owns the name, with a clear error', async () => {
+    await startService();
+    const second = new DbusService({ ctx: new FakeContext(), bus: 'session', address: daemon.address, logger: pino({ level: 'silent' }) });
+    await expect(second.start()).rejects.toThrow(/already owned.*another mmsd/);
+  });
+
+  it('releases the name on stop()', async () => {
+    const { svc } = await startService();
+    expect((await busctl(daemon.address, 'status', BUS_NAME)).code).toBe(0);
+    await svc.stop();
+    const r = await busctl(daemon.address, '--json=short', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', BUS_NAME);
+    expect(JSON.parse(r.stdout)).toEqual({ type: 'b', data: [false] });
+  });
+});
+
+/**
+ * One `<interface>` element as a list of normalised tags: comments and whitespace dropped,
+ * attributes sorted, so that formatting differences do not count but any member/type/name does.
+ */
+function normaliseInterface(xml: string, name: string): string[] {
+  const noComments = xml.replace(/<!--[\s\S]*?-->/g, '');
+  const start = noComments.indexOf(`<interface name="${name}">`);
+  if (start < 0) return [];
+  const end = noComments.indexOf('</interface>', start);
+  const body = noComments.slice(start, end + '</interface>'.length);
+  const tags = body.match(/<[^>]+>/g) ?? [];
+  return tags.map((tag) => {
+    const m = /^<(\/?)([\w.]+)([\s\S]*?)(\/?)>$/.exec(tag)!;
+    const attrs = [...m[3]!.matchAll(/([\w:-]+)="([^"]*)"/g)].map((a) => `${a[1]}="${a[2]}"`).sort();
+    return `<${m[1]}${m[2]}${attrs.length ? ' ' + attrs.join(' ') : ''}${m[4]}>`;
+  });
+}

@@ -1,0 +1,441 @@
+// AtChannel against a scripted fake transport: final codes, prefixes, URCs, echo, timeouts and
+// resynchronisation, uploads in ACK mode, escape, and transport loss with reopen.
+import { once } from 'node:events';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AtChannel, type AtChannelOptions } from '../../src/at/channel.js';
+import { checksum16 } from '../../src/at/checksum.js';
+import {
+  AtError,
+  AtErrorResult,
+  ChecksumError,
+  ClosedError,
+  CmeError,
+  CmsError,
+  TimeoutError,
+} from '../../src/at/errors.js';
+import { FakeTransport, ScriptedModem, until } from './at-fakes.js';
+
+const log = pino({ level: 'silent' });
+const channels: AtChannel[] = [];
+
+afterEach(async () => {
+  for (const c of channels.splice(0)) await c.stop();
+});
+
+interface Rig {
+  ch: AtChannel;
+  transports: FakeTransport[];
+  modems: ScriptedModem[];
+  /** The current transport and module. */
+  t: () => FakeTransport;
+  m: () => ScriptedModem;
+  urcs: string[];
+}
+
+async function rig(opts: Partial<AtChannelOptions> = {}, setup?: (m: ScriptedModem) => void): Promise<Rig> {
+  const transports: FakeTransport[] = [];
+  const modems: ScriptedModem[] = [];
+  const ch = new AtChannel({
+    logger: log,
+    defaultTimeoutMs: 1000,
+    reopenMinMs: 5,
+    reopenMaxMs: 20,
+    resyncTimeoutMs: 200,
+    escapeGuardMs: 20,
+    openTransport: () => {
+      const t = new FakeTransport();
+      const m = new ScriptedModem(t);
+      setup?.(m);
+      transports.push(t);
+      modems.push(m);
+      return t;
+    },
+    ...opts,
+  });
+  channels.push(ch);
+  const urcs: string[] = [];
+  ch.on('urc', (l) => urcs.push(l));
+  await ch.start();
+  return { ch, transports, modems, t: () => transports.at(-1)!, m: () => modems.at(-1)!, urcs };
+}
+
+describe('AtChannel commands', () => {
+  it('writes the command with CR in one write and resolves its info lines on OK', async () => {
+    const r = await rig();
+    r.m().on('AT+CGREG?', '+CGREG: 2,1,"1A2B","01C3D4E5",7\r\n\r\nOK');
+    const res = await r.ch.command('AT+CGREG?', { prefix: '+CGREG:' });
+    expect(res.lines).toEqual(['+CGREG: 2,1,"1A2B","01C3D4E5",7']);
+    expect(r.t().writes.map((b) => b.toString())).toContain('AT+CGREG?\r');
+    expect(r.urcs).toEqual([]);
+  });
+
+  it('rejects ERROR, +CME ERROR, +CMS ERROR and NO CARRIER with typed errors', async () => {
+    const r = await rig();
+    r.m().on('AT+A', 'ERROR').on('AT+B', '+CME ERROR: 10').on('AT+C', '+CMS ERROR: 500');
+    r.m().on('AT+D', '+CME ERROR: SIM not inserted').on('AT+E', 'NO CARRIER');
+    await expect(r.ch.command('AT+A')).rejects.toBeInstanceOf(AtErrorResult);
+    const cme = await r.ch.command('AT+B').catch((e: unknown) => e);
+    expect(cme).toBeInstanceOf(CmeError);
+    expect((cme as CmeError).code).toBe(10);
+    expect((cme as CmeError).command).toBe('AT+B');
+    const cms = await r.ch.command('AT+C').catch((e: unknown) => e);
+    expect(cms).toBeInstanceOf(CmsError);
+    expect((cms as CmsError).code).toBe(500);
+    const text = await r.ch.command('AT+D').catch((e: unknown) => e);
+    expect(text).toBeInstanceOf(CmeError);
+    expect((text as CmeError).text).toBe('SIM not inserted');
+    const nc = await r.ch.command('AT+E').catch((e: unknown) => e);
+    expect(nc).toBeInstanceOf(AtErrorResult);
+    expect((nc as Error).message).toContain('NO CARRIER');
+  });
+
+  it('collects only prefixed lines and routes the rest as URCs, even mid-response', async () => {
+    const r = await rig();
+    r.m().on('AT+QFLST="RAM:*"', '+QFLST: "RAM:a.txt",10\r\n+CEREG: 1\r\n+QFLST: "RAM:b.jpg",20\r\nRDY\r\n\r\nOK');
+    const res = await r.ch.command('AT+QFLST="RAM:*"', { prefix: '+QFLST:' });
+    expect(res.lines).toEqual(['+QFLST: "RAM:a.txt",10', '+QFLST: "RAM:b.jpg",20']);
+    expect(r.urcs).toEqual(['+CEREG: 1', 'RDY']);
+  });
+
+  it('without a prefix collects every line that is not a known URC', async () => {
+    const r = await rig();
+    r.m().on('ATI', 'Quectel\r\nEC25\r\n+QIND: "csq",20,99\r\nRevision: EC25EFAR06A06M4G\r\n\r\nOK');
+    const res = await r.ch.command('ATI');
+    expect(res.lines).toEqual(['Quectel', 'EC25', 'Revision: EC25EFAR06A06M4G']);
+    expect(r.urcs).toEqual(['+QIND: "csq",20,99']);
+  });
+
+  it('takes "+CPIN: READY" as the answer of AT+CPIN? and as a URC otherwise', async () => {
+    const r = await rig();
+    r.m().on('AT+CPIN?', '+CPIN: READY\r\n\r\nOK');
+    expect((await r.ch.command('AT+CPIN?', { prefix: '+CPIN:' })).lines).toEqual(['+CPIN: READY']);
+    expect(r.urcs).toEqual([]);
+    r.t().reply('\r\n+CPIN: READY\r\n');
+    await until(() => r.urcs.length === 1);
+    expect(r.urcs).toEqual(['+CPIN: READY']);
+  });
+
+  it('emits URCs between commands and splits lines on CR, LF or both, across chunks', async () => {
+    const r = await rig();
+    r.t().reply('\r\n+CEREG: 5\r');
+    r.t().reply('\n+QIURC: "pdpde');
+    r.t().reply('act",1\n\n+CGREG: 1\r\n');
+    await until(() => r.urcs.length === 3);
+    expect(r.urcs).toEqual(['+CEREG: 5', '+QIURC: "pdpdeact",1', '+CGREG: 1']);
+  });
+
+  it('drops the echo when the module has echo on', async () => {
+    const r = await rig();
+    r.m().echo = true;
+    r.m().on('AT+CSQ', '+CSQ: 23,99\r\n\r\nOK');
+    expect((await r.ch.command('AT+CSQ', { prefix: '+CSQ:' })).lines).toEqual(['+CSQ: 23,99']);
+    r.m().on('AT+CGMR', 'EC25EFAR06A06M4G\r\n\r\nOK');
+    expect((await r.ch.command('AT+CGMR')).lines).toEqual(['EC25EFAR06A06M4G']);
+    expect(r.urcs).toEqual([]);
+  });
+
+  it('runs one command at a time, in order', async () => {
+    const r = await rig();
+    r.m().on('AT+X=*', (c) => `+X: ${c.slice(5)}\r\n\r\nOK`);
+    const all = await Promise.all([1, 2, 3, 4].map((n) => r.ch.command(`AT+X=${n}`, { prefix: '+X:' })));
+    expect(all.map((a) => a.lines)).toEqual([['+X: 1'], ['+X: 2'], ['+X: 3'], ['+X: 4']]);
+    expect(r.m().commands).toEqual(['AT+X=1', 'AT+X=2', 'AT+X=3', 'AT+X=4']);
+  });
+
+  it('starts the timer only once the write resolved', async () => {
+    const r = await rig();
+    r.t().writeDelayMs = 150;
+    await expect(r.ch.command('AT', { timeoutMs: 50 })).resolves.toEqual({ lines: [] });
+  });
+
+  it('refuses a command holding CR, LF or Ctrl-Z without writing it', async () => {
+    const r = await rig();
+    await expect(r.ch.command('AT+X="a\rAT+CFUN=0"')).rejects.toBeInstanceOf(AtError);
+    await expect(r.ch.command('AT+X="\x1a"')).rejects.toBeInstanceOf(AtError);
+    expect(r.t().writes).toEqual([]);
+  });
+
+  it('after a timeout resynchronises, so a late OK is not taken for the next command', async () => {
+    const r = await rig();
+    r.m().on('AT+SLOW', () => undefined);
+    r.m().on('AT+CGATT?', '+CGATT: 1\r\n\r\nOK');
+    const err = await r.ch.command('AT+SLOW', { timeoutMs: 30 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as TimeoutError).timeoutMs).toBe(30);
+    // The timed-out command's answer turns up late, before the next command.
+    r.t().reply('\r\nsome late info\r\n\r\nOK\r\n');
+    const res = await r.ch.command('AT+CGATT?', { prefix: '+CGATT:' });
+    expect(res.lines).toEqual(['+CGATT: 1']);
+    expect(r.m().commands).toEqual(['AT+SLOW', 'AT+CMEE?', 'AT+CGATT?']);
+  });
+
+  it('does not take a stray OK arriving during resynchronisation for the probe answer', async () => {
+    const r = await rig();
+    r.m().on('AT+SLOW', () => undefined);
+    // The late OK of AT+SLOW comes just before the probe's own answer.
+    r.m().on('AT+CMEE?', 'OK\r\n\r\n+CMEE: 1\r\n\r\nOK');
+    r.m().on('AT+CSQ', '+CSQ: 10,99\r\n\r\nOK');
+    await expect(r.ch.command('AT+SLOW', { timeoutMs: 30 })).rejects.toBeInstanceOf(TimeoutError);
+    expect((await r.ch.command('AT+CSQ', { prefix: '+CSQ:' })).lines).toEqual(['+CSQ: 10,99']);
+  });
+
+  it('keeps the channel usable when the resynchronisation probe is never answered', async () => {
+    const r = await rig();
+    r.m().on('AT+SLOW', () => undefined).on('AT+CMEE?', () => undefined);
+    await expect(r.ch.command('AT+SLOW', { timeoutMs: 20 })).rejects.toBeInstanceOf(TimeoutError);
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    expect(r.m().commands.filter((c) => c === 'AT+CMEE?')).toHaveLength(3);
+  });
+
+  it('logs garbage lines, emits them as URCs between commands and ignores them inside one', async () => {
+    const r = await rig();
+    r.t().reply('\r\n\x00\x13\xff\xfe\r\n');
+    await until(() => r.urcs.length === 1);
+    expect(r.urcs[0]).toContain('\u0013');
+    r.m().on('AT+CGSN', '\x01\x02junk\r\n867698040123456\r\n\r\nOK');
+    expect((await r.ch.command('AT+CGSN')).lines).toEqual(['867698040123456']);
+    expect(r.urcs).toHaveLength(1);
+  });
+
+  it('drops a stray final result code that arrives between commands', async () => {
+    const r = await rig();
+    r.t().reply('\r\nOK\r\n\r\nERROR\r\n');
+    r.m().on('AT+CSQ', '+CSQ: 5,99\r\n\r\nOK');
+    expect((await r.ch.command('AT+CSQ', { prefix: '+CSQ:' })).lines).toEqual(['+CSQ: 5,99']);
+    expect(r.urcs).toEqual([]);
+  });
+
+  it('uses the configured URC table instead of the default', async () => {
+    const r = await rig({ urcPrefixes: ['+MYURC:'] });
+    r.m().on('ATI', '+MYURC: 1\r\n+CEREG: 1\r\n\r\nOK');
+    expect((await r.ch.command('ATI')).lines).toEqual(['+CEREG: 1']);
+    expect(r.urcs).toEqual(['+MYURC: 1']);
+  });
+});
+
+describe('AtChannel uploads', () => {
+  const up = (name: string, n: number): string => `AT+QFUPL="RAM:${name}",${n},60,1`;
+  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff));
+
+  for (const size of [1, 1023, 1024, 1025, 2048, 3000]) {
+    it(`uploads ${size} bytes in 1024-byte blocks, waiting for each ACK`, async () => {
+      const r = await rig();
+      const data = bytes(size);
+      const progress: [number, number][] = [];
+      const res = await r.ch.upload(up('f.bin', size), data, { onProgress: (s, t) => progress.push([s, t]) });
+      expect(res.size).toBe(size);
+      expect(res.checksum).toBe(checksum16(data));
+      expect(r.m().uploaded).toEqual(data);
+      const blocks = Math.ceil(size / 1024);
+      // One command write and one write per block.
+      expect(r.t().writes).toHaveLength(1 + blocks);
+      expect(r.t().writes.slice(1).map((w) => w.length)).toEqual(
+        Array.from({ length: blocks }, (_, i) => Math.min(1024, size - i * 1024)),
+      );
+      expect(progress.at(-1)).toEqual([size, size]);
+      expect(progress.map((p) => p[0])).toEqual([
+        ...Array.from({ length: blocks - 1 }, (_, i) => (i + 1) * 1024),
+        size,
+      ]);
+    });
+  }
+
+  it('accepts "A\\r\\n" ACKs and a stray "A" before the result of a last full block', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { ack: 'crlf', ackLastFullBlock: true };
+    });
+    const data = bytes(4096);
+    const res = await r.ch.upload(up('x', 4096), data);
+    expect(res.size).toBe(4096);
+    expect(r.urcs).toEqual([]);
+  });
+
+  it('accepts a bare "A" glued to the final result in one chunk', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { ack: 'bare', ackLastFullBlock: true };
+    });
+    const res = await r.ch.upload(up('x', 2048), bytes(2048), { blockSize: 1024 });
+    expect(res.size).toBe(2048);
+  });
+
+  it('honours another block size', async () => {
+    const r = await rig();
+    const data = bytes(10);
+    const t = r.t();
+    t.onWrite = (d) => {
+      if (d.toString().startsWith('AT+QFUPL')) return t.reply('\r\nCONNECT\r\n');
+      const sent = Buffer.concat(t.writes.slice(1)).length;
+      if (sent < 10) t.reply('A');
+      else t.reply(`\r\n+QFUPL: 10,${checksum16(data).toString(16)}\r\n\r\nOK\r\n`);
+    };
+    const progress: number[] = [];
+    await r.ch.upload(up('y', 10), data, { blockSize: 4, onProgress: (s) => progress.push(s) });
+    expect(t.writes.slice(1).map((w) => w.length)).toEqual([4, 4, 2]);
+    expect(progress).toEqual([4, 8, 10]);
+  });
+
+  it('refuses an empty upload with a clear error and writes nothing', async () => {
+    const r = await rig();
+    const err = await r.ch.upload(up('e', 0), Buffer.alloc(0)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtError);
+    expect((err as Error).message).toContain('0 bytes');
+    expect(r.t().writes).toEqual([]);
+  });
+
+  it('rejects with ChecksumError when the module reports another checksum', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { reportChecksum: (d) => checksum16(d) ^ 0x0100 };
+    });
+    const data = bytes(1500);
+    const err = await r.ch.upload(up('c', 1500), data).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChecksumError);
+    expect((err as ChecksumError).expected).toEqual({ size: 1500, checksum: checksum16(data) });
+    expect((err as ChecksumError).reported.checksum).toBe(checksum16(data) ^ 0x0100);
+    // The channel stays usable.
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+
+  it('rejects with ChecksumError when the module took fewer bytes than sent', async () => {
+    const r = await rig();
+    const data = bytes(3000);
+    // The command announces 1500 bytes: the module leaves data mode after the second block.
+    const err = await r.ch.upload(up('s', 1500), data).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChecksumError);
+    expect((err as ChecksumError).reported.size).toBe(2048);
+  });
+
+  it('rejects the typed error when the module refuses the upload instead of CONNECT', async () => {
+    const r = await rig();
+    r.m().on('AT+QFUPL=*', '+CME ERROR: 407');
+    const err = await r.ch.upload(up('z', 5), bytes(5)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CmeError);
+    expect((err as CmeError).code).toBe(407);
+    expect(r.t().writes).toHaveLength(1);
+  });
+
+  it('after an upload stalls, escapes data mode before the next command', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { silentAfterBlocks: 1 };
+    });
+    const err = await r.ch.upload(up('t', 3000), bytes(3000), { timeoutMs: 50 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    // A module that answers commands again once it saw "+++".
+    const t = r.t();
+    let escaped = false;
+    t.onWrite = (d) => {
+      const s = d.toString('latin1');
+      if (s === '+++') escaped = true;
+      else if (escaped && s === '\r') t.reply('\r\nERROR\r\n');
+      else if (escaped && s === 'AT+CMEE?\r') t.reply('\r\n+CMEE: 1\r\n\r\nOK\r\n');
+      else if (escaped && s === 'AT\r') t.reply('\r\nOK\r\n');
+    };
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    const tail = t.writes.slice(-4).map((w) => w.toString('latin1'));
+    expect(tail).toEqual(['+++', '\r', 'AT+CMEE?\r', 'AT\r']);
+  });
+
+  it('never writes upload bytes to the log', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (s: string) => void lines.push(s) });
+    const r = await rig({ logger });
+    const secret = Buffer.from('SECRET-PAYLOAD-BYTES');
+    await r.ch.upload(up('p', secret.length), secret);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join('\n')).not.toContain('SECRET');
+    expect(lines.join('\n')).toContain('AT+QFUPL');
+  });
+});
+
+describe('AtChannel escape', () => {
+  it('writes "+++" framed by silence and resynchronises', async () => {
+    const r = await rig();
+    await r.ch.escapeDataMode();
+    expect(r.t().writes.map((w) => w.toString())).toEqual(['+++', '\r', 'AT+CMEE?\r']);
+    expect(r.m().commands).toEqual(['+++', 'AT+CMEE?']);
+  });
+
+  it('ignores a failed resynchronisation', async () => {
+    const r = await rig();
+    r.m().on('AT+CMEE?', () => undefined);
+    await expect(r.ch.escapeDataMode()).resolves.toBeUndefined();
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+});
+
+describe('AtChannel transport loss', () => {
+  it('fails the in-flight and queued commands with ClosedError, then reopens and works again', async () => {
+    const r = await rig();
+    r.m().on('AT+HANG', () => undefined);
+    const disconnected = once(r.ch, 'disconnected');
+    const inflight = r.ch.command('AT+HANG').catch((e: unknown) => e);
+    const queued = r.ch.command('AT').catch((e: unknown) => e);
+    await until(() => r.m().commands.includes('AT+HANG'));
+    const reconnected = once(r.ch, 'connected');
+    r.t().lose(new Error('USB gone'));
+    expect(await inflight).toBeInstanceOf(ClosedError);
+    expect(await queued).toBeInstanceOf(ClosedError);
+    expect(((await disconnected) as [Error])[0].message).toBe('USB gone');
+    expect(r.ch.isConnected).toBe(false);
+    await expect(r.ch.command('AT')).rejects.toBeInstanceOf(ClosedError);
+    await reconnected;
+    expect(r.ch.isConnected).toBe(true);
+    expect(r.transports).toHaveLength(2);
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+
+  it('fails an upload in progress when the port goes away', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { silentAfterBlocks: 1 };
+    });
+    const p = r.ch.upload('AT+QFUPL="RAM:a",3000,60,1', Buffer.alloc(3000, 1), { timeoutMs: 5000 }).catch((e: unknown) => e);
+    await until(() => r.t().writes.length >= 3);
+    r.t().lose();
+    expect(await p).toBeInstanceOf(ClosedError);
+  });
+
+  it('keeps retrying to open with backoff and connects once the port appears', async () => {
+    let attempts = 0;
+    const ch = new AtChannel({
+      logger: log,
+      reopenMinMs: 5,
+      reopenMaxMs: 10,
+      openTransport: () => {
+        attempts++;
+        const t = new FakeTransport(attempts < 4);
+        new ScriptedModem(t);
+        return t;
+      },
+    });
+    channels.push(ch);
+    const connected = once(ch, 'connected');
+    await ch.start();
+    expect(ch.isConnected).toBe(false);
+    await expect(ch.command('AT')).rejects.toBeInstanceOf(ClosedError);
+    await connected;
+    expect(attempts).toBe(4);
+    await expect(ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+
+  it('stop() fails pending commands, closes the transport and does not reopen', async () => {
+    const r = await rig();
+    r.m().on('AT+HANG', () => undefined);
+    const p = r.ch.command('AT+HANG').catch((e: unknown) => e);
+    await until(() => r.m().commands.includes('AT+HANG'));
+    await r.ch.stop();
+    expect(await p).toBeInstanceOf(ClosedError);
+    expect(r.t().isOpen).toBe(false);
+    expect(r.ch.isConnected).toBe(false);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(r.transports).toHaveLength(1);
+  });
+
+  it('fails instead of hanging when the transport write rejects', async () => {
+    const r = await rig();
+    const t = r.t();
+    t.write = () => Promise.reject(new Error('EIO'));
+    const err = await r.ch.command('AT').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClosedError);
+    expect((err as Error).message).toContain('EIO');
+  });
+});

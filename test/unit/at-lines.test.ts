@@ -1,0 +1,70 @@
+// classifyLine: the one place every received line is sorted (reference-ril processLine).
+import { describe, expect, it } from 'vitest';
+import { classifyLine, DEFAULT_URC_PREFIXES, responsePrefixOf, type LineContext } from '../../src/at/lines.js';
+
+const idle: LineContext = { echoes: [], urcPrefixes: DEFAULT_URC_PREFIXES };
+const cmd = (command: string, prefix?: string, phase: LineContext['phase'] = 'command'): LineContext => ({
+  phase,
+  prefix,
+  echoes: [command],
+  urcPrefixes: DEFAULT_URC_PREFIXES,
+});
+
+describe('classifyLine', () => {
+  it('reads final result codes', () => {
+    expect(classifyLine('OK', cmd('AT'))).toEqual({ kind: 'ok' });
+    expect(classifyLine('ERROR', cmd('AT'))).toEqual({ kind: 'error', text: 'ERROR' });
+    expect(classifyLine('NO CARRIER', cmd('AT'))).toEqual({ kind: 'error', text: 'NO CARRIER' });
+    expect(classifyLine('+CME ERROR: 10', cmd('AT'))).toEqual({ kind: 'cme', code: 10 });
+    expect(classifyLine('+CME ERROR: SIM busy', cmd('AT'))).toEqual({ kind: 'cme', code: -1, text: 'SIM busy' });
+    expect(classifyLine('+CMS ERROR: 304', cmd('AT'))).toEqual({ kind: 'cms', code: 304 });
+  });
+
+  it('drops the echo of the command in flight and of the one before, whatever the case', () => {
+    expect(classifyLine('AT+CSQ', cmd('AT+CSQ', '+CSQ:'))).toEqual({ kind: 'echo' });
+    expect(classifyLine('at+csq', cmd('AT+CSQ', '+CSQ:'))).toEqual({ kind: 'echo' });
+    expect(classifyLine('AT+CSQ', { ...idle, echoes: ['AT+CSQ'] })).toEqual({ kind: 'echo' });
+  });
+
+  it('sorts info lines by prefix, other lines being URCs', () => {
+    expect(classifyLine('+CPIN: READY', cmd('AT+CPIN?', '+CPIN:'))).toEqual({ kind: 'info' });
+    expect(classifyLine('+CPIN: READY', cmd('AT+CSQ', '+CSQ:'))).toEqual({ kind: 'urc' });
+    expect(classifyLine('+CPIN: READY', idle)).toEqual({ kind: 'urc' });
+    expect(classifyLine('whatever', cmd('AT+CSQ', '+CSQ:'))).toEqual({ kind: 'urc' });
+  });
+
+  it('without a prefix takes any line that is not a known URC as info', () => {
+    expect(classifyLine('460001234567890', cmd('AT+CIMI'))).toEqual({ kind: 'info' });
+    expect(classifyLine('RDY', cmd('AT+CIMI'))).toEqual({ kind: 'urc' });
+    expect(classifyLine('+QMMSEND: 0,200', cmd('AT+CIMI'))).toEqual({ kind: 'urc' });
+  });
+
+  it('knows CONNECT only while an upload waits for it, and "A" only between blocks', () => {
+    expect(classifyLine('CONNECT', cmd('AT+QFUPL="RAM:a",1,5,1', undefined, 'connect'))).toEqual({ kind: 'connect' });
+    expect(classifyLine('A', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'ack'))).toEqual({ kind: 'ack' });
+    expect(classifyLine('A', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'final'))).toEqual({ kind: 'ack' });
+    expect(classifyLine('A', cmd('ATI'))).toEqual({ kind: 'info' });
+    expect(classifyLine('+QFUPL: 1,100', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'final'))).toEqual({ kind: 'info' });
+  });
+
+  it('while resynchronising keeps the probe answer and URCs and discards the rest', () => {
+    const ctx = cmd('AT+CMEE?', '+CMEE:', 'resync');
+    expect(classifyLine('+CMEE: 1', ctx)).toEqual({ kind: 'info' });
+    expect(classifyLine('+CEREG: 1', ctx)).toEqual({ kind: 'urc' });
+    expect(classifyLine('867698040123456', ctx)).toEqual({ kind: 'discard' });
+  });
+
+  it('marks empty and garbage lines', () => {
+    expect(classifyLine('  ', idle)).toEqual({ kind: 'empty' });
+    expect(classifyLine('\x00\x13', idle)).toEqual({ kind: 'garbage' });
+    expect(classifyLine('ab\ufffdcd', cmd('ATI'))).toEqual({ kind: 'garbage' });
+  });
+});
+
+describe('responsePrefixOf', () => {
+  it('derives the info prefix of an extended command', () => {
+    expect(responsePrefixOf('AT+QFUPL="RAM:a.jpg",10,60,1')).toBe('+QFUPL:');
+    expect(responsePrefixOf('at+cgreg?')).toBe('+CGREG:');
+    expect(responsePrefixOf('ATI')).toBeUndefined();
+  });
+});
