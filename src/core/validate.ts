@@ -36,6 +36,7 @@ const PHONE = /^\+?[0-9]{3,20}$/;
 const EMAIL = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 const CONTENT_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i;
 const AT_UNSAFE = /["';\r\n\x1a]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Option name → accepted range (spec §2.1 sendparam; AT+QMMSEND timeout). */
 const OPTIONS: Readonly<Record<keyof SendOptions, readonly [number, number] | 'boolean'>> = {
@@ -103,7 +104,7 @@ function validateRecipients(field: 'to' | 'cc' | 'bcc', raw: unknown): string[] 
   if (!Array.isArray(raw) || !raw.every((r) => typeof r === 'string')) {
     fail('InvalidRequest', `${field} must be a list of strings`);
   }
-  const list = raw as string[];
+  const list: string[] = raw;
   if (list.length > LIMITS.recipientsPerField) {
     fail('TooManyRecipients', `${field} has ${list.length} addresses; at most ${LIMITS.recipientsPerField} are allowed (spec §2.2)`);
   }
@@ -113,7 +114,7 @@ function validateRecipients(field: 'to' | 'cc' | 'bcc', raw: unknown): string[] 
 function validateSubject(raw: unknown): string {
   if (raw === undefined || raw === null) return '';
   if (typeof raw !== 'string') fail('InvalidRequest', 'subject must be a string');
-  if (!raw.isWellFormed()) fail('InvalidRequest', 'subject is not well-formed Unicode');
+  if (LONE_SURROGATE.test(raw)) fail('InvalidRequest', 'subject is not well-formed Unicode');
   if (/[\0-\x1f\x7f]/.test(raw)) fail('InvalidRequest', 'subject must not contain control characters (line breaks included)');
   const bytes = Buffer.byteLength(raw);
   if (bytes > LIMITS.subjectBytes) {
@@ -134,10 +135,13 @@ function validateOptions(raw: unknown): SendOptions {
     }
     if (rule === 'boolean') {
       if (typeof value !== 'boolean') fail('InvalidOption', `option ${key} must be true or false`);
-    } else if (!Number.isInteger(value) || (value as number) < rule[0] || (value as number) > rule[1]) {
-      fail('InvalidOption', `option ${key} must be an integer from ${rule[0]} to ${rule[1]}, got ${JSON.stringify(value) ?? String(value)}`);
+      out[key] = value;
+    } else {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < rule[0] || value > rule[1]) {
+        fail('InvalidOption', `option ${key} must be an integer from ${rule[0]} to ${rule[1]}, got ${typeof value === 'number' ? value : typeof value}`);
+      }
+      out[key] = value;
     }
-    out[key] = value as number | boolean;
   }
   return out as SendOptions;
 }
@@ -337,6 +341,6 @@ export async function validateRequest(raw: RawSendRequest, limits: RequestLimits
   }
 
   const unique = uniqueNames(names);
-  const attachments: AttachmentInput[] = unique.map((name, i) => ({ name, contentType: types[i] as string, data: data[i] as Buffer }));
+  const attachments: AttachmentInput[] = unique.map((name, i) => ({ name, contentType: types[i] ?? 'application/octet-stream', data: data[i] as Buffer }));
   return { ...(id !== undefined ? { id } : {}), to, cc, bcc, subject, attachments, options };
 }

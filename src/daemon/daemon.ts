@@ -99,7 +99,10 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.outbox.on('added', (r: MessageRecord) => this.emit('added', r));
     this.outbox.on('changed', (r: MessageRecord) => this.emit('changed', r));
     this.outbox.on('removed', (id: string) => this.emit('removed', id));
-    this.modem.on('status', (s: ModemStatus) => this.emit('modemStatus', s));
+    this.modem.on('status', (s: ModemStatus) => {
+      this.logger.info({ modem: s }, 'modem status');
+      this.emit('modemStatus', s);
+    });
     const report = await this.outbox.start();
     this.logger.info(
       {

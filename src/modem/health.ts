@@ -125,6 +125,10 @@ export class HealthMonitor extends EventEmitter {
     this.generation++;
     this.forgetModule();
     this.o.logger.warn({ err }, 'modem port lost');
+    this.stat.CGREG = 0;
+    this.stat.CEREG = 0;
+    this.current.registration = 'unknown';
+    this.current.signal = -1;
     this.setState('absent');
   }
 

@@ -248,7 +248,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     super();
     this.outbox = opts.outbox;
     this.modem = opts.modem;
-    this.log = opts.logger.child({ part: 'sender' });
+    this.log = opts.logger; // the daemon hands in a child with { part: 'sender' }
     this.clock = opts.clock ?? Date.now;
     this.sleep = opts.sleep ?? defaultSleep;
     this.config = {

@@ -1,9 +1,9 @@
 // Transports: TCP against a real net.Server on a free port; serial over @serialport/binding-mock.
 import { once } from 'node:events';
 import net from 'node:net';
-import { MockBinding } from '@serialport/binding-mock';
 import { SerialPortMock } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from './at-fakes.js';
 import { createTransport, parseTcpUrl, SerialTransport, TcpTransport } from '../../src/at/transport.js';
 
 describe('TcpTransport', () => {
@@ -64,6 +64,8 @@ describe('TcpTransport', () => {
 });
 
 describe('SerialTransport', () => {
+  // serialport's own instance of @serialport/binding-mock (the ESM import would be another one).
+  const MockBinding = SerialPortMock.binding;
   afterEach(() => MockBinding.reset());
 
   it('opens, writes, reads and reports the device disappearing', async () => {
@@ -80,9 +82,8 @@ describe('SerialTransport', () => {
     const binding = mock!.port as unknown as { recording: Buffer; pendingRead: ((err: Error) => void) | null };
     expect(binding.recording.toString()).toBe('ATE0\r');
     // A read failing is how serialport sees a USB device vanish: it closes with a DisconnectedError.
-    await new Promise((r) => setImmediate(r));
+    await until(() => binding.pendingRead !== null);
     const closed = once(t, 'close');
-    expect(binding.pendingRead).not.toBeNull();
     binding.pendingRead!(new Error('EIO: device gone'));
     const [err] = (await closed) as [Error | undefined];
     expect(err?.message).toContain('EIO');

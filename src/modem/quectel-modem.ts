@@ -1,0 +1,272 @@
+// The Quectel driver (DESIGN.md §1, §6): the ModemApi the sender and the daemon use, built on
+// the typed commands, the health monitor and the send lock. Knows no queue, D-Bus or MQTT.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { AtError, CmeError, CmsError, TimeoutError } from '../at/errors.js';
+import type { AtCommander } from '../at/types.js';
+import { encodeSubject } from './charset.js';
+import { QuectelCommands, parseSendResult } from './commands.js';
+import { systemTimers, type ModemConfig, type ModemTimers } from './config.js';
+import { HealthMonitor } from './health.js';
+import { SendLock } from './lock.js';
+import { int, quote } from './quote.js';
+import {
+  SendNotAcceptedError,
+  SendOutcomeUnknownError,
+  type Charset,
+  type ModemApi,
+  type ModemStatus,
+  type SendParams,
+  type SendResult,
+} from './types.js';
+
+/** DESIGN.md §6: how long past `<timeout>` the +QMMSEND result is still awaited. */
+export const SEND_RESULT_MARGIN_S = 30;
+
+export interface QuectelModemOptions {
+  at: AtCommander;
+  logger: Logger;
+  config: ModemConfig;
+  /** Milliseconds since the epoch; drives the §4.2 restart spacing. */
+  clock?: () => number;
+  timers?: ModemTimers;
+}
+
+/**
+ * Events: 'status' (ModemStatus), 'rebooted' (), 'pdpDeactivated' (ctx) — see ModemApi.
+ * The sender runs each message inside `withLock()`; the idle health poll is skipped meanwhile.
+ */
+export class QuectelModem extends EventEmitter implements ModemApi {
+  /** Time (clock ms) of the last AT command that got its final OK; 0 before the first. */
+  lastAtOkAt = 0;
+
+  private readonly at: AtCommander;
+  private readonly log: Logger;
+  private readonly config: ModemConfig;
+  private readonly clock: () => number;
+  private readonly timers: ModemTimers;
+  private readonly commands: QuectelCommands;
+  private readonly lock = new SendLock();
+  private readonly health: HealthMonitor;
+  private readonly forward: [string, (...args: unknown[]) => void][];
+
+  constructor(o: QuectelModemOptions) {
+    super();
+    this.at = o.at;
+    this.log = o.logger.child({ part: 'modem' });
+    this.config = o.config;
+    this.clock = o.clock ?? Date.now;
+    this.timers = o.timers ?? systemTimers;
+    this.commands = new QuectelCommands(o.at, o.config.commandTimeoutMs, () => (this.lastAtOkAt = this.clock()));
+    this.health = new HealthMonitor({
+      at: o.at,
+      commands: this.commands,
+      logger: this.log,
+      config: o.config,
+      clock: this.clock,
+      timers: this.timers,
+      lock: this.lock,
+    });
+    this.forward = ['status', 'rebooted', 'pdpDeactivated'].map((ev) => [ev, (...args: unknown[]) => this.emit(ev, ...args)]);
+  }
+
+  get status(): ModemStatus {
+    return this.health.status;
+  }
+
+  /** The charset the module has in force, as far as the driver knows (undefined: unknown). */
+  get charsetInForce(): Charset | undefined {
+    return this.health.charset;
+  }
+
+  start(): Promise<void> {
+    for (const [ev, fn] of this.forward) this.health.on(ev, fn);
+    this.health.start();
+    return Promise.resolve();
+  }
+
+  /** Stops polls and listeners; a command in flight is not waited for (the channel owns it). */
+  stop(): Promise<void> {
+    this.health.stop();
+    for (const [ev, fn] of this.forward) this.health.off(ev, fn);
+    return Promise.resolve();
+  }
+
+  whenReady(signal?: AbortSignal): Promise<void> {
+    if (this.status.state === 'ready') return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onStatus = (s: ModemStatus): void => {
+        if (s.state !== 'ready') return;
+        cleanup();
+        resolve();
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted while waiting for the modem'));
+      };
+      const cleanup = (): void => {
+        this.off('status', onStatus);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      if (signal?.aborted) return onAbort();
+      this.on('status', onStatus);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Runs `fn` holding the send lock (one holder at a time). The idle health poll is skipped
+   * while it is held or awaited, so no poll runs between the steps of one message.
+   */
+  withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
+  // --- editing (spec §2.2, DESIGN.md §6) ---
+
+  mmsClear(): Promise<void> {
+    return this.commands.mmsClear();
+  }
+
+  /** AT+QMMSCFG="character",<cs>, only when another charset is (or may be) in force. */
+  async setCharset(charset: Charset): Promise<void> {
+    if (this.health.charset === charset) return;
+    this.health.charset = undefined;
+    await this.commands.mmsCharset(charset);
+    this.health.charset = charset;
+  }
+
+  setSendParams(p: SendParams): Promise<void> {
+    return this.commands.mmsSendParams(p);
+  }
+
+  /** Addresses always go under "ASCII" (DESIGN.md §6: firmware may read them as hex otherwise). */
+  async addRecipient(kind: 'to' | 'cc' | 'bcc', address: string): Promise<void> {
+    quote(address, 'address'); // refuse before anything is written
+    await this.setCharset('ASCII');
+    await this.commands.mmsAddAddress(kind, address);
+  }
+
+  /** DESIGN.md §6: plain ASCII as is under "ASCII", anything else as hex under `charset` (UTF8 for ASCII). */
+  async setSubject(subject: string, charset: Charset): Promise<void> {
+    const enc = encodeSubject(subject, charset);
+    await this.setCharset(enc.charset);
+    await this.commands.mmsSetSubject(enc.optstring);
+  }
+
+  addAttachment(ramName: string): Promise<void> {
+    return this.commands.mmsAddAttachment(ramName);
+  }
+
+  // --- RAM files ---
+
+  async uploadFile(ramName: string, data: Buffer, onProgress?: (sent: number, total: number) => void): Promise<void> {
+    await this.commands.fileUpload(ramName, data, onProgress);
+  }
+
+  listFiles(): Promise<Map<string, number>> {
+    return this.commands.fileList();
+  }
+
+  deleteFile(ramName: string): Promise<void> {
+    return this.commands.fileDelete(ramName);
+  }
+
+  // --- sending (spec §2.3, DESIGN.md §6) ---
+
+  async send(timeoutS: number, onAccepted: () => Promise<void>): Promise<SendResult> {
+    int(timeoutS, 1, 65535, 'send timeout');
+    // Listening before the command is written: the result may follow the OK at once.
+    const outcome = new SendOutcome(this.at, this.timers);
+    try {
+      try {
+        await this.commands.mmsSend(timeoutS);
+      } catch (e) {
+        // No final code at all: the OK may have been lost on the line, so the module may be
+        // sending. Treated as accepted: only the URC (or its absence) can tell.
+        if (!(e instanceof TimeoutError)) throw notAccepted(e);
+        this.log.warn({ err: e }, 'AT+QMMSEND: no final code; waiting for a result anyway');
+      }
+      outcome.arm((timeoutS + SEND_RESULT_MARGIN_S) * 1000);
+      try {
+        await onAccepted();
+      } catch (e) {
+        throw new SendOutcomeUnknownError('AT+QMMSEND was accepted but recording it failed', { cause: e });
+      }
+      const result = await outcome.result;
+      this.log.info({ err: result.err, httpStatus: result.httpStatus }, 'AT+QMMSEND result');
+      return result;
+    } finally {
+      outcome.dispose();
+    }
+  }
+
+  async reactivatePdp(): Promise<void> {
+    await this.health.reactivate();
+  }
+}
+
+function notAccepted(e: unknown): unknown {
+  if (e instanceof CmeError || e instanceof CmsError) {
+    return new SendNotAcceptedError(`AT+QMMSEND refused: error ${e.code}`, e.code);
+  }
+  // ERROR, or the port closed before an answer: the module did not take the message.
+  if (e instanceof AtError) return new SendNotAcceptedError(`AT+QMMSEND refused: ${e.message}`);
+  return e;
+}
+
+/**
+ * The +QMMSEND result of one send: subscribed before the command is written and buffered until
+ * awaited. Port loss, a module restart (RDY) or the deadline make the outcome unknown.
+ */
+class SendOutcome {
+  readonly result: Promise<SendResult>;
+  private settle!: (r: SendResult | Error) => void;
+  private timer: unknown;
+  private readonly onUrc = (raw: string): void => {
+    const line = raw.trim();
+    if (line === 'RDY') {
+      this.settle(new SendOutcomeUnknownError('module restarted before the +QMMSEND result'));
+      return;
+    }
+    const r = parseSendResult(line);
+    if (r) this.settle(r);
+  };
+  private readonly onDisconnected = (): void => {
+    this.settle(new SendOutcomeUnknownError('port lost before the +QMMSEND result'));
+  };
+
+  constructor(
+    private readonly at: AtCommander,
+    private readonly timers: ModemTimers,
+  ) {
+    this.result = new Promise<SendResult>((resolve, reject) => {
+      let done = false;
+      this.settle = (r) => {
+        if (done) return;
+        done = true;
+        this.dispose();
+        if (r instanceof Error) reject(r);
+        else resolve(r);
+      };
+    });
+    // Settled early (port lost while the sender records the acceptance) is not unhandled.
+    this.result.catch(() => undefined);
+    at.on('urc', this.onUrc);
+    at.on('disconnected', this.onDisconnected);
+  }
+
+  /** Starts the deadline (after the OK, DESIGN.md §6: `<timeout>` plus a margin). */
+  arm(ms: number): void {
+    this.timer = this.timers.setTimeout(() => {
+      this.settle(new SendOutcomeUnknownError(`no +QMMSEND result within ${Math.round(ms / 1000)} s`));
+    }, ms);
+  }
+
+  dispose(): void {
+    this.at.off('urc', this.onUrc);
+    this.at.off('disconnected', this.onDisconnected);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,96 @@
+// The shipped bus policy dbus/org.example.Mms1.conf, for real: a private dbus-daemon with the
+// system bus's default-deny policy including the file, and calls made as other users (root only).
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DbusService } from '../../src/api/dbus/service.js';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, messagePath } from '../../src/api/dbus/names.js';
+import { run, startDbusDaemon, systemLikeConfig, type PrivateBus, type Run } from '../helpers/dbus-daemon.js';
+import { FakeContext } from '../helpers/fake-context.js';
+
+const POLICY = fileURLToPath(new URL('../../dbus/org.example.Mms1.conf', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const SEND_DATA = ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', 'asasassa(ssay)a{sv}',
+  '1', '+15551234', '0', '0', 'hi', '1', 'a.txt', 'text/plain', '2', '104', '105'];
+
+let daemon: PrivateBus;
+let ctx: FakeContext;
+let svc: DbusService;
+let createdGroup = false;
+const member = `mmsdt${randomBytes(3).toString('hex')}`;
+
+/** busctl on the private bus as `user` (group `group`, supplementary groups from the user db). */
+function busctlAs(user: string, group: string, ...args: string[]): Promise<Run> {
+  const groups = user === 'nobody' ? ['--clear-groups'] : ['--init-groups'];
+  return run('setpriv', [`--reuid=${user}`, `--regid=${group}`, ...groups, 'busctl', `--address=${daemon.address}`, ...args]);
+}
+
+beforeAll(async () => {
+  expect(process.getuid?.(), 'the policy test creates a group and a user, and needs root').toBe(0);
+  createdGroup = (await run('getent', ['group', 'mms'])).code !== 0;
+  expect((await run('groupadd', ['-f', 'mms'])).code).toBe(0);
+  const add = await run('useradd', ['--system', '--no-create-home', '--gid', 'mms', '--shell', '/usr/sbin/nologin', member]);
+  expect(add.code, add.stderr).toBe(0);
+
+  daemon = await startDbusDaemon((socket) => systemLikeConfig(socket, [POLICY]), { worldAccessible: true });
+  ctx = new FakeContext();
+  // This process is root: the policy lets root own the name.
+  svc = new DbusService({ ctx, bus: 'system', address: daemon.address, logger: pino({ level: 'silent' }) });
+  await svc.start();
+});
+
+afterAll(async () => {
+  await svc?.stop();
+  await daemon?.stop();
+  await run('userdel', [member]);
+  if (createdGroup) await run('groupdel', ['mms']);
+});
+
+describe('the shipped bus policy', () => {
+  it('denies method calls from a user outside group mms', async () => {
+    const send = await busctlAs('nobody', 'nogroup', ...SEND_DATA, '0');
+    expect(send.code).not.toBe(0);
+    expect(send.stderr).toMatch(/Access denied|Rejected send message/i);
+    const cancel = await busctlAs('nobody', 'nogroup', 'call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', 'x');
+    expect(cancel.stderr).toMatch(/Access denied|Rejected send message/i);
+    expect(ctx.list()).toHaveLength(0);
+  });
+
+  it('lets anyone read properties and introspect', async () => {
+    const version = await busctlAs('nobody', 'nogroup', 'get-property', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'Version');
+    expect(version.stderr).toBe('');
+    expect(version.stdout.trim()).toBe('s "0.0.0-test"');
+    const all = await busctlAs('nobody', 'nogroup', 'call', BUS_NAME, MANAGER_PATH, 'org.freedesktop.DBus.Properties', 'GetAll', 's', MANAGER_INTERFACE);
+    expect(all.code, all.stderr).toBe(0);
+    const intro = await busctlAs('nobody', 'nogroup', 'introspect', BUS_NAME, MANAGER_PATH);
+    expect(intro.code, intro.stderr).toBe(0);
+    expect(intro.stdout).toContain('.SendMessageData');
+  });
+
+  it('lets a member of group mms send and cancel', async () => {
+    const send = await busctlAs(member, 'mms', ...SEND_DATA, '1', 'Id', 's', 'from-member');
+    expect(send.stderr).toBe('');
+    expect(send.stdout.trim()).toBe(`o "${messagePath('from-member')}"`);
+    expect(ctx.get('from-member')?.subject).toBe('hi');
+    const cancel = await busctlAs(member, 'mms', 'call', BUS_NAME, messagePath('from-member'), MESSAGE_INTERFACE, 'Cancel');
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(ctx.get('from-member')?.status).toBe('cancelled');
+    // …and the other user still may only read that message.
+    const status = await busctlAs('nobody', 'nogroup', 'get-property', BUS_NAME, messagePath('from-member'), MESSAGE_INTERFACE, 'Status');
+    expect(status.stdout.trim()).toBe('s "cancelled"');
+  });
+
+  it('does not let anyone but root or mmsd own the name', async () => {
+    // A dbus-next client run as nobody asks for a name the policy reserves.
+    const script = `
+      import dbus from 'dbus-next';
+      const bus = dbus.sessionBus({ busAddress: process.argv[1] });
+      bus.on('error', () => {});
+      bus.requestName('${BUS_NAME}', dbus.NameFlag.DO_NOT_QUEUE)
+        .then((r) => { console.log('reply ' + r); bus.disconnect(); })
+        .catch((e) => { console.log(e.type); bus.disconnect(); });`;
+    const r = await run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'node', '--input-type=module', '-e', script, daemon.address], { cwd: REPO });
+    expect(r.stdout.trim() || r.stderr).toBe('org.freedesktop.DBus.Error.AccessDenied');
+  });
+});
