@@ -215,9 +215,10 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       this.scheduleReopen();
       return;
     }
-    if (this.stopped || !t.isOpen) {
+    // stop() during the open, a start() racing a reopen, or a port that closed at once.
+    if (this.stopped || this.transport || !t.isOpen) {
       detach();
-      if (this.stopped) await t.close().catch(() => undefined);
+      if (this.stopped || this.transport) await t.close().catch(() => undefined);
       else this.scheduleReopen();
       return;
     }

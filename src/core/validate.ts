@@ -143,7 +143,7 @@ function validateOptions(raw: unknown): SendOptions {
       out[key] = value;
     }
   }
-  return out as SendOptions;
+  return out;
 }
 
 /**

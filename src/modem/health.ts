@@ -109,7 +109,7 @@ export class HealthMonitor extends EventEmitter {
 
   // --- events from the channel ---
 
-  private listen(event: string, fn: (...args: never[]) => void): void {
+  private listen<A extends unknown[]>(event: string, fn: (...args: A) => void): void {
     this.o.at.on(event, fn);
     this.detach.push(() => this.o.at.off(event, fn));
   }

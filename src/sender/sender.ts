@@ -355,6 +355,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     const due = this.outbox.nextDueAt();
     const now = this.clock();
     const ms = due === undefined ? Infinity : due > now ? due - now : STALE_DUE_PAUSE_MS;
+    if (this.stopping) return;
     const ac = new AbortController();
     this.idleAbort = ac;
     await this.sleep(ms, ac.signal);
@@ -463,7 +464,10 @@ export class Sender extends EventEmitter<SenderEvents> {
     if (err instanceof SendOutcomeUnknownError) return { kind: 'unknown', reason: err.message };
     if (ctx.accepted) return { kind: 'unknown', reason: reasonOf(err) };
     if (err instanceof SendNotAcceptedError) {
-      return { kind: 'result', err: err.code ?? 0, httpStatus: 0, fallbackName: 'Send not accepted' };
+      // Refused with a code: classified like a result (764 busy, 75x permanent …). Refused without
+      // one (ERROR, port closed): the module's trouble, not the message's (§4.1) — back to the queue.
+      if (err.code === undefined) return { kind: 'requeue', reason: err.message };
+      return { kind: 'result', err: err.code, httpStatus: 0, fallbackName: 'Send not accepted' };
     }
     // A code of the spec's table answered to an edit command is classified like a send result,
     // so that e.g. 757 fails at once and 763 re-uploads rather than looping through the queue.

@@ -26,12 +26,12 @@ export interface ParsedCommand {
  */
 export function parseCommand(body: string): ParsedCommand | undefined {
   if (body === '') return { name: '', form: 'exec', params: [], basicArg: '' };
-  const first = body[0]!;
+  const first = body[0];
   if (first === '+' || first === '&' || first === '$') {
     const m = /^([+&$][A-Za-z][A-Za-z0-9]*)(.*)$/s.exec(body);
     if (!m) return undefined;
-    const name = m[1]!.toUpperCase();
-    const rest = m[2]!;
+    const name = m[1].toUpperCase();
+    const rest = m[2];
     if (rest === '') return { name, form: 'exec', params: [], basicArg: '' };
     if (rest === '?') return { name, form: 'query', params: [], basicArg: '' };
     if (rest === '=?') return { name, form: 'test', params: [], basicArg: '' };
@@ -45,7 +45,7 @@ export function parseCommand(body: string): ParsedCommand | undefined {
   // Basic commands: one letter and an optional number (ATE0, ATI, ATZ, ATV1, ATQ0).
   const m = /^([A-Za-z])(\d*)$/.exec(body);
   if (!m) return undefined;
-  return { name: m[1]!.toUpperCase(), form: 'exec', params: [], basicArg: m[2]! };
+  return { name: m[1].toUpperCase(), form: 'exec', params: [], basicArg: m[2] };
 }
 
 /** Splits "a, \"b,c\" ,3" into parameters; undefined on an unterminated quote or a ";". */

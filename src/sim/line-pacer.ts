@@ -53,7 +53,7 @@ export class LinePacer {
     const now = this.clock.now();
     const out: Buffer[] = [];
     while (this.segs.length > 0) {
-      const seg = this.segs[0]!;
+      const seg = this.segs[0];
       const arrived =
         seg.rate > 0
           ? Math.min(seg.buf.length, Math.floor(((now - seg.start) * seg.rate) / 1000 + 1e-9))
@@ -66,7 +66,7 @@ export class LinePacer {
       this.segs.shift();
     }
     if (this.segs.length > 0) this.schedule();
-    return out.length === 1 ? out[0]! : Buffer.concat(out);
+    return out.length === 1 ? out[0] : Buffer.concat(out);
   }
 
   /** Bytes pushed and not yet taken. */

@@ -595,11 +595,11 @@ export class VirtualModem extends EventEmitter {
     };
     while (i < buf.length && !this.busy) {
       if (this.mode === 'data') {
-        this.dataByte(buf[i++]!, now);
+        this.dataByte(buf[i++], now);
         continue;
       }
       if (this.mode !== 'command') break;
-      const b = buf[i]!;
+      const b = buf[i];
       if (this.echo && echoFrom < 0) echoFrom = i;
       i++;
       if (b === CR) {
@@ -825,7 +825,7 @@ export class VirtualModem extends EventEmitter {
     if (c.form !== 'set' || c.params.length < 1 || c.params.length > 2) return error();
     if (sim === 'absent') return cme(CME_SIM_NOT_INSERTED);
     if (sim === 'ready') return cme(CME_NOT_ALLOWED);
-    if (c.params[0]!.value !== this.pin) return cme(CME_INCORRECT_PASSWORD);
+    if (c.params[0].value !== this.pin) return cme(CME_INCORRECT_PASSWORD);
     return ok([], () => {
       this.pinUnlocked = true;
       this.urc('+CPIN: READY');
@@ -1099,7 +1099,7 @@ export class VirtualModem extends EventEmitter {
     if (c.form === 'test') return ok();
     if (c.form === 'exec') return ok(); // UFS: nothing stored there in the emulation.
     if (c.form !== 'set' || c.params.length !== 1) return error();
-    const pattern = c.params[0]!.value;
+    const pattern = c.params[0].value;
     if (!pattern.toUpperCase().startsWith(RAM_PREFIX)) return pattern.includes('*') ? ok() : cme(FILE_ERR.fileNotFound);
     const files = this.ram.list(normalizeRamName(pattern));
     if (files.length === 0 && !pattern.includes('*')) return cme(FILE_ERR.fileNotFound);
@@ -1109,7 +1109,7 @@ export class VirtualModem extends EventEmitter {
   private cmdQfdel(c: ParsedCommand): Reply {
     if (c.form === 'test') return ok();
     if (c.form !== 'set' || c.params.length !== 1) return error();
-    const name = c.params[0]!.value;
+    const name = c.params[0].value;
     if (!name.toUpperCase().startsWith(RAM_PREFIX)) return name === '*' ? ok() : cme(FILE_ERR.fileNotFound);
     if (name.slice(RAM_PREFIX.length) === '*') {
       this.ram.clear();
@@ -1163,7 +1163,7 @@ export class VirtualModem extends EventEmitter {
       case 'mmsc': {
         if (query) return ok([`+QMMSCFG: "mmsc","${this.mms.mmsc}"`]);
         if (args.length !== 1) return bad;
-        const url = args[0]!.value;
+        const url = args[0].value;
         if (Buffer.byteLength(url, 'latin1') > MAX_URL_BYTES) return cme(MMS_ERR.urlLength);
         if (!/^[\x21-\x7e]+$/.test(url)) return cme(MMS_ERR.url);
         this.mms.mmsc = url;
@@ -1172,7 +1172,7 @@ export class VirtualModem extends EventEmitter {
       case 'proxy': {
         if (query) return ok([`+QMMSCFG: "proxy","${this.mms.proxyHost}",${this.mms.proxyPort}`]);
         if (args.length !== 2) return bad;
-        const host = args[0]!.value;
+        const host = args[0].value;
         const port = intParam(args[1]);
         if (Buffer.byteLength(host, 'latin1') > MAX_PROXY_BYTES || !/^[\x21-\x7e]*$/.test(host)) {
           return cme(MMS_ERR.proxyAddress);
@@ -1184,7 +1184,7 @@ export class VirtualModem extends EventEmitter {
       }
       case 'character': {
         if (query) return ok([`+QMMSCFG: "character","${this.mms.charset}"`]);
-        const cs = args.length === 1 ? CHARSETS.find((x) => x === args[0]!.value.toUpperCase()) : undefined;
+        const cs = args.length === 1 ? CHARSETS.find((x) => x === args[0].value.toUpperCase()) : undefined;
         if (!cs) return bad;
         this.mms.charset = cs;
         return ok();
@@ -1196,9 +1196,9 @@ export class VirtualModem extends EventEmitter {
         }
         if (args.length !== 6) return bad;
         const v = args.map((a) => intParam(a));
-        if (v.some((x, i) => x === undefined || x > SEND_PARAM_MAX[i]!)) return bad;
+        if (v.some((x, i) => x === undefined || x > SEND_PARAM_MAX[i])) return bad;
         const [validity, priority, sendrep, readrep, visible, klass] = v as number[];
-        this.mms.sendParam = { validity: validity!, priority: priority!, sendrep: sendrep!, readrep: readrep!, visible: visible!, class: klass! };
+        this.mms.sendParam = { validity: validity, priority: priority, sendrep: sendrep, readrep: readrep, visible: visible, class: klass };
         return ok();
       }
       case 'supportfield': {

@@ -99,8 +99,8 @@ export class PtyServer implements PortServer {
       };
       child.once('error', fail);
       child.once('exit', (code) => fail(new Error(`socat exited (${code}): ${text.trim()}`)));
-      child.stderr!.setEncoding('utf8');
-      child.stderr!.on('data', (chunk: string) => {
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (chunk: string) => {
         text += chunk;
         // socat -d -d prints this once both ptys (and their links) exist.
         if (text.includes('starting data transfer loop')) {
@@ -230,7 +230,7 @@ export class TcpServer implements PortServer {
     }
     this.client = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.opts.modem.feed(chunk));
+    socket.on('data', (chunk: Buffer) => this.opts.modem.feed(chunk));
     socket.on('error', (err) => this.log.debug({ err }, 'client socket error'));
     socket.on('close', () => {
       if (this.client === socket) this.client = undefined;

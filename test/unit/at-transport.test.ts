@@ -18,7 +18,7 @@ describe('TcpTransport', () => {
     let peer: net.Socket | undefined;
     server = net.createServer((s) => {
       peer = s;
-      s.on('data', (d) => {
+      s.on('data', (d: Buffer) => {
         received.push(d);
         if (Buffer.concat(received).toString() === 'AT\r') s.write('\r\nOK\r\n');
       });

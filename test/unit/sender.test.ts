@@ -223,6 +223,27 @@ describe('Sender', () => {
     expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
+  it('puts the message back to the queue when AT+QMMSEND is refused without a code', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push(new SendNotAcceptedError('AT+QMMSEND refused: ERROR'));
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(outbox.history('m1', 'status')).toEqual(['sending', 'queued', 'sending', 'sent']);
+    expect(outbox.get('m1')).toMatchObject({ attempts: 1 });
+    expect(modem.count('send')).toBe(2);
+  });
+
+  it('fails at once when AT+QMMSEND is refused with a permanent code, naming it', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push(new SendNotAcceptedError('AT+QMMSEND refused: error 753', 753));
+    sender.start([]);
+    await outbox.submit(request());
+    await until('failed');
+    expect(outbox.get('m1')!.error).toEqual({ code: 753, name: 'URL error' });
+    expect(modem.count('send')).toBe(1);
+  });
+
   it('re-uploads the attachments once after 763, then follows the ladder', async () => {
     const { outbox, modem, sender, until } = rig();
     modem.sendScript.push({ err: 763, httpStatus: 0 }, { err: 763, httpStatus: 0 });

@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+// mmsd-sim: the virtual Quectel module on a pty pair or a TCP socket, optionally with the loopback
+// MMSC, steerable at run time over the control API (DESIGN.md §7, docs/sim.md).
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { ControlServer, type ControlMmsc } from '../sim/control.js';
+import { VirtualModem } from '../sim/modem.js';
+import { PtyServer, TcpServer, type PortServer } from '../sim/serve.js';
+import type { SimSendOutcome, SimSender } from '../sim/types.js';
+
+const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
+  --pty PATH               serve the module on a pty pair; PATH links to the daemon's end
+  --tcp HOST:PORT          serve the module on a TCP socket (port 0 = any free port)
+  --mmsc HOST:PORT         also run the loopback MMSC there (it is proxy and MMSC at once)
+  --store DIR              where the MMSC keeps what it received
+  --baud N                 throttle the line to N/10 bytes per second each way
+  --fail-send ERR[:HTTP[:MMSRSP]]  result of the next AT+QMMSEND (repeatable, in order)
+  --lte-only               registration through +CEREG only
+  --no-sim                 no SIM card inserted
+  --control HOST:PORT      run-time control API (default 127.0.0.1:0)
+  --boot-ms N              restart time before RDY (default 300)
+  --escape-guard-ms N      silence around "+++" in upload mode (default 1000)
+  --ram-bytes N            RAM file store capacity (default 2097152)
+  --log-level LEVEL        pino level for stderr (default info)`;
+
+class UsageError extends Error {}
+
+function parseHostPort(text: string, option: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`${option} wants HOST:PORT, got "${text}"`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+function parseFailSend(text: string): SimSendOutcome {
+  const m = /^(\d{1,5})(?::(\d{1,3})(?::(.*))?)?$/.exec(text);
+  if (!m) throw new UsageError(`--fail-send wants ERR[:HTTP[:MMSRSP]], got "${text}"`);
+  const outcome: SimSendOutcome = { err: Number(m[1]), httpStatus: m[2] ? Number(m[2]) : 0 };
+  if (m[3] !== undefined && m[3] !== '') outcome.mmsrsp = m[3];
+  return outcome;
+}
+
+function nonNegativeInt(text: string | undefined, option: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new UsageError(`${option} wants a whole number, got "${text}"`);
+  return Number(text);
+}
+
+interface MmscHandle extends ControlMmsc {
+  stop(): Promise<void>;
+}
+
+async function startMmsc(
+  addr: { host: string; port: number },
+  store: string | undefined,
+  logger: Logger,
+): Promise<{ mmsc: MmscHandle; url: string; sender: SimSender }> {
+  // Loaded only with --mmsc, so that the module alone needs nothing of the MMS side.
+  const [{ LoopbackMmsc }, { postMms }] = await Promise.all([import('../sim/mmsc.js'), import('../sim/mms-post.js')]);
+  const mmsc = new LoopbackMmsc({ host: addr.host, port: addr.port, logger, ...(store !== undefined ? { store } : {}) });
+  const { url } = await mmsc.start();
+  return { mmsc, url, sender: postMms };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      pty: { type: 'string' },
+      tcp: { type: 'string' },
+      mmsc: { type: 'string' },
+      store: { type: 'string' },
+      baud: { type: 'string' },
+      'fail-send': { type: 'string', multiple: true },
+      'lte-only': { type: 'boolean' },
+      'no-sim': { type: 'boolean' },
+      control: { type: 'string' },
+      'boot-ms': { type: 'string' },
+      'escape-guard-ms': { type: 'string' },
+      'ram-bytes': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if ((values.pty === undefined) === (values.tcp === undefined)) throw new UsageError('give exactly one of --pty PATH and --tcp HOST:PORT');
+  const logger = pino({ name: 'mmsd-sim', level: values['log-level'] ?? 'info' }, pino.destination({ fd: 2, sync: true }));
+  const baud = nonNegativeInt(values.baud, '--baud', 0);
+  const sendResults = (values['fail-send'] ?? []).map(parseFailSend);
+  const control = parseHostPort(values.control ?? '127.0.0.1:0', '--control');
+  const tcp = values.tcp !== undefined ? parseHostPort(values.tcp, '--tcp') : undefined;
+  const mmscAddr = values.mmsc !== undefined ? parseHostPort(values.mmsc, '--mmsc') : undefined;
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, 'cleanup step failed');
+      }
+    }
+  };
+  try {
+    let mmsc: MmscHandle | undefined;
+    let mmscUrl: string | undefined;
+    let sender: SimSender | undefined;
+    if (mmscAddr) {
+      const started = await startMmsc(mmscAddr, values.store, logger);
+      ({ mmsc, url: mmscUrl, sender } = started);
+      const m = mmsc;
+      cleanups.push(() => m.stop());
+    }
+    const modem = new VirtualModem({
+      logger,
+      sim: values['no-sim'] ? 'absent' : 'ready',
+      lteOnly: values['lte-only'] ?? false,
+      bootMs: nonNegativeInt(values['boot-ms'], '--boot-ms', 300),
+      escapeGuardMs: nonNegativeInt(values['escape-guard-ms'], '--escape-guard-ms', 1000),
+      ramBytes: nonNegativeInt(values['ram-bytes'], '--ram-bytes', 2 * 1024 * 1024),
+      bytesPerSecond: baud / 10,
+      sendResults,
+      ...(sender ? { sender } : {}),
+    });
+    modem.start();
+    cleanups.push(() => Promise.resolve(modem.stop()));
+
+    let server: PortServer;
+    if (tcp) {
+      const s = new TcpServer({ host: tcp.host, port: tcp.port, modem, logger });
+      await s.start();
+      server = s;
+    } else {
+      const s = new PtyServer({ path: values.pty!, modem, logger });
+      await s.start();
+      server = s;
+    }
+    cleanups.push(() => server.stop());
+
+    const controlServer = new ControlServer({ host: control.host, port: control.port, logger, modem, server, ...(mmsc ? { mmsc } : {}) });
+    const { url: controlUrl } = await controlServer.start();
+    cleanups.push(() => controlServer.stop());
+
+    const ready: Record<string, string> = { port: server.description };
+    if (mmscUrl) ready.mmsc = mmscUrl;
+    ready.control = controlUrl;
+    process.stdout.write(`${JSON.stringify(ready)}\n`);
+    logger.info(ready, 'mmsd-sim ready');
+
+    await new Promise<void>((resolve) => {
+      const done = (signal: NodeJS.Signals): void => {
+        logger.info({ signal }, 'stopping');
+        resolve();
+      };
+      process.once('SIGTERM', done);
+      process.once('SIGINT', done);
+    });
+    await cleanup();
+    return 0;
+  } catch (err) {
+    logger.error({ err }, 'mmsd-sim failed');
+    await cleanup();
+    throw err;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`mmsd-sim: ${err instanceof Error ? err.message : String(err)}\n`);
+    const usage = err instanceof UsageError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    if (usage) process.stderr.write(`${USAGE}\n`);
+    process.exit(2);
+  },
+);

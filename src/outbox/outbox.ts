@@ -1,0 +1,464 @@
+// The durable outbox (DESIGN.md §1, §6): the spool of messages on disk, their state machine,
+// idempotency by client id, retention, and the recovery of a crash at start-up.
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { RequestError } from '../core/errors.js';
+import { STATUSES, isFinal, type AttachmentMeta, type MessageRecord, type SendRequest, type Status } from '../core/message.js';
+import { isValidId } from '../core/validate.js';
+import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
+
+export interface OutboxOptions {
+  /** `outbox.dir`: the spool root. */
+  dir: string;
+  logger: Logger;
+  /** Unix ms; Date.now by default. */
+  clock?: () => number;
+  /** `outbox.maxAttempts`, kept for the sender to read. */
+  maxAttempts: number;
+  /** `outbox.retentionDays`: final messages older than this are removed (metadata too). */
+  retentionDays: number;
+  /** Files read at once at start-up. */
+  loadConcurrency?: number;
+}
+
+/** Legal status changes; staying in the same status is always allowed. */
+const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
+  queued: ['sending', 'cancelled'],
+  // §6: back to the queue when the module rebooted before AT+QMMSEND was accepted.
+  sending: ['sent', 'failed', 'retrying', 'unknown', 'queued'],
+  retrying: ['sending', 'cancelled'],
+  sent: [],
+  failed: [],
+  cancelled: [],
+  unknown: [],
+};
+
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly id: string,
+    readonly from: Status,
+    readonly to: Status,
+  ) {
+    super(`message ${id}: illegal status change ${from} → ${to}`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+/** DESIGN.md §6: the MMSC request was made, its answer lost. */
+export const RESULT_UNKNOWN_ERROR = { code: 0, name: 'Result unknown: the daemon stopped after the MMSC request was made' } as const;
+
+const RETENTION_SWEEP_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const PATCH_KEYS = new Set(['status', 'attempts', 'progress', 'error', 'notBefore', 'ramFiles', 'sendAccepted']);
+
+function deepFreeze<T>(record: T): T {
+  if (typeof record === 'object' && record !== null && !Object.isFrozen(record)) {
+    Object.freeze(record);
+    for (const v of Object.values(record)) deepFreeze(v);
+  }
+  return record;
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string');
+}
+
+/** A record read from disk is trusted only when it has the shape the outbox writes. */
+function isRecord(v: unknown, id: string): v is MessageRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return (
+    r.id === id &&
+    typeof r.status === 'string' &&
+    (STATUSES as readonly string[]).includes(r.status) &&
+    isStringArray(r.to) &&
+    isStringArray(r.cc) &&
+    isStringArray(r.bcc) &&
+    typeof r.subject === 'string' &&
+    Array.isArray(r.attachments) &&
+    r.attachments.every(
+      (a: unknown) =>
+        typeof a === 'object' &&
+        a !== null &&
+        typeof (a as AttachmentMeta).name === 'string' &&
+        typeof (a as AttachmentMeta).file === 'string' &&
+        typeof (a as AttachmentMeta).size === 'number',
+    ) &&
+    typeof r.options === 'object' &&
+    r.options !== null &&
+    typeof r.attempts === 'number' &&
+    typeof r.progress === 'number' &&
+    typeof r.created === 'number' &&
+    typeof r.updated === 'number' &&
+    isStringArray(r.ramFiles) &&
+    typeof r.sendAccepted === 'boolean'
+  );
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** write temp, fsync, rename, fsync the directory: the file is whole or absent after a crash. */
+async function writeDurable(dir: string, name: string, data: string | Uint8Array, syncDir = true): Promise<void> {
+  const tmp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'w', 0o640);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(dir, name));
+  if (syncDir) await fsyncDir(dir);
+}
+
+export class Outbox extends EventEmitter implements OutboxApi {
+  readonly maxAttempts: number;
+  private readonly dir: string;
+  private readonly messagesDir: string;
+  private readonly corruptDir: string;
+  private readonly attachmentsDir: string;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly retentionMs: number;
+  private readonly loadConcurrency: number;
+  private readonly records = new Map<string, MessageRecord>();
+  /** Ids not in a final state: what next() and queueLength() look at. */
+  private readonly active = new Set<string>();
+  /** Per-id chain of writes: one change of a message at a time, in order. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private lastIdTime = 0;
+
+  constructor(opts: OutboxOptions) {
+    super();
+    this.dir = opts.dir;
+    this.messagesDir = join(opts.dir, 'messages');
+    this.corruptDir = join(opts.dir, 'messages', 'corrupt');
+    this.attachmentsDir = join(opts.dir, 'attachments');
+    this.log = opts.logger;
+    this.clock = opts.clock ?? Date.now;
+    this.maxAttempts = opts.maxAttempts;
+    this.retentionMs = opts.retentionDays * DAY_MS;
+    this.loadConcurrency = opts.loadConcurrency ?? 64;
+  }
+
+  /** Loads the spool and recovers from a crash (DESIGN.md §6); then sweeps hourly. */
+  async start(): Promise<RecoveryReport> {
+    await mkdir(this.corruptDir, { recursive: true });
+    await mkdir(this.attachmentsDir, { recursive: true });
+    this.records.clear();
+    this.active.clear();
+
+    const entries = await readdir(this.messagesDir, { withFileTypes: true });
+    const leftoverTemps = entries.filter((e) => e.isFile() && e.name.startsWith('.') && e.name.endsWith('.tmp'));
+    await Promise.all(leftoverTemps.map((e) => unlink(join(this.messagesDir, e.name)).catch(() => undefined)));
+    const files = entries.filter((e) => e.isFile() && !e.name.startsWith('.') && e.name.endsWith('.json')).map((e) => e.name);
+
+    const loaded = await mapLimit(files, this.loadConcurrency, (f) => this.loadOne(f));
+    for (const r of loaded) {
+      if (r) this.index(r);
+    }
+
+    const report: RecoveryReport = { requeued: [], unknown: [], leftoverRamFiles: [], loaded: this.records.size };
+    const now = this.clock();
+    const sending = [...this.records.values()].filter((r) => r.status === 'sending');
+    await mapLimit(sending, this.loadConcurrency, async (r) => {
+      if (r.sendAccepted) {
+        // §6: once AT+QMMSEND was accepted, the message may have left: never resend on our own.
+        await this.write({ ...r, status: 'unknown', error: { ...RESULT_UNKNOWN_ERROR }, progress: 0, updated: now });
+        report.unknown.push(r.id);
+      } else {
+        await this.write({ ...r, status: 'queued', progress: 0, updated: now });
+        report.requeued.push(r.id);
+      }
+    });
+
+    // Journalled RAM names not yet cleared are exactly the files that may still sit in the module:
+    // of unfinished messages, and of finished ones whose clean-up (AT+QFDEL) did not complete.
+    const ram = new Set<string>();
+    for (const r of this.records.values()) for (const f of r.ramFiles) ram.add(f);
+    report.leftoverRamFiles = [...ram];
+
+    await this.removeOrphanAttachments();
+    await this.removeExpired();
+    this.sweepTimer = setInterval(() => {
+      this.removeExpired().catch((err: unknown) => this.log.error({ err }, 'outbox retention sweep failed'));
+    }, RETENTION_SWEEP_MS);
+    this.sweepTimer.unref();
+
+    report.requeued.sort();
+    report.unknown.sort();
+    this.log.info(
+      { loaded: report.loaded, requeued: report.requeued.length, unknown: report.unknown.length, leftoverRamFiles: report.leftoverRamFiles.length },
+      'outbox loaded',
+    );
+    for (const id of report.unknown) this.emit('changed', this.records.get(id));
+    for (const id of report.requeued) this.emit('changed', this.records.get(id));
+    return report;
+  }
+
+  /** Stops the sweep and waits for writes in flight. */
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    await Promise.allSettled([...this.locks.values()]);
+  }
+
+  async submit(req: SendRequest): Promise<SubmitResult> {
+    const id = req.id ?? this.newId();
+    if (!isValidId(id)) throw new RequestError('InvalidRequest', `id ${JSON.stringify(id)} is not a valid message id`);
+    return this.withLock(id, async () => {
+      const existing = this.records.get(id);
+      if (existing) return { record: existing, created: false };
+      const now = this.clock();
+      const attachDir = join(this.attachmentsDir, id);
+      const attachments: AttachmentMeta[] = req.attachments.map((a, i) => ({
+        name: a.name,
+        contentType: a.contentType,
+        size: a.data.length,
+        sha256: createHash('sha256').update(a.data).digest('hex'),
+        file: `attachments/${id}/${i}`,
+      }));
+      if (req.attachments.length > 0) {
+        // Bytes first, each durable, then the directory entries, then the record that names them.
+        await rm(attachDir, { recursive: true, force: true });
+        await mkdir(attachDir, { recursive: true });
+        await Promise.all(req.attachments.map((a, i) => writeDurable(attachDir, String(i), a.data, false)));
+        await fsyncDir(attachDir);
+        await fsyncDir(this.attachmentsDir);
+      }
+      const record: MessageRecord = {
+        id,
+        status: 'queued',
+        to: [...req.to],
+        cc: [...req.cc],
+        bcc: [...req.bcc],
+        subject: req.subject,
+        attachments,
+        options: { ...req.options },
+        attempts: 0,
+        progress: 0,
+        created: now,
+        updated: now,
+        ramFiles: [],
+        sendAccepted: false,
+      };
+      const stored = await this.write(record);
+      this.log.info({ id, recipients: record.to.length + record.cc.length + record.bcc.length, attachments: attachments.length }, 'message queued');
+      this.emit('added', stored);
+      return { record: stored, created: true };
+    });
+  }
+
+  get(id: string): MessageRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** All messages, oldest first. */
+  list(): MessageRecord[] {
+    return [...this.records.values()].sort(byAge);
+  }
+
+  async cancel(id: string): Promise<MessageRecord> {
+    return this.withLock(id, async () => {
+      const r = this.records.get(id);
+      if (!r) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
+      if (r.status !== 'queued' && r.status !== 'retrying') {
+        throw new RequestError('NotCancellable', `message ${id} is ${r.status}; only queued or retrying messages can be cancelled`);
+      }
+      const next = await this.write({ ...r, status: 'cancelled', updated: this.clock() });
+      this.log.info({ id }, 'message cancelled');
+      this.emit('changed', next);
+      return next;
+    });
+  }
+
+  next(now: number): MessageRecord | undefined {
+    let best: MessageRecord | undefined;
+    for (const id of this.active) {
+      const r = this.records.get(id);
+      if (!r) continue;
+      const due = r.status === 'queued' || (r.status === 'retrying' && (r.notBefore ?? 0) <= now);
+      if (due && (!best || byAge(r, best) < 0)) best = r;
+    }
+    return best;
+  }
+
+  nextDueAt(): number | undefined {
+    let at: number | undefined;
+    for (const id of this.active) {
+      const r = this.records.get(id);
+      if (r?.status === 'retrying') {
+        const t = r.notBefore ?? 0;
+        if (at === undefined || t < at) at = t;
+      }
+    }
+    return at;
+  }
+
+  /**
+   * Changes a message, durably unless `durable: false`, which is for upload progress only (the
+   * patch may then hold nothing but `progress`). An illegal status change throws
+   * IllegalTransitionError; entering a final state removes the attachment bytes.
+   */
+  async update(id: string, patch: MessagePatch, opts: { durable?: boolean } = {}): Promise<MessageRecord> {
+    for (const k of Object.keys(patch)) {
+      if (!PATCH_KEYS.has(k)) throw new TypeError(`outbox.update: ${k} cannot be changed`);
+    }
+    if (opts.durable === false) {
+      if (Object.keys(patch).some((k) => k !== 'progress')) throw new TypeError('outbox.update: only progress may change without a durable write');
+      const r = this.records.get(id);
+      if (!r) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
+      const next = deepFreeze({ ...r, progress: patch.progress ?? r.progress, updated: this.clock() });
+      this.records.set(id, next);
+      this.emit('changed', next);
+      return next;
+    }
+    return this.withLock(id, async () => {
+      const r = this.records.get(id);
+      if (!r) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
+      if (patch.status !== undefined && patch.status !== r.status && !TRANSITIONS[r.status].includes(patch.status)) {
+        throw new IllegalTransitionError(id, r.status, patch.status);
+      }
+      const draft: MessageRecord = { ...r, ...patch, updated: this.clock() };
+      // An explicit `error: undefined` / `notBefore: undefined` clears the field.
+      if ('error' in patch && patch.error === undefined) delete draft.error;
+      if ('notBefore' in patch && patch.notBefore === undefined) delete draft.notBefore;
+      if (patch.ramFiles) draft.ramFiles = [...patch.ramFiles];
+      if (patch.error) draft.error = { ...patch.error };
+      const next = await this.write(draft);
+      this.emit('changed', next);
+      return next;
+    });
+  }
+
+  async readAttachment(id: string, index: number): Promise<Buffer> {
+    const r = this.records.get(id);
+    if (!r) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
+    const meta = r.attachments[index];
+    if (!meta) throw new RangeError(`message ${id} has no attachment ${index}`);
+    if (isFinal(r.status)) throw new Error(`message ${id} is ${r.status}: its attachment bytes are gone`);
+    return readFile(join(this.dir, meta.file));
+  }
+
+  queueLength(): number {
+    return this.active.size;
+  }
+
+  /** Removes final messages last changed more than retentionDays ago; returns their ids. */
+  async removeExpired(): Promise<string[]> {
+    const cutoff = this.clock() - this.retentionMs;
+    const expired = [...this.records.values()].filter((r) => isFinal(r.status) && r.updated <= cutoff && r.ramFiles.length === 0);
+    const removed: string[] = [];
+    for (const r of expired) {
+      await this.withLock(r.id, async () => {
+        const cur = this.records.get(r.id);
+        if (!cur || cur !== r) return;
+        await rm(join(this.attachmentsDir, r.id), { recursive: true, force: true });
+        await unlink(join(this.messagesDir, `${r.id}.json`)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+        this.records.delete(r.id);
+        this.active.delete(r.id);
+        removed.push(r.id);
+      });
+    }
+    if (removed.length > 0) {
+      await fsyncDir(this.messagesDir);
+      this.log.info({ count: removed.length }, 'expired messages removed');
+      for (const id of removed) this.emit('removed', id);
+    }
+    return removed;
+  }
+
+  /** Time-ordered and unique: `m` + base36 ms (fixed width) + random. */
+  private newId(): string {
+    const t = Math.max(this.clock(), this.lastIdTime);
+    this.lastIdTime = t;
+    return `m${t.toString(36).padStart(9, '0')}${randomBytes(5).toString('hex')}`;
+  }
+
+  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+
+  /** Writes the record durably, then makes it the current one; a final state drops the bytes. */
+  private async write(record: MessageRecord): Promise<MessageRecord> {
+    await writeDurable(this.messagesDir, `${record.id}.json`, JSON.stringify(record));
+    const stored = deepFreeze(record);
+    this.index(stored);
+    if (isFinal(stored.status)) {
+      // After the record says final, so that a crash in between leaves an orphan, not a hole.
+      await rm(join(this.attachmentsDir, stored.id), { recursive: true, force: true });
+    }
+    return stored;
+  }
+
+  private index(r: MessageRecord): void {
+    this.records.set(r.id, deepFreeze(r));
+    if (isFinal(r.status)) this.active.delete(r.id);
+    else this.active.add(r.id);
+  }
+
+  private async loadOne(file: string): Promise<MessageRecord | undefined> {
+    const id = file.slice(0, -'.json'.length);
+    const path = join(this.messagesDir, file);
+    try {
+      const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
+      if (isValidId(id) && isRecord(parsed, id)) return parsed;
+      throw new Error('not a message record');
+    } catch (err) {
+      const aside = join(this.corruptDir, `${file}.${this.clock()}`);
+      this.log.error({ file: path, movedTo: aside, err }, 'corrupt outbox record moved aside');
+      await rename(path, aside).catch((e: unknown) => this.log.error({ err: e, file: path }, 'cannot move corrupt record aside'));
+      return undefined;
+    }
+  }
+
+  /** Attachment folders without a record (crash before the record was written) or of final messages. */
+  private async removeOrphanAttachments(): Promise<void> {
+    const dirs = await readdir(this.attachmentsDir, { withFileTypes: true });
+    const orphans = dirs.filter((d) => {
+      const r = this.records.get(d.name);
+      return !r || isFinal(r.status);
+    });
+    await mapLimit(orphans, this.loadConcurrency, (d) => rm(join(this.attachmentsDir, d.name), { recursive: true, force: true }));
+    if (orphans.length > 0) this.log.info({ count: orphans.length }, 'orphaned attachment files removed');
+  }
+}
+
+function byAge(a: MessageRecord, b: MessageRecord): number {
+  return a.created - b.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

@@ -1,0 +1,231 @@
+// A real mosquitto for the tests: a free loopback port, a temp config and persistence directory
+// (so a restarted broker keeps sessions and retained messages), stopped and restarted by pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+
+export interface MosquittoOptions {
+  /** Extra lines for mosquitto.conf (after the listener line). */
+  extraConfig?: string[];
+  /** Listener lines replacing the default `listener <port> 127.0.0.1` (use {port}). */
+  listener?: string[];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export class Mosquitto {
+  private proc: ChildProcess | undefined;
+  private stderr = '';
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly confPath: string,
+  ) {}
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Writes the config and starts the broker; resolves when it accepts connections. */
+  static async start(opts: MosquittoOptions = {}): Promise<Mosquitto> {
+    const dir = await mkdtemp(join(tmpdir(), 'mmsd-mosquitto-'));
+    for (let attempt = 0; ; attempt += 1) {
+      const port = await freePort();
+      const listener = (opts.listener ?? ['listener {port} 127.0.0.1']).map((l) => l.replaceAll('{port}', String(port)));
+      const conf = [
+        ...listener,
+        'allow_anonymous true',
+        'persistence true',
+        `persistence_location ${dir}/`,
+        'max_queued_messages 100000',
+        'max_inflight_messages 100',
+        'log_dest stderr',
+        'log_type error',
+        'log_type warning',
+        'log_type notice',
+        ...(opts.extraConfig ?? []),
+      ];
+      const confPath = join(dir, 'mosquitto.conf');
+      await writeFile(confPath, conf.join('\n') + '\n');
+      const broker = new Mosquitto(port, dir, confPath);
+      try {
+        await broker.launch();
+        return broker;
+      } catch (err) {
+        // Another process took the port between freePort() and mosquitto's bind: try another.
+        if (attempt >= 4) throw err;
+      }
+    }
+  }
+
+  private async launch(): Promise<void> {
+    this.stderr = '';
+    const proc = spawn('mosquitto', ['-c', this.confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    proc.stderr?.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${this.stderr}`))),
+    );
+    exited.catch(() => undefined);
+    const deadline = Date.now() + 10_000;
+    while (!(await Promise.race([canConnect(this.port), exited]))) {
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`mosquitto did not listen on ${this.port}: ${this.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGTERM (mosquitto saves its persistence file) and wait for the exit. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    this.proc = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    process.kill(proc.pid!, 'SIGTERM');
+    const timer = setTimeout(() => {
+      if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid!, 'SIGKILL');
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Stop and start again on the same port with the same persistence. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  /** Stop the broker and remove its directory. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  get log(): string {
+    return this.stderr;
+  }
+}
+
+/** One message as a test client received it. */
+export interface Received {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  correlationData?: Buffer;
+}
+
+/**
+ * A test client (mqtt.js, MQTT 5) that records what it receives and lets a test wait for a
+ * message matching a predicate, with a deadline.
+ */
+export class MqttObserver {
+  readonly received: Received[] = [];
+  private waiters: { pred: (m: Received) => boolean; resolve: (m: Received) => void }[] = [];
+
+  private constructor(readonly client: MqttClient) {
+    client.on('message', (topic, payload, packet) => {
+      const m: Received = { topic, payload, retain: packet.retain };
+      const cd = packet.properties?.correlationData;
+      if (cd !== undefined) m.correlationData = Buffer.from(cd);
+      this.received.push(m);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.pred(m)) return true;
+        w.resolve(m);
+        return false;
+      });
+    });
+  }
+
+  static async connect(url: string, topics: string[], opts: IClientOptions = {}): Promise<MqttObserver> {
+    const client = await connectAsync(url, { protocolVersion: 5, reconnectPeriod: 200, ...opts });
+    const observer = new MqttObserver(client);
+    if (topics.length > 0) await client.subscribeAsync(topics, { qos: 1 });
+    return observer;
+  }
+
+  /** JSON payloads received on `topic` (empty payloads skipped). */
+  json(topic: string): Record<string, unknown>[] {
+    return this.received.filter((m) => m.topic === topic && m.payload.length > 0).map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>);
+  }
+
+  /** The first message (already received or to come) matching `pred`. */
+  async waitFor(pred: (m: Received) => boolean, timeoutMs = 15_000, what = 'message'): Promise<Received> {
+    const seen = this.received.find(pred);
+    if (seen) return seen;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`timed out waiting for ${what}; got ${this.received.length} messages: ${this.received.slice(-5).map((m) => `${m.topic} ${m.payload.toString().slice(0, 120)}`).join(' | ')}`));
+      }, timeoutMs);
+      const done = (m: Received): void => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+      this.waiters.push({ pred, resolve: done });
+    });
+  }
+
+  /** Waits for a JSON payload on `topic` whose fields include `fields`. */
+  async waitForJson(topic: string, fields: Record<string, unknown>, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    const m = await this.waitFor(
+      (r) => r.topic === topic && r.payload.length > 0 && matches(JSON.parse(r.payload.toString()), fields),
+      timeoutMs,
+      `${topic} ${JSON.stringify(fields)}`,
+    );
+    return JSON.parse(m.payload.toString()) as Record<string, unknown>;
+  }
+
+  async end(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+function matches(value: unknown, fields: Record<string, unknown>): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(fields).every(([k, v]) => JSON.stringify((value as Record<string, unknown>)[k]) === JSON.stringify(v));
+}
+
+/** Runs mosquitto_pub (or another client tool) and resolves with its exit code and output. */
+export async function runTool(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.once('error', reject);
+    p.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

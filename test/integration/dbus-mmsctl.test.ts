@@ -1,0 +1,220 @@
+// mmsctl, built and run as a process against DbusService on a private bus with the fake context:
+// commands, output, --wait and its exit codes (docs/dbus.md).
+import { spawn } from 'node:child_process';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { MessageRecord } from '../../src/core/message.js';
+import { DbusService } from '../../src/api/dbus/service.js';
+import { run, startDbusDaemon, waitFor, type PrivateBus, type Run } from '../helpers/dbus-daemon.js';
+import { FakeContext } from '../helpers/fake-context.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const MMSCTL = join(REPO, 'dist/cli/mmsctl.js');
+
+let daemon: PrivateBus;
+let files: string;
+let allowed: string;
+let ctx: FakeContext;
+let svc: DbusService;
+/** What the fake "sender" does with each new message. */
+let onAdded: (r: MessageRecord) => void = () => undefined;
+
+beforeAll(async () => {
+  // Other parts of src may be mid-work; only our own output must build.
+  const build = await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, timeoutMs: 120_000 });
+  expect(build.stdout).not.toMatch(/src\/(cli\/mmsctl|api\/dbus)/);
+  await access(MMSCTL);
+  daemon = await startDbusDaemon();
+  files = await mkdtemp(join(tmpdir(), 'mmsctl-files-'));
+  allowed = join(files, 'incoming');
+  await mkdir(allowed);
+}, 180_000);
+
+afterAll(async () => {
+  await daemon?.stop();
+  await rm(files, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  ctx = new FakeContext({ allowedDirs: [allowed] });
+  ctx.on('added', (r: MessageRecord) => setImmediate(() => onAdded(r)));
+  svc = new DbusService({ ctx, bus: 'session', address: daemon.address, logger: pino({ level: 'silent' }) });
+  await svc.start();
+});
+
+afterEach(async () => {
+  onAdded = () => undefined;
+  await svc.stop();
+});
+
+function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, DBUS_SESSION_BUS_ADDRESS: daemon.address, ...extra };
+}
+
+function mmsctl(...args: string[]): Promise<Run> {
+  return run('node', [MMSCTL, '--bus', 'session', ...args], { env: env() });
+}
+
+/** Drive a message from queued through sending to a final state. */
+function finishAs(status: 'sent' | 'failed' | 'unknown' | 'cancelled', error?: MessageRecord['error']) {
+  return (r: MessageRecord): void => {
+    ctx.patch(r.id, { status: 'sending', attempts: 1 });
+    ctx.patch(r.id, { progress: 1 });
+    ctx.patch(r.id, error ? { status, error } : { status });
+  };
+}
+
+describe('mmsctl', () => {
+  it('send --wait exits 0 when the message is sent, reading the attachment itself', async () => {
+    const file = join(files, 'photo.jpg');
+    await writeFile(file, Buffer.from([1, 2, 3, 4]));
+    onAdded = finishAs('sent');
+    const r = await mmsctl('send', '--to', '+15551234', '--subject', 'hi', '--attach', `${file}:image/jpeg`, '--id', 'w1', '--wait');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('sent w1');
+    expect(ctx.received[0]!.attachments).toEqual([{ name: 'photo.jpg', contentType: 'image/jpeg', data: Buffer.from([1, 2, 3, 4]) }]);
+  });
+
+  it.each([
+    ['failed', 1, { code: 765, name: 'Server response failed', httpStatus: 500 }, '765 Server response failed (HTTP 500)'],
+    ['unknown', 4, undefined, 'unknown'],
+    ['cancelled', 5, undefined, 'cancelled'],
+  ] as const)('send --wait exits non-zero when the message ends %s', async (status, code, error, text) => {
+    onAdded = finishAs(status, error);
+    const r = await mmsctl('send', '--to', '+15551234', '--id', `e-${status}`, '--wait');
+    expect(r.code, JSON.stringify(r)).toBe(code);
+    expect(r.stderr).toContain(`message e-${status} ${status}`);
+    expect(r.stderr).toContain(text);
+  });
+
+  it('send --wait follows progress with plain lines when stdout is not a terminal', async () => {
+    const child = spawn('node', [MMSCTL, '--bus', 'session', 'send', '--to', '+15551234', '--id', 'p1', '--wait'], { env: env() });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    onAdded = (r) => ctx.patch(r.id, { status: 'sending', attempts: 1 });
+    // Once it printed "sending" it is subscribed; drive the upload from there.
+    await waitFor(() => (out.includes('p1: sending') ? true : undefined), 15_000, 'mmsctl to show sending');
+    ctx.patch('p1', { progress: 0.5 });
+    ctx.patch('p1', { progress: 1 });
+    ctx.patch('p1', { status: 'sent' });
+    expect(await exited).toBe(0);
+    expect(out.split('\n')).toEqual(
+      expect.arrayContaining(['p1: sending (attempt 1)', 'p1: uploading 50%', 'p1: uploading 100%', 'p1: sent (attempt 1)', 'sent p1']),
+    );
+  });
+
+  it('send --wait shows a progress bar on a terminal', async () => {
+    onAdded = (r) => {
+      ctx.patch(r.id, { status: 'sending', attempts: 1, progress: 0.4 });
+      ctx.patch(r.id, { status: 'sent', progress: 1 });
+    };
+    const cmd = `node ${MMSCTL} --bus session send --to +15551234 --id tty1 --wait`;
+    // script(1) gives mmsctl a pty as stdout.
+    const r = await run('script', ['-qec', cmd, '/dev/null'], { env: env() });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('sent tty1');
+    // The bar appears when the client saw the message while uploading; the snapshot may already be final.
+    if (r.stdout.includes('tty1: sending')) expect(r.stdout).toMatch(/uploading \[[█░]+\] \d+%/);
+  });
+
+  it('send --json prints the id, path and status', async () => {
+    const r = await mmsctl('send', '--to', '+15551234', '--id', 'j1', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ id: 'j1', path: '/org/example/Mms1/message/j1', status: 'queued' });
+  });
+
+  it('send --path lets the daemon read the file', async () => {
+    const file = join(allowed, 'doc.txt');
+    await writeFile(file, 'text');
+    const r = await mmsctl('send', '--to', '+15551234', '--attach', file, '--path');
+    expect(r.code, r.stderr).toBe(0);
+    expect(ctx.received[0]!.attachments).toEqual([{ path: file }]);
+    expect(ctx.list()).toHaveLength(1);
+  });
+
+  it('exits 3 with the error name when mmsd refuses the request, and queues nothing', async () => {
+    const r = await mmsctl('send', '--to', 'not-a-number');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^mmsctl: InvalidRecipient: /);
+    const outside = await mmsctl('send', '--to', '+15551234', '--attach', join(files, 'x.txt'), '--path');
+    expect(outside.code).toBe(3);
+    expect(outside.stderr).toContain('AttachmentNotAllowed');
+    expect(ctx.list()).toHaveLength(0);
+  });
+
+  it('exits 2 on usage errors', async () => {
+    expect((await mmsctl('send')).code).toBe(2);
+    expect((await mmsctl('send', '--to', '+1555', '--bogus')).code).toBe(2);
+    expect((await mmsctl('frobnicate')).code).toBe(2);
+    expect((await mmsctl('show')).code).toBe(2);
+    expect((await mmsctl('send', '--to', '+15551234', '--validity', 'high')).code).toBe(2);
+    const unreadable = await mmsctl('send', '--to', '+15551234', '--attach', join(files, 'missing.bin'));
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.stderr).toContain('cannot read');
+    expect(ctx.received).toHaveLength(0);
+  });
+
+  it('exits 6 when it cannot reach mmsd', async () => {
+    const noSocket = await run('node', [MMSCTL, 'status'], {
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(files, 'no-such-socket')}` },
+    });
+    expect(noSocket.code).toBe(6);
+    await svc.stop();
+    const noDaemon = await mmsctl('status');
+    expect(noDaemon.code).toBe(6);
+    expect(noDaemon.stderr).toContain('cannot reach mmsd');
+    await svc.start();
+  });
+
+  it('status, list, show and cancel print what the daemon holds', async () => {
+    ctx.status = { state: 'ready', registration: 'home', operator: 'Acme', signal: 23 };
+    await ctx.submit({ id: 's1', to: ['+15551234'], subject: 'one' });
+    const status = await mmsctl('status', '--json');
+    expect(JSON.parse(status.stdout)).toEqual({
+      modemState: 'ready',
+      registration: 'home',
+      operator: 'Acme',
+      signal: 23,
+      queueLength: 1,
+      version: '0.0.0-test',
+    });
+    expect((await mmsctl('status')).stdout).toContain('signal:       23/31');
+
+    const list = await mmsctl('list', '--json');
+    expect((JSON.parse(list.stdout) as { id: string; status: string }[]).map((m) => [m.id, m.status])).toEqual([['s1', 'queued']]);
+    expect((await mmsctl('list')).stdout).toMatch(/^ID\s+STATUS.*\ns1\s+queued/);
+
+    const show = await mmsctl('show', 's1', '--json');
+    expect(JSON.parse(show.stdout)).toMatchObject({ id: 's1', status: 'queued', subject: 'one', to: ['+15551234'] });
+    const missing = await mmsctl('show', 'nope');
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('NotFound');
+
+    const cancel = await mmsctl('cancel', 's1');
+    expect(cancel.code).toBe(0);
+    expect(ctx.get('s1')!.status).toBe('cancelled');
+    const again = await mmsctl('cancel', 's1');
+    expect(again.code).toBe(3);
+    expect(again.stderr).toContain('NotCancellable');
+  });
+
+  it('uses the system bus by default, honouring DBUS_SYSTEM_BUS_ADDRESS', async () => {
+    const r = await run('node', [MMSCTL, 'status', '--json'], { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: daemon.address } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ version: '0.0.0-test' });
+  });
+
+  it('documents its exit codes in --help', async () => {
+    const r = await mmsctl('--help');
+    expect(r.code).toBe(0);
+    for (const line of ['0  done', '1  the message failed', '2  usage error', '3  refused', '4  the message', '5  the message was cancelled', '6  cannot reach mmsd']) {
+      expect(r.stdout).toContain(line);
+    }
+  });
+});

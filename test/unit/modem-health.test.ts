@@ -1,0 +1,373 @@
+// Unit tests of bring-up, health and the recovery ladder of QuectelModem against a scripted AT channel.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { QuectelModem } from '../../src/modem/quectel-modem.js';
+import type { ModemStatus } from '../../src/modem/types.js';
+import { FakeAt, STARTUP, cme, error, nextState, silentLogger, testConfig, whenState } from './modem-fake-at.js';
+
+const modems: QuectelModem[] = [];
+
+function build(at: FakeAt, over: Parameters<typeof testConfig>[0] = {}, clock?: () => number): QuectelModem {
+  const m = new QuectelModem({ at, logger: silentLogger, config: testConfig(over), ...(clock ? { clock } : {}) });
+  modems.push(m);
+  return m;
+}
+
+afterEach(async () => {
+  for (const m of modems.splice(0)) await m.stop();
+  vi.useRealTimers();
+});
+
+describe('bring-up', () => {
+  it('runs the start-up sequence of DESIGN.md §6 in order and becomes ready', async () => {
+    const at = new FakeAt();
+    const m = build(at, {}, () => 1234);
+    const statuses: ModemStatus[] = [];
+    m.on('status', (s: ModemStatus) => statuses.push(s));
+    await m.start();
+    const s = await whenState(m, 'ready');
+    expect(at.transcript).toEqual(STARTUP);
+    expect(s).toMatchObject({ state: 'ready', registration: 'home', operator: 'Test Net', signal: 21 });
+    expect(statuses[0]!.state).toBe('initializing');
+    expect(m.lastAtOkAt).toBe(1234);
+    expect(m.charsetInForce).toBe('UTF8');
+  });
+
+  it('does not write anything to a constructed but not started modem', () => {
+    const at = new FakeAt();
+    build(at);
+    expect(at.transcript).toEqual([]);
+    expect(at.listenerCount('urc')).toBe(0);
+  });
+
+  it('skips AT+QIACT when the context is already active, attaches when detached', async () => {
+    const at = new FakeAt().reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.0.0.2"']).script('AT+CGATT?', ['+CGATT: 0']);
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    expect(at.count('AT+QIACT=1')).toBe(0);
+    expect(at.transcript.slice(8, 11)).toEqual(['AT+CGATT?', 'AT+CGATT=1', 'AT+CSQ']);
+  });
+
+  it('retries AT with short timeouts until the module answers', async () => {
+    const { TimeoutError } = await import('../../src/at/errors.js');
+    const at = new FakeAt().script('AT', new TimeoutError('AT', 1000), new TimeoutError('AT', 1000));
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    expect(at.transcript.slice(0, 4)).toEqual(['AT', 'AT', 'AT', 'ATE0']);
+    expect(at.commandOptions[0]!.opts?.timeoutMs).toBe(1000);
+  });
+
+  it('goes to error when the module never answers AT', async () => {
+    const { TimeoutError } = await import('../../src/at/errors.js');
+    const at = new FakeAt().reply('AT', new TimeoutError('AT', 1000));
+    const m = build(at);
+    await m.start();
+    const s = await whenState(m, 'error');
+    expect(s.detail).toMatch(/does not answer AT/);
+    expect(at.count('AT')).toBe(10);
+    expect(at.count('ATE0')).toBe(0);
+  });
+
+  it('registers through +CEREG alone on an LTE-only network', async () => {
+    const at = new FakeAt().reply('AT+CGREG?', ['+CGREG: 2,0']).reply('AT+CEREG?', ['+CEREG: 2,5,"1A2B","01C3D4E",7']);
+    const m = build(at);
+    await m.start();
+    const s = await whenState(m, 'ready');
+    expect(s.registration).toBe('roaming');
+  });
+
+  it('waits in searching until a +CEREG URC says registered, then proceeds to ready', async () => {
+    const at = new FakeAt().reply('AT+CGREG?', ['+CGREG: 2,0']).reply('AT+CEREG?', ['+CEREG: 2,2']);
+    const m = build(at);
+    await m.start();
+    const s = await whenState(m, 'searching');
+    expect(s.registration).toBe('searching');
+    expect(at.count('AT+QIACT=1')).toBe(0);
+    const ready = nextState(m, 'ready');
+    at.reply('AT+CEREG?', ['+CEREG: 2,1']);
+    at.urc('+CEREG: 1,"1A2B","01C3D4E",7');
+    expect((await ready).registration).toBe('home');
+    expect(at.count('AT+QIACT=1')).toBe(1);
+  });
+
+  it('reports denied registration', async () => {
+    const at = new FakeAt().reply('AT+CGREG?', ['+CGREG: 2,3']).reply('AT+CEREG?', ['+CEREG: 2,3']);
+    const m = build(at);
+    await m.start();
+    expect((await whenState(m, 'searching')).registration).toBe('denied');
+  });
+
+  it('waits in sim-missing, then proceeds to ready on +CPIN: READY', async () => {
+    const at = new FakeAt().reply('AT+CPIN?', cme(10));
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'sim-missing');
+    expect(at.transcript).toEqual(STARTUP.slice(0, 6));
+    at.clear();
+    at.reply('AT+CPIN?', ['+CPIN: READY']);
+    const ready = nextState(m, 'ready');
+    at.urc('+CPIN: READY');
+    await ready;
+    expect(at.transcript).toEqual(STARTUP.slice(5));
+  });
+
+  it('reports sim-locked for a SIM asking for its PIN', async () => {
+    const at = new FakeAt().reply('AT+CPIN?', ['+CPIN: SIM PIN']);
+    const m = build(at);
+    await m.start();
+    expect((await whenState(m, 'sim-locked')).detail).toBe('SIM PIN');
+  });
+
+  it('re-polls a missing SIM every healthIntervalS', async () => {
+    vi.useFakeTimers();
+    const at = new FakeAt().reply('AT+CPIN?', cme(10));
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'sim-missing');
+    at.reply('AT+CPIN?', ['+CPIN: READY']);
+    const ready = nextState(m, 'ready');
+    await vi.advanceTimersByTimeAsync(30_000);
+    await ready;
+    expect(at.count('AT+CPIN?')).toBe(2);
+  });
+
+  it('a SIM removal URC while ready makes messages wait (sim-missing)', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.urc('+CPIN: NOT READY');
+    expect(m.status.state).toBe('sim-missing');
+  });
+
+  it('a deregistration URC turns ready into searching at once', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.urc('+CGREG: 2');
+    expect(m.status.state).toBe('ready'); // +CEREG still says home
+    at.urc('+CEREG: 0');
+    expect(m.status).toMatchObject({ state: 'searching', registration: 'searching' });
+  });
+
+  it('re-activates the context after a PDP drop URC', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    const dropped: number[] = [];
+    m.on('pdpDeactivated', (ctx: number) => dropped.push(ctx));
+    await m.start();
+    await whenState(m, 'ready');
+    at.clear();
+    const registered = nextState(m, 'registered');
+    const ready = nextState(m, 'ready');
+    at.urc('+QIURC: "pdpdeact",1');
+    await registered;
+    await ready;
+    expect(dropped).toEqual([1]);
+    expect(at.transcript).toEqual(['AT+QIDEACT=1', 'AT+QIACT=1']);
+  });
+
+  it('ignores a PDP drop of another context', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.clear();
+    at.urc('+QIURC: "pdpdeact",3');
+    expect(m.status.state).toBe('ready');
+    expect(at.transcript).toEqual([]);
+  });
+
+  it('re-initialises fully, all AT+QMMSCFG included, after RDY', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    let rebooted = 0;
+    m.on('rebooted', () => rebooted++);
+    await m.start();
+    await whenState(m, 'ready');
+    at.clear();
+    const ready = nextState(m, 'ready');
+    at.urc('RDY');
+    expect(m.charsetInForce).toBeUndefined();
+    await ready;
+    expect(rebooted).toBe(1);
+    expect(at.transcript).toEqual(STARTUP);
+  });
+
+  it('goes absent on port loss and re-initialises on reconnect, announcing a reboot', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    let rebooted = 0;
+    m.on('rebooted', () => rebooted++);
+    await m.start();
+    await whenState(m, 'ready');
+    at.disconnect();
+    expect(m.status).toMatchObject({ state: 'absent', signal: -1 });
+    at.clear();
+    const ready = nextState(m, 'ready');
+    at.connect();
+    await ready;
+    expect(rebooted).toBe(1);
+    expect(at.transcript).toEqual(STARTUP);
+  });
+
+  it('stays absent when started without a port, and starts up when it connects', async () => {
+    const at = new FakeAt();
+    at.isConnected = false;
+    const m = build(at);
+    await m.start();
+    expect(m.status.state).toBe('absent');
+    const ready = nextState(m, 'ready');
+    at.connect();
+    await ready;
+    expect(at.transcript).toEqual(STARTUP);
+  });
+
+  it('restarts a bring-up cut short by RDY from the beginning', async () => {
+    const at = new FakeAt();
+    at.script('AT+COPS?', () => {
+      at.urc('RDY');
+      return ['+COPS: 0,0,"Test Net",7'];
+    });
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    const second = at.transcript.indexOf('AT', 1);
+    expect(at.transcript.slice(0, second)).toEqual(STARTUP.slice(0, 11));
+    expect(at.transcript.slice(second)).toEqual(STARTUP);
+  });
+});
+
+describe('idle poll', () => {
+  it('polls CPIN, CGREG/CEREG, CSQ and QIACT? every healthIntervalS and reports signal changes', async () => {
+    vi.useFakeTimers();
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.0.0.2"']).reply('AT+CSQ', ['+CSQ: 9,99']);
+    at.clear();
+    const statuses: ModemStatus[] = [];
+    m.on('status', (s: ModemStatus) => statuses.push(s));
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(at.transcript).toEqual(['AT+CPIN?', 'AT+CGREG?', 'AT+CEREG?', 'AT+CSQ', 'AT+QIACT?']);
+    expect(statuses.map((s) => s.signal)).toEqual([9]);
+  });
+
+  it('skips the poll while the send lock is held, and polls again after', async () => {
+    vi.useFakeTimers();
+    const at = new FakeAt().reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.0.0.2"']);
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.clear();
+    let release!: () => void;
+    const held = m.withLock(() => new Promise<void>((r) => (release = r)));
+    await vi.advanceTimersByTimeAsync(90_000);
+    expect(at.transcript).toEqual([]);
+    release();
+    await held;
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(at.count('AT+CPIN?')).toBe(1);
+  });
+
+  it('re-activates a context the poll finds inactive', async () => {
+    vi.useFakeTimers();
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.clear();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(at.transcript.slice(-2)).toEqual(['AT+QIACT?', 'AT+QIACT=1']);
+    expect(m.status.state).toBe('ready');
+  });
+});
+
+describe('recovery ladder (§4.2)', () => {
+  it('checks attach, registration and context settings between AT+QIACT tries', async () => {
+    const at = new FakeAt().script('AT+QIACT=1', error()).script('AT+CGATT?', ['+CGATT: 1'], ['+CGATT: 0']);
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    expect(at.transcript.slice(13, 22)).toEqual([
+      'AT+QIACT=1',
+      'AT+CGATT?',
+      'AT+CGATT=1',
+      'AT+CGREG?',
+      'AT+CEREG?',
+      'AT+QICSGP=1,1,"internet","","",0',
+      'AT+QIACT=1',
+      'AT+QMMSCFG="contextid",1',
+      'AT+QMMSCFG="mmsc","http://mmsc.example/mms"',
+    ]);
+  });
+
+  it('restarts the module only after three failed rounds and ten minutes since the last restart', async () => {
+    vi.useFakeTimers();
+    const at = new FakeAt().reply('AT+QIACT=1', cme(768));
+    const m = build(at, {}, () => Date.now());
+    await m.start();
+    const s = await whenState(m, 'registered');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(m.status.detail).toMatch(/failed 3 times/);
+    expect(s.state).toBe('registered');
+    expect(at.count('AT+QIACT=1')).toBe(3);
+
+    // Every tick tries another round; within ten minutes of start no restart.
+    await vi.advanceTimersByTimeAsync(9 * 60_000);
+    expect(at.count('AT+QIACT=1')).toBe(3 + 18);
+    expect(at.count('AT+CFUN=1,1')).toBe(0);
+
+    // Past ten minutes the next failed round restarts the module, exactly once.
+    at.reply('AT+CFUN=1,1', () => {
+      queueMicrotask(() => at.urc('RDY'));
+      return [];
+    });
+    await vi.advanceTimersByTimeAsync(90_000);
+    expect(at.count('AT+CFUN=1,1')).toBe(1);
+    // After the restart the count starts again: three more rounds, another ten minutes.
+    await vi.advanceTimersByTimeAsync(5 * 60_000);
+    expect(at.count('AT+CFUN=1,1')).toBe(1);
+    await vi.advanceTimersByTimeAsync(6 * 60_000);
+    expect(at.count('AT+CFUN=1,1')).toBe(2);
+  });
+
+  it('reactivatePdp() deactivates then activates the context', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.clear();
+    await m.reactivatePdp();
+    expect(at.transcript).toEqual(['AT+QIDEACT=1', 'AT+QIACT=1']);
+    expect(m.status.state).toBe('ready');
+  });
+
+  it('reactivatePdp() rejects when the context stays down', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.reply('AT+QIACT=1', error());
+    await expect(m.reactivatePdp()).rejects.toThrow(/could not be re-activated/);
+    expect(m.status.state).toBe('registered');
+  });
+
+  it('whenReady() resolves on ready and rejects on abort', async () => {
+    const at = new FakeAt().reply('AT+CPIN?', cme(10));
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'sim-missing');
+    const ac = new AbortController();
+    const aborted = m.whenReady(ac.signal);
+    ac.abort(new Error('stopping'));
+    await expect(aborted).rejects.toThrow('stopping');
+    const ready = m.whenReady();
+    at.reply('AT+CPIN?', ['+CPIN: READY']);
+    at.urc('+CPIN: READY');
+    await expect(ready).resolves.toBeUndefined();
+  });
+});
