@@ -1,17 +1,11 @@
-// Names of attachment files in the module's RAM (DESIGN.md §6): deterministic per message and
-// part (so a re-send finds them again), safe on the AT line, and `RAM:` + name ≤ 80 bytes (§2.2).
-import { createHash } from 'node:crypto';
+// Names of attachment files in the module's RAM (DESIGN.md §6): deterministic per message (so a
+// re-send finds them again), safe on the AT line, and `RAM:` + name ≤ 80 bytes (§2.2).
 
 /** Spec §2.2: the whole file name given to AT+QMMSEDIT=5, `RAM:` included. */
 export const RAM_PATH_MAX_BYTES = 80;
 const RAM_PREFIX = 'RAM:';
 /** Longest extension kept when a long name is shortened (the module types a part by it). */
 const EXT_MAX = 10;
-
-/** A short, AT-safe stand-in for a message id (ids come from clients and may be anything). */
-export function messagePrefix(id: string): string {
-  return 'm' + createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 10);
-}
 
 function reduce(s: string): string {
   return s
@@ -31,10 +25,21 @@ export function sanitizeName(name: string): { base: string; ext: string } {
   return { base: reduce(rawBase) || 'part', ext: ext ? '.' + ext : '' };
 }
 
-/** `<prefix>_<index>_<name>`, shortened (extension kept) so that `RAM:` + it fits 80 bytes. */
-export function ramFileName(id: string, index: number, name: string): string {
-  const head = `${messagePrefix(id)}_${index}_`;
-  const { base, ext } = sanitizeName(name);
-  const budget = RAM_PATH_MAX_BYTES - RAM_PREFIX.length - head.length - ext.length;
-  return head + base.slice(0, budget) + ext;
+/**
+ * The RAM names of a message's parts: each part's own name (the module names the part in the MMS
+ * after its file, so the recipient sees `photo.jpg`), reduced to a safe set, shortened with its
+ * extension kept so that `RAM:` + name fits 80 bytes, and made unique within the message. Only one
+ * message's files are kept in the module at a time (the sender evicts the others first).
+ */
+export function ramFileNames(names: readonly string[]): string[] {
+  const used = new Set<string>();
+  return names.map((name, i) => {
+    const { base, ext } = sanitizeName(name);
+    const fit = (b: string, suffix: string): string =>
+      b.slice(0, RAM_PATH_MAX_BYTES - RAM_PREFIX.length - ext.length - suffix.length) + suffix + ext;
+    let n = fit(base, '');
+    if (used.has(n.toLowerCase())) n = fit(base, `-${i + 1}`);
+    used.add(n.toLowerCase());
+    return n;
+  });
 }

@@ -15,7 +15,7 @@ import {
 } from '../modem/types.js';
 import type { OutboxApi } from '../outbox/types.js';
 import { isTextPart, subjectCharset, textCharset } from './charsets.js';
-import { ramFileName } from './ram-names.js';
+import { ramFileNames } from './ram-names.js';
 
 /** §4.3 / DESIGN.md §6: back-off after the resend and the re-activation did not help. */
 export const DEFAULT_BACKOFF_MS: readonly number[] = [30_000, 120_000, 600_000];
@@ -694,7 +694,8 @@ export class Sender extends EventEmitter<SenderEvents> {
    */
   private async stage(rec: MessageRecord, ctx: TryContext, run: MessageRun): Promise<string[]> {
     const id = rec.id;
-    const names = rec.attachments.map((a, i) => ramFileName(id, i, a.name));
+    const names = ramFileNames(rec.attachments.map((a) => a.name));
+    await this.evictOthers(id, ctx);
     const mayExist = rec.ramFiles.length > 0;
     const journal = [...new Set([...rec.ramFiles, ...names])];
     if (journal.length !== rec.ramFiles.length || journal.some((n, i) => n !== rec.ramFiles[i])) {
@@ -729,6 +730,23 @@ export class Sender extends EventEmitter<SenderEvents> {
     progress(total);
     this.stagedEpoch.set(id, ctx.epoch);
     return names;
+  }
+
+  /**
+   * Parts are named after themselves in RAM, so files another message kept for a re-send (it is
+   * backing off) could clash with ours: only one message's files stay in the module at a time.
+   */
+  private async evictOthers(id: string, ctx: TryContext): Promise<void> {
+    for (const other of this.outbox.list()) {
+      if (other.id === id || other.ramFiles.length === 0) continue;
+      this.stagedEpoch.delete(other.id);
+      for (const name of other.ramFiles) {
+        this.checkpoint(ctx);
+        await this.modem.deleteFile(name);
+      }
+      await this.outbox.update(other.id, { ramFiles: [] });
+      this.log.debug({ id: other.id, at: 'stage', for: id }, 'RAM files of a backing-off message evicted');
+    }
   }
 
   /** One upload, tried again after a checksum mismatch (the module saw broken bytes, §6). */

@@ -2,34 +2,36 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isTextPart, subjectCharset, textCharset } from '../../src/sender/charsets.js';
-import { RAM_PATH_MAX_BYTES, messagePrefix, ramFileName } from '../../src/sender/ram-names.js';
+import { RAM_PATH_MAX_BYTES, ramFileNames } from '../../src/sender/ram-names.js';
 import { sendResultError } from '../../src/sender/sender.js';
 
 describe('RAM file names', () => {
-  it('are derived deterministically from message id, index and name', () => {
-    expect(ramFileName('abc', 0, 'photo.jpg')).toBe(ramFileName('abc', 0, 'photo.jpg'));
-    expect(ramFileName('abc', 0, 'photo.jpg')).toBe(`${messagePrefix('abc')}_0_photo.jpg`);
-    expect(ramFileName('abc', 1, 'photo.jpg')).not.toBe(ramFileName('abc', 0, 'photo.jpg'));
-    expect(ramFileName('abd', 0, 'photo.jpg')).not.toBe(ramFileName('abc', 0, 'photo.jpg'));
+  it('are the parts\' own names, deterministic and unique within the message', () => {
+    expect(ramFileNames(['photo.jpg', 'note.txt'])).toEqual(['photo.jpg', 'note.txt']);
+    expect(ramFileNames(['a.b.jpg', 'a_b.jpg'])).toEqual(['a_b.jpg', 'a_b-2.jpg']);
+    expect(ramFileNames(['x.png', 'X.png'])).toEqual(['x.png', 'X-2.png']);
   });
 
   it('keep only safe characters and the extension', () => {
-    expect(ramFileName('x', 2, '图片 "1";.JPG')).toMatch(/^m[0-9a-f]{10}_2_1\.JPG$/);
-    expect(ramFileName('x', 0, '你好.txt')).toMatch(/_0_part\.txt$/);
-    expect(ramFileName('x', 0, 'café menu.txt')).toMatch(/_0_cafe_menu\.txt$/);
+    expect(ramFileNames(['图片 "1";.JPG'])).toEqual(['1.JPG']);
+    expect(ramFileNames(['你好.txt'])).toEqual(['part.txt']);
+    expect(ramFileNames(['café menu.txt'])).toEqual(['cafe_menu.txt']);
   });
 
-  it('fit RAM: + name in 80 bytes for any name and id, extension kept', () => {
+  it('fit RAM: + name in 80 bytes for any names, extension kept, all distinct', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 300 }), fc.string({ maxLength: 200 }), fc.integer({ min: 0, max: 11 }), (id, name, i) => {
-        const n = ramFileName(id, i, name);
-        expect(Buffer.byteLength('RAM:' + n)).toBeLessThanOrEqual(RAM_PATH_MAX_BYTES);
-        expect(n).toMatch(/^[A-Za-z0-9._-]+$/);
+      fc.property(fc.array(fc.string({ maxLength: 200 }), { minLength: 1, maxLength: 12 }), (names) => {
+        const out = ramFileNames(names);
+        for (const n of out) {
+          expect(Buffer.byteLength('RAM:' + n)).toBeLessThanOrEqual(RAM_PATH_MAX_BYTES);
+          expect(n).toMatch(/^[A-Za-z0-9._-]+$/);
+        }
+        expect(new Set(out.map((n) => n.toLowerCase())).size).toBe(out.length);
       }),
     );
-    const long = ramFileName('id', 11, 'a'.repeat(200) + '.jpeg');
-    expect(Buffer.byteLength('RAM:' + long)).toBe(RAM_PATH_MAX_BYTES);
-    expect(long.endsWith('.jpeg')).toBe(true);
+    const [long] = ramFileNames(['a'.repeat(200) + '.jpeg']);
+    expect(Buffer.byteLength('RAM:' + long!)).toBe(RAM_PATH_MAX_BYTES);
+    expect(long!.endsWith('.jpeg')).toBe(true);
   });
 });
 

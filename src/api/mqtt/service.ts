@@ -244,9 +244,10 @@ export class MqttService extends EventEmitter {
    * rejection was published (a bad payload is answered once, not redelivered forever).
    */
   private onAckable(topic: string, message: Buffer, packet: IPublishPacket, done: (error: Error | number, code?: number) => void): void {
+    done(0);
     this.track(
       this.handleRequest(topic, message, packet).then(
-        () => done(0),
+        () => undefined,
         (err) => this.onRetryLater(err),
       ),
     );
