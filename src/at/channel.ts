@@ -114,6 +114,8 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   private readonly delays = new Set<Delay>();
   private needResync = false;
   private needEscape = false;
+  /** Between "+++" and the probe: what the module says then (an upload's result) is for no one. */
+  private escaping = false;
 
   constructor(opts: AtChannelOptions) {
     super();
@@ -310,13 +312,18 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     // §6: "+++" is an escape only when framed by about a second of silence.
     await this.waitForSilence(this.escapeGuardMs);
     this.log.debug({ at: ESCAPE_SEQUENCE }, 'tx');
-    await this.send(ESCAPE_SEQUENCE, Buffer.from(ESCAPE_SEQUENCE, 'ascii'));
-    await this.delay(this.escapeGuardMs);
-    // If the module was not in data mode, "+++" sits in its command buffer: end that line here
-    // (its ERROR is dropped) so that the probe arrives on a line of its own.
-    await this.send(ESCAPE_SEQUENCE, Buffer.from('\r', 'ascii'));
-    this.needResync = true;
-    await this.resync();
+    this.escaping = true;
+    try {
+      await this.send(ESCAPE_SEQUENCE, Buffer.from(ESCAPE_SEQUENCE, 'ascii'));
+      await this.delay(this.escapeGuardMs);
+      // If the module was not in data mode, "+++" sits in its command buffer: end that line here
+      // (its ERROR is dropped) so that the probe arrives on a line of its own.
+      await this.send(ESCAPE_SEQUENCE, Buffer.from('\r', 'ascii'));
+      this.needResync = true;
+      await this.resync();
+    } finally {
+      this.escaping = false;
+    }
   }
 
   /**
@@ -520,7 +527,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     const w = this.activeWaiter();
     this.log.debug({ at: w?.cmd, line }, 'rx');
     const c = classifyLine(line, {
-      phase: w?.phase,
+      phase: w?.phase ?? (this.escaping ? 'resync' : undefined),
       prefix: w?.prefix,
       echoes: w ? [w.cmd, ...this.recentCommands] : this.recentCommands,
       urcPrefixes: this.urcPrefixes,

@@ -3,11 +3,22 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { SerialPort } from 'serialport';
-import type { SerialPortStream } from '@serialport/stream';
 import type { Transport } from './types.js';
 
-/** Builds the port object; tests pass one over `@serialport/binding-mock`. */
-export type SerialPortFactory = (opts: { path: string; baudRate: number; autoOpen: false }) => SerialPortStream;
+/** What SerialTransport uses of serialport's stream (SerialPort, or SerialPortMock in tests). */
+export interface SerialPortLike {
+  readonly isOpen: boolean;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'close', listener: (err: Error | null) => void): unknown;
+  open(callback: (err: Error | null) => void): void;
+  close(callback?: (err: Error | null) => void): void;
+  write(data: Buffer, callback: (err: Error | null | undefined) => void): boolean;
+  drain(callback: (err: Error | null) => void): void;
+}
+
+/** Builds the port object; tests pass one over `@serialport/binding-mock` (SerialPortMock). */
+export type SerialPortFactory = (opts: { path: string; baudRate: number; autoOpen: false }) => SerialPortLike;
 
 const defaultSerialFactory: SerialPortFactory = (opts) => new SerialPort(opts);
 
@@ -44,7 +55,7 @@ class PendingWrites {
 }
 
 export class SerialTransport extends EventEmitter implements Transport {
-  private port: SerialPortStream | undefined;
+  private port: SerialPortLike | undefined;
   private closed = false;
   private lastError: Error | undefined;
   private readonly writes = new PendingWrites();

@@ -157,7 +157,7 @@ export class HealthMonitor extends EventEmitter {
     if (sim.state === 'ready') {
       if (state === 'sim-missing' || state === 'sim-locked') {
         this.o.logger.info('SIM ready');
-        this.enqueueAt((gen) => this.fromSim(gen));
+        this.enqueueWhile(['sim-missing', 'sim-locked'], (gen) => this.fromSim(gen));
       }
     } else if (sim.state !== 'busy' && (state === 'searching' || state === 'registered' || state === 'ready')) {
       // §4.1: messages wait while the SIM is gone; they are not failed.
@@ -170,7 +170,7 @@ export class HealthMonitor extends EventEmitter {
     const registered = this.updateRegistration();
     const state = this.current.state;
     if (registered && state === 'searching') {
-      this.enqueueAt((gen) => this.fromRegistration(gen));
+      this.enqueueWhile(['searching'], (gen) => this.fromRegistration(gen));
     } else if (!registered && (state === 'registered' || state === 'ready')) {
       this.setState('searching');
     }
@@ -182,7 +182,7 @@ export class HealthMonitor extends EventEmitter {
     this.emit('pdpDeactivated', ctx);
     if (this.current.state !== 'ready') return;
     this.setState('registered', 'PDP context deactivated');
-    this.enqueueAt((gen) => this.bringUpPdp(gen, true).then(() => undefined));
+    this.enqueueWhile(['registered'], (gen) => this.bringUpPdp(gen, true));
   }
 
   // --- task chain: bring-up, polls and recovery run one after the other ---
@@ -201,6 +201,11 @@ export class HealthMonitor extends EventEmitter {
   /** Queues a task bound to the current generation; it is skipped once that has passed. */
   private enqueueAt(task: (gen: number) => Promise<unknown>): void {
     void this.enqueue(task);
+  }
+
+  /** Queues a URC's follow-up, run only if the state is still one of `states` when its turn comes. */
+  private enqueueWhile(states: readonly ModemState[], task: (gen: number) => Promise<unknown>): void {
+    this.enqueueAt(async (gen) => (states.includes(this.current.state) ? task(gen) : undefined));
   }
 
   private enqueue<T>(task: (gen: number) => Promise<T>): Promise<T | undefined> {

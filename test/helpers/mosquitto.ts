@@ -12,6 +12,8 @@ export interface MosquittoOptions {
   extraConfig?: string[];
   /** Listener lines replacing the default `listener <port> 127.0.0.1` (use {port}). */
   listener?: string[];
+  /** Default true. */
+  allowAnonymous?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -62,11 +64,13 @@ export class Mosquitto {
       const listener = (opts.listener ?? ['listener {port} 127.0.0.1']).map((l) => l.replaceAll('{port}', String(port)));
       const conf = [
         ...listener,
-        'allow_anonymous true',
+        `allow_anonymous ${opts.allowAnonymous === false ? 'false' : 'true'}`,
         'persistence true',
         `persistence_location ${dir}/`,
         'max_queued_messages 100000',
         'max_inflight_messages 100',
+        // As root, mosquitto would drop to the `mosquitto` user, who cannot read our 0700 temp dir.
+        ...(process.getuid?.() === 0 ? ['user root'] : []),
         'log_dest stderr',
         'log_type error',
         'log_type warning',

@@ -6,7 +6,7 @@ import { AtErrorResult, ClosedError, CmeError } from '../../src/at/errors.js';
 import type { AtCommander, AtResponse, CommandOptions, UploadOptions, UploadResult } from '../../src/at/types.js';
 import { checksum16 } from '../../src/at/checksum.js';
 import type { ModemConfig } from '../../src/modem/config.js';
-import type { QuectelModem } from '../../src/modem/quectel-modem.js';
+import type { QuectelModem } from '../../src/modem/quectel.js';
 import type { ModemState, ModemStatus } from '../../src/modem/types.js';
 
 /** Info lines, an error to throw, or a function of the command giving either (possibly later). */

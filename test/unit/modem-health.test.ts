@@ -1,6 +1,6 @@
 // Unit tests of bring-up, health and the recovery ladder of QuectelModem against a scripted AT channel.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { QuectelModem } from '../../src/modem/quectel-modem.js';
+import { QuectelModem } from '../../src/modem/quectel.js';
 import type { ModemStatus } from '../../src/modem/types.js';
 import { FakeAt, STARTUP, cme, error, nextState, silentLogger, testConfig, whenState } from './modem-fake-at.js';
 
@@ -27,7 +27,7 @@ describe('bring-up', () => {
     const s = await whenState(m, 'ready');
     expect(at.transcript).toEqual(STARTUP);
     expect(s).toMatchObject({ state: 'ready', registration: 'home', operator: 'Test Net', signal: 21 });
-    expect(statuses[0]!.state).toBe('initializing');
+    expect(statuses[0].state).toBe('initializing');
     expect(m.lastAtOkAt).toBe(1234);
     expect(m.charsetInForce).toBe('UTF8');
   });
@@ -55,7 +55,7 @@ describe('bring-up', () => {
     await m.start();
     await whenState(m, 'ready');
     expect(at.transcript.slice(0, 4)).toEqual(['AT', 'AT', 'AT', 'ATE0']);
-    expect(at.commandOptions[0]!.opts?.timeoutMs).toBe(1000);
+    expect(at.commandOptions[0].opts?.timeoutMs).toBe(1000);
   });
 
   it('goes to error when the module never answers AT', async () => {

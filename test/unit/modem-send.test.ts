@@ -1,7 +1,7 @@
 // Unit tests of QuectelModem's editing, file and send functions against a scripted AT channel.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from '../../src/modem/quote.js';
-import { QuectelModem } from '../../src/modem/quectel-modem.js';
+import { QuectelModem } from '../../src/modem/quectel.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError } from '../../src/modem/types.js';
 import { FakeAt, cme, error, silentLogger, testConfig, whenState } from './modem-fake-at.js';
 
@@ -50,6 +50,15 @@ describe('send()', () => {
       await new Promise((res) => setImmediate(res));
     });
     expect(r).toEqual({ err: 0, httpStatus: 200, mmscResponse: 'Message-ID 42' });
+  });
+
+  it('catches a result that comes with the OK, before the command has even resolved', async () => {
+    const at = new FakeAt().reply('AT+QMMSEND=300', () => {
+      at.urc('+QMMSEND: 0,200');
+      return [];
+    });
+    const m = build(at);
+    expect(await m.send(300, () => Promise.resolve())).toEqual({ err: 0, httpStatus: 200 });
   });
 
   it('reads <mmsrsp> quoted and unquoted', async () => {
@@ -231,7 +240,7 @@ describe('RAM files', () => {
     const progress: number[] = [];
     await m.uploadFile('pic.jpg', Buffer.alloc(102_400, 7), (sent) => progress.push(sent));
     expect(at.transcript).toEqual(['AT+QFUPL="RAM:pic.jpg",102400,80,1']);
-    expect(at.uploads[0]!.opts?.timeoutMs).toBe(90_000);
+    expect(at.uploads[0].opts?.timeoutMs).toBe(90_000);
     expect(progress).toEqual([102_400]);
   });
 
@@ -251,5 +260,24 @@ describe('RAM files', () => {
     const m = build(at);
     await expect(m.deleteFile('gone.txt')).resolves.toBeUndefined();
     await expect(m.deleteFile('bad.txt')).rejects.toThrow();
+  });
+});
+
+describe('watchdog', () => {
+  it('ping() is one AT round trip that moves lastAtOkAt; false when the module is silent', async () => {
+    const { TimeoutError } = await import('../../src/at/errors.js');
+    const at = new FakeAt().script('AT', [], new TimeoutError('AT', 500));
+    let now = 1000;
+    const m = new QuectelModem({ at, logger: silentLogger, config: testConfig(), clock: () => now });
+    expect(m.lastAtOkAt).toBe(0);
+    expect(await m.ping(500)).toBe(true);
+    expect(m.lastAtOkAt).toBe(1000);
+    now = 2000;
+    expect(await m.ping(500)).toBe(false);
+    expect(m.lastAtOkAt).toBe(1000);
+    expect(at.commandOptions.map((c) => [c.cmd, c.opts?.timeoutMs])).toEqual([
+      ['AT', 500],
+      ['AT', 500],
+    ]);
   });
 });

@@ -244,10 +244,9 @@ export class MqttService extends EventEmitter {
    * rejection was published (a bad payload is answered once, not redelivered forever).
    */
   private onAckable(topic: string, message: Buffer, packet: IPublishPacket, done: (error: Error | number, code?: number) => void): void {
-    done(0);
     this.track(
       this.handleRequest(topic, message, packet).then(
-        () => undefined,
+        () => done(0),
         (err) => this.onRetryLater(err),
       ),
     );

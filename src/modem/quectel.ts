@@ -122,6 +122,19 @@ export class QuectelModem extends EventEmitter implements ModemApi {
     return this.lock.run(fn);
   }
 
+  /**
+   * One `AT` round trip for the systemd watchdog when no command succeeded lately; true on OK
+   * (it also moves `lastAtOkAt`). Harmless between edit steps: the channel queues it.
+   */
+  async ping(timeoutMs: number): Promise<boolean> {
+    try {
+      await this.commands.attention(timeoutMs);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   // --- editing (spec §2.2, DESIGN.md §6) ---
 
   mmsClear(): Promise<void> {
