@@ -129,6 +129,7 @@ export class HealthMonitor extends EventEmitter {
     this.stat.CEREG = 0;
     this.current.registration = 'unknown';
     this.current.signal = -1;
+    this.current.operator = '';
     this.setState('absent');
   }
 

@@ -1,7 +1,7 @@
 // Serving the VirtualModem to a host (DESIGN.md §7): a socat pty pair whose far end PATH the
 // daemon opens (port loss = socat killed, PATH gone), or a TCP socket with one client at a time.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, lstat, unlink } from 'node:fs/promises';
+import { lstat, mkdtemp, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +52,8 @@ export class PtyServer implements PortServer {
 
   async start(): Promise<void> {
     this.stopped = false;
+    const existing = await lstat(this.opts.path).catch(() => undefined);
+    if (existing && !existing.isSymbolicLink()) throw new Error(`${this.opts.path} exists and is not a symlink`);
     this.dir = await mkdtemp(path.join(os.tmpdir(), 'mmsd-sim-'));
     this.opts.modem.on('data', this.onModemData);
     await this.bringUp();
@@ -83,10 +85,16 @@ export class PtyServer implements PortServer {
     return path.join(this.dir ?? os.tmpdir(), 'module');
   }
 
+  /** socat's own link to the daemon's pty; PATH appears only once the module side is served. */
+  private hostEnd(): string {
+    return path.join(this.dir ?? os.tmpdir(), 'host');
+  }
+
   private async bringUp(): Promise<void> {
     await removeStaleLink(this.opts.path);
     await removeStaleLink(this.simEnd());
-    const args = ['-d', '-d', `pty,raw,echo=0,link=${this.opts.path}`, `pty,raw,echo=0,link=${this.simEnd()}`];
+    await removeStaleLink(this.hostEnd());
+    const args = ['-d', '-d', `pty,raw,echo=0,link=${this.hostEnd()}`, `pty,raw,echo=0,link=${this.simEnd()}`];
     const child = spawn(this.opts.socat ?? 'socat', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.socat = child;
     await new Promise<void>((resolve, reject) => {
@@ -99,29 +107,38 @@ export class PtyServer implements PortServer {
       };
       child.once('error', fail);
       child.once('exit', (code) => fail(new Error(`socat exited (${code}): ${text.trim()}`)));
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (chunk: string) => {
+      const stderr = child.stderr;
+      stderr.setEncoding('utf8');
+      const onText = (chunk: string): void => {
         text += chunk;
         // socat -d -d prints this once both ptys (and their links) exist.
-        if (text.includes('starting data transfer loop')) {
-          clearTimeout(timer);
-          child.removeAllListeners('exit');
-          child.removeAllListeners('error');
-          child.on('error', (err) => this.log.warn({ err }, 'socat error'));
-          child.on('exit', (code, signal) => this.log.debug({ code, signal }, 'socat exited'));
-          resolve();
-        }
-      });
+        if (!text.includes('starting data transfer loop')) return;
+        clearTimeout(timer);
+        stderr.off('data', onText);
+        stderr.on('data', (more: string) => this.log.debug({ socat: more.trim() }, 'socat'));
+        child.removeAllListeners('exit');
+        child.removeAllListeners('error');
+        child.on('error', (err) => this.log.warn({ err }, 'socat error'));
+        child.on('exit', (code, signal) => this.log.debug({ code, signal }, 'socat exited'));
+        resolve();
+      };
+      stderr.on('data', onText);
     });
     const port = new SerialPort({ path: this.simEnd(), baudRate: this.opts.baudRate ?? 115200, autoOpen: false });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     port.on('data', (chunk: Buffer) => this.opts.modem.feed(chunk));
     port.on('error', (err) => this.log.warn({ err }, 'sim end of the pty failed'));
     this.port = port;
+    // Publish PATH last, atomically: a host that opens it finds the module already listening.
+    const tmp = `${this.opts.path}.${process.pid}.tmp`;
+    await removeStaleLink(tmp);
+    await symlink(await readlink(this.hostEnd()), tmp);
+    await rename(tmp, this.opts.path);
     this.log.info({ path: this.opts.path }, 'pty ready');
   }
 
   private async tearDown(): Promise<void> {
+    await removeStaleLink(this.opts.path);
     const port = this.port;
     this.port = undefined;
     if (port?.isOpen) {
@@ -137,9 +154,11 @@ export class PtyServer implements PortServer {
       await exited;
       clearTimeout(forced);
     }
-    // socat removes its links on SIGTERM; make sure PATH is gone whatever happened.
-    await removeStaleLink(this.opts.path);
-    if (this.dir) await removeStaleLink(this.simEnd());
+    // socat removes its links on SIGTERM; make sure they are gone whatever happened.
+    if (this.dir) {
+      await removeStaleLink(this.simEnd());
+      await removeStaleLink(this.hostEnd());
+    }
   }
 }
 

@@ -39,13 +39,13 @@ export class FakeMqttContext extends EventEmitter implements FrontDoorContext {
   async submit(raw: RawSendRequest): Promise<SubmitResult> {
     this.submits.push(raw);
     if (this.opts.beforeSubmit) await this.opts.beforeSubmit(raw);
-    const id = raw.id === undefined ? `gen-${this.nextId++}` : String(raw.id);
+    const id = typeof raw.id === 'string' ? raw.id : `gen-${this.nextId++}`;
     const known = this.records.get(id);
     if (known) return { record: known, created: false };
     const to = addresses(raw.to, 'to', true);
     const cc = addresses(raw.cc, 'cc', false);
     const bcc = addresses(raw.bcc, 'bcc', false);
-    const subject = raw.subject === undefined ? '' : String(raw.subject);
+    const subject = typeof raw.subject === 'string' ? raw.subject : '';
     if (Buffer.byteLength(subject) > 200) throw new RequestError('SubjectTooLong', 'subject is longer than 200 bytes');
     const atts = (Array.isArray(raw.attachments) ? raw.attachments : []) as Record<string, unknown>[];
     if (atts.length > 12) throw new RequestError('TooManyAttachments', 'at most 12 attachments');

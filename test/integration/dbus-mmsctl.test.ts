@@ -77,7 +77,7 @@ describe('mmsctl', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('sent w1');
-    expect(ctx.received[0]!.attachments).toEqual([{ name: 'photo.jpg', contentType: 'image/jpeg', data: Buffer.from([1, 2, 3, 4]) }]);
+    expect(ctx.received[0].attachments).toEqual([{ name: 'photo.jpg', contentType: 'image/jpeg', data: Buffer.from([1, 2, 3, 4]) }]);
   });
 
   it.each([
@@ -110,17 +110,20 @@ describe('mmsctl', () => {
   });
 
   it('send --wait shows a progress bar on a terminal', async () => {
-    onAdded = (r) => {
-      ctx.patch(r.id, { status: 'sending', attempts: 1, progress: 0.4 });
-      ctx.patch(r.id, { status: 'sent', progress: 1 });
-    };
-    const cmd = `node ${MMSCTL} --bus session send --to +15551234 --id tty1 --wait`;
     // script(1) gives mmsctl a pty as stdout.
-    const r = await run('script', ['-qec', cmd, '/dev/null'], { env: env() });
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('sent tty1');
-    // The bar appears when the client saw the message while uploading; the snapshot may already be final.
-    if (r.stdout.includes('tty1: sending')) expect(r.stdout).toMatch(/uploading \[[█░]+\] \d+%/);
+    const cmd = `node ${MMSCTL} --bus session send --to +15551234 --id tty1 --wait`;
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: env() });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    onAdded = (r) => ctx.patch(r.id, { status: 'sending', attempts: 1, progress: 0.1 });
+    await waitFor(() => (/uploading \[[█░]+\] 10%/.test(out) ? true : undefined), 15_000, 'the bar at 10%');
+    ctx.patch('tty1', { progress: 0.6 });
+    await waitFor(() => (/uploading \[[█░]+\] 60%/.test(out) ? true : undefined), 15_000, 'the bar at 60%');
+    ctx.patch('tty1', { status: 'sent', progress: 1 });
+    expect(await exited).toBe(0);
+    expect(out).toContain('sent tty1');
+    expect(out).not.toContain('uploading 10%'); // no plain progress lines on a terminal
   });
 
   it('send --json prints the id, path and status', async () => {
@@ -134,7 +137,7 @@ describe('mmsctl', () => {
     await writeFile(file, 'text');
     const r = await mmsctl('send', '--to', '+15551234', '--attach', file, '--path');
     expect(r.code, r.stderr).toBe(0);
-    expect(ctx.received[0]!.attachments).toEqual([{ path: file }]);
+    expect(ctx.received[0].attachments).toEqual([{ path: file }]);
     expect(ctx.list()).toHaveLength(1);
   });
 

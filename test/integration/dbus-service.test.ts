@@ -272,7 +272,7 @@ describe('DbusService on a private bus', () => {
     expect(seen.map((s) => s.Progress).filter((p) => p !== undefined)).toEqual([0.5, 1]);
     expect(seen[0]).toMatchObject({ Status: 'sending', Attempts: 1 });
     // Updated is a uint64 and comes as BigInt to dbus-next clients.
-    expect(typeof seen[0]!.Updated).toBe('bigint');
+    expect(typeof seen[0].Updated).toBe('bigint');
     expect(await status()).toBe('sent');
   });
 
@@ -292,8 +292,8 @@ describe('DbusService on a private bus', () => {
     await ctx.submit({ id: 'x2', to: ['+15551235'], subject: 'b' });
     await waitFor(() => (added.length === 2 ? true : undefined), 10_000, 'MessageAdded');
     expect(added.map(([p]) => p)).toEqual([messagePath('x1'), messagePath('x2')]);
-    expect(added[1]![1].Subject!.value).toBe('b');
-    expect(added[1]![1].Status!.value).toBe('queued');
+    expect(added[1][1].Subject.value).toBe('b');
+    expect(added[1][1].Status.value).toBe('queued');
 
     ctx.remove('x1');
     await waitFor(() => (removed.length === 1 ? true : undefined), 10_000, 'MessageRemoved');
@@ -383,7 +383,7 @@ function normaliseInterface(xml: string, name: string): string[] {
   const tags = body.match(/<[^>]+>/g) ?? [];
   return tags.map((tag) => {
     const m = /^<(\/?)([\w.]+)([\s\S]*?)(\/?)>$/.exec(tag)!;
-    const attrs = [...m[3]!.matchAll(/([\w:-]+)="([^"]*)"/g)].map((a) => `${a[1]}="${a[2]}"`).sort();
+    const attrs = [...m[3].matchAll(/([\w:-]+)="([^"]*)"/g)].map((a) => `${a[1]}="${a[2]}"`).sort();
     return `<${m[1]}${m[2]}${attrs.length ? ' ' + attrs.join(' ') : ''}${m[4]}>`;
   });
 }

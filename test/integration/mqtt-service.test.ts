@@ -69,8 +69,8 @@ describe('MQTT send requests', () => {
     expect(observer.json(topic).map((p) => p.status)).toEqual(['queued', 'sending', 'sent']);
     const parts = ctx.attachments.get('msg-1')!;
     expect(parts.map((p) => p.name)).toEqual(['a.txt', 'b.bin']);
-    expect(parts[0]!.data.equals(a)).toBe(true);
-    expect(parts[1]!.data.equals(b)).toBe(true);
+    expect(parts[0].data.equals(a)).toBe(true);
+    expect(parts[1].data.equals(b)).toBe(true);
 
     // A fresh subscriber gets the final status, retained.
     const late = await MqttObserver.connect(broker.url, [topic]);
@@ -103,7 +103,7 @@ describe('MQTT send requests', () => {
     });
     await replies.waitForJson(rt, { status: 'sent' });
     const got = replies.received.filter((r) => r.topic === rt);
-    expect(got.map((r) => JSON.parse(r.payload.toString()).status)).toEqual(['queued', 'sending', 'sent']);
+    expect(got.map((r) => (JSON.parse(r.payload.toString()) as { status: string }).status)).toEqual(['queued', 'sending', 'sent']);
     for (const r of got) expect(r.correlationData?.toString()).toBe('corr-42');
     await observer.waitForJson(`${base}/message/rr-1`, { status: 'sent' });
   });

@@ -87,6 +87,7 @@ describe('bring-up', () => {
     const ready = nextState(m, 'ready');
     at.reply('AT+CEREG?', ['+CEREG: 2,1']);
     at.urc('+CEREG: 1,"1A2B","01C3D4E",7');
+    at.urc('+CGREG: 1');
     expect((await ready).registration).toBe('home');
     expect(at.count('AT+QIACT=1')).toBe(1);
   });
@@ -204,7 +205,7 @@ describe('bring-up', () => {
     await m.start();
     await whenState(m, 'ready');
     at.disconnect();
-    expect(m.status).toMatchObject({ state: 'absent', signal: -1 });
+    expect(m.status).toMatchObject({ state: 'absent', registration: 'unknown', operator: '', signal: -1 });
     at.clear();
     const ready = nextState(m, 'ready');
     at.connect();

@@ -39,8 +39,8 @@ describe('parseSendPayload', () => {
     if (!r.ok) return;
     expect(r.id).toBe('m1');
     const atts = r.value.attachments as { data?: Buffer; path?: string }[];
-    expect(atts[0]!.data!.toString()).toBe('hello');
-    expect(atts[1]!.path).toBe('/var/lib/mmsd/incoming/p.jpg');
+    expect(atts[0].data!.toString()).toBe('hello');
+    expect(atts[1].path).toBe('/var/lib/mmsd/incoming/p.jpg');
     expect(r.value.options).toEqual({ validity: 6, priority: 3, deliveryReport: true, readReport: false, visibility: 2, class: 4, timeout: 60 });
   });
 

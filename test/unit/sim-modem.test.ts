@@ -659,7 +659,7 @@ describe('VirtualModem: AT+QMMSEND (spec §2.3)', () => {
     await h.clock.advance(20);
     expect(h.since(m)).toBe(`${OK}\r\n+QMMSEND: 0,200\r\n`);
     expect(seen).toHaveLength(1);
-    const req = seen[0]!;
+    const req = seen[0];
     expect(req).toMatchObject({
       to: ['13856122546'],
       cc: ['copy@example.com'],

@@ -48,7 +48,7 @@ describe('validateRequest reading files', () => {
       { to: ['12345'], attachments: [{ path: join(root, 'in', 'small.jpg') }] },
       { maxMessageBytes: 4000, allowedDirs: [join(root, 'in')] },
     );
-    expect(req.attachments[0]!.data).toEqual(Buffer.alloc(10, 7));
+    expect(req.attachments[0].data).toEqual(Buffer.alloc(10, 7));
     expect(opened.paths).toHaveLength(1);
   });
 });

@@ -69,7 +69,7 @@ describe('validateRequest', () => {
       ['photo_1.JPG', 'image/jpeg', 100],
       ['x', 'image/png', 3],
     ]);
-    expect(Buffer.isBuffer(req.attachments[2]!.data)).toBe(true);
+    expect(Buffer.isBuffer(req.attachments[2].data)).toBe(true);
     expect(req.options.deliveryReport).toBe(true);
   });
 
@@ -190,8 +190,8 @@ describe('validateRequest', () => {
       await symlink(allowed, linkedDir);
       limits.allowedDirs = [linkedDir];
       const req = await validateRequest({ ...base, attachments: [{ path: join(linkedDir, 'link.png') }] }, limits);
-      expect(req.attachments[0]!.data.toString()).toBe('png!');
-      expect(req.attachments[0]!.name).toBe('link.png');
+      expect(req.attachments[0].data.toString()).toBe('png!');
+      expect(req.attachments[0].name).toBe('link.png');
     });
 
     it('refuses a relative path, a directory and a prefix look-alike', async () => {
@@ -278,8 +278,8 @@ describe('validateRequest', () => {
         limits,
       );
       const [a, b] = req.attachments.map((x) => x.name);
-      expect(a!.length).toBe(MAX_ATTACHMENT_NAME_BYTES);
-      expect(b!.length).toBe(MAX_ATTACHMENT_NAME_BYTES);
+      expect(a.length).toBe(MAX_ATTACHMENT_NAME_BYTES);
+      expect(b.length).toBe(MAX_ATTACHMENT_NAME_BYTES);
       expect(a).toMatch(/^x+\.jpeg$/);
       expect(b).toMatch(/^x+-1\.jpeg$/);
       expect(`RAM:${'p'.repeat(12)}${a}`.length).toBeLessThanOrEqual(80);

@@ -42,6 +42,9 @@ export function raceBusError<T>(bus: MessageBus, work: Promise<T>, timeoutMs: nu
       done();
       reject(new Error(`timed out after ${timeoutMs} ms ${what}`));
     }, timeoutMs);
+    // The socket keeps a waiting process alive; the timer alone must not (a CLI that closed the
+    // bus while a call was pending has to exit).
+    timer.unref();
     const done = (): void => {
       clearTimeout(timer);
       bus.removeListener('error', onError);

@@ -169,8 +169,8 @@ export class MmsClient {
   async follow(path: string, onUpdate: (props: MessageProperties) => void): Promise<MessageProperties> {
     const propsRule = `type='signal',sender='${BUS_NAME}',path='${path}',interface='${PROPERTIES_INTERFACE}',member='PropertiesChanged'`;
     const ownerRule = `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`;
-    await this.busCall('AddMatch', [propsRule]);
-    await this.busCall('AddMatch', [ownerRule]);
+    await this.busCall('AddMatch', propsRule);
+    await this.busCall('AddMatch', ownerRule);
 
     return new Promise<MessageProperties>((resolve, reject) => {
       let state: MessageProperties | undefined;
@@ -191,9 +191,8 @@ export class MmsClient {
         done = true;
         this.bus.removeListener('message', onMessage);
         this.bus.removeListener('error', onError);
-        // Best effort: the connection is usually closed right after.
-        this.busCall('RemoveMatch', [propsRule]).catch(() => undefined);
-        this.busCall('RemoveMatch', [ownerRule]).catch(() => undefined);
+        // Best effort, not awaited: the connection is usually closed right after.
+        for (const rule of [propsRule, ownerRule]) this.bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
         if (err) reject(err);
         else resolve(value!);
       };
@@ -237,17 +236,21 @@ export class MmsClient {
     });
   }
 
-  private async busCall(member: string, body: unknown[]): Promise<void> {
-    const msg = new Message({
-      destination: 'org.freedesktop.DBus',
-      path: '/org/freedesktop/DBus',
-      interface: 'org.freedesktop.DBus',
-      member,
-      signature: 's',
-      body,
-    });
-    await raceBusError(this.bus, this.bus.call(msg), CALL_TIMEOUT_MS, member);
+  private async busCall(member: string, arg: string): Promise<void> {
+    await raceBusError(this.bus, this.bus.call(busMessage(member, arg)), CALL_TIMEOUT_MS, member);
   }
+}
+
+/** A call to the bus itself (AddMatch, RemoveMatch) with one string argument. */
+function busMessage(member: string, arg: string): DbusMessage {
+  return new Message({
+    destination: 'org.freedesktop.DBus',
+    path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus',
+    member,
+    signature: 's',
+    body: [arg],
+  });
 }
 
 function notFound(id: string): InstanceType<typeof DBusError> {

@@ -88,7 +88,8 @@ export class MqttService extends EventEmitter {
 
   constructor(private readonly opts: MqttServiceOptions) {
     super();
-    this.log = opts.logger.child({ part: 'mqtt' });
+    // The daemon's root logger redacts secrets too; this keeps the part safe on any logger.
+    this.log = opts.logger.child({ part: 'mqtt' }, { redact: { paths: ['password', '*.password'], censor: '[redacted]' } });
     this.clock = opts.clock ?? Date.now;
     this.reconnectDelay = opts.reconnectMinMs ?? 1000;
   }
@@ -138,9 +139,13 @@ export class MqttService extends EventEmitter {
       'connecting to the MQTT broker',
     );
 
+    let onConnected: (() => void) | undefined;
+    let onSubscribeFailed: ((err: Error) => void) | undefined;
     const firstConnect = new Promise<void>((resolve, reject) => {
-      this.once('connected', resolve);
-      this.once('subscribeFailed', reject);
+      onConnected = resolve;
+      onSubscribeFailed = reject;
+      this.once('connected', onConnected);
+      this.once('subscribeFailed', onSubscribeFailed);
     });
     const client = connect(config.url, options);
     this.client = client;
@@ -159,7 +164,12 @@ export class MqttService extends EventEmitter {
     client.on('offline', () => this.log.warn('MQTT broker unreachable; requests wait in the broker session'));
     // QoS 1/2 requests come through customHandleAcks; QoS 0 ones (no ack to give) only here.
     client.on('message', (topic, message, packet) => {
-      if (packet.qos === 0) this.track(this.handleRequest(topic, message, packet).catch((err) => this.onRetryLater(err)));
+      if (packet.qos !== 0) return;
+      // Nothing to redeliver at QoS 0: a request the outbox could not take is only logged.
+      const handled = this.handleRequest(topic, message, packet).catch((err: unknown) =>
+        this.log.error({ err: errorText(err) }, 'QoS 0 request could not be queued and is lost'),
+      );
+      this.track(handled);
     });
 
     let timer: NodeJS.Timeout | undefined;
@@ -176,6 +186,8 @@ export class MqttService extends EventEmitter {
       throw err;
     } finally {
       clearTimeout(timer);
+      if (onConnected) this.off('connected', onConnected);
+      if (onSubscribeFailed) this.off('subscribeFailed', onSubscribeFailed);
     }
   }
 
@@ -199,8 +211,6 @@ export class MqttService extends EventEmitter {
     }
     const ended = await withTimeout(client.endAsync(false).then(() => true, () => true), stopTimeoutMs);
     if (ended !== true) await client.endAsync(true).catch(() => undefined);
-    this.removeAllListeners('connected');
-    this.removeAllListeners('subscribeFailed');
   }
 
   // ---- connection ----

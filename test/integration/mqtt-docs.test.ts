@@ -1,0 +1,112 @@
+// Runs the mosquitto_sub / mosquitto_pub commands of docs/mqtt.md ("Try it") verbatim against the
+// MQTT front door; only the broker address comes from the clients' config files ($XDG_CONFIG_HOME).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { MqttService } from '../../src/api/mqtt/index.js';
+import { FakeMqttContext } from '../helpers/fake-mqtt-context.js';
+import { Mosquitto } from '../helpers/mosquitto.js';
+
+let broker: Mosquitto;
+let dir: string;
+let commands: string[];
+const ctx = new FakeMqttContext();
+let service: MqttService;
+const background: ChildProcess[] = [];
+
+beforeAll(async () => {
+  broker = await Mosquitto.start();
+  dir = await mkdtemp(join(tmpdir(), 'mmsd-mqtt-docs-'));
+  await mkdir(join(dir, 'xdg'));
+  for (const tool of ['mosquitto_pub', 'mosquitto_sub']) await writeFile(join(dir, 'xdg', tool), `-h 127.0.0.1\n-p ${broker.port}\n`);
+  await writeFile(join(dir, 'photo.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46, 0x49, 0x46, 0, 0xff, 0xd9]));
+  const doc = await readFile(new URL('../../docs/mqtt.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## Try it'));
+  commands = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n').filter((l) => l.startsWith('mosquitto_')));
+  service = new MqttService({ ctx, config: { url: broker.url, baseTopic: 'mmsd', clientId: 'mmsd-docs' }, logger: pino({ level: 'silent' }) });
+  await service.start();
+});
+
+afterAll(async () => {
+  for (const p of background) if (p.pid !== undefined && p.exitCode === null) process.kill(-p.pid, 'SIGTERM');
+  await service.stop();
+  await broker.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function env(): NodeJS.ProcessEnv {
+  return { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg') };
+}
+
+/** Starts a (subscribing) command line in the background; its output accumulates in `out.text`. */
+async function startBackground(line: string, ready: string): Promise<{ text: string }> {
+  const out = { text: '' };
+  const p = spawn('bash', ['-c', line], { cwd: dir, env: env(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  background.push(p);
+  p.stdout.on('data', (d: Buffer) => (out.text += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out.text += d.toString()));
+  // A subscriber is in place once a retained message (or our probe) arrives on its topics.
+  await until(() => out.text.includes(ready), `${line} to be ready`);
+  return out;
+}
+
+async function run(line: string): Promise<void> {
+  const p = spawn('bash', ['-c', line], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => p.once('close', resolve));
+  expect(code, `${line}\n${err}`).toBe(0);
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('docs/mqtt.md examples', () => {
+  it('has the commands this test runs', () => {
+    expect(commands.map((c) => c.split(' ')[0])).toEqual([
+      'mosquitto_sub', 'mosquitto_pub', 'mosquitto_sub', 'mosquitto_pub', 'mosquitto_pub', 'mosquitto_pub',
+    ]);
+  });
+
+  it('works as documented', async () => {
+    const [watch, send, replies, sendWithReply, cancel, sendFile] = commands as [string, string, string, string, string, string];
+    const watched = await startBackground(watch, 'mmsd/availability online');
+
+    await run(send);
+    await until(() => watched.text.includes('mmsd/message/hello-1 {"id":"hello-1","status":"queued"'), 'hello-1 queued');
+    expect(ctx.attachments.get('hello-1')![0].data.toString()).toBe('Hello from mmsd!');
+    ctx.advance('hello-1', { status: 'sending', attempts: 1 });
+    ctx.advance('hello-1', { status: 'sent' });
+    await until(() => watched.text.includes('"id":"hello-1","status":"sent"'), 'hello-1 sent');
+
+    // The reply subscriber prints nothing until something arrives: probe it first.
+    const replyOut = { text: '' };
+    const p = spawn('bash', ['-c', replies], { cwd: dir, env: env(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    background.push(p);
+    p.stdout.on('data', (d: Buffer) => (replyOut.text += d.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!replyOut.text.includes('probe probe\n')) {
+      if (Date.now() > deadline) throw new Error(`the reply subscriber never got the probe: ${replyOut.text}`);
+      await run('mosquitto_pub -V 5 -q 1 -t myapp/replies -D publish correlation-data probe -m probe');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    await run(sendWithReply);
+    await until(() => replyOut.text.includes('req-7 {"id":"hello-2","status":"queued"'), 'the queued reply with its correlation data');
+    await run(cancel);
+    await until(() => replyOut.text.includes('req-7 {"id":"hello-2","status":"cancelled"'), 'the cancelled reply');
+    await until(() => watched.text.includes('"id":"hello-2","status":"cancelled"'), 'hello-2 cancelled');
+
+    await run(sendFile);
+    await until(() => watched.text.includes('"id":"pic-1","status":"queued"'), 'pic-1 queued');
+    expect(ctx.attachments.get('pic-1')![0].data.equals(await readFile(join(dir, 'photo.jpg')))).toBe(true);
+  });
+});

@@ -1,0 +1,334 @@
+// mmsd-sim as a real process (dist/cli/mmsd-sim.js, built by `npm test` or here when stale) on a
+// real socat pty pair opened with the real serialport binding, and on tcp://; the §3.6 transcript.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SerialPort } from 'serialport';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'dist/cli/mmsd-sim.js');
+
+/** Newest mtime of the sources the CLI is built from. */
+function newestSource(): number {
+  let newest = 0;
+  for (const dir of ['src/sim', 'src/cli', 'src/at', 'src/mms']) {
+    const abs = path.join(ROOT, dir);
+    if (!existsSync(abs)) continue;
+    for (const f of readdirSync(abs)) if (f.endsWith('.ts')) newest = Math.max(newest, statSync(path.join(abs, f)).mtimeMs);
+  }
+  return newest;
+}
+
+beforeAll(() => {
+  // `npm test` builds first; a direct `npx vitest run` of this file builds when dist is stale.
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSource()) return;
+  spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'ignore' });
+  expect(existsSync(CLI)).toBe(true);
+}, 120_000);
+
+interface Sim {
+  proc: ChildProcess;
+  ready: { port: string; mmsc?: string; control: string };
+  dir: string;
+}
+
+const running: Sim[] = [];
+const openPorts: { close(): void }[] = [];
+
+afterEach(async () => {
+  for (const p of openPorts.splice(0)) p.close();
+  for (const sim of running.splice(0)) {
+    if (sim.proc.exitCode === null && sim.proc.signalCode === null) {
+      const exited = new Promise((r) => sim.proc.once('exit', r));
+      sim.proc.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(sim.dir, { recursive: true, force: true });
+  }
+});
+
+async function startSim(args: (dir: string) => string[]): Promise<Sim> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mmsd-sim-it-'));
+  const proc = spawn(process.execPath, [CLI, ...args(dir), '--boot-ms', '100', '--escape-guard-ms', '300'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const sim: Sim = { proc, dir, ready: { port: '', control: '' } };
+  running.push(sim);
+  const first = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout });
+    rl.once('line', resolve);
+    proc.once('exit', (code) => reject(new Error(`mmsd-sim exited ${code}: ${stderr}`)));
+  });
+  sim.ready = JSON.parse(first) as Sim['ready'];
+  return sim;
+}
+
+/** A host end of the line with exact-response helpers. */
+class Host {
+  out = '';
+  constructor(private readonly writeFn: (b: Buffer) => void) {}
+  push(b: Buffer): void {
+    this.out += b.toString('latin1');
+  }
+  async waitFor(re: RegExp, from: number, ms = 5000): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (!re.test(this.out.slice(from))) {
+      if (Date.now() > deadline) throw new Error(`timeout waiting for ${String(re)}; got ${JSON.stringify(this.out.slice(from))}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.out.slice(from);
+  }
+  async at(cmd: string): Promise<string> {
+    const m = this.out.length;
+    this.writeFn(Buffer.from(`${cmd}\r`, 'latin1'));
+    return this.waitFor(/\r\n(OK|ERROR|CONNECT|\+CME ERROR: [^\r]*)\r\n$/, m);
+  }
+  async data(bytes: Buffer): Promise<string> {
+    const m = this.out.length;
+    for (let off = 0; off < bytes.length; off += 1024) {
+      const before = this.out.length;
+      this.writeFn(bytes.subarray(off, off + 1024));
+      if (off + 1024 <= bytes.length) await this.waitFor(/^A/, before);
+    }
+    return this.waitFor(/\r\nOK\r\n$/, m);
+  }
+}
+
+async function openPty(p: string): Promise<{ host: Host; port: SerialPort }> {
+  const port = new SerialPort({ path: p, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  openPorts.push({ close: () => port.isOpen && port.close() });
+  const host = new Host((b) => port.write(b));
+  port.on('data', (b: Buffer) => host.push(b));
+  return { host, port };
+}
+
+interface StateJson {
+  ramFiles: { name: string; size: number }[];
+  sendsAccepted: number;
+  transcript: string[];
+  boots: number;
+}
+interface ReceivedJson {
+  to: string[];
+  subject: string | null;
+  parts: { name: string }[];
+}
+
+async function control<T = Record<string, unknown>>(
+  sim: Sim,
+  method: 'GET' | 'POST',
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; json: T }> {
+  const res = await fetch(`${sim.ready.control}${route}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: (await res.json()) as T };
+}
+
+const OK = '\r\nOK\r\n';
+const info = (...lines: string[]) => `\r\n${lines.join('\r\n')}\r\n${OK}`;
+
+async function waitUntil(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('mmsd-sim --pty', () => {
+  it('prints one ready line and replays the spec §3.6 transcript with exact responses', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem')]);
+    expect(Object.keys(sim.ready)).toEqual(['port', 'control']);
+    expect(sim.ready.port).toBe(path.join(sim.dir, 'modem'));
+    expect(lstatSync(sim.ready.port).isSymbolicLink()).toBe(true);
+    const { host } = await openPty(sim.ready.port);
+
+    expect(await host.at('ATE0')).toBe(`ATE0\r${OK}`);
+    const transcript: [string, string][] = [
+      ['AT+QICSGP=1,1,"UNIWAP","",1', OK],
+      ['AT+QIACT=1', OK],
+      ['AT+QIACT?', info('+QIACT: 1,1,1,"10.7.157.1"')],
+      ['AT+QMMSCFG="contextid",1', OK],
+      ['AT+QMMSCFG="contextid"', info('+QMMSCFG: "contextid",1')],
+      ['AT+QMMSCFG="mmsc","mmsc.myuni.com"', OK],
+      ['AT+QMMSCFG="mmsc"', info('+QMMSCFG: "mmsc","mmsc.myuni.com"')],
+      ['AT+QMMSCFG="proxy","10.0.0.172",80', OK],
+      ['AT+QMMSCFG="proxy"', info('+QMMSCFG: "proxy","10.0.0.172",80')],
+      ['AT+QMMSCFG="sendparam",6,2,0,0,2,4', OK],
+      ['AT+QMMSCFG="sendparam"', info('+QMMSCFG: "sendparam",6,2,0,0,2,4')],
+      ['AT+QMMSEDIT=1,1,"13856122546"', OK],
+      ['AT+QMMSEDIT=2,1,"copy.test@quectel.com"', OK],
+      ['AT+QMMSEDIT=3,1,"secret.test@quectel.com"', OK],
+      ['AT+QMMSEDIT=1', info('+QMMSEDIT: 1,"13856122546"')],
+      ['AT+QMMSEDIT=2', info('+QMMSEDIT: 2,"copy.test@quectel.com"')],
+      ['AT+QMMSEDIT=3', info('+QMMSEDIT: 3,"secret.test@quectel.com"')],
+      ['AT+QMMSCFG="character","ASCII"', OK],
+      ['AT+QMMSEDIT=4,1,"test EM05 mms"', OK],
+      ['AT+QMMSEDIT=4', info('+QMMSEDIT: 4,"ASCII","test EM05 mms"')],
+    ];
+    for (const [cmd, want] of transcript) expect(await host.at(cmd), cmd).toBe(want);
+
+    // "AB" repeated: an even number of equal words, so the XOR checksum is 0 as in the spec.
+    expect(await host.at('AT+QFUPL="RAM:test_ram.txt",100,300,1')).toBe('\r\nCONNECT\r\n');
+    expect(await host.data(Buffer.from('AB'.repeat(50)))).toBe(info('+QFUPL: 100,0'));
+    const middle: [string, string][] = [
+      ['AT+QFLST="RAM:*"', info('+QFLST: "RAM:test_ram.txt",100')],
+      ['AT+QMMSCFG="character","ASCII"', OK],
+      ['AT+QMMSEDIT=5,1,"RAM:test_ram.txt"', OK],
+      ['AT+QMMSEDIT=5', info('+QMMSEDIT: 5,"RAM:test_ram.txt"')],
+    ];
+    for (const [cmd, want] of middle) expect(await host.at(cmd), cmd).toBe(want);
+    expect(await host.at('AT+QFUPL="RAM:test_pic.jpg",200,300,1')).toBe('\r\nCONNECT\r\n');
+    expect(await host.data(Buffer.from('AB'.repeat(100)))).toBe(info('+QFUPL: 200,0'));
+    const rest: [string, string][] = [
+      ['AT+QFLST="RAM:*"', info('+QFLST: "RAM:test_ram.txt",100', '+QFLST: "RAM:test_pic.jpg",200')],
+      ['AT+QMMSEDIT=5,1,"RAM:test_pic.jpg"', OK],
+      ['AT+QMMSEDIT=5', info('+QMMSEDIT: 5,"RAM:test_ram.txt"', '+QMMSEDIT: 5,"RAM:test_pic.jpg"')],
+    ];
+    for (const [cmd, want] of rest) expect(await host.at(cmd), cmd).toBe(want);
+    const m = host.out.length;
+    expect(await host.at('AT+QMMSEND=100')).toBe(OK);
+    expect(await host.waitFor(/\+QMMSEND: .*\r\n$/, m)).toBe(`${OK}\r\n+QMMSEND: 0,200\r\n`);
+    expect(await host.at('AT+QMMSEDIT=0')).toBe(OK);
+    expect(await host.at('AT+QFDEL="RAM:test_ram.txt"')).toBe(OK);
+    expect(await host.at('AT+QFDEL="RAM:test_pic.jpg"')).toBe(OK);
+
+    const { json: state } = await control<StateJson>(sim, 'GET', '/state');
+    expect(state.ramFiles).toEqual([]);
+    expect(state.sendsAccepted).toBe(1);
+    expect(state.transcript).toContain('AT+QMMSEND=100');
+    expect(state.transcript.some((l) => l.includes('ABAB'))).toBe(false);
+  });
+
+  it('takes faults over the control API: SIM removal, injected results, restart', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem'), '--fail-send', '765:200:Error-service-denied']);
+    const { host } = await openPty(sim.ready.port);
+    await host.at('ATE0');
+    await host.at('AT+QIACT=1');
+    await host.at('AT+QMMSCFG="mmsc","http://127.0.0.1:9/mms"');
+    await host.at('AT+QMMSEDIT=1,1,"123"');
+    let m = host.out.length;
+    await host.at('AT+QMMSEND=100');
+    expect(await host.waitFor(/\+QMMSEND: .*\r\n$/, m)).toBe(`${OK}\r\n+QMMSEND: 765,200,"Error-service-denied"\r\n`);
+
+    expect((await control(sim, 'POST', '/fault', { sendResults: [{ err: 0, http: 500 }] })).json).toEqual({ ok: true });
+    m = host.out.length;
+    await host.at('AT+QMMSEND=100');
+    expect(await host.waitFor(/\+QMMSEND: .*\r\n$/, m)).toBe(`${OK}\r\n+QMMSEND: 0,500\r\n`);
+
+    expect((await control(sim, 'POST', '/fault', { nonsense: 1 })).status).toBe(400);
+    m = host.out.length;
+    await control(sim, 'POST', '/fault', { sim: 'absent' });
+    expect(await host.waitFor(/\+QIURC: "pdpdeact",1\r\n$/, m)).toBe('\r\n+CPIN: NOT READY\r\n\r\n+QIURC: "pdpdeact",1\r\n');
+    expect(await host.at('AT+CPIN?')).toBe('\r\n+CME ERROR: 10\r\n');
+    m = host.out.length;
+    await control(sim, 'POST', '/fault', { sim: 'ready' });
+    expect(await host.waitFor(/\+CPIN: READY\r\n$/, m)).toBe('\r\n+CPIN: READY\r\n');
+
+    m = host.out.length;
+    await control(sim, 'POST', '/fault', { reboot: true });
+    expect(await host.waitFor(/SMS DONE\r\n$/, m)).toBe('\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\n+QIND: PB DONE\r\n\r\n+QIND: SMS DONE\r\n');
+    expect(await host.at('AT')).toBe(`AT\r${OK}`);
+    expect((await control<StateJson>(sim, 'GET', '/state')).json.boots).toBe(1);
+  });
+
+  it('loses the port for a while and serves the same module again on the same PATH', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem')]);
+    const { host, port } = await openPty(sim.ready.port);
+    await host.at('ATE0');
+    await host.at('AT+QIACT=1');
+    const closed = new Promise<void>((r) => port.once('close', () => r()));
+    await control(sim, 'POST', '/fault', { portLoss: 500 });
+    await closed;
+    await waitUntil(() => !existsSync(sim.ready.port), 'PATH gone');
+    await waitUntil(() => existsSync(sim.ready.port), 'PATH back');
+    const again = await openPty(sim.ready.port);
+    // Same module, no restart: echo still off, context still active.
+    expect(await again.host.at('AT+QIACT?')).toBe(info('+QIACT: 1,1,1,"10.7.157.1"'));
+  });
+
+  it('removes PATH and stops socat on SIGTERM', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem')]);
+    expect(existsSync(sim.ready.port)).toBe(true);
+    const exited = new Promise<number | null>((r) => sim.proc.once('exit', (code) => r(code)));
+    sim.proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(existsSync(sim.ready.port)).toBe(false);
+  });
+
+  it('sends a real MMS through the loopback MMSC with --mmsc', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem'), '--mmsc', '127.0.0.1:0', '--store', path.join(d, 'store')]);
+    expect(sim.ready.mmsc).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mms$/);
+    const mmsc = new URL(sim.ready.mmsc!);
+    const { host } = await openPty(sim.ready.port);
+    await host.at('ATE0');
+    expect(await host.at('AT+QIACT=1')).toBe(OK);
+    expect(await host.at(`AT+QMMSCFG="mmsc","${sim.ready.mmsc}"`)).toBe(OK);
+    expect(await host.at(`AT+QMMSCFG="proxy","${mmsc.hostname}",${mmsc.port}`)).toBe(OK);
+    expect(await host.at('AT+QMMSEDIT=1,1,"+4917012345"')).toBe(OK);
+    expect(await host.at('AT+QMMSEDIT=4,1,"hello"')).toBe(OK);
+    expect(await host.at('AT+QFUPL="RAM:note.txt",5,10,1')).toBe('\r\nCONNECT\r\n');
+    await host.data(Buffer.from('hi +!'));
+    expect(await host.at('AT+QMMSEDIT=5,1,"RAM:note.txt"')).toBe(OK);
+    const m = host.out.length;
+    await host.at('AT+QMMSEND=60');
+    expect(await host.waitFor(/\+QMMSEND: .*\r\n$/, m, 20_000)).toBe(`${OK}\r\n+QMMSEND: 0,200\r\n`);
+    const { json: received } = await control<ReceivedJson[]>(sim, 'GET', '/received');
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ to: ['+4917012345'], subject: 'hello' });
+    expect(received[0]!.parts.map((p) => p.name)).toContain('note.txt');
+  });
+});
+
+describe('mmsd-sim --tcp', () => {
+  it('serves one client at a time and answers like on the pty', async () => {
+    const sim = await startSim(() => ['--tcp', '127.0.0.1:0']);
+    const m = /^tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(sim.ready.port);
+    expect(m).not.toBeNull();
+    const port = Number(m![1]);
+    const sock = net.connect(port, '127.0.0.1');
+    openPorts.push({ close: () => sock.destroy() });
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const host = new Host((b) => sock.write(b));
+    sock.on('data', (b: Buffer) => host.push(b));
+    expect(await host.at('AT')).toBe(`AT\r${OK}`);
+    await host.at('ATE0');
+    expect(await host.at('AT+CEREG?')).toBe(info('+CEREG: 0,1'));
+
+    const second = net.connect(port, '127.0.0.1');
+    openPorts.push({ close: () => second.destroy() });
+    await new Promise<void>((r) => second.once('close', () => r()));
+
+    const lost = new Promise<void>((r) => sock.once('close', () => r()));
+    await control(sim, 'POST', '/fault', { portLoss: 300 });
+    await lost;
+    let again: net.Socket | undefined;
+    const deadline = Date.now() + 5000;
+    while (!again) {
+      const s = net.connect(port, '127.0.0.1');
+      const okConnect = await new Promise<boolean>((r) => {
+        s.once('connect', () => r(true));
+        s.once('error', () => r(false));
+      });
+      if (okConnect) again = s;
+      else if (Date.now() > deadline) throw new Error('port did not come back');
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    openPorts.push({ close: () => again.destroy() });
+    const host2 = new Host((b) => again.write(b));
+    again.on('data', (b: Buffer) => host2.push(b));
+    expect(await host2.at('AT+CEREG?')).toBe(info('+CEREG: 0,1'));
+  });
+});
