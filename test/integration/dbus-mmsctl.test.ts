@@ -1,7 +1,7 @@
 // mmsctl, built and run as a process against DbusService on a private bus with the fake context:
 // commands, output, --wait and its exit codes (docs/dbus.md).
 import { spawn } from 'node:child_process';
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,6 +211,31 @@ describe('mmsctl', () => {
     const r = await run('node', [MMSCTL, 'status', '--json'], { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: daemon.address } });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ version: '0.0.0-test' });
+  });
+
+  it('runs the busctl and mmsctl examples of docs/dbus.md verbatim', async () => {
+    const doc = await readFile(join(REPO, 'docs/dbus.md'), 'utf8');
+    const example = (name: string): string => {
+      const m = new RegExp(`<!-- example: ${name} -->\\s*\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(doc);
+      expect(m, name).not.toBeNull();
+      return m![1]!;
+    };
+    // `mmsctl` on PATH is the built one; both talk to the "system" bus, which is ours here.
+    const bin = join(files, 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'mmsctl'), `#!/bin/sh\nexec node ${MMSCTL} "$@"\n`, { mode: 0o755 });
+    const shEnv = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: daemon.address, PATH: `${bin}:${process.env.PATH ?? ''}` };
+
+    const viaBusctl = await run('sh', ['-ec', example('busctl')], { env: shEnv });
+    expect(viaBusctl.code, viaBusctl.stderr).toBe(0);
+    expect(viaBusctl.stdout.trim()).toBe('o "/org/example/Mms1/message/doc_2dexample_2d1"');
+    expect(ctx.attachmentData.get('doc-example-1')).toEqual([Buffer.from('hi\n')]);
+
+    onAdded = finishAs('sent');
+    const viaMmsctl = await run('sh', ['-ec', example('mmsctl')], { env: shEnv });
+    expect(viaMmsctl.code, viaMmsctl.stderr).toBe(0);
+    expect(viaMmsctl.stdout).toContain('sent doc-example-2');
+    expect(ctx.get('doc-example-2')).toMatchObject({ subject: 'Hello', to: ['+15551234567'] });
   });
 
   it('documents its exit codes in --help', async () => {

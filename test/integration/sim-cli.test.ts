@@ -288,7 +288,7 @@ describe('mmsd-sim --pty', () => {
     const { json: received } = await control<ReceivedJson[]>(sim, 'GET', '/received');
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ to: ['+4917012345'], subject: 'hello' });
-    expect(received[0]!.parts.map((p) => p.name)).toContain('note.txt');
+    expect(received[0].parts.map((p) => p.name)).toContain('note.txt');
   });
 });
 
