@@ -95,6 +95,17 @@ async function main(): Promise<number> {
   const tcp = values.tcp !== undefined ? parseHostPort(values.tcp, '--tcp') : undefined;
   const mmscAddr = values.mmsc !== undefined ? parseHostPort(values.mmsc, '--mmsc') : undefined;
 
+  // Handlers first: a supervisor may send SIGTERM during start-up or the moment it reads the
+  // ready line; either way socat must not be left behind.
+  const stopRequested = new Promise<void>((resolve) => {
+    const done = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) {
@@ -151,14 +162,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify(ready)}\n`);
     logger.info(ready, 'mmsd-sim ready');
 
-    await new Promise<void>((resolve) => {
-      const done = (signal: NodeJS.Signals): void => {
-        logger.info({ signal }, 'stopping');
-        resolve();
-      };
-      process.once('SIGTERM', done);
-      process.once('SIGINT', done);
-    });
+    await stopRequested;
     await cleanup();
     return 0;
   } catch (err) {

@@ -34,7 +34,8 @@ const ID = /^[A-Za-z0-9._-]{1,64}$/;
 const PHONE = /^\+?[0-9]{3,20}$/;
 // Conservative: what the module and an MMSC both surely take (DESIGN.md §6).
 const EMAIL = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
-const CONTENT_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i;
+/** A media type, with at most a charset parameter (it tells the charset of a text part, §2.2). */
+const CONTENT_TYPE = /^([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)(?:\s*;\s*charset\s*=\s*"?([a-z0-9_.:-]{1,40})"?)?$/i;
 const AT_UNSAFE = /["';\r\n\x1a]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -181,10 +182,15 @@ function uniqueNames(names: string[]): string[] {
 function validateContentType(raw: unknown, name: string, index: number): string {
   if (raw === undefined || raw === null || raw === '') return guessContentType(name);
   if (typeof raw !== 'string') fail('InvalidRequest', `attachment ${index + 1}: contentType must be a string`);
-  if (raw.length > LIMITS.contentTypeChars || !CONTENT_TYPE.test(raw)) {
-    fail('InvalidRequest', `attachment ${index + 1}: content type ${show(raw)} is not a bare media type like image/jpeg (no parameters)`);
+  const m = raw.length > LIMITS.contentTypeChars ? null : CONTENT_TYPE.exec(raw);
+  if (!m) {
+    fail(
+      'InvalidRequest',
+      `attachment ${index + 1}: content type ${show(raw)} is not a media type like image/jpeg or text/plain; charset=utf-8`,
+    );
   }
-  return raw.toLowerCase();
+  const type = m[1]!.toLowerCase();
+  return m[2] ? `${type}; charset=${m[2].toLowerCase()}` : type;
 }
 
 interface PathAttachment {

@@ -126,7 +126,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     await this.sender.stop();
     await this.modem.stop();
     await this.channel.stop();
-    this.outbox.stop();
+    await this.outbox.stop();
     this.removeAllListeners();
   }
 

@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ReceivedMessage } from './types.js';
 
-const DIST = fileURLToPath(new URL('../', import.meta.url));
+// The built entry points (`npm run build`), whether this file runs from src/ (tests) or dist/.
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 export const MMSD_BIN = join(DIST, 'cli/mmsd.js');
 export const MMSCTL_BIN = join(DIST, 'cli/mmsctl.js');
 export const SIM_BIN = join(DIST, 'cli/mmsd-sim.js');

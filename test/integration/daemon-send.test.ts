@@ -48,7 +48,8 @@ describe('mmsd sends through the virtual modem', () => {
     // No RAM file is left in the module, and the edit followed DESIGN.md §6.
     const st = (await s.tb.simState()) as { ramFiles?: unknown[] };
     expect(st.ramFiles).toEqual([]);
-    const at = (await transcript(s.tb)).filter((c) => /QMMSEDIT|QFUPL|QMMSEND|QFDEL|"character"/.test(c));
+    const all = (await transcript(s.tb)).filter((c) => /QMMSEDIT|QFUPL|QMMSEND|QFDEL|"character"/.test(c));
+    const at = all.slice(all.indexOf('AT+QMMSEDIT=0')); // after the start-up settings
     const send = at.indexOf('AT+QMMSEND=300');
     expect(send).toBeGreaterThan(0);
     expect(at.slice(0, send)).toEqual([

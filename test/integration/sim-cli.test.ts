@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SerialPort } from 'serialport';
+import { checksum16 } from '../../src/at/checksum.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/cli/mmsd-sim.js');
@@ -216,6 +217,10 @@ describe('mmsd-sim --pty', () => {
     const sim = await startSim((d) => ['--pty', path.join(d, 'modem'), '--fail-send', '765:200:Error-service-denied']);
     const { host } = await openPty(sim.ready.port);
     await host.at('ATE0');
+    // ACK mode over the real pty: an "A" per 1024 bytes; "+++" inside the data stays data.
+    const blob = Buffer.alloc(2500, '+++a');
+    expect(await host.at('AT+QFUPL="RAM:blob.bin",2500,10,1')).toBe('\r\nCONNECT\r\n');
+    expect(await host.data(blob)).toBe(`AA\r\n+QFUPL: 2500,${checksum16(blob).toString(16)}\r\n${OK}`);
     await host.at('AT+QIACT=1');
     await host.at('AT+QMMSCFG="mmsc","http://127.0.0.1:9/mms"');
     await host.at('AT+QMMSEDIT=1,1,"123"');

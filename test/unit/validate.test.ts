@@ -244,7 +244,15 @@ describe('validateRequest', () => {
       await rejects({ ...base, attachments }, 'InvalidRequest');
     });
 
-    it.each([['image/jpeg; charset=x'], ['image'], ['image/jp"eg'], ['text/plain\r\n'], [`a/${'b'.repeat(100)}`]])(
+    it('keeps a charset parameter, normalised, for text parts', async () => {
+      const req = await validateRequest(
+        { ...base, attachments: [{ name: 'a.txt', contentType: 'Text/Plain;Charset="UTF-8"', data: Buffer.from('x') }] },
+        limits,
+      );
+      expect(req.attachments[0]!.contentType).toBe('text/plain; charset=utf-8');
+    });
+
+    it.each([['image/jpeg; name=x'], ['text/plain; charset=a;b'], ['image'], ['image/jp"eg'], ['text/plain\r\n'], [`a/${'b'.repeat(100)}`]])(
       'refuses the content type %j',
       async (contentType) => {
         await rejects({ ...base, attachments: [{ name: 'a', contentType, data: Buffer.from('x') }] }, 'InvalidRequest', /content type/);
