@@ -189,7 +189,7 @@ function validateContentType(raw: unknown, name: string, index: number): string 
       `attachment ${index + 1}: content type ${show(raw)} is not a media type like image/jpeg or text/plain; charset=utf-8`,
     );
   }
-  const type = m[1]!.toLowerCase();
+  const type = m[1].toLowerCase();
   return m[2] ? `${type}; charset=${m[2].toLowerCase()}` : type;
 }
 

@@ -38,6 +38,8 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
   readonly attachmentData = new Map<string, Buffer[]>();
   /** When set, the next submit() throws it (to exercise error mapping). */
   failNext: Error | undefined;
+  /** When set, submit() waits for it after recording the request (a slow spool write). */
+  gate: Promise<void> | undefined;
   status: ModemStatus = { state: 'ready', registration: 'home', operator: 'Test Net', signal: 20 };
   private seq = 0;
   private readonly now: () => number;
@@ -49,6 +51,7 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
 
   async submit(raw: RawSendRequest): Promise<SubmitResult> {
     this.received.push(raw);
+    if (this.gate) await this.gate;
     if (this.failNext) {
       const err = this.failNext;
       this.failNext = undefined;

@@ -35,7 +35,7 @@ describe('mmsd sends through the virtual modem', () => {
 
     const got = await s.tb.received();
     expect(got).toHaveLength(1);
-    const m = got[0]!;
+    const m = got[0];
     expect(m.to).toEqual(['+15550000001', '+15550000002', 'carol@example.com']);
     expect(m.cc).toEqual(['+15550000003', 'dave@example.org']);
     expect(m.bcc).toEqual(['+15550000004']);

@@ -361,6 +361,19 @@ describe('DbusService on a private bus', () => {
     await expect(second.start()).rejects.toThrow(/already owned.*another mmsd/);
   });
 
+  it('still answers a call that is in progress when stop() begins', async () => {
+    const { ctx, svc } = await startService();
+    const bus = await client();
+    let open!: () => void;
+    ctx.gate = new Promise((resolve) => (open = resolve));
+    const call = rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG, [['+15551234'], [], [], '', [], { Id: new Variant('s', 'late') }]);
+    await waitFor(() => (ctx.received.length === 1 ? true : undefined), 10_000, 'the call to arrive');
+    const stopped = svc.stop();
+    open();
+    expect(await call).toEqual([messagePath('late')]);
+    await stopped;
+  });
+
   it('releases the name on stop()', async () => {
     const { svc } = await startService();
     expect((await busctl(daemon.address, 'status', BUS_NAME)).code).toBe(0);

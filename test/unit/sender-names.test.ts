@@ -30,8 +30,8 @@ describe('RAM file names', () => {
       }),
     );
     const [long] = ramFileNames(['a'.repeat(200) + '.jpeg']);
-    expect(Buffer.byteLength('RAM:' + long!)).toBe(RAM_PATH_MAX_BYTES);
-    expect(long!.endsWith('.jpeg')).toBe(true);
+    expect(Buffer.byteLength('RAM:' + long)).toBe(RAM_PATH_MAX_BYTES);
+    expect(long.endsWith('.jpeg')).toBe(true);
   });
 });
 

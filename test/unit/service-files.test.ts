@@ -11,7 +11,7 @@ function udevRules(text: string): Map<string, string>[] {
     .filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))
     .map((l) => {
       const fields = new Map<string, string>();
-      for (const m of l.matchAll(/([A-Z_]+(?:\{[A-Za-z_]+\})?)(==|!=|\+=|=|:=)"([^"]*)"/g)) fields.set(`${m[1]}${m[2]}`, m[3]!);
+      for (const m of l.matchAll(/([A-Z_]+(?:\{[A-Za-z_]+\})?)(==|!=|\+=|=|:=)"([^"]*)"/g)) fields.set(`${m[1]}${m[2]}`, m[3]);
       // every comma-separated token must have parsed: no typo slips through
       expect(l.split(/,\s*/).length).toBe(fields.size);
       return fields;
@@ -23,7 +23,7 @@ describe('udev rule', () => {
 
   it('matches the Quectel AT port and names it /dev/mmsd-modem', () => {
     expect(rules).toHaveLength(1);
-    const r = rules[0]!;
+    const r = rules[0];
     expect(r.get('SUBSYSTEM==')).toBe('tty');
     expect(r.get('ENV{ID_VENDOR_ID}==')).toBe('2c7c');
     expect(r.get('ENV{ID_USB_INTERFACE_NUM}==')).toBe('02');
@@ -31,7 +31,7 @@ describe('udev rule', () => {
   });
 
   it('tells ModemManager to leave the port alone', () => {
-    expect(rules[0]!.get('ENV{ID_MM_PORT_IGNORE}=')).toBe('1');
+    expect(rules[0].get('ENV{ID_MM_PORT_IGNORE}=')).toBe('1');
   });
 });
 

@@ -67,6 +67,8 @@ class NamedInterface extends Interface {
 export interface MessageRegistry {
   /** Export the record's object now if it is not yet (a submit may resolve before 'added'). */
   ensureExported(record: MessageRecord): void;
+  /** Lets stop() wait for calls still in progress before it closes the connection. */
+  track<T>(work: Promise<T>): Promise<T>;
 }
 
 export class ManagerInterface extends NamedInterface {
@@ -142,7 +144,7 @@ export class ManagerInterface extends NamedInterface {
       const converted = convertOptions(options);
       const raw: RawSendRequest = { to, cc, bcc, subject, attachments: attachments(), options: converted.options };
       if (converted.id !== undefined) raw.id = converted.id;
-      const { record, created } = await this.ctx.submit(raw);
+      const { record, created } = await this.registry.track(this.ctx.submit(raw));
       this.registry.ensureExported(record);
       this.logger.info({ id: record.id, created, method }, 'message submitted over D-Bus');
       return messagePath(record.id);
@@ -157,7 +159,7 @@ export class ManagerInterface extends NamedInterface {
 
   async Cancel(id: string): Promise<void> {
     try {
-      await this.ctx.cancel(id);
+      await this.registry.track(this.ctx.cancel(id));
     } catch (err) {
       throw toDBusError(err, this.logger, 'Cancel');
     }
@@ -214,6 +216,7 @@ export class MessageInterface extends NamedInterface {
   constructor(
     private record: MessageRecord,
     private readonly ctx: FrontDoorContext,
+    private readonly registry: MessageRegistry,
     private readonly logger: Logger,
   ) {
     super(MESSAGE_INTERFACE);
@@ -235,7 +238,7 @@ export class MessageInterface extends NamedInterface {
 
   async Cancel(): Promise<void> {
     try {
-      await this.ctx.cancel(this.record.id);
+      await this.registry.track(this.ctx.cancel(this.record.id));
     } catch (err) {
       throw toDBusError(err, this.logger, 'Message.Cancel');
     }

@@ -32,6 +32,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
   private readonly messages = new Map<string, MessageInterface>();
   private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
   private readonly log: Logger;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: DbusServiceOptions) {
     super();
@@ -116,6 +117,14 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.messages.clear();
     if (this.manager) conn.unexport(MANAGER_PATH, this.manager);
     this.manager = undefined;
+    // Replies to calls still being handled (a submit writing to the spool) go out before we close.
+    if (this.inflight.size > 0) {
+      await raceBusError(conn, Promise.allSettled([...this.inflight]), this.opts.timeoutMs ?? 10_000, 'finishing calls').catch(
+        (err: unknown) => this.log.warn({ err }, 'D-Bus calls still running at stop'),
+      );
+      // Let dbus-next write the replies of the calls that just settled.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     try {
       await raceBusError(conn, conn.releaseName(BUS_NAME), this.opts.timeoutMs ?? 10_000, 'releasing the name');
     } catch (err) {
@@ -126,9 +135,18 @@ export class DbusService extends EventEmitter implements MessageRegistry {
 
   ensureExported(record: MessageRecord): void {
     if (!this.conn || this.messages.has(record.id)) return;
-    const iface = new MessageInterface(record, this.opts.ctx, this.log);
+    const iface = new MessageInterface(record, this.opts.ctx, this, this.log);
     this.conn.export(messagePath(record.id), iface);
     this.messages.set(record.id, iface);
+  }
+
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    const forget = (): void => {
+      this.inflight.delete(work);
+    };
+    work.then(forget, forget);
+    return work;
   }
 
   private listen<A>(event: string, fn: (arg: A) => void): void {
