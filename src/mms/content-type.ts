@@ -149,3 +149,10 @@ export function guessContentType(name: string): string {
 export function isTextType(mediaType: string): boolean {
   return mediaType.toLowerCase().startsWith('text/');
 }
+
+/** The usual file extension of a media type (the first in the table), without the dot. */
+export function extensionFor(mediaType: string): string | undefined {
+  const type = mediaType.split(';')[0].trim().toLowerCase();
+  for (const [ext, t] of Object.entries(BY_EXTENSION)) if (t === type) return ext;
+  return undefined;
+}

@@ -1,6 +1,8 @@
 // Names of attachment files in the module's RAM (DESIGN.md §6): deterministic per message (so a
 // re-send finds them again), safe on the AT line, and `RAM:` + name ≤ 80 bytes (§2.2).
 
+import { extensionFor, guessContentType } from '../mms/content-type.js';
+
 /** Spec §2.2: the whole file name given to AT+QMMSEDIT=5, `RAM:` included. */
 export const RAM_PATH_MAX_BYTES = 80;
 const RAM_PREFIX = 'RAM:';
@@ -31,10 +33,14 @@ export function sanitizeName(name: string): { base: string; ext: string } {
  * extension kept so that `RAM:` + name fits 80 bytes, and made unique within the message. Only one
  * message's files are kept in the module at a time (the sender evicts the others first).
  */
-export function ramFileNames(names: readonly string[]): string[] {
+export function ramFileNames(parts: readonly { name: string; contentType?: string }[]): string[] {
   const used = new Set<string>();
-  return names.map((name, i) => {
-    const { base, ext } = sanitizeName(name);
+  return parts.map(({ name, contentType }, i) => {
+    const { base, ext: ownExt } = sanitizeName(name);
+    // The module types a part by its file's extension: make it say what the client said.
+    const type = contentType?.split(';')[0]!.trim().toLowerCase();
+    const wanted = type && guessContentType(name) !== type ? extensionFor(type) : undefined;
+    const ext = wanted ? `.${wanted}` : ownExt;
     const fit = (b: string, suffix: string): string =>
       b.slice(0, RAM_PATH_MAX_BYTES - RAM_PREFIX.length - ext.length - suffix.length) + suffix + ext;
     let n = fit(base, '');

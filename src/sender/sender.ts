@@ -694,7 +694,7 @@ export class Sender extends EventEmitter<SenderEvents> {
    */
   private async stage(rec: MessageRecord, ctx: TryContext, run: MessageRun): Promise<string[]> {
     const id = rec.id;
-    const names = ramFileNames(rec.attachments.map((a) => a.name));
+    const names = ramFileNames(rec.attachments);
     await this.evictOthers(id, ctx);
     const mayExist = rec.ramFiles.length > 0;
     const journal = [...new Set([...rec.ramFiles, ...names])];

@@ -37,7 +37,7 @@ function request(over: Partial<SendRequest> = {}): SendRequest {
   };
 }
 
-const [N0, N1] = ramFileNames(['note.txt', 'photo.jpg']) as [string, string];
+const [N0, N1] = ramFileNames([{ name: 'note.txt' }, { name: 'photo.jpg' }]) as [string, string];
 
 interface Rig {
   trace: string[];
