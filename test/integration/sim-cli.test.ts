@@ -1,7 +1,7 @@
-// mmsd-sim as a real process (dist/cli/mmsd-sim.js, built by `npm test` or here when stale) on a
+// mmsd-sim as a real process (dist/cli/mmsd-sim.js, built by test/global-setup.ts) on a
 // real socat pty pair opened with the real serialport binding, and on tcp://; the §3.6 transcript.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,23 +14,9 @@ import { checksum16 } from '../../src/at/checksum.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/cli/mmsd-sim.js');
 
-/** Newest mtime of the sources the CLI is built from. */
-function newestSource(): number {
-  let newest = 0;
-  for (const dir of ['src/sim', 'src/cli', 'src/at', 'src/mms']) {
-    const abs = path.join(ROOT, dir);
-    if (!existsSync(abs)) continue;
-    for (const f of readdirSync(abs)) if (f.endsWith('.ts')) newest = Math.max(newest, statSync(path.join(abs, f)).mtimeMs);
-  }
-  return newest;
-}
-
 beforeAll(() => {
-  // `npm test` builds first; a direct `npx vitest run` of this file builds when dist is stale.
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSource()) return;
-  spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'ignore' });
-  expect(existsSync(CLI)).toBe(true);
-}, 120_000);
+  expect(existsSync(CLI)).toBe(true); // built by test/global-setup.ts
+});
 
 interface Sim {
   proc: ChildProcess;
