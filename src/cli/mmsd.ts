@@ -84,12 +84,20 @@ async function main(): Promise<number> {
   logger.info({ version: VERSION, port: config.modem.port, outbox: config.outbox.dir }, 'starting');
   await daemon.start();
   if (config.dbus.enabled) {
-    const dbus = new DbusService({ ctx: daemon, bus: config.dbus.bus, logger: logger.child({ part: 'dbus' }) });
+    const dbus = new DbusService({ ctx: daemon, bus: config.dbus.bus, logger });
+    dbus.on('busError', (err: Error) => {
+      // Without its bus the daemon cannot be reached: exit and let systemd restart it.
+      logger.fatal({ err: err.message }, 'lost the D-Bus connection');
+      stop('busError').then(
+        () => process.exit(1),
+        () => process.exit(1),
+      );
+    });
     await dbus.start();
     doors.push({ name: 'dbus', stop: () => dbus.stop() });
   }
   if (config.mqtt.enabled) {
-    const mqtt = new MqttService({ ctx: daemon, config: config.mqtt, logger: logger.child({ part: 'mqtt' }) });
+    const mqtt = new MqttService({ ctx: daemon, config: config.mqtt, logger });
     await mqtt.start();
     doors.push({ name: 'mqtt', stop: () => mqtt.stop() });
   }

@@ -11,7 +11,7 @@
 //         "sendResults": [{"err", "http"?, "mmsrsp"?}],  results of the next AT+QMMSENDs
 //         "hold": true|false,                   accepted sends never report (until false)
 //         "delayMs": <ms>,                      delay before every response
-//         "drop": <n>, "garble": <n>,           next n responses dropped / garbled
+//         "drop": <n>, "garble": <n>,           next n responses dropped / garbled (0 ends it)
 //         "urcMidResponse": "<line>",           URC inside the next response
 //         "urc": "<line>",                      URC now
 //         "lineRate": <bytes/s> | "baud": <n>,  throttle the line (0 = off)

@@ -468,14 +468,14 @@ export class VirtualModem extends EventEmitter {
     this.responseDelayMs = Math.max(0, ms);
   }
 
-  /** The next n command responses are not sent at all (the echo still is). */
+  /** The next n command responses are not sent at all (the echo still is); 0 ends a drop. */
   dropNextResponses(n: number): void {
-    this.dropResponses += n;
+    this.dropResponses = n;
   }
 
-  /** The next n command responses arrive with every byte's high bit flipped. */
+  /** The next n command responses arrive with every byte's high bit flipped; 0 ends it. */
   garbleNextResponses(n: number): void {
-    this.garbleResponses += n;
+    this.garbleResponses = n;
   }
 
   /** The next response carries this URC between its first line and its final result code. */

@@ -37,6 +37,8 @@ export interface TestbedOptions {
   /** Extra environment for the daemon. */
   env?: NodeJS.ProcessEnv;
   logLevel?: string;
+  /** Node flags for the daemon process (e.g. ['--heapsnapshot-signal=SIGUSR2']), for the benchmarks. */
+  daemonNodeArgs?: string[];
 }
 
 export interface LogLine {
@@ -116,8 +118,8 @@ export class ProcessHandle {
   }
 }
 
-function spawnNode(name: string, script: string, args: string[], env: NodeJS.ProcessEnv): ProcessHandle {
-  const proc = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnNode(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ProcessHandle {
+  const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   return new ProcessHandle(name, proc);
 }
 
@@ -241,7 +243,7 @@ export class Testbed {
 
   /** Starts (or restarts) the daemon and waits until it has started its front doors. */
   async startDaemon(): Promise<ProcessHandle> {
-    this.daemon = spawnNode('mmsd', MMSD_BIN, ['--config', this.configFile], this.daemonEnv);
+    this.daemon = spawnNode('mmsd', MMSD_BIN, ['--config', this.configFile], this.daemonEnv, this.opts.daemonNodeArgs);
     await this.daemon.waitFor((l) => l.msg === 'ready' || l.msg === 'started', 30_000, 'start-up');
     return this.daemon;
   }

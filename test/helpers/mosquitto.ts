@@ -1,7 +1,7 @@
 // A real mosquitto for the tests: a free loopback port, a temp config and persistence directory
 // (so a restarted broker keeps sessions and retained messages), stopped and restarted by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,4 +232,71 @@ export async function runTool(cmd: string, args: string[]): Promise<{ code: numb
     p.once('error', reject);
     p.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+// ---- additions for the end-to-end tests (mqtt-e2e, mqtt-fleet-e2e) ----
+
+/** Polls `cond` until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Writes mosquitto_pub's and mosquitto_sub's per-user option files under `xdgDir` (read from
+ * $XDG_CONFIG_HOME) so that the CLI tools, run without -h/-p, talk to `broker`; returns the
+ * environment to run them with. This lets documented commands run verbatim.
+ */
+export async function cliEnvFor(broker: Mosquitto, xdgDir: string): Promise<NodeJS.ProcessEnv> {
+  await mkdir(xdgDir, { recursive: true });
+  for (const tool of ['mosquitto_pub', 'mosquitto_sub', 'mosquitto_rr']) {
+    await writeFile(join(xdgDir, tool), `-h 127.0.0.1\n-p ${broker.port}\n`);
+  }
+  return { ...process.env, XDG_CONFIG_HOME: xdgDir };
+}
+
+/** Runs one shell command line to its end. */
+export async function runShell(
+  line: string,
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', ['-c', line], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.once('error', reject);
+    p.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A long-running shell command line (a subscriber) whose output accumulates in `text`. */
+export class BackgroundShell {
+  text = '';
+  private constructor(private readonly proc: ChildProcess) {
+    proc.stdout?.on('data', (d: Buffer) => (this.text += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.text += d.toString()));
+  }
+
+  /** Starts `line` in its own process group (so that stop() ends bash and its child together). */
+  static start(line: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): BackgroundShell {
+    const proc = spawn('bash', ['-c', line], { cwd: opts.cwd, env: opts.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    return new BackgroundShell(proc);
+  }
+
+  async waitFor(needle: string, timeoutMs = 15_000): Promise<void> {
+    await until(() => this.text.includes(needle), `${JSON.stringify(needle)} in the output of a background command; got: ${this.text.slice(-300)}`, timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    const { proc } = this;
+    if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    process.kill(-proc.pid, 'SIGTERM');
+    await exited;
+  }
 }

@@ -2,7 +2,7 @@
 // the real mmsd process) plus a D-Bus client on that bus.
 import { createHash } from 'node:crypto';
 import { MmsClient, type MessageProperties } from '../../src/api/dbus/client.js';
-import { Testbed, type TestbedOptions } from '../../src/sim/testbed.js';
+import { Testbed, type LogLine, type TestbedOptions } from '../../src/sim/testbed.js';
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -50,4 +50,107 @@ export function pseudoImage(size: number, seed = 7): Buffer {
   }
   b.set([0xff, 0xd8, 0xff, 0xe0], 0); // JPEG SOI + APP0
   return b;
+}
+
+// --- helpers for the fault, crash and lifecycle tests (issue 4 "Tests") ---
+
+/** Rejects with `what` when `p` has not settled within `ms`. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `probe` until it returns something other than undefined/false; rejects after `ms`. */
+export async function until<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  ms: number,
+  what: string,
+  everyMs = 50,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() >= end) {
+      const why = lastErr instanceof Error ? ` (last error: ${lastErr.message})` : '';
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Follows a message to a final state within `ms`. */
+export function finalWithin(s: Stack, path: string, ms = 30_000): Promise<MessageProperties> {
+  return within(s.final(path), ms, `a final state of ${path}`);
+}
+
+/** The part of the sim's GET /state the tests read. */
+export interface SimStateView {
+  sim: string;
+  ramFiles: { name: string; size: number }[];
+  sendCommands: number;
+  sendsAccepted: number;
+  sending: boolean;
+  hold: boolean;
+  boots: number;
+  mode: string;
+  transcript: string[];
+}
+
+export async function simView(tb: Testbed): Promise<SimStateView> {
+  return (await tb.simState()) as unknown as SimStateView;
+}
+
+/** How many commands of the transcript match `re`. */
+export function countAt(lines: readonly string[], re: RegExp): number {
+  return lines.filter((l) => re.test(l)).length;
+}
+
+/** How many messages the loopback MMSC received with this subject. */
+export async function receivedWithSubject(tb: Testbed, subject: string): Promise<number> {
+  return (await tb.received()).filter((m) => m.subject === subject).length;
+}
+
+/** Polls the message's properties until `pred` holds; resolves with them. */
+export function waitForProps(
+  client: MmsClient,
+  id: string,
+  pred: (p: MessageProperties) => boolean,
+  ms: number,
+  what: string,
+  everyMs = 25,
+): Promise<MessageProperties> {
+  return until(async () => {
+    const p = await client.show(id);
+    return pred(p) ? p : undefined;
+  }, ms, what, everyMs);
+}
+
+/** The sender's log lines about one message with the given `msg` ('sending', 'send result' …). */
+export function senderLines(tb: Testbed, id: string, msg: string): LogLine[] {
+  return (tb.daemon?.lines ?? []).filter((l) => l.msg === msg && l.id === id);
+}
+
+/** A small deterministic PRNG (mulberry32) for reproducible "random" test schedules. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

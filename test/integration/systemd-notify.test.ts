@@ -1,0 +1,63 @@
+// mmsd under systemd's notify protocol, for real: NOTIFY_SOCKET points at a datagram socket this
+// test reads; READY=1 with STATUS=, WATCHDOG=1 only while the AT channel answers, STOPPING=1.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Testbed } from '../../src/sim/testbed.js';
+import { NotifySocket, type Datagram } from '../helpers/notify-socket.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const isWatchdog = (d: Datagram): boolean => d.fields.WATCHDOG === '1';
+
+describe('systemd notify protocol', () => {
+  let dir: string;
+  let ns: NotifySocket;
+  let tb: Testbed;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mmsd-notify-'));
+    ns = await NotifySocket.start(dir);
+    tb = await Testbed.start({ env: { NOTIFY_SOCKET: ns.path, WATCHDOG_USEC: '1000000' } });
+  });
+  afterAll(async () => {
+    await tb?.stop();
+    ns?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('says READY=1 once the modem is ready, with the state in STATUS=', async () => {
+    const ready = await ns.next((d) => d.fields.READY === '1');
+    expect(ready.fields.STATUS).toMatch(/^(modem ready|initialising|registered|waiting)/);
+    const status = await ns.next((d) => /^modem ready.*; 0 queued$/.test(d.fields.STATUS ?? ''));
+    expect(status.fields.STATUS).toContain('Virtual Operator');
+    // Nothing says READY twice.
+    expect(ns.datagrams.filter((d) => d.fields.READY === '1')).toHaveLength(1);
+  });
+
+  it('pings the watchdog while the AT channel answers, and stops when it is wedged', async () => {
+    const first = await ns.next(isWatchdog);
+    await ns.next(isWatchdog, ns.datagrams.indexOf(first) + 1);
+
+    // Wedge the channel: the module stops answering anything.
+    await tb.fault({ drop: 1_000_000 });
+    const withheld = (): number => tb.daemon!.lines.filter((l) => /withholding the watchdog ping/.test(l.msg)).length;
+    await tb.daemon!.waitFor((l) => /withholding the watchdog ping/.test(l.msg), 10_000, 'withheld watchdog');
+    const pingsBefore = ns.datagrams.filter(isWatchdog).length;
+    const count = withheld();
+    // Two more watchdog periods pass (the daemon says so each time): no ping in between.
+    await tb.daemon!.waitFor(() => withheld() >= count + 2, 10_000, 'two more withheld periods');
+    expect(ns.datagrams.filter(isWatchdog).length).toBe(pingsBefore);
+
+    // The module answers again: the pings come back.
+    await tb.fault({ drop: 0 });
+    await ns.next(isWatchdog, ns.datagrams.length, 15_000);
+  });
+
+  it('says STOPPING=1 on SIGTERM and exits 0', async () => {
+    const from = ns.datagrams.length;
+    const exited = await tb.daemon!.stop('SIGTERM');
+    expect(exited.code).toBe(0);
+    const stopping = await ns.next((d) => d.fields.STOPPING === '1', from, 5_000);
+    expect(stopping.fields.STATUS).toBe('stopping');
+  });
+});
