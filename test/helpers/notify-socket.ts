@@ -38,7 +38,7 @@ export class NotifySocket {
       const proc = spawn('python3', ['-c', LISTENER, this.path], { stdio: ['ignore', 'pipe', 'inherit'] });
       this.proc = proc;
       proc.on('error', reject);
-      createInterface({ input: proc.stdout! }).on('line', (line) => {
+      createInterface({ input: proc.stdout }).on('line', (line) => {
         const msg = JSON.parse(line) as { listening?: string; datagram?: string };
         if (msg.listening) return resolve();
         if (msg.datagram === undefined) return;
