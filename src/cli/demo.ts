@@ -2,7 +2,7 @@
 // `npm run demo`: the daemon against the virtual modem and its loopback MMSC on a private D-Bus
 // bus; sends one MMS with a UTF-8 subject, a text part and a generated image through
 // `mmsctl send --wait`, prints what the MMSC received, and stops everything it started.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
@@ -51,10 +51,19 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   });
 }
 
+const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
 async function main(): Promise<number> {
   const started = Date.now();
-  console.log('mmsd demo: starting the virtual modem (921600 baud), its loopback MMSC, a private D-Bus bus and mmsd …');
-  const tb = await Testbed.start({ dbus: true, simArgs: ['--baud', '921600'], logLevel: 'info' });
+  if (!has('dbus-daemon')) {
+    console.error('The demo runs a private D-Bus bus: install dbus first (apt-get install -y dbus).');
+    return 1;
+  }
+  // A pty pair needs socat; without it the virtual modem is served over tcp:// (as ser2net would).
+  const tcp = !has('socat');
+  const line = tcp ? 'tcp://' : 'a pty';
+  console.log(`mmsd demo: starting the virtual modem on ${line} (921600 baud), its loopback MMSC, a private D-Bus bus and mmsd …`);
+  const tb = await Testbed.start({ dbus: true, tcp, simArgs: ['--baud', '921600'], logLevel: 'info' });
   try {
     await tb.modemReady();
     console.log(`  modem port ${tb.simInfo.port}, MMSC ${tb.simInfo.mmsc}, state dir ${tb.stateDir}\n`);
