@@ -1,5 +1,8 @@
 // The daemon end to end (issue: daemon): the real mmsd process, the virtual modem on a real pty,
 // the loopback MMSC, a private D-Bus bus. What the MMSC received is the proof.
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pseudoImage, sha256, startStack, transcript, type Stack } from '../helpers/stack.js';
 
@@ -69,5 +72,52 @@ describe('mmsd sends through the virtual modem', () => {
       'AT+QMMSEDIT=5,1,"RAM:photo.jpg"',
     ]);
     expect(at.slice(send + 1)).toEqual(['AT+QMMSEDIT=0', 'AT+QFDEL="RAM:note.txt"', 'AT+QFDEL="RAM:photo.jpg"']);
+  });
+
+  it('SendMessage reads a path inside attachments.allowedDirs, and the parts arrive intact', async () => {
+    const file = join(s.tb.incomingDir, 'reading.csv');
+    const data = Buffer.from('sensor,value\ntemp,21.5\n');
+    await writeFile(file, data);
+    const seen: string[] = [];
+    const path = await s.client.sendPaths({ to: ['+15550000009'], subject: 'paths', id: 'e2e-path' }, [{ path: file }]);
+    const final = await s.client.follow(path, (p) => {
+      if (seen.at(-1) !== p.Status) seen.push(p.Status);
+    });
+    expect(final.Status).toBe('sent');
+    expect(seen.at(-1)).toBe('sent');
+    expect(seen).toContain('sending');
+    const m = (await s.tb.received()).find((r) => r.subject === 'paths');
+    expect(m?.parts.find((p) => p.name === 'reading.csv')).toMatchObject({ size: data.length, sha256: sha256(data) });
+  });
+
+  it('refuses bad requests with named errors, and nothing reaches the modem', async () => {
+    const before = (await transcript(s.tb)).length;
+    const outside = join(s.tb.dir, 'secret.txt');
+    await writeFile(outside, 'not yours');
+    await mkdir(join(s.tb.incomingDir, 'sub'), { recursive: true });
+    await symlink(outside, join(s.tb.incomingDir, 'sub', 'link.txt'));
+    const big = Buffer.alloc(307_201, 1);
+    const one = [{ name: 'a.txt', data: Buffer.from('a') }];
+    const cases: [string, () => Promise<string>][] = [
+      ['TooManyRecipients', () => s.client.sendData({ to: Array.from({ length: 7 }, (_, i) => `+1555000010${i}`) }, one)],
+      ['InvalidRecipient', () => s.client.sendData({ to: ['+1555";AT+CFUN=0'] }, one)],
+      ['SubjectTooLong', () => s.client.sendData({ to: ['+15550000001'], subject: '长'.repeat(67) }, one)],
+      ['TooManyAttachments', () => s.client.sendData({ to: ['+15550000001'] }, Array.from({ length: 13 }, (_, i) => ({ name: `p${i}.txt`, data: Buffer.from('x') })))],
+      ['AttachmentNotAllowed', () => s.client.sendPaths({ to: ['+15550000001'] }, [{ path: join(s.tb.incomingDir, 'sub', 'link.txt') }])],
+      ['AttachmentNotAllowed', () => s.client.sendPaths({ to: ['+15550000001'] }, [{ path: outside }])],
+      ['AttachmentNotFound', () => s.client.sendPaths({ to: ['+15550000001'] }, [{ path: join(s.tb.incomingDir, 'missing.jpg') }])],
+      ['MessageTooLarge', () => s.client.sendData({ to: ['+15550000001'] }, [{ name: 'big.bin', data: big }])],
+      ['InvalidOption', () => s.client.sendData({ to: ['+15550000001'], options: { validity: 9 } }, one)],
+    ];
+    for (const [name, call] of cases) {
+      const err = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, name).toBeInstanceOf(dbus.DBusError);
+      expect((err as InstanceType<typeof dbus.DBusError>).type, name).toBe(`org.example.Mms1.Error.${name}`);
+    }
+    const after = (await transcript(s.tb)).slice(before);
+    expect(after.filter((c) => /QMMSEDIT=[1-5],1|QFUPL/.test(c))).toEqual([]);
   });
 });
