@@ -81,6 +81,11 @@ interface Delay {
 }
 
 const UPLOAD_PHASES: ReadonlySet<Phase> = new Set(['connect', 'ack', 'final']);
+/**
+ * URCs a module sends when it has (re)started: it then is in command mode, so an upload it was
+ * taking will never be acknowledged (DESIGN.md §6 "the module rebooting mid-message").
+ */
+const RESTART_URCS: ReadonlySet<string> = new Set(['RDY']);
 const FINAL_INFO = /^\+[A-Z0-9_]+:\s*(\d+)\s*,\s*([0-9A-Fa-f]+)\s*$/i;
 
 export class AtChannel extends EventEmitter<AtChannelEvents> implements AtCommander {
@@ -106,6 +111,11 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
 
   private rx: Buffer = Buffer.alloc(0);
   private lastRxAt = 0;
+  /**
+   * Last write, or the opening of the transport: another process (an mmsd that crashed) may have
+   * written just before we opened it, so the silence "+++" needs is counted from there too.
+   */
+  private lastTxAt = 0;
   private waiter: Waiter | undefined;
   /** The last commands written: their echo may still arrive (echo can come back on at any time). */
   private recentCommands: string[] = [];
@@ -228,6 +238,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     this.detach = detach;
     this.connected = true;
     this.rx = Buffer.alloc(0);
+    this.lastTxAt = Date.now();
     this.backoffMs = this.reopenMinMs;
     this.log.info({ port: t.description }, 'modem port open');
     this.emitSafe('connected');
@@ -245,6 +256,10 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
 
   private onTransportClose(err?: Error): void {
     const port = this.transport?.description;
+    // DESIGN.md §6: a port lost mid-upload leaves the module in data mode (it keeps its state
+    // while the USB port re-enumerates): leave it with "+++" before the first command.
+    const w = this.activeWaiter();
+    if (w && UPLOAD_PHASES.has(w.phase)) this.needEscape = true;
     this.dropTransport();
     this.log.warn({ err, port }, 'modem port closed');
     this.failAll(err ? `transport closed: ${err.message}` : 'transport closed');
@@ -315,7 +330,8 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     this.escaping = true;
     try {
       await this.send(ESCAPE_SEQUENCE, Buffer.from(ESCAPE_SEQUENCE, 'ascii'));
-      await this.delay(this.escapeGuardMs);
+      // A fifth more than the guard: the module's own guard timer starts when "+++" reaches it.
+      await this.delay(Math.ceil(this.escapeGuardMs * 1.2));
       // If the module was not in data mode, "+++" sits in its command buffer: end that line here
       // (its ERROR is dropped) so that the probe arrives on a line of its own.
       await this.send(ESCAPE_SEQUENCE, Buffer.from('\r', 'ascii'));
@@ -350,7 +366,8 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   private async waitForSilence(ms: number): Promise<void> {
     // Bounded: a module that never stops talking still gets its "+++" eventually.
     for (let i = 0; i < 10; i++) {
-      const quietFor = Date.now() - this.lastRxAt;
+      // Silence both ways: the module counts the guard from the last byte it received.
+      const quietFor = Date.now() - Math.max(this.lastRxAt, this.lastTxAt);
       if (quietFor >= ms) return;
       await this.delay(ms - quietFor);
     }
@@ -478,7 +495,9 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     const t = this.transport;
     if (!t || !t.isOpen || this.jobGeneration !== this.generation) throw new ClosedError(cmd, 'not open');
     try {
+      this.lastTxAt = Date.now();
       await t.write(bytes);
+      this.lastTxAt = Date.now();
     } catch (err) {
       throw new ClosedError(cmd, `write failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -545,6 +564,11 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         return;
       case 'urc':
         this.emitSafe('urc', line);
+        // A restarted module is in command mode: the upload's next ACK or result never comes, so
+        // fail it now instead of after its (long) timeout; no escape is needed.
+        if (w && UPLOAD_PHASES.has(w.phase) && RESTART_URCS.has(line.trim())) {
+          this.settle(w, new AtError(`${w.cmd}: module restarted during the upload (${line.trim()})`, w.cmd));
+        }
         return;
       case 'info':
         if (w) {

@@ -78,7 +78,11 @@ export interface MessageRecord {
   notBefore?: number;
   /** RAM file names journalled before upload (DESIGN.md §6), still possibly in the module. */
   ramFiles: string[];
-  /** True once AT+QMMSEND was answered OK for the current attempt. */
+  /**
+   * True from just before AT+QMMSEND is written for the current attempt: the module may have
+   * accepted it, so a crash from here on makes the message `unknown`, never a second send.
+   * A refusal of the command clears it again.
+   */
   sendAccepted: boolean;
 }
 

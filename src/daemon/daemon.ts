@@ -116,8 +116,23 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     for (const id of report.unknown) this.logger.warn({ id }, 'message was being sent when the daemon stopped: unknown');
     this.accepting = true;
     await this.channel.start();
+    // §6 "Start": a message was being staged when the daemon stopped, so the module may still sit
+    // in upload data mode, deaf to AT: leave it with "+++" before the bring-up (the channel runs
+    // jobs in order); the partial file is among the leftovers the sender deletes.
+    if (report.requeued.some((id) => (this.outbox.get(id)?.ramFiles.length ?? 0) > 0)) this.escapeOnConnect();
     await this.modem.start();
     this.sender.start(report.leftoverRamFiles);
+  }
+
+  /** Queues an escape from data mode now, or as the first job once the port opens. */
+  private escapeOnConnect(): void {
+    const escape = (): void => {
+      this.logger.info('a send was interrupted mid-upload: leaving upload data mode first');
+      this.channel.escapeDataMode().catch((err: unknown) => this.logger.warn({ err }, 'leaving upload data mode failed'));
+    };
+    // Registered before the modem's own 'connected' listener, so it is queued before the bring-up.
+    if (this.channel.isConnected) escape();
+    else this.channel.once('connected', escape);
   }
 
   /** Stop taking work, let the in-flight step reach a safe point, close the port. */

@@ -677,14 +677,15 @@ export class Sender extends EventEmitter<SenderEvents> {
     ctx.step = 'send';
     this.checkpoint(ctx);
     const timeoutS = rec.options.timeout ?? this.config.sendTimeoutS;
-    return m.send(timeoutS, async () => {
+    // §6: crash recovery turns an accepted `sending` message into `unknown`. Journalled before
+    // the command is written, not after its OK: a crash between the module's OK and our write
+    // would otherwise requeue a message the module is sending, and send it twice. A refusal
+    // clears the flag again (requeue and retry paths write `sendAccepted: false`).
+    await this.outbox.update(rec.id, { sendAccepted: true });
+    this.checkpoint(ctx);
+    return m.send(timeoutS, () => {
       ctx.accepted = true;
-      try {
-        // Crash recovery turns an accepted `sending` message into `unknown` (§6).
-        await this.outbox.update(rec.id, { sendAccepted: true });
-      } catch (err) {
-        this.log.error({ id: rec.id, at: 'send', err }, 'journalling the accepted send failed');
-      }
+      return Promise.resolve();
     });
   }
 

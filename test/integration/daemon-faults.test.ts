@@ -1,0 +1,240 @@
+// The daemon under each fault of DESIGN.md §6 / issue 4: the real mmsd process against mmsd-sim on a
+// real pty; what the loopback MMSC received and the module's AT transcript are the proof.
+import { describe, it, type ExpectStatic } from 'vitest';
+import {
+  countAt,
+  finalWithin,
+  pseudoImage,
+  receivedWithSubject,
+  sha256,
+  simView,
+  startStack,
+  transcript,
+  until,
+  waitForProps,
+  type Stack,
+} from '../helpers/stack.js';
+import type { TestbedOptions } from '../../src/sim/testbed.js';
+
+const TO = ['+15550001001'];
+const text = (s: string): { name: string; contentType: string; data: Buffer } => ({
+  name: 'note.txt',
+  contentType: 'text/plain; charset=utf-8',
+  data: Buffer.from(s),
+});
+
+/** Starts a stack, runs `fn`, always stops everything (by pid, via Testbed.stop). */
+async function withStack(opts: TestbedOptions, fn: (s: Stack) => Promise<void>): Promise<void> {
+  const s = await startStack(opts);
+  try {
+    await fn(s);
+  } finally {
+    await s.stop();
+  }
+}
+
+/** The module's RAM is empty at the end: every uploaded file was deleted (§6). */
+async function expectNoRamFiles(s: Stack, expect: ExpectStatic): Promise<void> {
+  // Cleanup runs right after the final state is published: give it its few commands.
+  const st = await until(async () => {
+    const v = await simView(s.tb);
+    return v.ramFiles.length === 0 ? v : undefined;
+  }, 5_000, 'the RAM files to be deleted').catch(async () => simView(s.tb));
+  expect(st.ramFiles).toEqual([]);
+}
+
+/** The transcript from the first AT+QMMSEDIT=0 on (after the start-up settings). */
+function sendPart(lines: string[]): string[] {
+  const i = lines.indexOf('AT+QMMSEDIT=0');
+  return i < 0 ? [] : lines.slice(i);
+}
+
+// Each test has its own sim and daemon, so they run side by side (the no-result one waits out the
+// driver's <timeout> + 30 s margin, §6).
+describe.concurrent('mmsd under the faults of DESIGN.md §6', () => {
+  it('keeps a message queued while the SIM is missing and sends it once the SIM is inserted', async ({ expect }) => {
+    await withStack({ simArgs: ['--no-sim'], config: { modem: { healthIntervalS: 5 } } }, async (s) => {
+      const d = s.tb.daemon!;
+      await d.waitFor((l) => l.msg === 'modem status' && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing');
+      const path = await s.client.sendData({ to: TO, subject: 'no-sim', id: 'nosim-1' }, [text('waits for a SIM')]);
+      // §4.1: messages wait, they are not failed: a health poll of the SIM passes while it sits there.
+      const polls = countAt(await transcript(s.tb), /^AT\+CPIN\?$/);
+      await until(async () => countAt(await transcript(s.tb), /^AT\+CPIN\?$/) > polls, 10_000, 'a SIM poll');
+      const waiting = await s.client.show('nosim-1');
+      expect(waiting.Status).toBe('queued');
+      expect(waiting.Attempts).toBe(0);
+      expect(countAt(await transcript(s.tb), /^AT\+QMMSEND=/)).toBe(0);
+
+      await s.tb.fault({ sim: 'ready' });
+      const final = await finalWithin(s, path, 20_000);
+      expect(final.Status).toBe('sent');
+      expect(final.Attempts).toBe(1);
+      expect(await receivedWithSubject(s.tb, 'no-sim')).toBe(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('sends over an LTE-only network that registers through +CEREG alone', async ({ expect }) => {
+    await withStack({ simArgs: ['--lte-only'] }, async (s) => {
+      await s.tb.modemReady(15_000);
+      const st = (await s.tb.simState()) as { registration: { cgreg: number; cereg: number } };
+      expect(st.registration.cgreg).toBe(0);
+      expect([1, 5]).toContain(st.registration.cereg);
+      const path = await s.client.sendData({ to: TO, subject: 'lte-only', id: 'lte-1' }, [text('over LTE')]);
+      const final = await finalWithin(s, path);
+      expect(final.Status).toBe('sent');
+      expect(await receivedWithSubject(s.tb, 'lte-only')).toBe(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('re-activates a PDP context the network dropped mid-queue and sends every message once', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      const ids = ['pdp-1', 'pdp-2', 'pdp-3'];
+      const paths: string[] = [];
+      for (const id of ids) {
+        paths.push(await s.client.sendData({ to: TO, subject: id, id }, [{ name: 'p.bin', data: pseudoImage(8 * 1024, id.length) }]));
+      }
+      // Drop the context once the first message is through, while the others are still queued.
+      const d = s.tb.daemon!;
+      await d.waitFor((l) => l.msg === 'send result' && l.id === 'pdp-1', 20_000, 'the first result');
+      const before = (await transcript(s.tb)).length;
+      await s.tb.fault({ dropPdp: 1 });
+      const finals = await Promise.all(paths.map((p) => finalWithin(s, p, 30_000)));
+      expect(finals.map((f) => f.Status)).toEqual(['sent', 'sent', 'sent']);
+      for (const id of ids) expect(await receivedWithSubject(s.tb, id)).toBe(1);
+      const after = (await transcript(s.tb)).slice(before);
+      expect(countAt(after, /^AT\+QIACT=1$/)).toBeGreaterThanOrEqual(1);
+      expect((await s.tb.simState() as { pdp: { active: number[] } }).pdp.active).toContain(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('sends again at once after one 765, without re-activating the context', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      await s.tb.fault({ sendResults: [{ err: 765, http: 200 }] });
+      const path = await s.client.sendData({ to: TO, subject: 'one-765', id: 'r765-1' }, [text('first try fails')]);
+      const final = await finalWithin(s, path);
+      expect(final.Status).toBe('sent');
+      expect(final.Attempts).toBe(2);
+      const t = await transcript(s.tb);
+      expect(countAt(t, /^AT\+QMMSEND=/)).toBe(2);
+      expect(countAt(t, /^AT\+QIDEACT/)).toBe(0);
+      // The resend reuses the file still in the module's RAM.
+      expect(countAt(t, /^AT\+QFUPL="RAM:note\.txt"/)).toBe(1);
+      expect(await receivedWithSubject(s.tb, 'one-765')).toBe(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('re-activates the PDP context between the second and third send after two 765s', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      await s.tb.fault({ sendResults: [{ err: 765, http: 200 }, { err: 765, http: 200 }] });
+      const path = await s.client.sendData({ to: TO, subject: 'two-765', id: 'r765-2' }, [text('two tries fail')]);
+      const final = await finalWithin(s, path);
+      expect(final.Status).toBe('sent');
+      expect(final.Attempts).toBe(3);
+      const t = sendPart(await transcript(s.tb));
+      const sends = t.flatMap((l, i) => (/^AT\+QMMSEND=/.test(l) ? [i] : []));
+      expect(sends).toHaveLength(3);
+      const between12 = t.slice(sends[0], sends[1]);
+      const between23 = t.slice(sends[1], sends[2]);
+      expect(countAt(between12, /^AT\+QIDEACT/)).toBe(0);
+      const deact = between23.findIndex((l) => /^AT\+QIDEACT=1$/.test(l));
+      const act = between23.findIndex((l) => /^AT\+QIACT=1$/.test(l));
+      expect(deact).toBeGreaterThan(0);
+      expect(act).toBeGreaterThan(deact);
+      expect(await receivedWithSubject(s.tb, 'two-765')).toBe(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('fails at once on 766 with HTTP 403 and never sends again', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      await s.tb.fault({ sendResults: [{ err: 766, http: 403 }] });
+      const path = await s.client.sendData({ to: TO, subject: 'forbidden', id: 'r766' }, [text('refused')]);
+      const final = await finalWithin(s, path);
+      expect(final.Status).toBe('failed');
+      expect(final.Error).toBe('766 Error response of HTTP(S) post');
+      expect(final.HttpStatus).toBe(403);
+      expect(final.Attempts).toBe(1);
+      // The next message goes through, and the failed one was not tried again meanwhile.
+      const next = await s.client.sendData({ to: TO, subject: 'after-403', id: 'after-403' }, [text('fine')]);
+      expect((await finalWithin(s, next)).Status).toBe('sent');
+      const t = await transcript(s.tb);
+      expect(countAt(t, /^AT\+QMMSEND=/)).toBe(2);
+      expect(await receivedWithSubject(s.tb, 'forbidden')).toBe(0);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('uploads again after the module reboots mid-upload and sends exactly once', async ({ expect }) => {
+    await withStack({ simArgs: ['--boot-ms', '200'] }, async (s) => {
+      await s.tb.modemReady(15_000);
+      // ~64 KB at 40 KB/s: the upload lasts about 1.6 s.
+      await s.tb.fault({ lineRate: 40_000 });
+      const image = pseudoImage(64 * 1024, 11);
+      const path = await s.client.sendData({ to: TO, subject: 'reboot', id: 'reboot-1' }, [{ name: 'photo.jpg', data: image }]);
+      await waitForProps(s.client, 'reboot-1', (p) => p.Progress > 0.2, 20_000, 'upload progress > 0.2');
+      await s.tb.fault({ reboot: true });
+      const final = await finalWithin(s, path, 40_000);
+      expect(final.Status).toBe('sent');
+      const got = (await s.tb.received()).filter((m) => m.subject === 'reboot');
+      expect(got).toHaveLength(1);
+      expect(got[0].parts.find((p) => p.name === 'photo.jpg')?.sha256).toBe(sha256(image));
+      const st = await simView(s.tb);
+      expect(st.boots).toBe(1);
+      expect(countAt(st.transcript, /^AT\+QFUPL="RAM:photo\.jpg"/)).toBeGreaterThanOrEqual(2);
+      expect(countAt(st.transcript, /^AT\+QMMSEND=/)).toBe(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('sends once after the port disappears mid-upload and returns', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      await s.tb.fault({ lineRate: 40_000 });
+      const image = pseudoImage(64 * 1024, 13);
+      const path = await s.client.sendData({ to: TO, subject: 'port-loss', id: 'port-1' }, [{ name: 'photo.jpg', data: image }]);
+      await waitForProps(s.client, 'port-1', (p) => p.Progress > 0.2, 20_000, 'upload progress > 0.2');
+      await s.tb.fault({ portLoss: 500 });
+      const d = s.tb.daemon!;
+      await d.waitFor((l) => l.msg === 'modem port closed', 10_000, 'the port loss');
+      const final = await finalWithin(s, path, 40_000);
+      expect(final.Status).toBe('sent');
+      const got = (await s.tb.received()).filter((m) => m.subject === 'port-loss');
+      expect(got).toHaveLength(1);
+      expect(got[0].parts.find((p) => p.name === 'photo.jpg')?.sha256).toBe(sha256(image));
+      expect(countAt(await transcript(s.tb), /^AT\+QMMSEND=/)).toBe(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('marks a message unknown when no +QMMSEND result comes, and never sends it again', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      await s.tb.fault({ hold: true });
+      // Timeout 1: the driver waits <timeout> + its 30 s margin for the result (§6).
+      const path = await s.client.sendData({ to: TO, subject: 'held', id: 'held-1', options: { timeout: 1 } }, [text('no answer')]);
+      const final = await finalWithin(s, path, 50_000);
+      expect(final.Status).toBe('unknown');
+      expect(final.Attempts).toBe(1);
+      expect(countAt(await transcript(s.tb), /^AT\+QMMSEND=/)).toBe(1);
+
+      // The module lets the held send finish (the MMSC gets it once); then another message goes
+      // through, and the unknown one has not been sent again by then.
+      await s.tb.fault({ hold: false });
+      await until(async () => !(await simView(s.tb)).sending, 10_000, 'the held send to end');
+      const next = await s.client.sendData({ to: TO, subject: 'after-held', id: 'after-held' }, [text('fine')]);
+      expect((await finalWithin(s, next)).Status).toBe('sent');
+      expect(countAt(await transcript(s.tb), /^AT\+QMMSEND=/)).toBe(2);
+      expect(await receivedWithSubject(s.tb, 'held')).toBe(1);
+      expect((await s.client.show('held-1')).Status).toBe('unknown');
+      await expectNoRamFiles(s, expect);
+    });
+  });
+});

@@ -1,0 +1,143 @@
+// The mmsd process's lifecycle (DESIGN.md §2, §3, §6; issue 4 "mmsd entry point"): clean SIGTERM
+// when idle and mid-upload, refusal of a bad configuration, and the outbox surviving a restart.
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import dbus from 'dbus-next';
+import { describe, it } from 'vitest';
+import { MMSD_BIN, Testbed } from '../../src/sim/testbed.js';
+import {
+  finalWithin,
+  pseudoImage,
+  receivedWithSubject,
+  simView,
+  startStack,
+  transcript,
+  waitForProps,
+  within,
+  type Stack,
+} from '../helpers/stack.js';
+import type { TestbedOptions } from '../../src/sim/testbed.js';
+
+const TO = ['+15550003000'];
+
+async function withStack(opts: TestbedOptions, fn: (s: Stack) => Promise<void>): Promise<void> {
+  const s = await startStack(opts);
+  try {
+    await fn(s);
+  } finally {
+    await s.stop();
+  }
+}
+
+/** Whether anyone owns `name` on the bus at `address`. */
+async function nameHasOwner(address: string, name: string): Promise<boolean> {
+  const bus = dbus.sessionBus({ busAddress: address });
+  try {
+    const obj = await bus.getProxyObject('org.freedesktop.DBus', '/org/freedesktop/DBus');
+    const iface = obj.getInterface('org.freedesktop.DBus') as unknown as { NameHasOwner(n: string): Promise<boolean> };
+    return await iface.NameHasOwner(name);
+  } finally {
+    bus.disconnect();
+  }
+}
+
+describe.concurrent('the mmsd process', () => {
+  it('exits 0 on SIGTERM while idle and logs "stopped"', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      const d = s.tb.daemon!;
+      const exit = await d.stop('SIGTERM', 10_000);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(d.lines.some((l) => l.msg === 'stopped')).toBe(true);
+      // It left the bus: the name is free again.
+      expect(await nameHasOwner(s.tb.bus!.address, 'org.example.Mms1')).toBe(false);
+    });
+  });
+
+  it('on SIGTERM mid-upload exits 0, leaves the message queued, and sends it once after a restart', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      // ~64 KB at 40 KB/s: the upload lasts about 1.6 s.
+      await s.tb.fault({ lineRate: 40_000 });
+      const image = pseudoImage(64 * 1024, 21);
+      const path = await s.client.sendData({ to: TO, subject: 'sigterm', id: 'term-1' }, [{ name: 'photo.jpg', data: image }]);
+      await waitForProps(s.client, 'term-1', (p) => p.Progress > 0.2, 20_000, 'upload progress > 0.2');
+      const d = s.tb.daemon!;
+      const exit = await d.stop('SIGTERM', 20_000);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(d.lines.some((l) => l.msg === 'stopped')).toBe(true);
+      expect(countSends(await transcript(s.tb))).toBe(0);
+
+      const again = await s.tb.startDaemon();
+      // The stop put it back to the queue itself: the restart found nothing left `sending`.
+      const recovered = await again.waitFor((l) => l.msg === 'outbox recovered', 10_000, 'outbox recovered');
+      expect(recovered).toMatchObject({ loaded: 1, requeued: 0, unknown: 0 });
+      const final = await finalWithin(s, path, 30_000);
+      expect(final.Status).toBe('sent');
+      expect(final.Attempts).toBe(1);
+      expect(await receivedWithSubject(s.tb, 'sigterm')).toBe(1);
+      expect(countSends(await transcript(s.tb))).toBe(1);
+    });
+  });
+
+  it('refuses an invalid configuration with exit 78, one line per bad key, and starts nothing', async ({ expect }) => {
+    const tb = await Testbed.start({ dbus: true, daemon: false });
+    try {
+      const config = JSON.parse(await readFile(tb.configFile, 'utf8')) as Record<string, Record<string, unknown>>;
+      config.mms.colour = 'blue';
+      const file = join(tb.dir, 'bad.json');
+      await writeFile(file, JSON.stringify(config));
+      const proc = spawn(process.execPath, [MMSD_BIN, '--config', file], {
+        env: { ...tb.env, MMSD_MMS_CONNECT_TIMEOUT_S: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = await within(
+        new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c))),
+        15_000,
+        'mmsd to exit',
+      );
+      expect(code).toBe(78);
+      const lines = stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines.find((l) => l.includes('mms.colour'))).toMatch(/unknown key/);
+      expect(lines.find((l) => l.includes('mms.connectTimeoutS'))).toMatch(/MMSD_MMS_CONNECT_TIMEOUT_S|got 0/);
+      // Nothing started: no log, no bus name, not a single AT command to the module.
+      expect(stdout).toBe('');
+      expect(await nameHasOwner(tb.bus!.address, 'org.example.Mms1')).toBe(false);
+      expect((await simView(tb)).transcript).toEqual([]);
+    } finally {
+      await tb.stop();
+    }
+  });
+
+  it('keeps a message queued across a restart while there is no SIM, and sends it once the SIM is in', async ({ expect }) => {
+    await withStack({ simArgs: ['--no-sim'] }, async (s) => {
+      const d = s.tb.daemon!;
+      await d.waitFor((l) => l.msg === 'modem status' && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing');
+      const path = await s.client.sendData({ to: TO, subject: 'survives', id: 'keep-1' }, [{ name: 'a.bin', data: pseudoImage(4096, 3) }]);
+      expect((await d.stop('SIGTERM', 10_000)).code).toBe(0);
+
+      const again = await s.tb.startDaemon();
+      await again.waitFor((l) => l.msg === 'modem status' && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing again');
+      const kept = await s.client.show('keep-1');
+      expect(kept.Status).toBe('queued');
+      expect(kept.Attempts).toBe(0);
+      expect(kept.Subject).toBe('survives');
+
+      await s.tb.fault({ sim: 'ready' });
+      const final = await finalWithin(s, path, 20_000);
+      expect(final.Status).toBe('sent');
+      expect(await receivedWithSubject(s.tb, 'survives')).toBe(1);
+      expect(countSends(await transcript(s.tb))).toBe(1);
+    });
+  });
+});
+
+function countSends(lines: string[]): number {
+  return lines.filter((l) => l.startsWith('AT+QMMSEND=')).length;
+}
