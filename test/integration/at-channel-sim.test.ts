@@ -113,3 +113,50 @@ for (const tcp of [false, true]) {
     });
   });
 }
+
+describe('the virtual modem posts real MMS (raw AT over a pty)', () => {
+  async function sendSubject(at: AtChannel, charset: string, hex: string): Promise<string> {
+    await at.command('AT+QMMSEDIT=0');
+    await at.command('AT+QMMSCFG="character","ASCII"');
+    await at.command('AT+QMMSEDIT=1,1,"+8613800000000"');
+    await at.command(`AT+QMMSCFG="character","${charset}"`);
+    await at.command(`AT+QMMSEDIT=4,1,"${hex}"`);
+    const result = new Promise<string>((resolve) => {
+      const onUrc = (l: string): void => {
+        if (!l.startsWith('+QMMSEND:')) return;
+        at.off('urc', onUrc);
+        resolve(l);
+      };
+      at.on('urc', onUrc);
+    });
+    await at.command('AT+QMMSEND=30');
+    return result;
+  }
+
+  it('decodes UTF-8, UCS-2 and GBK subjects given as hex, and maps MMSC faults to +QMMSEND', async () => {
+    const at = await open(false);
+    const mmsc = new URL(tb!.simInfo.mmsc);
+    await at.command('AT+QIACT=1', { timeoutMs: 150_000 });
+    await at.command(`AT+QMMSCFG="mmsc","${tb!.simInfo.mmsc}"`);
+    await at.command(`AT+QMMSCFG="proxy","${mmsc.hostname}",${mmsc.port}`);
+    const subject = '彩信测试';
+    const { default: iconv } = await import('iconv-lite');
+    const hex = (b: Buffer): string => b.toString('hex').toUpperCase();
+    expect(await sendSubject(at, 'UTF8', hex(Buffer.from(subject, 'utf8')))).toBe('+QMMSEND: 0,200');
+    expect(await sendSubject(at, 'UCS2', hex(Buffer.from(subject, 'utf16le').swap16()))).toBe('+QMMSEND: 0,200');
+    expect(await sendSubject(at, 'GBK', hex(iconv.encode(subject, 'gbk')))).toBe('+QMMSEND: 0,200');
+    expect((await tb!.received()).map((m) => m.subject)).toEqual([subject, subject, subject]);
+
+    await tb!.fault({ mmsc: { httpStatus: 503, count: 1 } });
+    expect(await sendSubject(at, 'UTF8', hex(Buffer.from('x')))).toBe('+QMMSEND: 766,503');
+    await tb!.fault({ mmsc: { mmsStatus: 0xe2, mmsText: 'Bad address', count: 1 } });
+    expect(await sendSubject(at, 'UTF8', hex(Buffer.from('x')))).toBe('+QMMSEND: 765,200,"Bad address"');
+    await tb!.fault({ mmsc: { garbage: true, count: 1 } });
+    expect(await sendSubject(at, 'UTF8', hex(Buffer.from('x')))).toMatch(/^\+QMMSEND: 777,200/);
+    await tb!.fault({ mmsc: { drop: true, count: 1 } });
+    expect(await sendSubject(at, 'UTF8', hex(Buffer.from('x')))).toMatch(/^\+QMMSEND: 77[2-4],/);
+    await tb!.fault({ dropPdp: 1 });
+    expect(await sendSubject(at, 'UTF8', hex(Buffer.from('x')))).toBe('+QMMSEND: 769,0');
+    expect((await tb!.received())).toHaveLength(3);
+  });
+});
