@@ -124,6 +124,8 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   private readonly delays = new Set<Delay>();
   private needResync = false;
   private needEscape = false;
+  /** An RDY arrived during the upload in hand: the module left data mode by restarting. */
+  private restartedInUpload = false;
   /** Between "+++" and the probe: what the module says then (an upload's result) is for no one. */
   private escaping = false;
 
@@ -401,14 +403,23 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     await this.exchange(cmd, 'connect', undefined, timeoutMs);
     let sent = 0;
     let finalLines: string[] | undefined;
-    while (finalLines === undefined) {
-      const block = data.subarray(sent, sent + blockSize);
-      const last = sent + block.length >= total;
-      const r = await this.exchange(cmd, last ? 'final' : 'ack', prefix, timeoutMs, block);
-      sent += block.length;
-      // OK before the last block: the module took fewer bytes than we have; the size check says so.
-      if (r.kind === 'ok') finalLines = r.lines;
-      else this.progress(cmd, onProgress, sent, total);
+    this.restartedInUpload = false;
+    try {
+      while (finalLines === undefined) {
+        const block = data.subarray(sent, sent + blockSize);
+        const last = sent + block.length >= total;
+        const r = await this.exchange(cmd, last ? 'final' : 'ack', prefix, timeoutMs, block);
+        sent += block.length;
+        // OK before the last block: the module took fewer bytes than we have; the size check says so.
+        if (r.kind === 'ok') finalLines = r.lines;
+        else this.progress(cmd, onProgress, sent, total);
+      }
+    } catch (err) {
+      // Between CONNECT and the final code the module is in data mode, deaf to AT, whatever ended
+      // our side (a failed write, a closed port, a timeout): leave it with "+++" before the next
+      // command, on this port or the one that comes back. Not after a restart: it is in command mode.
+      if (!this.restartedInUpload) this.needEscape = true;
+      throw err;
     }
     this.progress(cmd, onProgress, sent, total);
     const info = finalLines.map((l) => FINAL_INFO.exec(l)).find((m) => m !== null);
@@ -567,6 +578,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         // A restarted module is in command mode: the upload's next ACK or result never comes, so
         // fail it now instead of after its (long) timeout; no escape is needed.
         if (w && UPLOAD_PHASES.has(w.phase) && RESTART_URCS.has(line.trim())) {
+          this.restartedInUpload = true;
           this.settle(w, new AtError(`${w.cmd}: module restarted during the upload (${line.trim()})`, w.cmd));
         }
         return;

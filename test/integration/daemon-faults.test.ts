@@ -1,5 +1,8 @@
 // The daemon under each fault of DESIGN.md §6 / issue 4: the real mmsd process against mmsd-sim on a
 // real pty; what the loopback MMSC received and the module's AT transcript are the proof.
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, type ExpectStatic } from 'vitest';
 import {
   countAt,
@@ -28,6 +31,13 @@ async function withStack(opts: TestbedOptions, fn: (s: Stack) => Promise<void>):
   const s = await startStack(opts);
   try {
     await fn(s);
+  } catch (err) {
+    // What the daemon and the sim said, for the one who reads a red CI run.
+    const file = join(tmpdir(), `mmsd-failed-${Date.now()}.log`);
+    const log = [...(s.tb.daemon?.lines ?? []).map((l) => JSON.stringify(l)), '--- sim stderr ---', ...s.tb.sim.stderr];
+    await writeFile(file, log.join('\n'));
+    process.stderr.write(`daemon-faults: logs of the failed test in ${file}; last lines:\n${log.slice(-25).join('\n')}\n`);
+    throw err;
   } finally {
     await s.stop();
   }

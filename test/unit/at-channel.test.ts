@@ -23,6 +23,9 @@ afterEach(async () => {
   for (const c of channels.splice(0)) await c.stop();
 });
 
+const up = (name: string, n: number): string => `AT+QFUPL="RAM:${name}",${n},60,1`;
+const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff));
+
 interface Rig {
   ch: AtChannel;
   transports: FakeTransport[];
@@ -215,8 +218,6 @@ describe('AtChannel commands', () => {
 });
 
 describe('AtChannel uploads', () => {
-  const up = (name: string, n: number): string => `AT+QFUPL="RAM:${name}",${n},60,1`;
-  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff));
 
   for (const size of [1, 1023, 1024, 1025, 2048, 3000]) {
     it(`uploads ${size} bytes in 1024-byte blocks, waiting for each ACK`, async () => {
@@ -387,6 +388,28 @@ describe('AtChannel transport loss', () => {
     expect(r.ch.isConnected).toBe(true);
     expect(r.transports).toHaveLength(2);
     await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+
+  it('escapes data mode on the returning port when a write failed mid-upload before the port closed', async () => {
+    const r = await rig();
+    const t = r.t();
+    const write = t.write.bind(t);
+    let blocks = 0;
+    // USB unplugged: the third data block's write fails (EIO) before the port reports its close.
+    t.write = async (data: Buffer): Promise<void> => {
+      if (!data.toString('latin1').startsWith('AT') && ++blocks === 3) {
+        setImmediate(() => t.lose(new Error('EIO')));
+        throw new Error('EIO: i/o error, write');
+      }
+      return write(data);
+    };
+    const reconnected = once(r.ch, 'connected');
+    const err = await r.ch.upload(up('w', 5000), bytes(5000)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClosedError);
+    await reconnected;
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    // The module may still sit in data mode behind the new port: "+++" goes first.
+    expect(r.t().writes.map((w) => w.toString('latin1'))).toEqual(['+++', '\r', 'AT+CMEE?\r', 'AT\r']);
   });
 
   it('fails an upload in progress when the port goes away', async () => {
