@@ -4,7 +4,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pseudoImage, sha256, startStack, transcript, type Stack } from '../helpers/stack.js';
+import { pseudoImage, sha256, startStack, transcript, until, type Stack } from '../helpers/stack.js';
 
 describe('mmsd sends through the virtual modem', () => {
   let s: Stack;
@@ -49,8 +49,10 @@ describe('mmsd sends through the virtual modem', () => {
     expect(parts.get('photo.jpg')).toMatchObject({ contentType: 'image/jpeg', size: image.length, sha256: sha256(image) });
 
     // No RAM file is left in the module, and the edit followed DESIGN.md §6.
-    const st = (await s.tb.simState()) as { ramFiles?: unknown[] };
-    expect(st.ramFiles).toEqual([]);
+    // (cleanup runs right after `sent` is published: poll for it with a deadline)
+    const ram = async (): Promise<unknown[]> => ((await s.tb.simState()) as { ramFiles: unknown[] }).ramFiles;
+    await until(async () => ((await ram()).length === 0 ? true : undefined), 5_000, 'RAM files deleted').catch(() => undefined);
+    expect(await ram()).toEqual([]);
     const all = (await transcript(s.tb)).filter((c) => /QMMSEDIT|QFUPL|QMMSEND|QFDEL|"character"/.test(c));
     const at = all.slice(all.indexOf('AT+QMMSEDIT=0')); // after the start-up settings
     const send = at.indexOf('AT+QMMSEND=300');
