@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// `npm run bench` (DESIGN.md §8): every benchmark in one run against the virtual modem, a table on
+// stdout and the figures as JSON in bench/results/<date>.json. Numbers only: nothing here asserts.
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { VERSION } from '../daemon/version.js';
+import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
+import { measureThroughput } from './throughput.js';
+import { measureWire } from './wire.js';
+
+const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue'] as const;
+
+function machine(): Record<string, unknown> {
+  return {
+    nproc: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: os.release(),
+  };
+}
+
+function table(rows: [string, string, string][]): string {
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      messages: { type: 'string' },
+      'idle-seconds': { type: 'string' },
+      queue: { type: 'string' },
+    },
+  });
+  const only = new Set(values.only ? values.only.split(',') : ALL);
+  const messages = Number(values.messages ?? 300);
+  const idleSeconds = Number(values['idle-seconds'] ?? 60);
+  const queued = Number(values.queue ?? 10_000);
+  const started = Date.now();
+  const out: Record<string, unknown> = { date: new Date().toISOString(), version: VERSION, machine: machine() };
+  const rows: [string, string, string][] = [['figure', 'value', 'note']];
+  const step = (what: string): void => console.error(`bench: ${what} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+
+  if (only.has('wire')) {
+    const wire = [];
+    for (const baud of [115200, 921600]) {
+      step(`wire ratio at ${baud} baud`);
+      const w = await measureWire(baud);
+      wire.push(w);
+      const p = w.phases;
+      rows.push([`wire ratio @${baud}`, w.ratio.toFixed(3), `target ≤ 1.10; ${w.totalMs.toFixed(0)} ms for ${w.bytesToModem + w.bytesFromModem} B on the line (wire ${w.wireMs.toFixed(0)} ms)`]);
+      rows.push(['  where the time went', `${p.upload} ms`, `upload; submit ${p.submit}, queue ${p.queue}, prepare ${p.prepare}, edit ${p.edit}, mmsc ${p.mmsc}, report ${Math.round(p.report)} ms`]);
+      rows.push(['  testbed floor (upload)', (w.floorUploadMs / w.floorUploadWireMs).toFixed(3), `a bare client's upload of the same file: ${w.floorUploadMs.toFixed(0)} ms vs wire ${w.floorUploadWireMs.toFixed(0)} ms`]);
+    }
+    out.wire = wire;
+    const w = wire[0];
+    rows.push(['AT round trips / message', `${w.atRoundTrips} / ${w.atMinimum}`, `daemon / spec minimum (1 To, subject, one file): ${w.commands.map((c) => c.replace(/=.*/, '')).join(' ')}`]);
+  }
+  if (only.has('throughput')) {
+    step(`throughput, 2 × ${messages} messages`);
+    const t = await measureThroughput(messages);
+    out.throughput = t;
+    for (const [i, b] of t.batches.entries()) {
+      rows.push([`throughput batch ${i + 1}`, `${b.perSecond} msg/s`, `${b.messages} × 10 KiB in ${b.seconds} s, p50 ${b.latencyP50Ms} ms, p95 ${b.latencyP95Ms} ms, failed ${b.failed}, at MMSC ${b.receivedAtMmsc}`]);
+    }
+    rows.push(['  sim send delay', `${t.simSendDelayMs} ms`, 'fixed per AT+QMMSEND in mmsd-sim: bounds the rate at 20 msg/s']);
+    rows.push(['RSS start / after / peak', `${(t.rssStartKb / 1024).toFixed(1)} / ${(t.batches[0].rssAfterKb / 1024).toFixed(1)} / ${(t.rssPeakBeforeSnapshotKb / 1024).toFixed(1)} MiB`, `after batch 1 of ${messages}; peak = VmHWM before any heap snapshot`]);
+    rows.push(['heap growth (2nd batch)', `${t.heapGrowthKb} KiB`, `${t.heapGrowthPerMessageBytes} B per message (live heap after GC: ${t.heapAfterFirstKb} → ${t.heapAfterSecondKb} KiB); finished messages stay in memory for outbox.retentionDays`]);
+  }
+  if (only.has('idle')) {
+    step(`idle for ${idleSeconds} s`);
+    const i = await measureIdle(idleSeconds);
+    out.idle = i;
+    rows.push([`idle CPU over ${i.seconds} s`, `${i.cpuSeconds} s`, `${i.cpuPercent} % of a core; RSS ${(i.rssKb / 1024).toFixed(1)} MiB`]);
+    rows.push(['  wake-ups / min', `${i.atCommandsPerMinute} AT`, `${i.voluntaryCtxtPerMinute} voluntary + ${i.involuntaryCtxtPerMinute} involuntary context switches per minute, all threads`]);
+  }
+  if (only.has('startup')) {
+    step('start-up');
+    const s = await measureStartup();
+    out.startup = s;
+    rows.push(['start-up to READY=1', `${s.toReadyMs} ms`, `median of ${s.runs}; first log line at ${s.toFirstLogMs} ms; RSS ${(s.rssAfterReadyKb / 1024).toFixed(1)} MiB`]);
+  }
+  if (only.has('queue')) {
+    step(`queue scale, ${queued} messages`);
+    const q = await measureQueueScale(queued);
+    out.queueScale = q;
+    rows.push([`recovery of ${q.messages} queued`, `${q.toRecoveredMs} ms`, `spawn → 'outbox recovered' (outbox ${q.outboxLoadMs} ms); loaded ${q.loaded}; RSS ${(q.rssAfterKb / 1024).toFixed(1)} MiB`]);
+  }
+  const durationS = Math.round((Date.now() - started) / 1000);
+  out.durationS = durationS;
+
+  console.log(`\nmmsd ${VERSION} on ${String((out.machine as { cpu: string }).cpu)}, ${os.availableParallelism()} cores, node ${process.version}\n`);
+  console.log(table(rows));
+  await mkdir(RESULTS, { recursive: true });
+  const file = join(RESULTS, `${new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '')}.json`);
+  await writeFile(file, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`\n${durationS} s; results in ${file}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`bench failed: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);

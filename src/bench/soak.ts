@@ -1,0 +1,474 @@
+#!/usr/bin/env node
+// `npm run soak -- --minutes N` (not in CI): the daemon against the virtual modem for N minutes
+// with random faults (every +QMMSEND error code, HTTP and MMSC failures, reboots, port loss, SIM
+// removal, PDP drops, SIGKILL of the daemon) under a steady stream of D-Bus submissions; then
+// every message is accounted for: sent (counted at the MMSC), failed, unknown, duplicates, lost,
+// leaked RAM files, and the daemon's RSS trend (DESIGN.md §6, §8).
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { MmsClient } from '../api/dbus/client.js';
+import { SPEC_CODES } from '../core/errors.js';
+import { isFinal, type MessageRecord, type Status } from '../core/message.js';
+import { Testbed } from '../sim/testbed.js';
+import { procStatus, pseudoRandomBytes, round, sleep } from './common.js';
+
+const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+
+/** Deterministic randomness (mulberry32): a run can be repeated with its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface FaultRecord {
+  atS: number;
+  kind: string;
+  detail?: unknown;
+}
+
+interface Fault {
+  kind: string;
+  weight: number;
+  run: (tb: Testbed, r: () => number) => Promise<unknown>;
+}
+
+const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+const between = (r: () => number, lo: number, hi: number): number => Math.round(lo + r() * (hi - lo));
+
+/** The faults, each a thing that happens to a real router (DESIGN.md §6). */
+const FAULTS: readonly Fault[] = [
+  {
+    // Every +QMMSEND error code of spec §5 over the run, sometimes two in a row (resend, re-activate).
+    kind: 'qmmsend-error',
+    weight: 6,
+    run: async (tb, r) => {
+      const n = r() < 0.3 ? 2 : 1;
+      const results = Array.from({ length: n }, () => ({ err: pick(r, SPEC_CODES).code, http: 0 }));
+      await tb.fault({ sendResults: results });
+      return results;
+    },
+  },
+  {
+    kind: 'http-status',
+    weight: 3,
+    run: async (tb, r) => {
+      const http = pick(r, [500, 502, 503, 404, 408, 409, 403]);
+      await tb.fault({ sendResults: [{ err: 0, http }] });
+      return http;
+    },
+  },
+  {
+    kind: 'mmsc-fault',
+    weight: 3,
+    run: async (tb, r) => {
+      const f = pick(r, [{ httpStatus: 500 }, { httpStatus: 503 }, { drop: true }, { garbage: true }, { mmsStatus: 0xc1 }, { mmsStatus: 0xe2 }, { delayMs: 3000 }]);
+      await tb.fault({ mmsc: { ...f, count: 1 } });
+      return f;
+    },
+  },
+  {
+    kind: 'reboot',
+    weight: 2,
+    run: async (tb) => tb.fault({ reboot: true }),
+  },
+  {
+    kind: 'port-loss',
+    weight: 2,
+    run: async (tb, r) => {
+      const ms = between(r, 1000, 5000);
+      await tb.fault({ portLoss: ms });
+      return ms;
+    },
+  },
+  {
+    kind: 'sim-removed',
+    weight: 1,
+    run: async (tb, r) => {
+      const ms = between(r, 3000, 10_000);
+      await tb.fault({ sim: 'absent' });
+      await sleep(ms);
+      await tb.fault({ sim: 'ready' });
+      return ms;
+    },
+  },
+  {
+    kind: 'pdp-drop',
+    weight: 2,
+    run: async (tb) => tb.fault({ dropPdp: 1 }),
+  },
+  {
+    kind: 'deregistered',
+    weight: 1,
+    run: async (tb, r) => {
+      const ms = between(r, 2000, 8000);
+      await tb.fault({ registration: 0 });
+      await sleep(ms);
+      await tb.fault({ registration: 1 });
+      return ms;
+    },
+  },
+  {
+    kind: 'garbled-or-dropped-response',
+    weight: 2,
+    run: async (tb, r) => {
+      const f = r() < 0.5 ? { garble: 1 } : { drop: 1 };
+      await tb.fault(f);
+      return f;
+    },
+  },
+  {
+    // An accepted send that reports late; released before the send timeout.
+    kind: 'send-held',
+    weight: 1,
+    run: async (tb, r) => {
+      const ms = between(r, 2000, 8000);
+      await tb.fault({ hold: true });
+      await sleep(ms);
+      await tb.fault({ hold: false });
+      return ms;
+    },
+  },
+  {
+    kind: 'sigkill',
+    weight: 2,
+    run: async (tb, r) => {
+      await tb.daemon!.stop('SIGKILL');
+      const ms = between(r, 200, 3000);
+      await sleep(ms);
+      await tb.startDaemon();
+      return ms;
+    },
+  },
+];
+
+interface SoakReport {
+  date: string;
+  minutes: number;
+  seed: number;
+  machine: Record<string, unknown>;
+  submitted: number;
+  /** Submissions the daemon had not confirmed by the end (D-Bus call failed while it was down). */
+  unconfirmed: number;
+  statuses: Record<string, number>;
+  sentAtMmsc: number;
+  failedReasons: Record<string, number>;
+  unknownReasons: Record<string, number>;
+  /** Ids the MMSC received more than once. */
+  duplicates: number;
+  duplicatesOutsideUnknown: number;
+  /** Status `sent` but never received by the MMSC. */
+  sentNotReceived: number;
+  /** Received by the MMSC but `failed` (a definite failure that was not). */
+  failedButReceived: number;
+  /** Confirmed submissions the daemon does not know at the end. */
+  lost: number;
+  /** Still queued/retrying/sending at the end (back-off longer than the drain). */
+  pending: number;
+  /** RAM files in the module that no unfinished message journals. */
+  ramFilesLeaked: number;
+  ramFilesAtEnd: string[];
+  daemonRestarts: number;
+  faults: Record<string, number>;
+  faultLog: FaultRecord[];
+  rss: { samples: { atS: number; kb: number; incarnation: number }[]; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: 'string', default: '10' },
+      seed: { type: 'string' },
+      rate: { type: 'string', default: '1' },
+      'fault-every-s': { type: 'string', default: '8' },
+      'drain-s': { type: 'string', default: '150' },
+    },
+  });
+  const minutes = Number(values.minutes);
+  const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 1_000_000;
+  const perSecond = Number(values.rate);
+  const faultEveryS = Number(values['fault-every-s']);
+  const drainS = Number(values['drain-s']);
+  const r = rng(seed);
+  const log = (s: string): void => console.error(`soak ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s: ${s}`);
+  const t0 = performance.now();
+
+  const tb = await Testbed.start({
+    dbus: true,
+    logLevel: 'info',
+    simArgs: ['--baud', '921600'],
+    // A held send must end within the run: the module's own send timeout, then `unknown`.
+    config: { mms: { sendTimeoutS: 30 }, modem: { healthIntervalS: 10 } },
+  });
+  let client: MmsClient | undefined;
+  try {
+    await tb.modemReady(60_000);
+    client = await MmsClient.connect('session', tb.bus!.address);
+    const c = client;
+    const endAt = t0 + minutes * 60_000;
+    const submitted = new Map<string, boolean>(); // id → confirmed
+    const faultLog: FaultRecord[] = [];
+    const rssSamples: { atS: number; kb: number; incarnation: number }[] = [];
+    let incarnation = 0;
+    let lastPid = tb.daemon!.pid;
+    let n = 0;
+
+    const submitOne = async (id: string): Promise<void> => {
+      const size = between(r, 200, 30_000);
+      try {
+        await c.sendData({ to: ['+15551234567'], subject: `soak ${id}`, id }, [
+          { name: 'part.bin', contentType: 'application/octet-stream', data: pseudoRandomBytes(size, n) },
+        ]);
+        submitted.set(id, true);
+      } catch {
+        // The daemon was down (killed) or busy restarting: sent again with the same id later.
+        submitted.set(id, submitted.get(id) ?? false);
+      }
+    };
+
+    const submitter = (async () => {
+      while (performance.now() < endAt) {
+        const id = `soak-${seed}-${n++}`;
+        await submitOne(id);
+        for (const [uid, ok] of submitted) if (!ok && uid !== id) await submitOne(uid);
+        await sleep(1000 / perSecond);
+      }
+    })();
+
+    const sampler = (async () => {
+      while (performance.now() < endAt) {
+        const d = tb.daemon;
+        if (d?.running) {
+          if (d.pid !== lastPid) {
+            incarnation++;
+            lastPid = d.pid;
+          }
+          try {
+            rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb: procStatus(d.pid).rssKb, incarnation });
+          } catch {
+            // Killed between the check and the read.
+          }
+        }
+        await sleep(5000);
+      }
+    })();
+
+    const total = FAULTS.reduce((s, f) => s + f.weight, 0);
+    const chooseFault = (): Fault => {
+      let x = r() * total;
+      for (const f of FAULTS) if ((x -= f.weight) < 0) return f;
+      return FAULTS[0];
+    };
+    let restarts = 0;
+    await sleep(3000);
+    while (performance.now() < endAt - 5000) {
+      const f = chooseFault();
+      const atS = round((performance.now() - t0) / 1000, 1);
+      try {
+        const detail = await f.run(tb, r);
+        // The control API's {"ok": true} says nothing: keep only what the fault chose.
+        const chosen = typeof detail === 'object' && detail !== null && 'ok' in detail ? undefined : detail;
+        faultLog.push({ atS, kind: f.kind, ...(chosen !== undefined ? { detail: chosen } : {}) });
+        if (f.kind === 'sigkill') restarts++;
+        log(`${f.kind} ${chosen !== undefined ? JSON.stringify(chosen) : ''}`);
+      } catch (err) {
+        faultLog.push({ atS, kind: f.kind, detail: `fault failed: ${(err as Error).message}` });
+        log(`${f.kind} failed: ${(err as Error).message}`);
+        if (!tb.daemon?.running) {
+          await tb.startDaemon();
+          restarts++;
+        }
+      }
+      await sleep(between(r, faultEveryS * 500, faultEveryS * 1500));
+    }
+    await submitter;
+    await sampler;
+
+    // Calm: no faults in force, every unconfirmed submission made again, then drain.
+    log('faults off, draining');
+    await tb.fault({ sim: 'ready', registration: 1, hold: false, delayMs: 0, mmsc: {} });
+    if (!tb.daemon?.running) await tb.startDaemon();
+    for (let i = 0; i < 20 && [...submitted.values()].some((ok) => !ok); i++) {
+      for (const [uid, ok] of submitted) if (!ok) await submitOne(uid);
+      if ([...submitted.values()].some((ok) => !ok)) await sleep(1000);
+    }
+    const drainEnd = performance.now() + drainS * 1000;
+    let list: { props: { Id: string; Status: Status; Error: string } }[] = [];
+    while (performance.now() < drainEnd) {
+      list = await c.list().catch(() => list);
+      const busy = list.filter((m) => m.props.Status === 'queued' || m.props.Status === 'sending');
+      if (busy.length === 0 && list.length >= [...submitted.values()].filter(Boolean).length) break;
+      await sleep(2000);
+    }
+    list = await c.list();
+    // Let a clean-up in progress finish before looking at the module's RAM.
+    await sleep(2000);
+    const received = await tb.received();
+    const sim = await tb.simState();
+    const daemonPid = tb.daemon!.pid;
+    const rssEnd = procStatus(daemonPid).rssKb;
+    rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb: rssEnd, incarnation });
+    const daemonTail = tb.daemon!.lines.slice(-400);
+    await tb.daemon!.stop();
+    const spool = readSpool(tb.stateDir);
+
+    const report = account({
+      minutes,
+      seed,
+      submitted,
+      list: list.map((m) => m.props),
+      received: received.map((m) => m.subject ?? ''),
+      ramFiles: (sim.ramFiles as { name: string }[]).map((f) => f.name),
+      spool,
+      faultLog,
+      rssSamples,
+      restarts,
+    });
+    print(report);
+    await mkdir(RESULTS, { recursive: true });
+    const stem = join(RESULTS, `soak-${new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '')}`);
+    await writeFile(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`results in ${stem}.json`);
+    const clean = report.lost === 0 && report.duplicatesOutsideUnknown === 0 && report.ramFilesLeaked === 0 && report.sentNotReceived === 0;
+    if (!clean || report.pending > 0) {
+      // What the last daemon and the module were doing, for whoever looks into it.
+      await writeFile(`${stem}.daemon-tail.log`, `${daemonTail.map((l) => JSON.stringify(l)).join('\n')}\n`);
+      await writeFile(`${stem}.sim-state.json`, `${JSON.stringify({ ...sim, transcript: (sim.transcript as string[]).slice(-200) }, null, 2)}\n`);
+      console.log(`the last daemon's log and the module's state are beside it (${stem}.*)`);
+    }
+    process.exitCode = clean ? 0 : 1;
+  } finally {
+    client?.close();
+    await tb.stop();
+  }
+}
+
+function readSpool(stateDir: string): MessageRecord[] {
+  const dir = join(stateDir, 'messages');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as MessageRecord);
+}
+
+function account(x: {
+  minutes: number;
+  seed: number;
+  submitted: Map<string, boolean>;
+  list: { Id: string; Status: Status; Error: string }[];
+  received: string[];
+  ramFiles: string[];
+  spool: MessageRecord[];
+  faultLog: FaultRecord[];
+  rssSamples: { atS: number; kb: number; incarnation: number }[];
+  restarts: number;
+}): SoakReport {
+  const byId = new Map(x.list.map((m) => [m.Id, m]));
+  const receivedCount = new Map<string, number>();
+  for (const subject of x.received) {
+    const id = subject.replace(/^soak /, '');
+    receivedCount.set(id, (receivedCount.get(id) ?? 0) + 1);
+  }
+  const statuses: Record<string, number> = {};
+  const failedReasons: Record<string, number> = {};
+  const unknownReasons: Record<string, number> = {};
+  let lost = 0;
+  let pending = 0;
+  let sentNotReceived = 0;
+  let failedButReceived = 0;
+  let duplicates = 0;
+  let duplicatesOutsideUnknown = 0;
+  for (const [id, confirmed] of x.submitted) {
+    const m = byId.get(id);
+    const got = receivedCount.get(id) ?? 0;
+    if (!m) {
+      // An unconfirmed call may never have reached the daemon: only a confirmed one can be lost.
+      if (confirmed) lost++;
+      continue;
+    }
+    statuses[m.Status] = (statuses[m.Status] ?? 0) + 1;
+    if (!isFinal(m.Status)) pending++;
+    if (m.Status === 'failed') failedReasons[m.Error] = (failedReasons[m.Error] ?? 0) + 1;
+    if (m.Status === 'unknown') unknownReasons[m.Error] = (unknownReasons[m.Error] ?? 0) + 1;
+    if (m.Status === 'sent' && got === 0) sentNotReceived++;
+    if (m.Status === 'failed' && got > 0) failedButReceived++;
+    if (got > 1) {
+      duplicates++;
+      if (m.Status !== 'unknown') duplicatesOutsideUnknown++;
+    }
+  }
+  const journalled = new Set<string>();
+  for (const r of x.spool) if (!isFinal(r.status)) for (const f of r.ramFiles) journalled.add(f.replace(/^RAM:/, ''));
+  const leaked = x.ramFiles.filter((f) => !journalled.has(f.replace(/^RAM:/, '')));
+  const faults: Record<string, number> = {};
+  for (const f of x.faultLog) faults[f.kind] = (faults[f.kind] ?? 0) + 1;
+  // The RSS trend of the incarnation that lived longest (a SIGKILL starts a new process).
+  const runs = new Map<number, { atS: number; kb: number }[]>();
+  for (const s of x.rssSamples) runs.set(s.incarnation, [...(runs.get(s.incarnation) ?? []), s]);
+  const longest = [...runs.values()].sort((a, b) => b.at(-1)!.atS - b[0].atS - (a.at(-1)!.atS - a[0].atS))[0] ?? [];
+  return {
+    date: new Date().toISOString(),
+    minutes: x.minutes,
+    seed: x.seed,
+    machine: { nproc: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+    submitted: x.submitted.size,
+    unconfirmed: [...x.submitted.values()].filter((ok) => !ok).length,
+    statuses,
+    sentAtMmsc: x.received.length,
+    failedReasons,
+    unknownReasons,
+    duplicates,
+    duplicatesOutsideUnknown,
+    sentNotReceived,
+    failedButReceived,
+    lost,
+    pending,
+    ramFilesLeaked: leaked.length,
+    ramFilesAtEnd: x.ramFiles,
+    daemonRestarts: x.restarts,
+    faults,
+    faultLog: x.faultLog,
+    rss: {
+      samples: x.rssSamples,
+      longestRun: {
+        firstKb: longest[0]?.kb ?? 0,
+        lastKb: longest.at(-1)?.kb ?? 0,
+        maxKb: Math.max(0, ...longest.map((s) => s.kb)),
+        minutes: longest.length ? round((longest.at(-1)!.atS - longest[0].atS) / 60, 1) : 0,
+      },
+    },
+  };
+}
+
+function print(r: SoakReport): void {
+  const line = (k: string, v: string | number | object): void => console.log(`${k.padEnd(28)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  console.log(`\nsoak: ${r.minutes} min, seed ${r.seed}, ${r.daemonRestarts} daemon restarts (SIGKILL)`);
+  line('faults', r.faults);
+  line('submitted', r.submitted);
+  line('unconfirmed', r.unconfirmed);
+  line('statuses', r.statuses);
+  line('sent (at the MMSC)', r.sentAtMmsc);
+  line('failed, by reason', r.failedReasons);
+  line('unknown, by reason', r.unknownReasons);
+  line('duplicates', `${r.duplicates} (outside unknown: ${r.duplicatesOutsideUnknown}, must be 0)`);
+  line('sent but not received', `${r.sentNotReceived} (must be 0)`);
+  line('failed but received', r.failedButReceived);
+  line('lost', `${r.lost} (must be 0)`);
+  line('pending at the end', r.pending);
+  line('RAM files leaked', `${r.ramFilesLeaked} (must be 0) of ${r.ramFilesAtEnd.length} in RAM`);
+  const l = r.rss.longestRun;
+  line('RSS (longest-lived process)', `${(l.firstKb / 1024).toFixed(1)} → ${(l.lastKb / 1024).toFixed(1)} MiB over ${l.minutes} min, max ${(l.maxKb / 1024).toFixed(1)} MiB`);
+}
+
+main().catch((err: Error) => {
+  console.error(`soak failed: ${err.stack ?? err.message}`);
+  process.exit(1);
+});

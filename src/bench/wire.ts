@@ -1,0 +1,209 @@
+// Send time over a throttled line against the wire time of the bytes that crossed it (DESIGN.md §8,
+// target ≤ 1.10), where the time goes, and AT round trips per message against the spec's minimum.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SerialPort } from 'serialport';
+import { MmsClient } from '../api/dbus/client.js';
+import { checksum16 } from '../at/checksum.js';
+import { Testbed, type LogLine } from '../sim/testbed.js';
+import { StatusWatcher, lineTime, pseudoRandomBytes, round } from './common.js';
+
+export interface WireResult {
+  baud: number;
+  attachmentBytes: number;
+  /** Submission (D-Bus call made) to Status `sent` seen on D-Bus, ms. */
+  totalMs: number;
+  /** Bytes that crossed the line from submission to `sent`, each way. */
+  bytesToModem: number;
+  bytesFromModem: number;
+  /** (bytesToModem + bytesFromModem) × 10 / baud. */
+  wireMs: number;
+  ratio: number;
+  /** Where the time went (ms): see PHASES. */
+  phases: Record<string, number>;
+  /** Upload of the same file by a bare client on the same virtual line (no daemon): the testbed's floor. */
+  floorUploadMs: number;
+  floorUploadWireMs: number;
+  /** Round trips the daemon made for the message (submission to clean-up done). */
+  atRoundTrips: number;
+  atMinimum: number;
+  commands: string[];
+}
+
+/**
+ * The phases, by the daemon's own log: `submit` D-Bus call until the outbox has it; `queue` until
+ * the first AT command; `prepare` AT+QMMSEDIT=0 and the journal; `upload` AT+QFUPL to its final
+ * answer; `edit` the edit commands; `mmsc` AT+QMMSEND to its +QMMSEND result; `report` the result
+ * to the `sent` signal on the client's side.
+ */
+export const PHASES = ['submit', 'queue', 'prepare', 'upload', 'edit', 'mmsc', 'report'] as const;
+
+/** Bytes a logged AT exchange put on the line (echo off: ATE0 is part of the start-up). */
+function lineBytes(l: LogLine): { out: number; in: number } {
+  if (l.part !== 'at') return { out: 0, in: 0 };
+  if (l.msg === 'tx' && typeof l.at === 'string') return { out: Buffer.byteLength(l.at) + 1, in: 0 };
+  if (l.msg === 'tx data' && typeof l.bytes === 'number') return { out: l.bytes, in: 0 };
+  if (l.msg === 'rx' && typeof l.line === 'string') {
+    // The module's ACK is a bare "A"; every other line is framed "\r\n<line>\r\n".
+    return { out: 0, in: l.line === 'A' ? 1 : Buffer.byteLength(l.line) + 4 };
+  }
+  return { out: 0, in: 0 };
+}
+
+/** The spec's minimum for one message with these parts: clear, per file upload + add, per address, subject, send, delete. */
+export function minimumRoundTrips(m: { addresses: number; subject: boolean; files: number }): number {
+  return 1 + m.files * 2 + m.addresses + (m.subject ? 1 : 0) + 1 + m.files;
+}
+
+export async function measureWire(baud: number, attachmentBytes = 100 * 1024): Promise<WireResult> {
+  const tb = await Testbed.start({ dbus: true, simArgs: ['--baud', String(baud)], logLevel: 'debug' });
+  try {
+    await tb.modemReady();
+    const floor = await floorUpload(tb, attachmentBytes, baud);
+    const watcher = await StatusWatcher.connect(tb.bus!.address);
+    const client = await MmsClient.connect('session', tb.bus!.address);
+    try {
+      const daemon = tb.daemon!;
+      const transcriptFrom = ((await tb.simState()).transcript as string[]).length;
+      const from = daemon.lines.length;
+      const data = pseudoRandomBytes(attachmentBytes, baud);
+      const file = join(tb.incomingDir, 'photo.jpg');
+      await writeFile(file, data);
+      const wallStart = Date.now();
+      const t0 = performance.now();
+      // SendMessage with a path: the daemon reads the file (SendMessageData would add dbus-next's
+      // client-side marshalling of the bytes, about 1 ms per KiB, to `submit`).
+      const path = await client.sendPaths({ to: ['+15551234567'], subject: 'wire' }, [{ path: file, contentType: 'image/jpeg' }]);
+      const id = path.slice(path.lastIndexOf('/') + 1);
+      await watcher.until(() => watcher.latest.get(id) === 'sent' || watcher.latest.get(id) === 'failed', 600_000, 'sent');
+      const t1 = performance.now();
+      const wallEnd = wallStart + (t1 - t0);
+      if (watcher.latest.get(id) !== 'sent') throw new Error(`wire benchmark message ended ${watcher.latest.get(id)}`);
+      // Clean-up (AT+QMMSEDIT=0, AT+QFDEL) runs after `sent`: wait for it before counting.
+      const mine = (l: LogLine): boolean => daemon.lines.indexOf(l) >= from;
+      await daemon.waitFor((l) => mine(l) && l.part === 'at' && l.msg === 'rx' && l.line === 'OK' && String(l.at).startsWith('AT+QFDEL'), 30_000, 'clean-up');
+      const lines = daemon.lines.slice(from);
+      const commands = ((await tb.simState()).transcript as string[]).slice(transcriptFrom);
+
+      // Bytes on the line until the +QMMSEND result (what `sent` waited for).
+      const resultIdx = lines.findIndex((l) => l.part === 'at' && l.msg === 'rx' && String(l.line).startsWith('+QMMSEND:'));
+      let out = 0;
+      let inb = 0;
+      for (const l of lines.slice(0, resultIdx + 1)) {
+        const b = lineBytes(l);
+        out += b.out;
+        inb += b.in;
+      }
+      const wireMs = ((out + inb) * 10 * 1000) / baud;
+
+      const t = (pred: (l: LogLine) => boolean): number => {
+        const l = lines.find(pred);
+        return l ? lineTime(l) : NaN;
+      };
+      const queued = t((l) => l.part === 'outbox' && l.msg === 'message queued');
+      const firstAt = t((l) => l.part === 'at' && l.msg === 'tx');
+      const uploadStart = t((l) => l.part === 'at' && l.msg === 'upload');
+      const uploadEnd = t((l) => l.part === 'at' && l.msg === 'rx' && String(l.line).startsWith('+QFUPL:'));
+      const sendStart = t((l) => l.part === 'at' && l.msg === 'tx' && String(l.at).startsWith('AT+QMMSEND'));
+      const result = t((l) => l.part === 'at' && l.msg === 'rx' && String(l.line).startsWith('+QMMSEND:'));
+      const phases: Record<string, number> = {
+        submit: queued - wallStart,
+        queue: firstAt - queued,
+        prepare: uploadStart - firstAt,
+        upload: uploadEnd - uploadStart,
+        edit: sendStart - uploadEnd,
+        mmsc: result - sendStart,
+        report: wallEnd - result,
+      };
+      return {
+        baud,
+        attachmentBytes,
+        totalMs: round(t1 - t0, 1),
+        bytesToModem: out,
+        bytesFromModem: inb,
+        wireMs: round(wireMs, 1),
+        ratio: round((t1 - t0) / wireMs, 3),
+        phases,
+        floorUploadMs: round(floor.ms, 1),
+        floorUploadWireMs: round(floor.wireMs, 1),
+        atRoundTrips: commands.length,
+        atMinimum: minimumRoundTrips({ addresses: 1, subject: true, files: 1 }),
+        commands,
+      };
+    } finally {
+      client.close();
+      watcher.close();
+    }
+  } finally {
+    await tb.stop();
+  }
+}
+
+/**
+ * The same upload by the simplest possible host (command, 1024-byte blocks, wait for each "A",
+ * final answer) on the same line, with the daemon stopped: what the testbed itself costs.
+ */
+async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ ms: number; wireMs: number }> {
+  await tb.daemon!.stop();
+  const port = new SerialPort({ path: tb.simInfo.port, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  let rx = '';
+  let waiter: { pred: (s: string) => boolean; resolve: () => void } | undefined;
+  port.on('data', (b: Buffer) => {
+    rx += b.toString('latin1');
+    if (waiter?.pred(rx)) {
+      const w = waiter;
+      waiter = undefined;
+      w.resolve();
+    }
+  });
+  const expect = (pred: (s: string) => boolean): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (pred(rx)) return resolve();
+      const timer = setTimeout(() => reject(new Error(`floor probe: no answer; got ${JSON.stringify(rx.slice(-80))}`)), 60_000);
+      waiter = {
+        pred,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+    });
+  const write = (b: Buffer | string): Promise<void> =>
+    new Promise((resolve, reject) => port.write(b, (err) => (err ? reject(err) : resolve())));
+  try {
+    rx = '';
+    await write('ATE0\r');
+    await expect((s) => s.includes('OK\r\n'));
+    const data = pseudoRandomBytes(size, 7);
+    rx = '';
+    const t0 = performance.now();
+    const cmd = `AT+QFUPL="RAM:floor.bin",${size},60,1\r`;
+    await write(cmd);
+    await expect((s) => s.includes('CONNECT'));
+    let acks = 0;
+    for (let sent = 0; sent < size; sent += 1024) {
+      const block = data.subarray(sent, sent + 1024);
+      const last = sent + block.length >= size;
+      await write(block);
+      if (last) await expect((s) => /\+QFUPL: \d+,[0-9a-f]+\r\n\r\nOK\r\n/i.test(s));
+      else {
+        const want = ++acks;
+        await expect((s) => (s.match(/A/g) ?? []).length >= want);
+      }
+    }
+    const ms = performance.now() - t0;
+    const answer = /\+QFUPL: (\d+),([0-9a-f]+)/i.exec(rx);
+    if (!answer || Number(answer[1]) !== size || parseInt(answer[2], 16) !== checksum16(data)) throw new Error(`floor probe: bad upload answer ${JSON.stringify(rx.slice(-60))}`);
+    const answerBytes = rx.length;
+    rx = '';
+    await write('AT+QFDEL="RAM:floor.bin"\r');
+    await expect((s) => s.includes('OK\r\n'));
+    const wireMs = baud > 0 ? ((cmd.length + size + answerBytes) * 10 * 1000) / baud : 0;
+    return { ms, wireMs };
+  } finally {
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+    await tb.startDaemon();
+    await tb.modemReady();
+  }
+}
