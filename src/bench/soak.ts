@@ -14,21 +14,10 @@ import { MmsClient } from '../api/dbus/client.js';
 import { SPEC_CODES } from '../core/errors.js';
 import { isFinal, type MessageRecord, type Status } from '../core/message.js';
 import { Testbed } from '../sim/testbed.js';
-import { procStatus, pseudoRandomBytes, round, sleep } from './common.js';
+import { mulberry32, procStatus, pseudoRandomBytes, round, sleep } from './common.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
-/** Deterministic randomness (mulberry32): a run can be repeated with its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface FaultRecord {
   atS: number;
@@ -198,7 +187,7 @@ async function main(): Promise<void> {
   const perSecond = Number(values.rate);
   const faultEveryS = Number(values['fault-every-s']);
   const drainS = Number(values['drain-s']);
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const log = (s: string): void => console.error(`soak ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s: ${s}`);
   const t0 = performance.now();
 

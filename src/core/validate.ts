@@ -40,7 +40,7 @@ const AT_UNSAFE = /["';\r\n\x1a]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Option name → accepted range (spec §2.1 sendparam; AT+QMMSEND timeout). */
-const OPTIONS: Readonly<Record<keyof SendOptions, readonly [number, number] | 'boolean'>> = {
+export const OPTIONS: Readonly<Record<keyof SendOptions, readonly [number, number] | 'boolean'>> = {
   validity: [0, 6],
   priority: [0, 3],
   deliveryReport: 'boolean',

@@ -10,17 +10,10 @@ import type { MessageRecord, SendOptions } from '../../src/core/message.js';
 import type { FrontDoorContext, RawSendRequest } from '../../src/api/types.js';
 import type { ModemStatus } from '../../src/modem/types.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
+import { OPTIONS } from '../../src/core/validate.js';
 
 const ADDRESS = /^(?:\+?[0-9]{3,20}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+)$/;
-const OPTION_RANGES: Record<string, [number, number] | 'boolean'> = {
-  validity: [0, 6],
-  priority: [0, 3],
-  deliveryReport: 'boolean',
-  readReport: 'boolean',
-  visibility: [0, 2],
-  class: [0, 4],
-  timeout: [1, 65535],
-};
+const OPTION_RANGES: Readonly<Record<string, readonly [number, number] | 'boolean'>> = OPTIONS;
 
 export interface FakeContextOptions {
   allowedDirs?: string[];

@@ -144,13 +144,4 @@ export function senderLines(tb: Testbed, id: string, msg: string): LogLine[] {
 }
 
 /** A small deterministic PRNG (mulberry32) for reproducible "random" test schedules. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as prng } from '../../src/bench/common.js';
