@@ -10,7 +10,7 @@ import type { MessageRecord } from '../core/message.js';
 import { validateRequest } from '../core/validate.js';
 import type { ModemConfig } from '../modem/config.js';
 import { QuectelModem } from '../modem/quectel.js';
-import type { ModemStatus } from '../modem/types.js';
+import type { ModemStatus, SendParams } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
 import type { SubmitResult } from '../outbox/types.js';
 import { Sender } from '../sender/sender.js';
@@ -43,6 +43,12 @@ export function modemConfigOf(config: Config): ModemConfig {
     commandTimeoutMs: config.modem.commandTimeoutMs,
     rebootMinIntervalS: config.modem.rebootMinIntervalS,
   };
+}
+
+/** The sendparam part of the `mms.*` settings: what a message without options is sent with. */
+function sendParamsOf(m: SendParams): SendParams {
+  const { validity, priority, deliveryReport, readReport, visibility } = m;
+  return { validity, priority, deliveryReport, readReport, visibility, class: m.class };
 }
 
 /** Events: 'added', 'changed', 'removed' (outbox), 'modemStatus' (ModemStatus). */
@@ -83,14 +89,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         maxAttempts: config.outbox.maxAttempts,
         sendTimeoutS: config.mms.sendTimeoutS,
         charset: config.mms.charset,
-        defaults: {
-          validity: modemConfig.mms.validity,
-          priority: modemConfig.mms.priority,
-          deliveryReport: modemConfig.mms.deliveryReport,
-          readReport: modemConfig.mms.readReport,
-          visibility: modemConfig.mms.visibility,
-          class: modemConfig.mms.class,
-        },
+        defaults: sendParamsOf(modemConfig.mms),
       },
     });
   }

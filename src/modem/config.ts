@@ -1,6 +1,6 @@
 // Configuration of the Quectel driver (DESIGN.md §3: the `pdp.*`, `mms.*` and `modem.*` keys it
 // uses) and the timer seam tests drive with fake time.
-import type { Charset } from './types.js';
+import type { Charset, SendParams } from './types.js';
 
 export interface PdpConfig {
   /** 1–16: AT+QICSGP, AT+QIACT, AT+QMMSCFG="contextid". */
@@ -12,7 +12,8 @@ export interface PdpConfig {
   auth: number;
 }
 
-export interface MmsConfig {
+/** The `mms.*` settings; the sendparam of §2.1 is the messages' default. */
+export interface MmsConfig extends SendParams {
   /** MMSC URL, ≤ 100 bytes (spec §2.1). */
   mmsc: string;
   /** Proxy gateway, ≤ 50 bytes; '' = no proxy (the setting is then not applied). */
@@ -20,12 +21,6 @@ export interface MmsConfig {
   proxyPort: number;
   /** Charset for non-ASCII subjects and the one applied at start-up. */
   charset: Charset;
-  validity: number;
-  priority: number;
-  deliveryReport: boolean;
-  readReport: boolean;
-  visibility: number;
-  class: number;
   /** x-up-calling-id header: 0 or 1. */
   supportField: number;
   /** 1–125 s. */
