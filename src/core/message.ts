@@ -89,3 +89,31 @@ export interface MessageRecord {
 export function isFinal(status: Status): boolean {
   return FINAL_STATUSES.has(status);
 }
+
+/**
+ * A message as it enters the outbox: `queued`, nothing tried yet. The one place that knows a new
+ * record's initial state (the outbox and the test doubles of the front doors use it).
+ */
+export function newMessageRecord(
+  id: string,
+  req: Pick<SendRequest, 'to' | 'cc' | 'bcc' | 'subject' | 'options'>,
+  attachments: AttachmentMeta[],
+  now: number,
+): MessageRecord {
+  return {
+    id,
+    status: 'queued',
+    to: [...req.to],
+    cc: [...req.cc],
+    bcc: [...req.bcc],
+    subject: req.subject,
+    attachments,
+    options: { ...req.options },
+    attempts: 0,
+    progress: 0,
+    created: now,
+    updated: now,
+    ramFiles: [],
+    sendAccepted: false,
+  };
+}

@@ -7,7 +7,7 @@ import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/prom
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { RequestError } from '../core/errors.js';
-import { STATUSES, isFinal, type AttachmentMeta, type MessageRecord, type SendRequest, type Status } from '../core/message.js';
+import { STATUSES, isFinal, newMessageRecord, type AttachmentMeta, type MessageRecord, type SendRequest, type Status } from '../core/message.js';
 import { isValidId } from '../core/validate.js';
 import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
 
@@ -265,22 +265,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
         await fsyncDir(attachDir);
         await fsyncDir(this.attachmentsDir);
       }
-      const record: MessageRecord = {
-        id,
-        status: 'queued',
-        to: [...req.to],
-        cc: [...req.cc],
-        bcc: [...req.bcc],
-        subject: req.subject,
-        attachments,
-        options: { ...req.options },
-        attempts: 0,
-        progress: 0,
-        created: now,
-        updated: now,
-        ramFiles: [],
-        sendAccepted: false,
-      };
+      const record = newMessageRecord(id, req, attachments, now);
       const stored = await this.write(record);
       this.log.info({ id, recipients: record.to.length + record.cc.length + record.bcc.length, attachments: attachments.length }, 'message queued');
       this.emit('added', stored);

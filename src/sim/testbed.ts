@@ -135,22 +135,28 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   return out;
 }
 
-/** Starts a private session bus; resolves with its address. */
-export async function startSessionBus(dir: string): Promise<{ address: string; handle: ProcessHandle }> {
-  const socket = join(dir, 'bus.sock');
-  const conf = join(dir, 'bus.conf');
-  await writeFile(
-    conf,
-    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+/** A session-type bus on `socket` where everything is allowed (the demo's and the tests'). */
+export function sessionBusConfig(socket: string): string {
+  return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
   <listen>unix:path=${socket}</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
 </busconfig>
-`,
-  );
+`;
+}
+
+/** Starts a private session bus; resolves with its address. */
+export async function startSessionBus(dir: string): Promise<{ address: string; handle: ProcessHandle }> {
+  const socket = join(dir, 'bus.sock');
+  const conf = join(dir, 'bus.conf');
+  await writeFile(conf, sessionBusConfig(socket));
   const proc = spawn('dbus-daemon', [`--config-file=${conf}`, '--nofork', '--print-address=1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

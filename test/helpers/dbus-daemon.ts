@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { BUS_NAME } from '../../src/api/dbus/names.js';
+import { sessionBusConfig } from '../../src/sim/testbed.js';
 
 export interface PrivateBus {
   /** The address to give clients (`unix:path=…,guid=…`). */
@@ -16,21 +17,7 @@ export interface PrivateBus {
 }
 
 /** A session-type bus where everything is allowed. */
-export function sessionConfig(socket: string): string {
-  return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=${socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`;
-}
+export const sessionConfig = sessionBusConfig;
 
 /**
  * A bus with the default policy of Debian's /usr/share/dbus-1/system.conf (deny owning names and

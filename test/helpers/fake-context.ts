@@ -6,7 +6,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { resolve as resolvePath, sep } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { RequestError } from '../../src/core/errors.js';
-import type { MessageRecord, SendOptions } from '../../src/core/message.js';
+import { newMessageRecord, type MessageRecord, type SendOptions } from '../../src/core/message.js';
 import type { FrontDoorContext, RawSendRequest } from '../../src/api/types.js';
 import type { ModemStatus } from '../../src/modem/types.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
@@ -70,28 +70,14 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
     if (total > (this.opts.maxMessageBytes ?? 307200)) throw new RequestError('MessageTooLarge', `${total} bytes`);
 
     const now = this.now();
-    const record: MessageRecord = {
-      id,
-      status: 'queued',
-      to,
-      cc,
-      bcc,
-      subject,
-      attachments: loaded.map((a, i) => ({
-        name: a.name,
-        contentType: a.contentType,
-        size: a.data.length,
-        sha256: createHash('sha256').update(a.data).digest('hex'),
-        file: `${id}.${i}`,
-      })),
-      options,
-      attempts: 0,
-      progress: 0,
-      created: now,
-      updated: now,
-      ramFiles: [],
-      sendAccepted: false,
-    };
+    const attachments = loaded.map((a, i) => ({
+      name: a.name,
+      contentType: a.contentType,
+      size: a.data.length,
+      sha256: createHash('sha256').update(a.data).digest('hex'),
+      file: `${id}.${i}`,
+    }));
+    const record = newMessageRecord(id, { to, cc, bcc, subject, options }, attachments, now);
     this.records.set(id, record);
     this.attachmentData.set(id, loaded.map((a) => a.data));
     this.emit('added', record);

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { RequestError } from '../../src/core/errors.js';
-import { isFinal, type AttachmentMeta, type MessageRecord, type Status } from '../../src/core/message.js';
+import { isFinal, newMessageRecord, type AttachmentMeta, type MessageRecord, type Status } from '../../src/core/message.js';
 import type { ModemStatus } from '../../src/modem/types.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
 import type { FrontDoorContext, RawSendRequest } from '../../src/api/types.js';
@@ -61,22 +61,7 @@ export class FakeMqttContext extends EventEmitter implements FrontDoorContext {
     }
     const t = this.tick();
     const meta: AttachmentMeta[] = parts.map((p, i) => ({ name: p.name, contentType: p.contentType, size: p.data.length, sha256: '', file: `${i}` }));
-    const record: MessageRecord = {
-      id,
-      status: 'queued',
-      to,
-      cc,
-      bcc,
-      subject,
-      attachments: meta,
-      options: {},
-      attempts: 0,
-      progress: 0,
-      created: t,
-      updated: t,
-      ramFiles: [],
-      sendAccepted: false,
-    };
+    const record = newMessageRecord(id, { to, cc, bcc, subject, options: {} }, meta, t);
     this.records.set(id, record);
     this.attachments.set(id, parts);
     this.emit('added', { ...record });
