@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     }
     out.wire = wire;
     const w = wire[0];
-    rows.push(['AT round trips / message', `${w.atRoundTrips} / ${w.atMinimum}`, `daemon / spec minimum (1 To, subject, one file): ${w.commands.map((c) => c.replace(/=.*/, '')).join(' ')}`]);
+    rows.push(['AT round trips / message', `${w.atRoundTrips} / ${w.atMinimum}`, `daemon / spec minimum (1 To, subject, one file): ${w.commands.map((c) => c.replace(/=.*/, '')).join(' ')}; the first message after start-up: ${w.firstMessageRoundTrips}`]);
   }
   if (only.has('throughput')) {
     step(`throughput, 2 × ${messages} messages`);

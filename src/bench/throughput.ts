@@ -43,6 +43,8 @@ export async function measureThroughput(messages: number, attachmentBytes = 10 *
   const tb = await Testbed.start({
     dbus: true,
     logLevel: 'info',
+    // "0 ms MMSC": no radio time per send either (mmsd-sim's default is 50 ms).
+    simArgs: ['--send-delay-ms', '0'],
     daemonNodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`],
   });
   try {

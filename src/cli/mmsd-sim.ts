@@ -21,6 +21,7 @@ const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --boot-ms N              restart time before RDY (default 300)
   --escape-guard-ms N      silence around "+++" in upload mode (default 1000)
   --ram-bytes N            RAM file store capacity (default 2097152)
+  --send-delay-ms N        the radio's time per AT+QMMSEND before the MMSC is reached (default 50)
   --log-level LEVEL        pino level for stderr (default info)`;
 
 class UsageError extends Error {}
@@ -77,6 +78,7 @@ async function main(): Promise<number> {
       'boot-ms': { type: 'string' },
       'escape-guard-ms': { type: 'string' },
       'ram-bytes': { type: 'string' },
+      'send-delay-ms': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -134,6 +136,7 @@ async function main(): Promise<number> {
       escapeGuardMs: nonNegativeInt(values['escape-guard-ms'], '--escape-guard-ms', 1000),
       ramBytes: nonNegativeInt(values['ram-bytes'], '--ram-bytes', 2 * 1024 * 1024),
       bytesPerSecond: baud / 10,
+      sendDelayMs: nonNegativeInt(values['send-delay-ms'], '--send-delay-ms', 50),
       sendResults,
       ...(sender ? { sender } : {}),
     });

@@ -49,6 +49,11 @@ type Domain = 'CGREG' | 'CEREG';
 export class HealthMonitor extends EventEmitter {
   /** The charset the module has in force (AT+QMMSCFG="character"), undefined when unknown. */
   charset: Charset | undefined;
+  /**
+   * True while the MMS edit buffer is known to be empty: AT+QMMSEDIT=0 answered OK on this
+   * module, and no edit or send command was written since (false when unknown).
+   */
+  editBufferEmpty = false;
 
   private current: ModemStatus = { state: 'absent', registration: 'unknown', operator: '', signal: -1 };
   private readonly stat: Record<Domain, number> = { CGREG: 0, CEREG: 0 };
@@ -196,6 +201,7 @@ export class HealthMonitor extends EventEmitter {
 
   private forgetModule(): void {
     this.charset = undefined;
+    this.editBufferEmpty = false;
     this.mmsConfigured = false;
   }
 
@@ -440,9 +446,12 @@ export class HealthMonitor extends EventEmitter {
     }
     await c.mmsSendParams(mms);
     this.check(gen);
+    // The charset every message needs first (its addresses go under "ASCII", DESIGN.md §6);
+    // mms.charset is applied when a subject needs it, so setting it here would cost each first
+    // message after a restart one more round trip.
     this.charset = undefined;
-    await c.mmsCharset(mms.charset);
-    this.charset = mms.charset;
+    await c.mmsCharset('ASCII');
+    this.charset = 'ASCII';
     this.check(gen);
     await c.mmsSupportField(mms.supportField);
     this.check(gen);

@@ -137,8 +137,20 @@ export class QuectelModem extends EventEmitter implements ModemApi {
 
   // --- editing (spec §2.2, DESIGN.md §6) ---
 
-  mmsClear(): Promise<void> {
-    return this.commands.mmsClear();
+  /**
+   * Empties the edit buffer (AT+QMMSEDIT=0). Skipped when it is known to be empty already: the
+   * previous message's clean-up cleared it and nothing was edited since on this module, which
+   * saves the clear at the start of each message (DESIGN.md §6, docs/design.md §9).
+   */
+  async mmsClear(): Promise<void> {
+    if (this.health.editBufferEmpty) return;
+    await this.commands.mmsClear();
+    this.health.editBufferEmpty = true;
+  }
+
+  /** Before any command that may change the edit buffer: from now on it is not known to be empty. */
+  private editing(): void {
+    this.health.editBufferEmpty = false;
   }
 
   /** AT+QMMSCFG="character",<cs>, only when another charset is (or may be) in force. */
@@ -157,6 +169,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   async addRecipient(kind: 'to' | 'cc' | 'bcc', address: string): Promise<void> {
     quote(address, 'address'); // refuse before anything is written
     await this.setCharset('ASCII');
+    this.editing();
     await this.commands.mmsAddAddress(kind, address);
   }
 
@@ -164,10 +177,12 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   async setSubject(subject: string, charset: Charset): Promise<void> {
     const enc = encodeSubject(subject, charset);
     await this.setCharset(enc.charset);
+    this.editing();
     await this.commands.mmsSetSubject(enc.optstring);
   }
 
   addAttachment(ramName: string): Promise<void> {
+    this.editing();
     return this.commands.mmsAddAttachment(ramName);
   }
 
@@ -191,6 +206,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
     int(timeoutS, 1, 65535, 'send timeout');
     // Listening before the command is written: the result may follow the OK at once.
     const outcome = new SendOutcome(this.at, this.timers);
+    this.editing();
     try {
       try {
         await this.commands.mmsSend(timeoutS);

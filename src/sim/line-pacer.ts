@@ -7,10 +7,19 @@ export interface SimClock {
   clearTimeout(handle: unknown): void;
 }
 
+/**
+ * Node's timers have a resolution of 1 ms and fire late by up to another; a wait under 1 ms runs
+ * on the next turn of the event loop instead, so the line pacer can hit a byte's arrival to a
+ * fraction of a millisecond (it re-arms until the time has come).
+ */
 export const systemClock: SimClock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  setTimeout: (fn, ms) => (ms < 1 ? { immediate: setImmediate(fn) } : { timeout: setTimeout(fn, Math.floor(ms)) }),
+  clearTimeout: (h) => {
+    const handle = h as { immediate?: NodeJS.Immediate; timeout?: NodeJS.Timeout };
+    if (handle.immediate) clearImmediate(handle.immediate);
+    if (handle.timeout) clearTimeout(handle.timeout);
+  },
 };
 
 interface Segment {
@@ -22,14 +31,21 @@ interface Segment {
   taken: number;
 }
 
-/** Minimal gap between two wake-ups of a throttled line, so timers do not spin per byte. */
-const MIN_TICK_MS = 2;
+/**
+ * Minimal gap between two wake-ups while a long write trickles in, so timers do not fire per
+ * byte. The last byte of a write is delivered at its own time, not at the next tick: a block's end
+ * or a one-byte ACK held back by a tick would add a turnaround the real line does not have.
+ */
+export const MIN_TICK_MS = 2;
+/** How early the timer for a write's end fires; the rest is waited on the event loop. */
+const EXACT_LEAD_MS = 1;
 
 export class LinePacer {
   private segs: Segment[] = [];
   private freeAt = 0;
   private timer: unknown;
   private timerAt = Infinity;
+  private lastWake = -Infinity;
   /** Bytes per second; 0 means no throttle. */
   rate = 0;
 
@@ -86,28 +102,38 @@ export class LinePacer {
     this.cancelTimer();
   }
 
-  private nextArrival(): number {
+  /**
+   * When to wake next: the next byte's arrival, at most every MIN_TICK_MS, and the write's end.
+   * `exact` marks the end of a write, which is worth a short spin to hit on time.
+   */
+  private nextWake(): { at: number; exact: boolean } {
     const seg = this.segs[0];
-    if (!seg) return Infinity;
-    if (seg.rate <= 0) return 0;
-    return seg.start + ((seg.taken + 1) * 1000) / seg.rate;
+    if (!seg) return { at: Infinity, exact: false };
+    if (seg.rate <= 0) return { at: 0, exact: true };
+    const next = seg.start + ((seg.taken + 1) * 1000) / seg.rate;
+    const end = seg.start + (seg.buf.length * 1000) / seg.rate;
+    const tick = Math.max(next, this.lastWake + MIN_TICK_MS);
+    return end <= tick ? { at: end, exact: true } : { at: tick, exact: false };
   }
 
   private schedule(): void {
-    const at = this.nextArrival();
+    const { at, exact } = this.nextWake();
     if (at === Infinity) return;
-    const now = this.clock.now();
-    const when = at <= now ? now : Math.max(at, now + MIN_TICK_MS);
-    if (this.timer !== undefined && this.timerAt <= when) return;
+    if (this.timer !== undefined && this.timerAt <= at) return;
     this.cancelTimer();
-    this.timerAt = when;
+    this.timerAt = at;
+    // A timer fires up to a millisecond late: for a write's end, wake a millisecond early and
+    // re-arm (take() finds the rest not yet arrived) on the event loop's next turns until it is due.
+    const remaining = at - this.clock.now();
+    const delay = exact && remaining > EXACT_LEAD_MS ? remaining - EXACT_LEAD_MS : remaining;
     this.timer = this.clock.setTimeout(
       () => {
         this.timer = undefined;
         this.timerAt = Infinity;
+        this.lastWake = this.clock.now();
         this.onReady();
       },
-      Math.max(0, Math.ceil(when - now)),
+      Math.max(0, delay),
     );
   }
 

@@ -61,7 +61,7 @@ describe('mmsd sends through the virtual modem', () => {
       'AT+QMMSEDIT=0',
       expect.stringMatching(/^AT\+QFUPL="RAM:note\.txt",\d+,\d+,1$/),
       expect.stringMatching(/^AT\+QFUPL="RAM:photo\.jpg",102400,\d+,1$/),
-      'AT+QMMSCFG="character","ASCII"',
+      // No charset command before the addresses: the start-up left "ASCII" in force.
       'AT+QMMSEDIT=1,1,"+15550000001"',
       'AT+QMMSEDIT=1,1,"+15550000002"',
       'AT+QMMSEDIT=1,1,"carol@example.com"',

@@ -141,7 +141,7 @@ export const STARTUP: readonly string[] = [
   'AT+QMMSCFG="mmsc","http://mmsc.example/mms"',
   'AT+QMMSCFG="proxy","10.0.0.172",80',
   'AT+QMMSCFG="sendparam",6,3,0,0,2,4',
-  'AT+QMMSCFG="character","UTF8"',
+  'AT+QMMSCFG="character","ASCII"',
   'AT+QMMSCFG="supportfield",0',
   'AT+QMMSCFG="connecttimeout",125',
 ];

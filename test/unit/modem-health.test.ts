@@ -29,7 +29,7 @@ describe('bring-up', () => {
     expect(s).toMatchObject({ state: 'ready', registration: 'home', operator: 'Test Net', signal: 21 });
     expect(statuses[0].state).toBe('initializing');
     expect(m.lastAtOkAt).toBe(1234);
-    expect(m.charsetInForce).toBe('UTF8');
+    expect(m.charsetInForce).toBe('ASCII');
   });
 
   it('does not write anything to a constructed but not started modem', () => {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from '../../src/modem/quote.js';
 import { QuectelModem } from '../../src/modem/quectel.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError } from '../../src/modem/types.js';
-import { FakeAt, cme, error, silentLogger, testConfig, whenState } from './modem-fake-at.js';
+import { FakeAt, cme, error, silentLogger, testConfig, nextState, whenState } from './modem-fake-at.js';
 
 const modems: QuectelModem[] = [];
 
@@ -170,7 +170,7 @@ describe('editing', () => {
     const at = new FakeAt();
     const m = build(at);
     await m.start();
-    await whenState(m, 'ready'); // bring-up leaves "UTF8" in force
+    await whenState(m, 'ready'); // bring-up leaves "ASCII" in force, what addresses need
     at.clear();
     await m.addRecipient('to', '+8613856122546');
     await m.addRecipient('cc', 'copy.test@quectel.com');
@@ -178,7 +178,6 @@ describe('editing', () => {
     await m.setSubject('你好', 'UTF8');
     await m.addRecipient('to', '13856122546');
     expect(at.transcript).toEqual([
-      'AT+QMMSCFG="character","ASCII"',
       'AT+QMMSEDIT=1,1,"+8613856122546"',
       'AT+QMMSEDIT=2,1,"copy.test@quectel.com"',
       'AT+QMMSEDIT=3,1,"secret.test@quectel.com"',
@@ -217,6 +216,36 @@ describe('editing', () => {
     const m = build(at);
     await expect(m.setSubject('中'.repeat(67), 'UTF8')).rejects.toThrow(InvalidArgumentError);
     expect(at.transcript).toEqual([]);
+  });
+
+  it('skips a clear while the edit buffer is known to be empty, not after an edit, a send or a restart', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    at.clear();
+    await m.mmsClear(); // unknown after bring-up: cleared
+    await m.mmsClear(); // known empty: skipped
+    await m.addAttachment('a.txt');
+    await m.mmsClear();
+    await m.addRecipient('to', '+8613856122546');
+    await m.mmsClear();
+    await m.setSubject('hi', 'UTF8');
+    await m.mmsClear();
+    expect(at.transcript.filter((c) => c === 'AT+QMMSEDIT=0')).toHaveLength(4);
+    expect(at.transcript.at(-1)).toBe('AT+QMMSEDIT=0');
+    at.clear();
+    at.script('AT+QMMSEDIT=0', cme(50));
+    await m.addAttachment('b.txt');
+    await expect(m.mmsClear()).rejects.toThrow(); // failed: still unknown
+    await m.mmsClear();
+    expect(at.count('AT+QMMSEDIT=0')).toBe(2);
+    const ready = nextState(m, 'ready');
+    at.urc('RDY'); // a restarted module: nothing is known about it
+    await ready;
+    at.clear();
+    await m.mmsClear();
+    expect(at.transcript).toEqual(['AT+QMMSEDIT=0']);
   });
 
   it('clears, sets send parameters and adds attachments', async () => {
