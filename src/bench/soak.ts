@@ -1,23 +1,29 @@
 #!/usr/bin/env node
 // `npm run soak -- --minutes N` (not in CI): the daemon against the virtual modem for N minutes
 // with random faults (every +QMMSEND error code, HTTP and MMSC failures, reboots, port loss, SIM
-// removal, PDP drops, SIGKILL of the daemon) under a steady stream of D-Bus submissions; then
-// every message is accounted for: sent (counted at the MMSC), failed, unknown, duplicates, lost,
-// leaked RAM files, and the daemon's RSS trend (DESIGN.md §6, §8).
+// removal, PDP drops, SIGKILL of the daemon, restarts of the MQTT broker) under a steady stream of
+// submissions over D-Bus and MQTT; then every message is accounted for: sent (counted at the MMSC),
+// failed, unknown, duplicates, lost, leaked RAM files, and the daemon's RSS trend (DESIGN.md §6, §8).
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { connectAsync, type MqttClient } from 'mqtt';
 import { MmsClient } from '../api/dbus/client.js';
 import { SPEC_CODES } from '../core/errors.js';
 import { isFinal, type MessageRecord, type Status } from '../core/message.js';
 import { Testbed } from '../sim/testbed.js';
 import { mulberry32, procStatus, pseudoRandomBytes, round, sleep } from './common.js';
+import { Mosquitto } from './mosquitto.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
+/** The daemon's default base topic (docs/mqtt.md). */
+const BASE_TOPIC = 'mmsd';
+
+type Door = 'dbus' | 'mqtt';
 
 interface FaultRecord {
   atS: number;
@@ -25,10 +31,15 @@ interface FaultRecord {
   detail?: unknown;
 }
 
+/** What a fault may act on besides the testbed. */
+interface FaultScene {
+  broker: Mosquitto;
+}
+
 interface Fault {
   kind: string;
   weight: number;
-  run: (tb: Testbed, r: () => number) => Promise<unknown>;
+  run: (tb: Testbed, r: () => number, scene: FaultScene) => Promise<unknown>;
 }
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
@@ -138,6 +149,17 @@ const FAULTS: readonly Fault[] = [
       return ms;
     },
   },
+  {
+    // The broker goes away and comes back with its persistence: the daemon's session (and the
+    // requests waiting in it) survives, both clients reconnect (docs/mqtt.md, "Reconnecting").
+    kind: 'broker-restart',
+    weight: 2,
+    run: async (_tb, r, { broker }) => {
+      const ms = between(r, 500, 5000);
+      await broker.restart(ms);
+      return ms;
+    },
+  },
 ];
 
 interface SoakReport {
@@ -146,8 +168,18 @@ interface SoakReport {
   seed: number;
   machine: Record<string, unknown>;
   submitted: number;
-  /** Submissions the daemon had not confirmed by the end (D-Bus call failed while it was down). */
+  /**
+   * Submissions the daemon had not confirmed by the end (a D-Bus call failed while it was down, or
+   * no status came back for an MQTT request).
+   */
   unconfirmed: number;
+  /**
+   * Per front door: ids submitted, confirmed, `sent` by the daemon and received by the MMSC, and
+   * how many times an unconfirmed id was submitted again.
+   */
+  byDoor: Record<Door, { submitted: number; confirmed: number; sent: number; receivedAtMmsc: number; resubmissions: number }>;
+  /** MQTT requests the daemon answered with `rejected` (must not happen: every request is valid). */
+  mqttRejected: number;
   statuses: Record<string, number>;
   sentAtMmsc: number;
   failedReasons: Record<string, number>;
@@ -191,27 +223,74 @@ async function main(): Promise<void> {
   const log = (s: string): void => console.error(`soak ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s: ${s}`);
   const t0 = performance.now();
 
+  // The MQTT door needs a broker of its own (mosquitto must be installed); it outlives the testbed.
+  const broker = await Mosquitto.start();
   const tb = await Testbed.start({
     dbus: true,
+    mqttUrl: broker.url,
     logLevel: 'info',
     simArgs: ['--baud', '921600'],
     // A held send must end within the run: the module's own send timeout, then `unknown`.
     config: { mms: { sendTimeoutS: 30 }, modem: { healthIntervalS: 10 } },
+  }).catch(async (err: unknown) => {
+    await broker.dispose();
+    throw err;
   });
   let client: MmsClient | undefined;
+  let mqttClient: MqttClient | undefined;
   try {
     await tb.modemReady(60_000);
     client = await MmsClient.connect('session', tb.bus!.address);
     const c = client;
     const endAt = t0 + minutes * 60_000;
     const submitted = new Map<string, boolean>(); // id → confirmed
+    const doors = new Map<string, Door>();
+    const lastPublished = new Map<string, number>(); // MQTT id → performance.now() of its last publish
+    const mqttRejected = new Set<string>();
     const faultLog: FaultRecord[] = [];
     const rssSamples: { atS: number; kb: number; incarnation: number }[] = [];
     let incarnation = 0;
     let lastPid = tb.daemon!.pid;
     let n = 0;
 
-    const submitOne = async (id: string): Promise<void> => {
+    // One submitter client for every MQTT request: a clean session is enough, since a status it
+    // misses while the broker is away is either retained (the first `queued`, the final status) or
+    // published again when the request is (docs/mqtt.md, "Ids, duplicates and delivery guarantees").
+    const messagePrefix = `${BASE_TOPIC}/message/`;
+    const mq = await connectAsync(broker.url, { protocolVersion: 5, clean: true, reconnectPeriod: 500, connectTimeout: 5000 });
+    mqttClient = mq;
+    // mqtt.js reconnects on its own; one line per outage, not one per refused connect.
+    let mqOnline = true;
+    mq.on('error', () => undefined);
+    mq.on('offline', () => {
+      if (mqOnline) log("submitter's MQTT client offline");
+      mqOnline = false;
+    });
+    mq.on('connect', () => {
+      if (!mqOnline) log("submitter's MQTT client reconnected");
+      mqOnline = true;
+    });
+    mq.on('message', (topic, payload) => {
+      if (!topic.startsWith(messagePrefix) || payload.length === 0) return;
+      const id = topic.slice(messagePrefix.length);
+      if (doors.get(id) !== 'mqtt') return;
+      let status: unknown;
+      try {
+        status = (JSON.parse(payload.toString()) as { status?: unknown }).status;
+      } catch {
+        return;
+      }
+      if (status === 'rejected') {
+        if (!mqttRejected.has(id)) log(`MQTT request ${id} rejected: ${payload.toString().slice(0, 200)}`);
+        mqttRejected.add(id);
+      } else if (typeof status === 'string') {
+        // `queued` or any later status: the daemon holds the message durably.
+        submitted.set(id, true);
+      }
+    });
+    await mq.subscribeAsync(`${messagePrefix}+`, { qos: 1 });
+
+    const submitDbus = async (id: string): Promise<void> => {
       const size = between(r, 200, 30_000);
       try {
         await c.sendData({ to: ['+15551234567'], subject: `soak ${id}`, id }, [
@@ -224,11 +303,43 @@ async function main(): Promise<void> {
       }
     };
 
+    const submitMqtt = async (id: string): Promise<void> => {
+      const size = between(r, 200, 30_000);
+      // Recorded before the publish: the answer may arrive before the PUBACK.
+      submitted.set(id, submitted.get(id) ?? false);
+      lastPublished.set(id, performance.now());
+      const request = {
+        id,
+        to: ['+15551234567'],
+        subject: `soak ${id}`,
+        attachments: [{ name: 'part.bin', contentType: 'application/octet-stream', data: pseudoRandomBytes(size, n).toString('base64') }],
+      };
+      // While the broker is away mqtt.js keeps the request and publishes it on reconnect: the
+      // stream does not wait for that; confirmation is the status on mmsd/message/<id>.
+      const puback = mq.publishAsync(`${BASE_TOPIC}/send`, JSON.stringify(request), { qos: 1 }).then(
+        () => undefined,
+        () => undefined,
+      );
+      await Promise.race([puback, sleep(5000)]);
+    };
+
+    const resubmitted: Record<Door, number> = { dbus: 0, mqtt: 0 };
+    const submitOne = async (id: string): Promise<void> => {
+      const door = doors.get(id) ?? 'dbus';
+      if (submitted.has(id)) resubmitted[door]++;
+      await (door === 'mqtt' ? submitMqtt(id) : submitDbus(id));
+    };
+    // An unconfirmed D-Bus call is made again at once (it failed); an MQTT request only once its
+    // answer is overdue, not on every round while it waits in the broker or the daemon is away.
+    const resendDue = (id: string, gapMs: number): boolean =>
+      doors.get(id) !== 'mqtt' || performance.now() - (lastPublished.get(id) ?? 0) >= gapMs;
+
     const submitter = (async () => {
       while (performance.now() < endAt) {
         const id = `soak-${seed}-${n++}`;
+        doors.set(id, r() < 0.5 ? 'mqtt' : 'dbus');
         await submitOne(id);
-        for (const [uid, ok] of submitted) if (!ok && uid !== id) await submitOne(uid);
+        for (const [uid, ok] of submitted) if (!ok && uid !== id && resendDue(uid, 10_000)) await submitOne(uid);
         await sleep(1000 / perSecond);
       }
     })();
@@ -263,7 +374,7 @@ async function main(): Promise<void> {
       const f = chooseFault();
       const atS = round((performance.now() - t0) / 1000, 1);
       try {
-        const detail = await f.run(tb, r);
+        const detail = await f.run(tb, r, { broker });
         // The control API's {"ok": true} says nothing: keep only what the fault chose.
         const chosen = typeof detail === 'object' && detail !== null && 'ok' in detail ? undefined : detail;
         faultLog.push({ atS, kind: f.kind, ...(chosen !== undefined ? { detail: chosen } : {}) });
@@ -276,6 +387,7 @@ async function main(): Promise<void> {
           await tb.startDaemon();
           restarts++;
         }
+        if (!broker.running) await broker.restart();
       }
       await sleep(between(r, faultEveryS * 500, faultEveryS * 1500));
     }
@@ -286,8 +398,12 @@ async function main(): Promise<void> {
     log('faults off, draining');
     await tb.fault({ sim: 'ready', registration: 1, hold: false, delayMs: 0, mmsc: {} });
     if (!tb.daemon?.running) await tb.startDaemon();
-    for (let i = 0; i < 20 && [...submitted.values()].some((ok) => !ok); i++) {
-      for (const [uid, ok] of submitted) if (!ok) await submitOne(uid);
+    if (!broker.running) await broker.restart();
+    // The daemon's own reconnect backs off (1 s doubling) after a broker restart: give the
+    // MQTT answers up to a minute.
+    const confirmEnd = performance.now() + 60_000;
+    while (performance.now() < confirmEnd && [...submitted.values()].some((ok) => !ok)) {
+      for (const [uid, ok] of submitted) if (!ok && resendDue(uid, 5000)) await submitOne(uid);
       if ([...submitted.values()].some((ok) => !ok)) await sleep(1000);
     }
     const drainEnd = performance.now() + drainS * 1000;
@@ -314,6 +430,9 @@ async function main(): Promise<void> {
       minutes,
       seed,
       submitted,
+      doors,
+      resubmitted,
+      mqttRejected: mqttRejected.size,
       list: list.map((m) => m.props),
       received: received.map((m) => m.subject ?? ''),
       ramFiles: (sim.ramFiles as { name: string }[]).map((f) => f.name),
@@ -327,7 +446,8 @@ async function main(): Promise<void> {
     const stem = join(RESULTS, `soak-${new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '')}`);
     await writeFile(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`results in ${stem}.json`);
-    const clean = report.lost === 0 && report.duplicatesOutsideUnknown === 0 && report.ramFilesLeaked === 0 && report.sentNotReceived === 0;
+    const clean =
+      report.lost === 0 && report.duplicatesOutsideUnknown === 0 && report.ramFilesLeaked === 0 && report.sentNotReceived === 0 && report.mqttRejected === 0;
     if (!clean || report.pending > 0) {
       // What the last daemon and the module were doing, for whoever looks into it.
       await writeFile(`${stem}.daemon-tail.log`, `${daemonTail.map((l) => JSON.stringify(l)).join('\n')}\n`);
@@ -337,7 +457,9 @@ async function main(): Promise<void> {
     process.exitCode = clean ? 0 : 1;
   } finally {
     client?.close();
+    await mqttClient?.endAsync(true).catch(() => undefined);
     await tb.stop();
+    await broker.dispose();
   }
 }
 
@@ -352,6 +474,9 @@ function account(x: {
   minutes: number;
   seed: number;
   submitted: Map<string, boolean>;
+  doors: Map<string, Door>;
+  resubmitted: Record<Door, number>;
+  mqttRejected: number;
   list: { Id: string; Status: Status; Error: string }[];
   received: string[];
   ramFiles: string[];
@@ -375,9 +500,18 @@ function account(x: {
   let failedButReceived = 0;
   let duplicates = 0;
   let duplicatesOutsideUnknown = 0;
+  const byDoor: SoakReport['byDoor'] = {
+    dbus: { submitted: 0, confirmed: 0, sent: 0, receivedAtMmsc: 0, resubmissions: x.resubmitted.dbus },
+    mqtt: { submitted: 0, confirmed: 0, sent: 0, receivedAtMmsc: 0, resubmissions: x.resubmitted.mqtt },
+  };
   for (const [id, confirmed] of x.submitted) {
     const m = byId.get(id);
     const got = receivedCount.get(id) ?? 0;
+    const door = byDoor[x.doors.get(id) ?? 'dbus'];
+    door.submitted++;
+    if (confirmed) door.confirmed++;
+    if (got > 0) door.receivedAtMmsc++;
+    if (m?.Status === 'sent') door.sent++;
     if (!m) {
       // An unconfirmed call may never have reached the daemon: only a confirmed one can be lost.
       if (confirmed) lost++;
@@ -410,6 +544,8 @@ function account(x: {
     machine: { nproc: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? 'unknown', node: process.version },
     submitted: x.submitted.size,
     unconfirmed: [...x.submitted.values()].filter((ok) => !ok).length,
+    byDoor,
+    mqttRejected: x.mqttRejected,
     statuses,
     sentAtMmsc: x.received.length,
     failedReasons,
@@ -443,6 +579,11 @@ function print(r: SoakReport): void {
   line('faults', r.faults);
   line('submitted', r.submitted);
   line('unconfirmed', r.unconfirmed);
+  for (const d of ['dbus', 'mqtt'] as const) {
+    const b = r.byDoor[d];
+    line(`  over ${d === 'dbus' ? 'D-Bus' : 'MQTT'}`, `${b.submitted} submitted, ${b.confirmed} confirmed, ${b.sent} sent, ${b.receivedAtMmsc} received at the MMSC, ${b.resubmissions} resubmissions`);
+  }
+  line('MQTT requests rejected', `${r.mqttRejected} (must be 0)`);
   line('statuses', r.statuses);
   line('sent (at the MMSC)', r.sentAtMmsc);
   line('failed, by reason', r.failedReasons);

@@ -38,7 +38,7 @@ interface Segment {
  */
 export const MIN_TICK_MS = 2;
 /** How early the timer for a write's end fires; the rest is waited on the event loop. */
-const EXACT_LEAD_MS = 1;
+const EXACT_LEAD_MS = 2;
 
 export class LinePacer {
   private segs: Segment[] = [];
