@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     },
   });
   const only = new Set(values.only ? values.only.split(',') : ALL);
-  const messages = Number(values.messages ?? 300);
+  const messages = Number(values.messages ?? 1000);
   const idleSeconds = Number(values['idle-seconds'] ?? 60);
   const queued = Number(values.queue ?? 10_000);
   const started = Date.now();
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     for (const [i, b] of t.batches.entries()) {
       rows.push([`throughput batch ${i + 1}`, `${b.perSecond} msg/s`, `${b.messages} × 10 KiB in ${b.seconds} s, p50 ${b.latencyP50Ms} ms, p95 ${b.latencyP95Ms} ms, failed ${b.failed}, at MMSC ${b.receivedAtMmsc}`]);
     }
-    rows.push(['  sim send delay', `${t.simSendDelayMs} ms`, 'fixed per AT+QMMSEND in mmsd-sim: bounds the rate at 20 msg/s']);
+    rows.push(['  sim send delay', `${t.simSendDelayMs} ms`, 'the virtual modem\'s radio time per AT+QMMSEND (mmsd-sim --send-delay-ms); the MMSC answers at once']);
     rows.push(['RSS start / after / peak', `${(t.rssStartKb / 1024).toFixed(1)} / ${(t.batches[0].rssAfterKb / 1024).toFixed(1)} / ${(t.rssPeakBeforeSnapshotKb / 1024).toFixed(1)} MiB`, `after batch 1 of ${messages}; peak = VmHWM before any heap snapshot`]);
     rows.push(['heap growth (2nd batch)', `${t.heapGrowthKb} KiB`, `${t.heapGrowthPerMessageBytes} B per message (live heap after GC: ${t.heapAfterFirstKb} → ${t.heapAfterSecondKb} KiB); finished messages stay in memory for outbox.retentionDays`]);
   }

@@ -36,15 +36,15 @@ export interface ThroughputResult {
   simSendDelayMs: number;
 }
 
-const SIM_SEND_DELAY_MS = 50;
+// "0 ms MMSC": the sim gets no radio time per send either (its default is 50 ms).
+const SIM_SEND_DELAY_MS = 0;
 
 export async function measureThroughput(messages: number, attachmentBytes = 10 * 1024, concurrency = 8): Promise<ThroughputResult> {
   const snapDir = await mkdtemp(join(tmpdir(), 'mmsd-bench-heap-'));
   const tb = await Testbed.start({
     dbus: true,
     logLevel: 'info',
-    // "0 ms MMSC": no radio time per send either (mmsd-sim's default is 50 ms).
-    simArgs: ['--send-delay-ms', '0'],
+    simArgs: ['--send-delay-ms', String(SIM_SEND_DELAY_MS)],
     daemonNodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`],
   });
   try {
