@@ -32,6 +32,8 @@ export interface ThroughputResult {
   heapAfterSecondKb: number;
   heapGrowthKb: number;
   heapGrowthPerMessageBytes: number;
+  /** Extra node options of the daemon (e.g. --max-old-space-size). */
+  nodeArgs: string[];
   /** Fixed delay of the virtual modem per AT+QMMSEND (its "radio" time), ms: part of every message. */
   simSendDelayMs: number;
 }
@@ -39,13 +41,17 @@ export interface ThroughputResult {
 // "0 ms MMSC": the sim gets no radio time per send either (its default is 50 ms).
 const SIM_SEND_DELAY_MS = 0;
 
-export async function measureThroughput(messages: number, attachmentBytes = 10 * 1024, concurrency = 8): Promise<ThroughputResult> {
+export async function measureThroughput(
+  messages: number,
+  opts: { attachmentBytes?: number; concurrency?: number; nodeArgs?: string[] } = {},
+): Promise<ThroughputResult> {
+  const { attachmentBytes = 10 * 1024, concurrency = 8, nodeArgs = [] } = opts;
   const snapDir = await mkdtemp(join(tmpdir(), 'mmsd-bench-heap-'));
   const tb = await Testbed.start({
     dbus: true,
     logLevel: 'info',
     simArgs: ['--send-delay-ms', String(SIM_SEND_DELAY_MS)],
-    daemonNodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`],
+    daemonNodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`, ...nodeArgs],
   });
   try {
     await tb.modemReady();
@@ -74,6 +80,7 @@ export async function measureThroughput(messages: number, attachmentBytes = 10 *
         heapGrowthKb: heaps[1] - heaps[0],
         heapGrowthPerMessageBytes: round(((heaps[1] - heaps[0]) * 1024) / messages, 1),
         simSendDelayMs: SIM_SEND_DELAY_MS,
+        nodeArgs,
       };
     } finally {
       client.close();
