@@ -219,7 +219,10 @@ async function main(): Promise<void> {
   const perSecond = Number(values.rate);
   const faultEveryS = Number(values['fault-every-s']);
   const drainS = Number(values['drain-s']);
+  // Two streams from one seed: the faults (kind, detail, spacing) and the submissions (door, size)
+  // draw independently, so a seed gives the same fault sequence whatever the timing of the stream.
   const r = mulberry32(seed);
+  const rs = mulberry32(seed ^ 0x5bd1e995);
   const log = (s: string): void => console.error(`soak ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s: ${s}`);
   const t0 = performance.now();
 
@@ -291,7 +294,7 @@ async function main(): Promise<void> {
     await mq.subscribeAsync(`${messagePrefix}+`, { qos: 1 });
 
     const submitDbus = async (id: string): Promise<void> => {
-      const size = between(r, 200, 30_000);
+      const size = between(rs, 200, 30_000);
       try {
         await c.sendData({ to: ['+15551234567'], subject: `soak ${id}`, id }, [
           { name: 'part.bin', contentType: 'application/octet-stream', data: pseudoRandomBytes(size, n) },
@@ -304,7 +307,7 @@ async function main(): Promise<void> {
     };
 
     const submitMqtt = async (id: string): Promise<void> => {
-      const size = between(r, 200, 30_000);
+      const size = between(rs, 200, 30_000);
       // Recorded before the publish: the answer may arrive before the PUBACK.
       submitted.set(id, submitted.get(id) ?? false);
       lastPublished.set(id, performance.now());
@@ -337,7 +340,7 @@ async function main(): Promise<void> {
     const submitter = (async () => {
       while (performance.now() < endAt) {
         const id = `soak-${seed}-${n++}`;
-        doors.set(id, r() < 0.5 ? 'mqtt' : 'dbus');
+        doors.set(id, rs() < 0.5 ? 'mqtt' : 'dbus');
         await submitOne(id);
         for (const [uid, ok] of submitted) if (!ok && uid !== id && resendDue(uid, 10_000)) await submitOne(uid);
         await sleep(1000 / perSecond);
