@@ -212,6 +212,7 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '1' },
       'fault-every-s': { type: 'string', default: '8' },
       'drain-s': { type: 'string', default: '150' },
+      'node-option': { type: 'string', multiple: true },
     },
   });
   const minutes = Number(values.minutes);
@@ -219,6 +220,8 @@ async function main(): Promise<void> {
   const perSecond = Number(values.rate);
   const faultEveryS = Number(values['fault-every-s']);
   const drainS = Number(values['drain-s']);
+  // Node options for the daemon, e.g. the shipped unit's NODE_OPTIONS (--max-semi-space-size=2).
+  const nodeArgs = values['node-option'] ?? [];
   // Two streams from one seed: the faults (kind, detail, spacing) and the submissions (door, size)
   // draw independently, so a seed gives the same fault sequence whatever the timing of the stream.
   const r = mulberry32(seed);
@@ -233,6 +236,7 @@ async function main(): Promise<void> {
     mqttUrl: broker.url,
     logLevel: 'info',
     simArgs: ['--baud', '921600'],
+    daemonNodeArgs: nodeArgs,
     // A held send must end within the run: the module's own send timeout, then `unknown`.
     config: { mms: { sendTimeoutS: 30 }, modem: { healthIntervalS: 10 } },
   }).catch(async (err: unknown) => {
@@ -445,9 +449,10 @@ async function main(): Promise<void> {
       restarts,
     });
     print(report);
+    if (nodeArgs.length > 0) console.log(`daemon node options          ${nodeArgs.join(' ')}`);
     await mkdir(RESULTS, { recursive: true });
     const stem = join(RESULTS, `soak-${new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '')}`);
-    await writeFile(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(`${stem}.json`, `${JSON.stringify({ ...report, daemonNodeArgs: nodeArgs }, null, 2)}\n`);
     console.log(`results in ${stem}.json`);
     const clean =
       report.lost === 0 && report.duplicatesOutsideUnknown === 0 && report.ramFilesLeaked === 0 && report.sentNotReceived === 0 && report.mqttRejected === 0;
