@@ -60,6 +60,8 @@ interface Waiter {
   lines: string[];
   sawInfo: boolean;
   settled: boolean;
+  /** The bytes were handed to the transport (the module may have them even if the port closes). */
+  writeStarted: boolean;
   timer?: NodeJS.Timeout;
   promise: Promise<WaitResult>;
   resolve: (r: WaitResult) => void;
@@ -281,7 +283,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   /** Every pending thing ends with ClosedError: the waiter, queued jobs, escape's silences. */
   private failAll(reason: string): void {
     const w = this.waiter;
-    if (w && !w.settled) this.settle(w, new ClosedError(w.cmd, reason));
+    if (w && !w.settled) this.settle(w, new ClosedError(w.cmd, reason, { mayHaveArrived: w.writeStarted }));
     for (const job of this.queue.splice(0)) job.reject(new ClosedError(job.cmd, reason));
     for (const d of [...this.delays]) {
       clearTimeout(d.timer);
@@ -459,7 +461,9 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         this.log.debug({ at: cmd }, 'tx');
         this.recentCommands = [cmd, ...this.recentCommands.filter((c) => c !== cmd)].slice(0, 2);
       }
-      await this.send(cmd, payload ?? Buffer.from(`${cmd}\r`, 'utf8'));
+      await this.send(cmd, payload ?? Buffer.from(`${cmd}\r`, 'utf8'), () => {
+        w.writeStarted = true;
+      });
       if (!w.settled) w.timer = setTimeout(() => this.onTimeout(w, timeoutMs), timeoutMs);
     } catch (err) {
       if (!w.settled) this.settle(w, err instanceof Error ? err : new ClosedError(cmd, String(err)));
@@ -479,7 +483,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       resolve = res;
       reject = rej;
     });
-    const w: Waiter = { cmd, phase, prefix, lines: [], sawInfo: false, settled: false, promise, resolve, reject };
+    const w: Waiter = { cmd, phase, prefix, lines: [], sawInfo: false, settled: false, writeStarted: false, promise, resolve, reject };
     this.waiter = w;
     return w;
   }
@@ -502,11 +506,12 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   }
 
   /** Never hangs on a closed port: checks isOpen and the generation first, fails instead. */
-  private async send(cmd: string, bytes: Buffer): Promise<void> {
+  private async send(cmd: string, bytes: Buffer, onWriting?: () => void): Promise<void> {
     const t = this.transport;
     if (!t || !t.isOpen || this.jobGeneration !== this.generation) throw new ClosedError(cmd, 'not open');
     try {
       this.lastTxAt = Date.now();
+      onWriting?.();
       await t.write(bytes);
       this.lastTxAt = Date.now();
     } catch (err) {

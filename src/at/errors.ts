@@ -55,8 +55,14 @@ export class TimeoutError extends AtError {
 /** The transport closed (or was never open) while the command was queued or in flight. */
 export class ClosedError extends AtError {
   override name = 'ClosedError';
-  constructor(command: string, reason?: string) {
+  /**
+   * The command's bytes had been handed to the port when it closed and no answer came: the
+   * module may have received and acted on it (false: it was never written, or the write failed).
+   */
+  readonly mayHaveArrived: boolean;
+  constructor(command: string, reason?: string, opts: { mayHaveArrived?: boolean } = {}) {
     super(`${command}: channel closed${reason ? ` (${reason})` : ''}`, command);
+    this.mayHaveArrived = opts.mayHaveArrived ?? false;
   }
 }
 

@@ -187,6 +187,8 @@ interface SoakReport {
   /** Ids the MMSC received more than once. */
   duplicates: number;
   duplicatesOutsideUnknown: number;
+  /** Each id the MMSC received more than once: how often, its door and the daemon's view of it. */
+  duplicateIds: { id: string; received: number; door: Door; status: Status; error: string }[];
   /** Status `sent` but never received by the MMSC. */
   sentNotReceived: number;
   /** Received by the MMSC but `failed` (a definite failure that was not). */
@@ -459,6 +461,10 @@ async function main(): Promise<void> {
     if (!clean || report.pending > 0) {
       // What the last daemon and the module were doing, for whoever looks into it.
       await writeFile(`${stem}.daemon-tail.log`, `${daemonTail.map((l) => JSON.stringify(l)).join('\n')}\n`);
+      // Every incarnation's log, for a duplicate or a loss that happened long before the end.
+      const all = tb.daemons.flatMap((d, i) => d.lines.map((l) => JSON.stringify({ incarnation: i, ...l })));
+      await writeFile(`${stem}.daemon-all.log`, `${all.join('\n')}\n`);
+      await writeFile(`${stem}.sim.log`, `${tb.sim.lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
       await writeFile(`${stem}.sim-state.json`, `${JSON.stringify({ ...sim, transcript: (sim.transcript as string[]).slice(-200) }, null, 2)}\n`);
       console.log(`the last daemon's log and the module's state are beside it (${stem}.*)`);
     }
@@ -508,6 +514,7 @@ function account(x: {
   let failedButReceived = 0;
   let duplicates = 0;
   let duplicatesOutsideUnknown = 0;
+  const duplicateIds: SoakReport['duplicateIds'] = [];
   const byDoor: SoakReport['byDoor'] = {
     dbus: { submitted: 0, confirmed: 0, sent: 0, receivedAtMmsc: 0, resubmissions: x.resubmitted.dbus },
     mqtt: { submitted: 0, confirmed: 0, sent: 0, receivedAtMmsc: 0, resubmissions: x.resubmitted.mqtt },
@@ -534,6 +541,7 @@ function account(x: {
     if (got > 1) {
       duplicates++;
       if (m.Status !== 'unknown') duplicatesOutsideUnknown++;
+      duplicateIds.push({ id, received: got, door: x.doors.get(id) ?? 'dbus', status: m.Status, error: m.Error });
     }
   }
   const journalled = new Set<string>();
@@ -559,6 +567,7 @@ function account(x: {
     failedReasons,
     unknownReasons,
     duplicates,
+    duplicateIds,
     duplicatesOutsideUnknown,
     sentNotReceived,
     failedButReceived,
@@ -597,6 +606,7 @@ function print(r: SoakReport): void {
   line('failed, by reason', r.failedReasons);
   line('unknown, by reason', r.unknownReasons);
   line('duplicates', `${r.duplicates} (outside unknown: ${r.duplicatesOutsideUnknown}, must be 0)`);
+  for (const d of r.duplicateIds) line(`  ${d.id}`, `received ${d.received}×, over ${d.door}, ${d.status}${d.error ? ` (${d.error})` : ''}`);
   line('sent but not received', `${r.sentNotReceived} (must be 0)`);
   line('failed but received', r.failedButReceived);
   line('lost', `${r.lost} (must be 0)`);

@@ -2,7 +2,7 @@
 // the typed commands, the health monitor and the send lock. Knows no queue, D-Bus or MQTT.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { AtError, CmeError, CmsError, TimeoutError } from '../at/errors.js';
+import { AtError, ClosedError, CmeError, CmsError, TimeoutError } from '../at/errors.js';
 import type { AtCommander } from '../at/types.js';
 import { encodeSubject } from './charset.js';
 import { QuectelCommands, parseSendResult } from './commands.js';
@@ -213,6 +213,11 @@ export class QuectelModem extends EventEmitter implements ModemApi {
       } catch (e) {
         // No final code at all: the OK may have been lost on the line, so the module may be
         // sending. Treated as accepted: only the URC (or its absence) can tell.
+        // The port closing after the command went out is no refusal either: the module may have
+        // taken it and be sending, so the outcome is unknown (DESIGN.md §6: never send twice).
+        if (e instanceof ClosedError && e.mayHaveArrived) {
+          throw new SendOutcomeUnknownError('the port closed after AT+QMMSEND was written, before its answer', { cause: e });
+        }
         if (!(e instanceof TimeoutError)) throw notAccepted(e);
         this.log.warn({ err: e }, 'AT+QMMSEND: no final code; waiting for a result anyway');
       }
@@ -239,7 +244,7 @@ function notAccepted(e: unknown): unknown {
   if (e instanceof CmeError || e instanceof CmsError) {
     return new SendNotAcceptedError(`AT+QMMSEND refused: error ${e.code}`, e.code);
   }
-  // ERROR, or the port closed before an answer: the module did not take the message.
+  // ERROR, or the port closed before the command was written: the module did not take it.
   if (e instanceof AtError) return new SendNotAcceptedError(`AT+QMMSEND refused: ${e.message}`);
   return e;
 }

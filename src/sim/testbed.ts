@@ -170,6 +170,8 @@ export class Testbed {
   simInfo!: SimInfo;
   bus?: { address: string; handle: ProcessHandle };
   daemon?: ProcessHandle;
+  /** Every daemon process started, in order (the current one last): their logs outlive a restart. */
+  readonly daemons: ProcessHandle[] = [];
   configFile!: string;
   readonly stateDir: string;
   readonly incomingDir: string;
@@ -250,6 +252,7 @@ export class Testbed {
   /** Starts (or restarts) the daemon and waits until it has started its front doors. */
   async startDaemon(): Promise<ProcessHandle> {
     this.daemon = spawnNode('mmsd', MMSD_BIN, ['--config', this.configFile], this.daemonEnv, this.opts.daemonNodeArgs);
+    this.daemons.push(this.daemon);
     await this.daemon.waitFor((l) => l.msg === 'ready' || l.msg === 'started', 30_000, 'start-up');
     return this.daemon;
   }

@@ -381,6 +381,9 @@ describe('AtChannel transport loss', () => {
     r.t().lose(new Error('USB gone'));
     expect(await inflight).toBeInstanceOf(ClosedError);
     expect(await queued).toBeInstanceOf(ClosedError);
+    // The in-flight command was written (the module may have acted on it); the queued one was not.
+    expect((await inflight as ClosedError).mayHaveArrived).toBe(true);
+    expect((await queued as ClosedError).mayHaveArrived).toBe(false);
     expect(((await disconnected) as [Error])[0].message).toBe('USB gone');
     expect(r.ch.isConnected).toBe(false);
     await expect(r.ch.command('AT')).rejects.toBeInstanceOf(ClosedError);
@@ -465,5 +468,6 @@ describe('AtChannel transport loss', () => {
     const err = await r.ch.command('AT').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ClosedError);
     expect((err as Error).message).toContain('EIO');
+    expect((err as ClosedError).mayHaveArrived).toBe(false);
   });
 });

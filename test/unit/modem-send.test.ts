@@ -1,5 +1,6 @@
 // Unit tests of QuectelModem's editing, file and send functions against a scripted AT channel.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ClosedError } from '../../src/at/errors.js';
 import { InvalidArgumentError } from '../../src/modem/quote.js';
 import { QuectelModem } from '../../src/modem/quectel.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError } from '../../src/modem/types.js';
@@ -110,6 +111,27 @@ describe('send()', () => {
       return Promise.resolve();
     });
     await expect(p).rejects.toBeInstanceOf(SendOutcomeUnknownError);
+  });
+
+  it('the port closes after AT+QMMSEND was written, before its answer → SendOutcomeUnknownError, not a refusal', async () => {
+    const at = new FakeAt().script('AT+QMMSEND=300', new ClosedError('AT+QMMSEND=300', 'USB gone', { mayHaveArrived: true }));
+    const m = build(at);
+    let accepted = false;
+    const err = await m
+      .send(300, () => {
+        accepted = true;
+        return Promise.resolve();
+      })
+      .catch((e: unknown) => e);
+    // The module may be sending: resending would risk a duplicate.
+    expect(err).toBeInstanceOf(SendOutcomeUnknownError);
+    expect(accepted).toBe(false);
+  });
+
+  it('the port closed before AT+QMMSEND was written → SendNotAcceptedError (safe to send again)', async () => {
+    const at = new FakeAt().script('AT+QMMSEND=300', new ClosedError('AT+QMMSEND=300', 'not open'));
+    const m = build(at);
+    await expect(m.send(300, () => Promise.resolve())).rejects.toBeInstanceOf(SendNotAcceptedError);
   });
 
   it('accepted, then the module reboots (RDY) → SendOutcomeUnknownError', async () => {
