@@ -461,9 +461,9 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         this.log.debug({ at: cmd }, 'tx');
         this.recentCommands = [cmd, ...this.recentCommands.filter((c) => c !== cmd)].slice(0, 2);
       }
-      await this.send(cmd, payload ?? Buffer.from(`${cmd}\r`, 'utf8'), () => {
-        w.writeStarted = true;
-      });
+      // From here the module may get the bytes, even if the port closes before the write resolves.
+      w.writeStarted = true;
+      await this.send(cmd, payload ?? Buffer.from(`${cmd}\r`, 'utf8'));
       if (!w.settled) w.timer = setTimeout(() => this.onTimeout(w, timeoutMs), timeoutMs);
     } catch (err) {
       if (!w.settled) this.settle(w, err instanceof Error ? err : new ClosedError(cmd, String(err)));
@@ -506,12 +506,11 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   }
 
   /** Never hangs on a closed port: checks isOpen and the generation first, fails instead. */
-  private async send(cmd: string, bytes: Buffer, onWriting?: () => void): Promise<void> {
+  private async send(cmd: string, bytes: Buffer): Promise<void> {
     const t = this.transport;
     if (!t || !t.isOpen || this.jobGeneration !== this.generation) throw new ClosedError(cmd, 'not open');
     try {
       this.lastTxAt = Date.now();
-      onWriting?.();
       await t.write(bytes);
       this.lastTxAt = Date.now();
     } catch (err) {

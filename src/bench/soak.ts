@@ -431,7 +431,6 @@ async function main(): Promise<void> {
     const daemonPid = tb.daemon!.pid;
     const rssEnd = procStatus(daemonPid).rssKb;
     rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb: rssEnd, incarnation });
-    const daemonTail = tb.daemon!.lines.slice(-400);
     await tb.daemon!.stop();
     const spool = readSpool(tb.stateDir);
 
@@ -459,14 +458,13 @@ async function main(): Promise<void> {
     const clean =
       report.lost === 0 && report.duplicatesOutsideUnknown === 0 && report.ramFilesLeaked === 0 && report.sentNotReceived === 0 && report.mqttRejected === 0;
     if (!clean || report.pending > 0) {
-      // What the last daemon and the module were doing, for whoever looks into it.
-      await writeFile(`${stem}.daemon-tail.log`, `${daemonTail.map((l) => JSON.stringify(l)).join('\n')}\n`);
-      // Every incarnation's log, for a duplicate or a loss that happened long before the end.
+      // Every daemon process's log (a duplicate or a loss may lie long before the end), the
+      // sim's log and the module's state, for whoever looks into it.
       const all = tb.daemons.flatMap((d, i) => d.lines.map((l) => JSON.stringify({ incarnation: i, ...l })));
       await writeFile(`${stem}.daemon-all.log`, `${all.join('\n')}\n`);
       await writeFile(`${stem}.sim.log`, `${tb.sim.lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
       await writeFile(`${stem}.sim-state.json`, `${JSON.stringify({ ...sim, transcript: (sim.transcript as string[]).slice(-200) }, null, 2)}\n`);
-      console.log(`the last daemon's log and the module's state are beside it (${stem}.*)`);
+      console.log(`every daemon's log, the sim's log and the module's state are beside it (${stem}.*)`);
     }
     process.exitCode = clean ? 0 : 1;
   } finally {

@@ -71,6 +71,11 @@ export async function measureWire(baud: number, attachmentBytes = 100 * 1024): P
     const client = await MmsClient.connect('session', tb.bus!.address);
     try {
       const daemon = tb.daemon!;
+      /** The message's clean-up ends with the OK to AT+QFDEL, logged after line `from`. */
+      const cleanedUp = (from: number, what: string): Promise<LogLine> => {
+        const earlier = new Set(daemon.lines.slice(0, from));
+        return daemon.waitFor((l) => !earlier.has(l) && l.part === 'at' && l.msg === 'rx' && l.line === 'OK' && String(l.at).startsWith('AT+QFDEL'), 30_000, what);
+      };
       // The first message after a start pays for what the driver cannot know yet (whether the
       // module's edit buffer is empty): a small one goes first and is counted apart, so that the
       // measured message shows the steady state.
@@ -81,7 +86,7 @@ export async function measureWire(baud: number, attachmentBytes = 100 * 1024): P
       const warmPath = await client.sendPaths({ to: ['+15551234567'], subject: 'warm-up' }, [{ path: warmFile, contentType: 'image/jpeg' }]);
       const warmId = warmPath.slice(warmPath.lastIndexOf('/') + 1);
       await watcher.until(() => watcher.latest.get(warmId) === 'sent', 60_000, 'warm-up sent');
-      await daemon.waitFor((l) => daemon.lines.indexOf(l) >= warmFromLine && l.part === 'at' && l.msg === 'rx' && l.line === 'OK' && String(l.at).startsWith('AT+QFDEL'), 30_000, 'warm-up clean-up');
+      await cleanedUp(warmFromLine, 'warm-up clean-up');
       const afterWarm = (await tb.simState()).transcript as string[];
       const transcriptFrom = afterWarm.length;
       const firstMessageRoundTrips = afterWarm.slice(warmFrom).filter(isMessageCommand).length;
@@ -100,8 +105,7 @@ export async function measureWire(baud: number, attachmentBytes = 100 * 1024): P
       const wallEnd = wallStart + (t1 - t0);
       if (watcher.latest.get(id) !== 'sent') throw new Error(`wire benchmark message ended ${watcher.latest.get(id)}`);
       // Clean-up (AT+QMMSEDIT=0, AT+QFDEL) runs after `sent`: wait for it before counting.
-      const mine = (l: LogLine): boolean => daemon.lines.indexOf(l) >= from;
-      await daemon.waitFor((l) => mine(l) && l.part === 'at' && l.msg === 'rx' && l.line === 'OK' && String(l.at).startsWith('AT+QFDEL'), 30_000, 'clean-up');
+      await cleanedUp(from, 'clean-up');
       const lines = daemon.lines.slice(from);
       const commands = ((await tb.simState()).transcript as string[]).slice(transcriptFrom).filter(isMessageCommand);
 

@@ -87,10 +87,14 @@ function matches(value: unknown, fields: Record<string, unknown>): boolean {
   return Object.entries(fields).every(([k, v]) => JSON.stringify((value as Record<string, unknown>)[k]) === JSON.stringify(v));
 }
 
-/** Runs mosquitto_pub (or another client tool) and resolves with its exit code and output. */
-export async function runTool(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs a program to its end, collecting its output. */
+function capture(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -98,6 +102,11 @@ export async function runTool(cmd: string, args: string[]): Promise<{ code: numb
     p.once('error', reject);
     p.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs mosquitto_pub (or another client tool) and resolves with its exit code and output. */
+export function runTool(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return capture(cmd, args);
 }
 
 // ---- additions for the end-to-end tests (mqtt-e2e, mqtt-fleet-e2e) ----
@@ -125,19 +134,11 @@ export async function cliEnvFor(broker: Mosquitto, xdgDir: string): Promise<Node
 }
 
 /** Runs one shell command line to its end. */
-export async function runShell(
+export function runShell(
   line: string,
   opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', ['-c', line], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return capture('bash', ['-c', line], opts);
 }
 
 /** A long-running shell command line (a subscriber) whose output accumulates in `text`. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { MqttService } from '../../src/api/mqtt/index.js';
 import { FakeMqttContext } from '../helpers/fake-mqtt-context.js';
-import { Mosquitto } from '../helpers/mosquitto.js';
+import { Mosquitto, until } from '../helpers/mosquitto.js';
 
 let broker: Mosquitto;
 let dir: string;
@@ -59,14 +59,6 @@ async function run(line: string): Promise<void> {
   p.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const code = await new Promise<number | null>((resolve) => p.once('close', resolve));
   expect(code, `${line}\n${err}`).toBe(0);
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('docs/mqtt.md examples', () => {

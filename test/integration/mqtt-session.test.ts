@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import type { MqttClient, Packet } from 'mqtt';
 import { MqttService, type MqttConfig } from '../../src/api/mqtt/index.js';
 import { FakeMqttContext } from '../helpers/fake-mqtt-context.js';
-import { Mosquitto, MqttObserver, runTool } from '../helpers/mosquitto.js';
+import { Mosquitto, MqttObserver, runTool, until } from '../helpers/mosquitto.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -33,14 +33,6 @@ function service(b: Mosquitto, ctx: FakeMqttContext, config: Partial<MqttConfig>
 
 function clientOf(s: MqttService): MqttClient {
   return (s as unknown as { client: MqttClient }).client;
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

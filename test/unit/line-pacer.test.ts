@@ -1,39 +1,8 @@
 // LinePacer on a manual clock: bytes arrive no earlier than the line allows, a write's last byte
 // and a lone ACK at their own time (not at the next tick), and a long write wakes at most every tick.
 import { describe, expect, it } from 'vitest';
-import { LinePacer, MIN_TICK_MS, type SimClock } from '../../src/sim/line-pacer.js';
-
-class ManualClock implements SimClock {
-  t = 0;
-  private seq = 0;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  /** Wake-up times, in the order the timers fired. */
-  readonly fired: number[] = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** Runs the due timers in time order up to `end`. */
-  runUntil(end: number): void {
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = Math.max(this.t, next[1].at);
-      this.fired.push(this.t);
-      next[1].fn();
-    }
-    this.t = Math.max(this.t, end);
-  }
-}
+import { LinePacer, MIN_TICK_MS } from '../../src/sim/line-pacer.js';
+import { ManualClock } from './manual-clock.js';
 
 function setup(rate: number): { clock: ManualClock; pacer: LinePacer; got: { at: number; bytes: number }[] } {
   const clock = new ManualClock();

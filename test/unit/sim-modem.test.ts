@@ -3,43 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { checksum16 } from '../../src/at/checksum.js';
-import { VirtualModem, type SimClock, type VirtualModemOptions } from '../../src/sim/modem.js';
+import { VirtualModem, type VirtualModemOptions } from '../../src/sim/modem.js';
+import { ManualClock } from './manual-clock.js';
 import type { SimSendRequest, SimSendOutcome } from '../../src/sim/types.js';
-
-/** A clock that moves only when the test says so; timers run in time order. */
-class ManualClock implements SimClock {
-  private t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** Runs everything due up to now + ms, letting promises settle in between. */
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      await new Promise<void>((r) => setImmediate(r));
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) {
-        if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry;
-      }
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = Math.max(this.t, next[1].at);
-      next[1].fn();
-    }
-    this.t = end;
-    await new Promise<void>((r) => setImmediate(r));
-  }
-}
 
 const FINAL = /\r\n(OK|ERROR|CONNECT|\+CME ERROR: [^\r]*)\r\n$/;
 
