@@ -36,6 +36,7 @@ export interface Config {
   outbox: {
     dir: string;
     maxAttempts: number;
+    resendAmbiguous: boolean;
     retentionDays: number;
   };
   attachments: {
@@ -234,6 +235,11 @@ export const SCHEMA = {
   outbox: {
     dir: str('/var/lib/mmsd', 'MMSD_OUTBOX_DIR', 'Where the durable outbox (the spool) lives.', { required: true, shape: 'absolute path', check: absolutePath }),
     maxAttempts: int(5, 1, 100, 'MMSD_OUTBOX_MAX_ATTEMPTS', 'Send attempts before a message is failed (busy 764 does not count).'),
+    resendAmbiguous: bool(
+      false,
+      'MMSD_OUTBOX_RESEND_AMBIGUOUS',
+      'After a send result that leaves open whether the MMSC took the message (751, 767, 769, 772, 774, 775, 777, or HTTP 504): false makes the message `unknown` (never sent twice); true retries it like any failure (never left unsent, but it may arrive twice).',
+    ),
     retentionDays: int(7, 0, 3650, 'MMSD_OUTBOX_RETENTION_DAYS', 'Days a finished message\'s metadata is kept (its attachment bytes go at once).'),
   },
   attachments: {

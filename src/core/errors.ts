@@ -9,7 +9,12 @@ export type SendErrorClass =
   /** 764: the module is busy; wait and retry without counting an attempt. */
   | 'busy'
   /** 761/763: the module lost its RAM files; re-upload once, then retry. */
-  | 'files-lost';
+  | 'files-lost'
+  /**
+   * The request may have reached the MMSC before the failure (the context dropped, the answer
+   * was lost, late or unreadable): `unknown`, unless `outbox.resendAmbiguous` retries it.
+   */
+  | 'ambiguous';
 
 export interface SpecCode {
   code: number;
@@ -19,7 +24,7 @@ export interface SpecCode {
 
 /** Spec §5, table 2. */
 export const SPEC_CODES: readonly SpecCode[] = [
-  { code: 751, name: 'Unknown error', class: 'transient' },
+  { code: 751, name: 'Unknown error', class: 'ambiguous' },
   { code: 752, name: 'URL length error', class: 'permanent' },
   { code: 753, name: 'URL error', class: 'permanent' },
   { code: 754, name: 'Invalid proxy type', class: 'permanent' },
@@ -35,17 +40,17 @@ export const SPEC_CODES: readonly SpecCode[] = [
   { code: 764, name: 'MMS busy', class: 'busy' },
   { code: 765, name: 'Server response failed', class: 'transient' },
   { code: 766, name: 'Error response of HTTP(S) post', class: 'transient' },
-  { code: 767, name: 'Invalid report of HTTP(S) post', class: 'transient' },
+  { code: 767, name: 'Invalid report of HTTP(S) post', class: 'ambiguous' },
   { code: 768, name: 'PDP activation failed', class: 'transient' },
-  { code: 769, name: 'PDP deactivated', class: 'transient' },
+  { code: 769, name: 'PDP deactivated', class: 'ambiguous' },
   { code: 770, name: 'Socket creation failed', class: 'transient' },
   { code: 771, name: 'Socket connection failed', class: 'transient' },
-  { code: 772, name: 'Socket read failed', class: 'transient' },
+  { code: 772, name: 'Socket read failed', class: 'ambiguous' },
   { code: 773, name: 'Socket write failed', class: 'transient' },
-  { code: 774, name: 'Socket closed', class: 'transient' },
-  { code: 775, name: 'Timeout', class: 'transient' },
+  { code: 774, name: 'Socket closed', class: 'ambiguous' },
+  { code: 775, name: 'Timeout', class: 'ambiguous' },
   { code: 776, name: 'Encode data error', class: 'permanent' },
-  { code: 777, name: 'HTTP(S) decode data error', class: 'transient' },
+  { code: 777, name: 'HTTP(S) decode data error', class: 'ambiguous' },
 ];
 
 const BY_CODE = new Map(SPEC_CODES.map((c) => [c.code, c]));
@@ -71,11 +76,17 @@ export function specCode(code: number): SpecCode {
 
 /**
  * How a `+QMMSEND: <err>,<httprsp>` result is to be treated (DESIGN.md §6): HTTP 4xx other
- * than 408/409 cannot succeed on retry, whatever `<err>` says.
+ * than 408/409 cannot succeed on retry, whatever `<err>` says; 504 from a WAP gateway means it
+ * passed the request on and heard nothing back in time, so the MMSC may have it.
  */
 export function classifySendResult(err: number, httpStatus: number): SendErrorClass {
   if (httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408 && httpStatus !== 409) return 'permanent';
-  return specCode(err).class;
+  if (httpStatus === 504) return 'ambiguous';
+  const known = BY_CODE.get(err);
+  if (known) return known.class;
+  // `0,<status>`: the server answered with an error, so it has not taken the message. A code
+  // outside the table came from the module after the request may have gone out: nobody can say.
+  return err === 0 ? 'transient' : 'ambiguous';
 }
 
 /** Named request errors (D-Bus `org.example.Mms1.Error.<Name>`, MQTT `error.name`). */

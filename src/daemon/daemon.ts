@@ -87,6 +87,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       logger: logger.child({ part: 'sender' }),
       config: {
         maxAttempts: config.outbox.maxAttempts,
+        resendAmbiguous: config.outbox.resendAmbiguous,
         sendTimeoutS: config.mms.sendTimeoutS,
         charset: config.mms.charset,
         defaults: sendParamsOf(modemConfig.mms),

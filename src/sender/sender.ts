@@ -43,6 +43,11 @@ export interface SenderConfig {
   charset: Charset;
   /** `mms.*` sendparam in force after the driver configured the module. */
   defaults: SendParams;
+  /**
+   * `outbox.resendAmbiguous`: retry results that leave open whether the MMSC has the message
+   * (at least once) instead of making the message `unknown` (at most once).
+   */
+  resendAmbiguous?: boolean;
   backoffMs?: readonly number[];
   busyWaitMs?: number;
 }
@@ -137,6 +142,8 @@ type ResultVerdict = {
   mmscResponse?: string;
   /** Name when `err` is not a code of the spec's table (AT+QMMSEND refused). */
   fallbackName?: string;
+  /** The `+QMMSEND` result of an accepted send (not a refusal or an edit command's error). */
+  afterSend: boolean;
 };
 type Verdict = ResultVerdict | { kind: 'unknown'; reason: string } | { kind: 'requeue'; reason: string };
 
@@ -436,7 +443,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     let verdict: Verdict;
     try {
       const r = await this.locked(() => this.sendOnce(rec, ctx, run));
-      verdict = { kind: 'result', err: r.err, httpStatus: r.httpStatus, mmscResponse: r.mmscResponse };
+      verdict = { kind: 'result', err: r.err, httpStatus: r.httpStatus, mmscResponse: r.mmscResponse, afterSend: true };
     } catch (err) {
       verdict = this.judge(err, ctx);
       this.log.warn({ id, attempt, at: ctx.step, err }, 'try ended with an exception');
@@ -467,11 +474,11 @@ export class Sender extends EventEmitter<SenderEvents> {
       // Refused with a code: classified like a result (764 busy, 75x permanent …). Refused without
       // one (ERROR, port closed): the module's trouble, not the message's (§4.1) — back to the queue.
       if (err.code === undefined) return { kind: 'requeue', reason: err.message };
-      return { kind: 'result', err: err.code, httpStatus: 0, fallbackName: 'Send not accepted' };
+      return { kind: 'result', err: err.code, httpStatus: 0, fallbackName: 'Send not accepted', afterSend: false };
     }
     // A code of the spec's table answered to an edit command is classified like a send result,
     // so that e.g. 757 fails at once and 763 re-uploads rather than looping through the queue.
-    if (err instanceof CmeError && SPEC_CODE_SET.has(err.code)) return { kind: 'result', err: err.code, httpStatus: 0 };
+    if (err instanceof CmeError && SPEC_CODE_SET.has(err.code)) return { kind: 'result', err: err.code, httpStatus: 0, afterSend: false };
     return { kind: 'requeue', reason: reasonOf(err) };
   }
 
@@ -503,6 +510,19 @@ export class Sender extends EventEmitter<SenderEvents> {
       cls = 'transient';
     } else {
       run.busyInRow = 0;
+    }
+
+    if (cls === 'ambiguous') {
+      if (v.afterSend && !this.config.resendAmbiguous) {
+        // The request may have reached the MMSC before the failure (the context dropped, the
+        // answer was lost): sending again could deliver it twice. Like a lost result (§6), the
+        // message becomes `unknown`, with the module's code saying what happened.
+        await this.finish(id, 'unknown', error);
+        this.report(id, attempt, 'unknown', 'unknown', error, started);
+        return 'unknown';
+      }
+      // A refusal or an edit command's error: nothing went out. Or the user chose resends.
+      cls = 'transient';
     }
 
     if (cls === 'permanent' || attempt >= this.config.maxAttempts) {

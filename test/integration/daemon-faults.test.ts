@@ -162,6 +162,45 @@ describe.concurrent('mmsd under the faults of DESIGN.md §6', () => {
     });
   });
 
+  // The MMSC has stored the message and is slow to answer when the network drops the context: the
+  // module reports 769 although the message arrived. Sending again would deliver it twice.
+  async function dropPdpAfterMmscStored(s: Stack, subject: string, id: string): Promise<string> {
+    await s.tb.modemReady(15_000);
+    await s.tb.fault({ mmsc: { delayMs: 10_000, count: 1 } });
+    const path = await s.client.sendData({ to: TO, subject, id }, [text('the answer is lost')]);
+    await until(async () => ((await receivedWithSubject(s.tb, subject)) === 1 ? true : undefined), 15_000, 'the MMSC to store it');
+    await s.tb.fault({ dropPdp: 1 });
+    return path;
+  }
+
+  it('makes a message unknown, not sent twice, when the context drops after the MMSC stored it', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      const path = await dropPdpAfterMmscStored(s, 'pdp-lost-answer', 'amb-1');
+      const final = await finalWithin(s, path, 20_000);
+      expect(final.Status).toBe('unknown');
+      expect(final.Error).toBe('769 PDP deactivated');
+      expect(final.Attempts).toBe(1);
+      // Not sent again on its own: the next message goes through and this one stays at one copy.
+      const next = await s.client.sendData({ to: TO, subject: 'after-769', id: 'amb-2' }, [text('next')]);
+      expect((await finalWithin(s, next, 20_000)).Status).toBe('sent');
+      expect(countAt(await transcript(s.tb), /^AT\+QMMSEND=/)).toBe(2);
+      expect(await receivedWithSubject(s.tb, 'pdp-lost-answer')).toBe(1);
+      expect((await s.client.show('amb-1')).Status).toBe('unknown');
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('with outbox.resendAmbiguous, sends such a message again (at least once: the MMSC has it twice)', async ({ expect }) => {
+    await withStack({ config: { outbox: { resendAmbiguous: true } } }, async (s) => {
+      const path = await dropPdpAfterMmscStored(s, 'pdp-resend', 'amb-3');
+      const final = await finalWithin(s, path, 30_000);
+      expect(final.Status).toBe('sent');
+      expect(final.Attempts).toBe(2);
+      expect(await receivedWithSubject(s.tb, 'pdp-resend')).toBe(2);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
   it('fails at once on 766 with HTTP 403 and never sends again', async ({ expect }) => {
     await withStack({}, async (s) => {
       await s.tb.modemReady(15_000);

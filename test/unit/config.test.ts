@@ -57,7 +57,7 @@ describe('loadConfig', () => {
       sendTimeoutS: 300,
       maxMessageBytes: 307200,
     });
-    expect(c.outbox).toEqual({ dir: '/var/lib/mmsd', maxAttempts: 5, retentionDays: 7 });
+    expect(c.outbox).toEqual({ dir: '/var/lib/mmsd', maxAttempts: 5, resendAmbiguous: false, retentionDays: 7 });
     expect(c.attachments.allowedDirs).toEqual(['/var/lib/mmsd/incoming']);
     expect(c.dbus).toEqual({ enabled: true, bus: 'system' });
     expect(c.mqtt).toMatchObject({ enabled: false, url: 'mqtt://localhost:1883', baseTopic: 'mmsd', sendTopic: 'mmsd/send' });

@@ -210,6 +210,63 @@ describe('Sender', () => {
     expect(modem.calls.slice(-3)).toEqual(['mmsClear', `deleteFile ${N0}`, `deleteFile ${N1}`]);
   });
 
+  it.each([
+    [{ err: 751, httpStatus: 0 }, 'Unknown error'],
+    [{ err: 767, httpStatus: 200 }, 'Invalid report of HTTP(S) post'],
+    [{ err: 769, httpStatus: 0 }, 'PDP deactivated'],
+    [{ err: 772, httpStatus: 200 }, 'Socket read failed'],
+    [{ err: 774, httpStatus: 0 }, 'Socket closed'],
+    [{ err: 775, httpStatus: 0 }, 'Timeout'],
+    [{ err: 777, httpStatus: 200 }, 'HTTP(S) decode data error'],
+    [{ err: 766, httpStatus: 504 }, 'Error response of HTTP(S) post'],
+    [{ err: 790, httpStatus: 0 }, 'Error 790'],
+  ])('makes the message unknown after a result that leaves open whether the MMSC has it: %j', async (result, name) => {
+    const { outbox, modem, sender, until, time } = rig();
+    modem.sendScript.push(result);
+    sender.start([]);
+    await outbox.submit(request());
+    await until('unknown');
+    await waitFor(() => time.idle, 'the sender to go idle');
+    sender.kick();
+    await waitFor(() => time.sleeps.filter((ms) => ms === Infinity).length >= 2, 'idle again after a kick');
+    expect(modem.count('send')).toBe(1);
+    expect(modem.count('reactivatePdp')).toBe(0);
+    const rec = outbox.get('m1')!;
+    expect(rec).toMatchObject({ status: 'unknown', attempts: 1, ramFiles: [] });
+    expect(rec.error).toEqual({ code: result.err, name, ...(result.httpStatus ? { httpStatus: result.httpStatus } : {}) });
+    expect(modem.calls.slice(-3)).toEqual(['mmsClear', `deleteFile ${N0}`, `deleteFile ${N1}`]);
+  });
+
+  it('with resendAmbiguous, retries such a result like any failure', async () => {
+    const { outbox, modem, sender, until } = rig({ resendAmbiguous: true });
+    modem.sendScript.push({ err: 775, httpStatus: 0 }, { err: 769, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count('send')).toBe(3);
+    expect(modem.count('reactivatePdp')).toBe(1);
+    expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 3 });
+  });
+
+  it.each([
+    ['a refusal of AT+QMMSEND with 769', new SendNotAcceptedError('AT+QMMSEND refused: error 769', 769)],
+    ['an edit command answered with 775', new CmeError('AT+QMMSEDIT=1,1,1,"+15550000001"', 775)],
+    ['HTTP 500 with err 0', { err: 0, httpStatus: 500 }],
+  ])('retries %s: nothing reached the MMSC, or it answered', async (_what, failure) => {
+    const { outbox, modem, sender, until } = rig();
+    if (failure instanceof CmeError) {
+      modem.hooks.addRecipient = () => {
+        if (modem.count('addRecipient') === 1) throw failure;
+      };
+    } else {
+      modem.sendScript.push(failure);
+    }
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 2 });
+  });
+
   it('waits after 764 (refused or as a result) and retries without counting an attempt', async () => {
     const { outbox, modem, sender, until, time } = rig({ busyWaitMs: 764 });
     modem.sendScript.push(new SendNotAcceptedError('busy', 764), { err: 764, httpStatus: 0 });
@@ -259,7 +316,7 @@ describe('Sender', () => {
   it('backs off 30 s, 2 min, 10 min, 10 min, then fails with the last error after maxAttempts', async () => {
     const { outbox, modem, sender, until } = rig({ maxAttempts: 7 });
     for (let i = 0; i < 6; i++) modem.sendScript.push({ err: 765, httpStatus: 0 });
-    modem.sendScript.push({ err: 772, httpStatus: 0 });
+    modem.sendScript.push({ err: 771, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
     await until('failed');
@@ -271,7 +328,7 @@ describe('Sender', () => {
     expect(outbox.get('m1')).toMatchObject({
       status: 'failed',
       attempts: 7,
-      error: { code: 772, name: 'Socket read failed' },
+      error: { code: 771, name: 'Socket connection failed' },
       ramFiles: [],
     });
   });
@@ -412,7 +469,7 @@ describe('Sender', () => {
 
   it('parks a message as retrying when the modem stops being ready between tries', async () => {
     const { outbox, modem, sender, until } = rig();
-    modem.sendScript.push({ err: 769, httpStatus: 0 });
+    modem.sendScript.push({ err: 768, httpStatus: 0 });
     modem.hooks.result = () => {
       if (modem.count('send') === 1) modem.setState('searching');
     };
