@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { VERSION } from '../daemon/version.js';
 import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
 import { measureThroughput } from './throughput.js';
-import { measureWire } from './wire.js';
+import { measureWire, type Link } from './wire.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue'] as const;
@@ -53,12 +53,17 @@ async function main(): Promise<void> {
 
   if (only.has('wire')) {
     const wire = [];
-    for (const baud of [115200, 921600]) {
-      step(`wire ratio at ${baud} baud`);
-      const w = await measureWire(baud);
+    const lines: [number, Link][] = [
+      [115200, 'pty'],
+      [921600, 'pty'],
+      [921600, 'tcp'],
+    ];
+    for (const [baud, link] of lines) {
+      step(`wire ratio at ${baud} baud over ${link}`);
+      const w = await measureWire(baud, link);
       wire.push(w);
       const p = w.phases;
-      rows.push([`wire ratio @${baud}`, w.ratio.toFixed(3), `target ≤ 1.10; ${w.totalMs.toFixed(0)} ms for ${w.bytesToModem + w.bytesFromModem} B on the line (wire ${w.wireMs.toFixed(0)} ms)`]);
+      rows.push([`wire ratio @${baud}${link === 'tcp' ? ' over tcp://' : ''}`, w.ratio.toFixed(3), `target ≤ 1.10; ${w.totalMs.toFixed(0)} ms for ${w.bytesToModem + w.bytesFromModem} B on the line (wire ${w.wireMs.toFixed(0)} ms)`]);
       rows.push(['  where the time went', `${p.upload} ms`, `upload; submit ${p.submit}, queue ${p.queue}, prepare ${p.prepare}, edit ${p.edit}, mmsc ${p.mmsc}, report ${Math.round(p.report)} ms`]);
       rows.push(['  testbed floor (upload)', (w.floorUploadMs / w.floorUploadWireMs).toFixed(3), `a bare client's upload of the same file: ${w.floorUploadMs.toFixed(0)} ms vs wire ${w.floorUploadWireMs.toFixed(0)} ms`]);
     }

@@ -192,7 +192,10 @@ interface SoakReport {
   /** Status `sent` but never received by the MMSC. */
   sentNotReceived: number;
   /** Received by the MMSC but `failed` (a definite failure that was not). */
+  /** A message reported `failed` that the MMSC has all the same: the user was told wrong. */
   failedButReceived: number;
+  /** `unknown` messages the MMSC did receive (the rest never arrived): how open "unknown" was. */
+  unknownReceived: number;
   /** Confirmed submissions the daemon does not know at the end. */
   lost: number;
   /** Still queued/retrying/sending at the end (back-off longer than the drain). */
@@ -203,7 +206,7 @@ interface SoakReport {
   daemonRestarts: number;
   faults: Record<string, number>;
   faultLog: FaultRecord[];
-  rss: { samples: { atS: number; kb: number; incarnation: number }[]; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
+  rss: { samples: { atS: number; kb: number; incarnation: number }[]; maxKb: number; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
 }
 
 async function main(): Promise<void> {
@@ -456,7 +459,12 @@ async function main(): Promise<void> {
     await writeFile(`${stem}.json`, `${JSON.stringify({ ...report, daemonNodeArgs: nodeArgs }, null, 2)}\n`);
     console.log(`results in ${stem}.json`);
     const clean =
-      report.lost === 0 && report.duplicatesOutsideUnknown === 0 && report.ramFilesLeaked === 0 && report.sentNotReceived === 0 && report.mqttRejected === 0;
+      report.lost === 0 &&
+      report.duplicatesOutsideUnknown === 0 &&
+      report.ramFilesLeaked === 0 &&
+      report.sentNotReceived === 0 &&
+      report.failedButReceived === 0 &&
+      report.mqttRejected === 0;
     if (!clean || report.pending > 0) {
       // Every daemon process's log (a duplicate or a loss may lie long before the end), the
       // sim's log and the module's state, for whoever looks into it.
@@ -510,6 +518,7 @@ function account(x: {
   let pending = 0;
   let sentNotReceived = 0;
   let failedButReceived = 0;
+  let unknownReceived = 0;
   let duplicates = 0;
   let duplicatesOutsideUnknown = 0;
   const duplicateIds: SoakReport['duplicateIds'] = [];
@@ -536,6 +545,7 @@ function account(x: {
     if (m.Status === 'unknown') unknownReasons[m.Error] = (unknownReasons[m.Error] ?? 0) + 1;
     if (m.Status === 'sent' && got === 0) sentNotReceived++;
     if (m.Status === 'failed' && got > 0) failedButReceived++;
+    if (m.Status === 'unknown' && got > 0) unknownReceived++;
     if (got > 1) {
       duplicates++;
       if (m.Status !== 'unknown') duplicatesOutsideUnknown++;
@@ -569,6 +579,7 @@ function account(x: {
     duplicatesOutsideUnknown,
     sentNotReceived,
     failedButReceived,
+    unknownReceived,
     lost,
     pending,
     ramFilesLeaked: leaked.length,
@@ -578,6 +589,7 @@ function account(x: {
     faultLog: x.faultLog,
     rss: {
       samples: x.rssSamples,
+      maxKb: Math.max(0, ...x.rssSamples.map((s) => s.kb)),
       longestRun: {
         firstKb: longest[0]?.kb ?? 0,
         lastKb: longest.at(-1)?.kb ?? 0,
@@ -603,14 +615,16 @@ function print(r: SoakReport): void {
   line('sent (at the MMSC)', r.sentAtMmsc);
   line('failed, by reason', r.failedReasons);
   line('unknown, by reason', r.unknownReasons);
+  line('unknown but received', `${r.unknownReceived} (of ${r.statuses.unknown ?? 0} unknown, the MMSC had these)`);
   line('duplicates', `${r.duplicates} (outside unknown: ${r.duplicatesOutsideUnknown}, must be 0)`);
   for (const d of r.duplicateIds) line(`  ${d.id}`, `received ${d.received}×, over ${d.door}, ${d.status}${d.error ? ` (${d.error})` : ''}`);
   line('sent but not received', `${r.sentNotReceived} (must be 0)`);
-  line('failed but received', r.failedButReceived);
+  line('failed but received', `${r.failedButReceived} (must be 0)`);
   line('lost', `${r.lost} (must be 0)`);
   line('pending at the end', r.pending);
   line('RAM files leaked', `${r.ramFilesLeaked} (must be 0) of ${r.ramFilesAtEnd.length} in RAM`);
   const l = r.rss.longestRun;
+  line('RSS, highest of any process', `${(r.rss.maxKb / 1024).toFixed(1)} MiB`);
   line('RSS (longest-lived process)', `${(l.firstKb / 1024).toFixed(1)} → ${(l.lastKb / 1024).toFixed(1)} MiB over ${l.minutes} min, max ${(l.maxKb / 1024).toFixed(1)} MiB`);
 }
 

@@ -1,6 +1,7 @@
 // Send time over a throttled line against the wire time of the bytes that crossed it (DESIGN.md §8,
 // target ≤ 1.10), where the time goes, and AT round trips per message against the spec's minimum.
 import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { MmsClient } from '../api/dbus/client.js';
@@ -8,8 +9,16 @@ import { checksum16 } from '../at/checksum.js';
 import { Testbed, type LogLine } from '../sim/testbed.js';
 import { StatusWatcher, lineTime, pseudoRandomBytes, round } from './common.js';
 
+/**
+ * How the daemon reaches the virtual modem: a pty pair (through socat and the serialport binding,
+ * as a USB serial port), or raw TCP (as a serial server, ser2net, or `modem.port: tcp://…`).
+ * Both pace the bytes at `baud` in the sim; they differ in what a turnaround costs.
+ */
+export type Link = 'pty' | 'tcp';
+
 export interface WireResult {
   baud: number;
+  link: Link;
   attachmentBytes: number;
   /** Submission (D-Bus call made) to Status `sent` seen on D-Bus, ms. */
   totalMs: number;
@@ -60,10 +69,15 @@ export function minimumRoundTrips(m: { addresses: number; subject: boolean; file
   return 1 + m.files * 2 + m.addresses + (m.subject ? 1 : 0) + 1 + m.files;
 }
 
-export async function measureWire(baud: number, attachmentBytes = 100 * 1024): Promise<WireResult> {
+export async function measureWire(baud: number, link: Link = 'pty', attachmentBytes = 100 * 1024): Promise<WireResult> {
   // The module's radio time per send (mmsd-sim's --send-delay-ms, 50 ms by default) is neither
   // the line's nor the daemon's: 0 here, as for throughput ("0 ms MMSC").
-  const tb = await Testbed.start({ dbus: true, simArgs: ['--baud', String(baud), '--send-delay-ms', '0'], logLevel: 'debug' });
+  const tb = await Testbed.start({
+    dbus: true,
+    tcp: link === 'tcp',
+    simArgs: ['--baud', String(baud), '--send-delay-ms', '0'],
+    logLevel: 'debug',
+  });
   try {
     await tb.modemReady();
     const floor = await floorUpload(tb, attachmentBytes, baud);
@@ -141,6 +155,7 @@ export async function measureWire(baud: number, attachmentBytes = 100 * 1024): P
       };
       return {
         baud,
+        link,
         attachmentBytes,
         totalMs: round(t1 - t0, 1),
         bytesToModem: out,
@@ -170,11 +185,10 @@ export async function measureWire(baud: number, attachmentBytes = 100 * 1024): P
  */
 async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ ms: number; wireMs: number }> {
   await tb.daemon!.stop();
-  const port = new SerialPort({ path: tb.simInfo.port, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  const port = await openLine(tb.simInfo.port);
   let rx = '';
   let waiter: { pred: (s: string) => boolean; resolve: () => void } | undefined;
-  port.on('data', (b: Buffer) => {
+  port.onData((b: Buffer) => {
     rx += b.toString('latin1');
     if (waiter?.pred(rx)) {
       const w = waiter;
@@ -194,8 +208,7 @@ async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ m
         },
       };
     });
-  const write = (b: Buffer | string): Promise<void> =>
-    new Promise((resolve, reject) => port.write(b, (err) => (err ? reject(err) : resolve())));
+  const write = (b: Buffer | string): Promise<void> => port.write(b);
   try {
     rx = '';
     await write('ATE0\r');
@@ -227,8 +240,43 @@ async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ m
     const wireMs = baud > 0 ? ((cmd.length + size + answerBytes) * 10 * 1000) / baud : 0;
     return { ms, wireMs };
   } finally {
-    await new Promise<void>((resolve) => port.close(() => resolve()));
+    await port.close();
     await tb.startDaemon();
     await tb.modemReady();
   }
+}
+
+interface Line {
+  write(b: Buffer | string): Promise<void>;
+  onData(fn: (b: Buffer) => void): void;
+  close(): Promise<void>;
+}
+
+/** The bare client's end of the line: the pty through the serialport binding, or a TCP socket. */
+async function openLine(port: string): Promise<Line> {
+  const tcp = /^tcp:\/\/(.+):(\d+)$/.exec(port);
+  if (tcp) {
+    const socket = net.connect({ host: tcp[1].replace(/^\[|\]$/g, ''), port: Number(tcp[2]) });
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return {
+      write: (b) => new Promise((resolve, reject) => socket.write(b, (err) => (err ? reject(err) : resolve()))),
+      onData: (fn) => socket.on('data', fn),
+      close: () =>
+        new Promise((resolve) => {
+          socket.once('close', () => resolve());
+          socket.end();
+        }),
+    };
+  }
+  const serial = new SerialPort({ path: port, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => serial.open((err) => (err ? reject(err) : resolve())));
+  return {
+    write: (b) => new Promise((resolve, reject) => serial.write(b, (err) => (err ? reject(err) : resolve()))),
+    onData: (fn) => serial.on('data', fn),
+    close: () => new Promise((resolve) => serial.close(() => resolve())),
+  };
 }
