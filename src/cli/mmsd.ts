@@ -63,6 +63,7 @@ async function main(): Promise<number> {
         await d.stop().catch((err: Error) => logger.warn({ door: d.name, err: err.message }, 'stop failed'));
       }
       await daemon.stop();
+      supervisor.stopped();
       logger.info('stopped');
       logger.flush();
     })();

@@ -177,6 +177,11 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     return this.modem.status;
   }
 
+  /** The message whose accepted send awaits its result, and until when at most (unix ms). */
+  awaitingResult(): { id: string; until: number } | undefined {
+    return this.sender.awaitingResult;
+  }
+
   queueLength(): number {
     return this.outbox.queueLength();
   }

@@ -1,4 +1,5 @@
-// systemd's notify protocol (sd_notify(3)): READY=1, STATUS=, WATCHDOG=1, STOPPING=1.
+// systemd's notify protocol (sd_notify(3)): READY=1, STATUS=, WATCHDOG=1, STOPPING=1,
+// EXTEND_TIMEOUT_USEC=.
 // Node has no AF_UNIX datagram socket, so each message is handed to systemd's own
 // `systemd-notify --no-block` (the unit sets NotifyAccess=all so that a child may speak for us;
 // --no-block skips the barrier that would wait for an ack). The npm package `systemd-notify` does

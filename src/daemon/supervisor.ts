@@ -1,6 +1,7 @@
 // The daemon's side of systemd (Type=notify): READY=1 once the modem is initialised or the daemon
 // has settled into a clear waiting state, STATUS= kept current, WATCHDOG=1 only while the event
-// loop AND the AT channel are alive, STOPPING=1 on shutdown.
+// loop AND the AT channel are alive, STOPPING=1 on shutdown, and EXTEND_TIMEOUT_USEC while a stop
+// waits for the result of a send the module accepted.
 import type { Logger } from 'pino';
 import type { ModemState, ModemStatus } from '../modem/types.js';
 import type { SdNotifier } from './sd-notify.js';
@@ -13,7 +14,14 @@ export interface Supervised {
   off(event: 'modemStatus' | 'added' | 'changed' | 'removed', listener: () => void): unknown;
   /** True when the AT channel answered recently or answers a probe now; false when wedged. */
   atAlive(maxAgeMs: number, probeTimeoutMs: number): Promise<boolean>;
+  /** The message whose accepted send awaits its result, and until when at most (unix ms). */
+  awaitingResult(): { id: string; until: number } | undefined;
 }
+
+/** How often a stopping daemon looks for an accepted send whose result it must wait for. */
+const STOP_CHECK_MS = 1_000;
+/** Slack beyond the result's deadline asked of the service manager for the rest of the stop. */
+const STOP_SLACK_MS = 10_000;
 
 /** States in which the daemon has settled: READY=1 may be sent (STATUS= says which). */
 const SETTLED: ReadonlySet<ModemState> = new Set(['ready', 'sim-missing', 'sim-locked', 'absent', 'searching', 'error']);
@@ -33,6 +41,8 @@ export class ServiceSupervisor {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private readonly onChange = (): void => this.update();
   private probing = false;
+  private stopTimer: NodeJS.Timeout | undefined;
+  private extendedFor: string | undefined;
 
   constructor(private readonly opts: SupervisorOptions) {}
 
@@ -54,6 +64,31 @@ export class ServiceSupervisor {
     clearTimeout(this.deadlineTimer);
     for (const e of ['modemStatus', 'added', 'changed', 'removed'] as const) this.opts.daemon.off(e, this.onChange);
     await this.opts.notifier.notify({ STOPPING: '1', STATUS: 'stopping' });
+    // A message the module is sending must not be cut off by TimeoutStopSec: its result decides
+    // between `sent` and a retry, and a kill here would leave it `unknown`. While the stop waits
+    // for that result, systemd is asked for the time (EXTEND_TIMEOUT_USEC, sd_notify(3)).
+    this.extendStop();
+    this.stopTimer = setInterval(() => this.extendStop(), STOP_CHECK_MS);
+  }
+
+  /** The stop is over (or the process exits): no more extensions. */
+  stopped(): void {
+    clearInterval(this.stopTimer);
+  }
+
+  private extendStop(): void {
+    const waiting = this.opts.daemon.awaitingResult();
+    if (!waiting) return;
+    const key = `${waiting.id}@${waiting.until}`;
+    if (key === this.extendedFor) return;
+    this.extendedFor = key;
+    const ms = Math.max(0, waiting.until - Date.now()) + STOP_SLACK_MS;
+    const waitS = Math.ceil(ms / 1000);
+    this.opts.logger.info({ id: waiting.id, waitS }, 'stop waits for the result of the message being sent');
+    void this.opts.notifier.notify({
+      EXTEND_TIMEOUT_USEC: String(ms * 1000),
+      STATUS: `stopping: waiting for the send result of ${waiting.id} (at most ${waitS} s)`,
+    });
   }
 
   statusText(): string {

@@ -202,7 +202,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
 
   // --- sending (spec §2.3, DESIGN.md §6) ---
 
-  async send(timeoutS: number, onAccepted: () => Promise<void>): Promise<SendResult> {
+  async send(timeoutS: number, onAccepted: (resultWaitMs: number) => Promise<void>): Promise<SendResult> {
     int(timeoutS, 1, 65535, 'send timeout');
     // Listening before the command is written: the result may follow the OK at once.
     const outcome = new SendOutcome(this.at, this.timers);
@@ -221,9 +221,10 @@ export class QuectelModem extends EventEmitter implements ModemApi {
         if (!(e instanceof TimeoutError)) throw notAccepted(e);
         this.log.warn({ err: e }, 'AT+QMMSEND: no final code; waiting for a result anyway');
       }
-      outcome.arm((timeoutS + SEND_RESULT_MARGIN_S) * 1000);
+      const resultWaitMs = (timeoutS + SEND_RESULT_MARGIN_S) * 1000;
+      outcome.arm(resultWaitMs);
       try {
-        await onAccepted();
+        await onAccepted(resultWaitMs);
       } catch (e) {
         throw new SendOutcomeUnknownError('AT+QMMSEND was accepted but recording it failed', { cause: e });
       }

@@ -89,10 +89,11 @@ export interface ModemApi extends EventEmitter {
   deleteFile(ramName: string): Promise<void>;
   /**
    * AT+QMMSEND=<timeoutS>, then waits for the +QMMSEND URC (timeoutS plus a margin).
-   * `onAccepted` runs (and is awaited) after the OK, before the result can arrive.
+   * `onAccepted` runs (and is awaited) after the OK, before the result can arrive; it is told
+   * how long, at most, the result will now be waited for (ms).
    * Throws SendNotAcceptedError / SendOutcomeUnknownError as documented above.
    */
-  send(timeoutS: number, onAccepted: () => Promise<void>): Promise<SendResult>;
+  send(timeoutS: number, onAccepted: (resultWaitMs: number) => Promise<void>): Promise<SendResult>;
   /** AT+QIDEACT then AT+QIACT on the configured context (§4.3). */
   reactivatePdp(): Promise<void>;
 }

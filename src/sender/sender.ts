@@ -218,6 +218,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   private readonly clock: () => number;
   private readonly sleep: Sleep;
   private readonly config: SenderConfig & { backoffMs: readonly number[]; busyWaitMs: number };
+  private resultDeadline: { id: string; at: number } | undefined;
 
   private running = false;
   private stopping = false;
@@ -703,10 +704,25 @@ export class Sender extends EventEmitter<SenderEvents> {
     // clears the flag again (requeue and retry paths write `sendAccepted: false`).
     await this.outbox.update(rec.id, { sendAccepted: true });
     this.checkpoint(ctx);
-    return m.send(timeoutS, () => {
-      ctx.accepted = true;
-      return Promise.resolve();
-    });
+    try {
+      return await m.send(timeoutS, (resultWaitMs) => {
+        ctx.accepted = true;
+        this.resultDeadline = { id: rec.id, at: this.clock() + resultWaitMs };
+        return Promise.resolve();
+      });
+    } finally {
+      this.resultDeadline = undefined;
+    }
+  }
+
+  /**
+   * The message whose `AT+QMMSEND` the module accepted and whose result is awaited, and until
+   * when (clock ms) at most; undefined when no result is awaited. A stop waits for that result
+   * (the service manager is asked for the time, see ServiceSupervisor).
+   */
+  get awaitingResult(): { id: string; until: number } | undefined {
+    const d = this.resultDeadline;
+    return d ? { id: d.id, until: d.at } : undefined;
   }
 
   /**

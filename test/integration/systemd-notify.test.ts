@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Testbed } from '../../src/sim/testbed.js';
 import { NotifySocket, type Datagram } from '../helpers/notify-socket.js';
+import { countAt, startStack, transcript, until } from '../helpers/stack.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,5 +60,40 @@ describe('systemd notify protocol', () => {
     expect(exited.code).toBe(0);
     const stopping = await ns.next((d) => d.fields.STOPPING === '1', from, 5_000);
     expect(stopping.fields.STATUS).toBe('stopping');
+  });
+});
+
+describe('stopping while the module sends a message', () => {
+  it('asks systemd for the time the send result may take (EXTEND_TIMEOUT_USEC), waits for it, and exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmsd-notify-'));
+    const ns = await NotifySocket.start(dir);
+    const s = await startStack({ env: { NOTIFY_SOCKET: ns.path } });
+    try {
+      await s.tb.modemReady(15_000);
+      await s.tb.fault({ hold: true });
+      await s.client.sendData({ to: ['+15550001001'], subject: 'held', id: 'held-1', options: { timeout: 60 } }, [
+        { name: 'note.txt', contentType: 'text/plain', data: Buffer.from('sent while stopping') },
+      ]);
+      const d = s.tb.daemon!;
+      await until(async () => countAt(await transcript(s.tb), /^AT\+QMMSEND=60$/) === 1, 15_000, 'AT+QMMSEND');
+      const from = ns.datagrams.length;
+      const exited = d.stop('SIGTERM', 30_000);
+      const extend = await ns.next((x) => x.fields.EXTEND_TIMEOUT_USEC !== undefined, from, 10_000);
+      // <timeout> 60 s + the driver's 30 s margin + 10 s of slack, less what has passed since.
+      const usec = Number(extend.fields.EXTEND_TIMEOUT_USEC);
+      expect(usec).toBeGreaterThan(80_000_000);
+      expect(usec).toBeLessThanOrEqual(100_000_000);
+      expect(extend.fields.STATUS).toMatch(/^stopping: waiting for the send result of held-1 \(at most \d+ s\)$/);
+      // The stop is still waiting: the result decides. Let the module report it.
+      expect(d.running).toBe(true);
+      await s.tb.fault({ hold: false });
+      expect((await exited).code).toBe(0);
+      expect(d.lines.some((l) => l.msg === 'send result' && l.id === 'held-1' && l.outcome === 'sent')).toBe(true);
+      expect((await s.tb.received()).filter((m) => m.subject === 'held')).toHaveLength(1);
+    } finally {
+      await s.stop();
+      ns.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

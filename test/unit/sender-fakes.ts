@@ -252,11 +252,11 @@ export class FakeModem extends EventEmitter implements ModemApi {
     await this.call('deleteFile', ramName);
     this.ram.delete(ramName);
   }
-  async send(timeoutS: number, onAccepted: () => Promise<void>): Promise<SendResult> {
+  async send(timeoutS: number, onAccepted: (resultWaitMs: number) => Promise<void>): Promise<SendResult> {
     await this.call('send', timeoutS);
     const step = this.sendScript.shift() ?? { err: 0, httpStatus: 200 };
     if (step instanceof SendNotAcceptedError) throw step;
-    await onAccepted();
+    await onAccepted((timeoutS + 30) * 1000);
     this.trace.push('modem.accepted');
     await this.hooks['result']?.();
     if (step instanceof Error) throw step;
