@@ -365,7 +365,9 @@ async function main(): Promise<void> {
             lastPid = d.pid;
           }
           try {
-            rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb: procStatus(d.pid).rssKb, incarnation });
+            // A process that died but was not reaped yet has no VmRSS (NaN): no sample.
+            const kb = procStatus(d.pid).rssKb;
+            if (Number.isFinite(kb)) rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb, incarnation });
           } catch {
             // Killed between the check and the read.
           }
