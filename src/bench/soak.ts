@@ -15,7 +15,7 @@ import { MmsClient } from '../api/dbus/client.js';
 import { SPEC_CODES } from '../core/errors.js';
 import { isFinal, type MessageRecord, type Status } from '../core/message.js';
 import { Testbed } from '../sim/testbed.js';
-import { mulberry32, procStatus, pseudoRandomBytes, round, sleep } from './common.js';
+import { cpuSeconds, mulberry32, procStatus, pseudoRandomBytes, round, sleep } from './common.js';
 import { Mosquitto } from './mosquitto.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -206,7 +206,7 @@ interface SoakReport {
   daemonRestarts: number;
   faults: Record<string, number>;
   faultLog: FaultRecord[];
-  rss: { samples: { atS: number; kb: number; incarnation: number }[]; maxKb: number; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
+  rss: { samples: { atS: number; kb: number; incarnation: number; cpuS?: number }[]; maxKb: number; cpuSeconds: number; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
 }
 
 async function main(): Promise<void> {
@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     const lastPublished = new Map<string, number>(); // MQTT id → performance.now() of its last publish
     const mqttRejected = new Set<string>();
     const faultLog: FaultRecord[] = [];
-    const rssSamples: { atS: number; kb: number; incarnation: number }[] = [];
+    const rssSamples: { atS: number; kb: number; incarnation: number; cpuS?: number }[] = [];
     let incarnation = 0;
     let lastPid = tb.daemon!.pid;
     let n = 0;
@@ -366,8 +366,10 @@ async function main(): Promise<void> {
           }
           try {
             // A process that died but was not reaped yet has no VmRSS (NaN): no sample.
+            // CPU seconds beside the RSS: a climb with the CPU busy is a loop, with it idle a lazy GC.
             const kb = procStatus(d.pid).rssKb;
-            if (Number.isFinite(kb)) rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb, incarnation });
+            const cpuS = round(cpuSeconds(d.pid), 2);
+            if (Number.isFinite(kb)) rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb, incarnation, cpuS });
           } catch {
             // Killed between the check and the read.
           }
@@ -504,7 +506,7 @@ function account(x: {
   ramFiles: string[];
   spool: MessageRecord[];
   faultLog: FaultRecord[];
-  rssSamples: { atS: number; kb: number; incarnation: number }[];
+  rssSamples: { atS: number; kb: number; incarnation: number; cpuS?: number }[];
   restarts: number;
 }): SoakReport {
   const byId = new Map(x.list.map((m) => [m.Id, m]));
@@ -560,7 +562,7 @@ function account(x: {
   const faults: Record<string, number> = {};
   for (const f of x.faultLog) faults[f.kind] = (faults[f.kind] ?? 0) + 1;
   // The RSS trend of the incarnation that lived longest (a SIGKILL starts a new process).
-  const runs = new Map<number, { atS: number; kb: number }[]>();
+  const runs = new Map<number, { atS: number; kb: number; cpuS?: number }[]>();
   for (const s of x.rssSamples) runs.set(s.incarnation, [...(runs.get(s.incarnation) ?? []), s]);
   const longest = [...runs.values()].sort((a, b) => b.at(-1)!.atS - b[0].atS - (a.at(-1)!.atS - a[0].atS))[0] ?? [];
   return {
@@ -592,6 +594,11 @@ function account(x: {
     rss: {
       samples: x.rssSamples,
       maxKb: Math.max(0, ...x.rssSamples.map((s) => s.kb)),
+      // Each process's CPU seconds at its last sample, summed: what the daemon burnt in the run.
+      cpuSeconds: round(
+        [...runs.values()].reduce((sum, r) => sum + Math.max(0, ...r.map((s) => s.cpuS ?? 0)), 0),
+        1,
+      ),
       longestRun: {
         firstKb: longest[0]?.kb ?? 0,
         lastKb: longest.at(-1)?.kb ?? 0,
@@ -627,6 +634,7 @@ function print(r: SoakReport): void {
   line('RAM files leaked', `${r.ramFilesLeaked} (must be 0) of ${r.ramFilesAtEnd.length} in RAM`);
   const l = r.rss.longestRun;
   line('RSS, highest of any process', `${(r.rss.maxKb / 1024).toFixed(1)} MiB`);
+  line('daemon CPU, all processes', `${r.rss.cpuSeconds} s in ${r.minutes} min (${((r.rss.cpuSeconds / (r.minutes * 60)) * 100).toFixed(1)} % of a core)`);
   line('RSS (longest-lived process)', `${(l.firstKb / 1024).toFixed(1)} → ${(l.lastKb / 1024).toFixed(1)} MiB over ${l.minutes} min, max ${(l.maxKb / 1024).toFixed(1)} MiB`);
 }
 
