@@ -158,6 +158,11 @@ export interface VirtualModemState {
   ram: { free: number; total: number };
   sendCommands: number;
   sendsAccepted: number;
+  /**
+   * Bytes on the line since start: `rx` from the host, `tx` to it; `atLastSendResult` as they were
+   * when the last `+QMMSEND:` result was written (what a send cost on the wire, for benchmarks).
+   */
+  line: { rx: number; tx: number; atLastSendResult: { rx: number; tx: number } | null };
   sending: boolean;
   queuedSendResults: number;
   hold: boolean;
@@ -313,6 +318,9 @@ export class VirtualModem extends EventEmitter {
   // Counters for the control API.
   private sendCommands = 0;
   private sendsAccepted = 0;
+  private lineRx = 0;
+  private lineTx = 0;
+  private lineAtLastSendResult: { rx: number; tx: number } | null = null;
   private boots = 0;
   private transcript: string[] = [];
 
@@ -399,6 +407,7 @@ export class VirtualModem extends EventEmitter {
   /** Bytes the host wrote to the module. */
   feed(bytes: Buffer): void {
     if (this.mode === 'off') return;
+    this.lineRx += bytes.length;
     this.rx.push(Buffer.from(bytes));
   }
 
@@ -529,6 +538,7 @@ export class VirtualModem extends EventEmitter {
       ram: { free: this.ram.free, total: this.ram.capacity },
       sendCommands: this.sendCommands,
       sendsAccepted: this.sendsAccepted,
+      line: { rx: this.lineRx, tx: this.lineTx, atLastSendResult: this.lineAtLastSendResult && { ...this.lineAtLastSendResult } },
       sending: this.sending !== undefined,
       queuedSendResults: this.sendQueue.length,
       hold: this.hold,
@@ -661,7 +671,9 @@ export class VirtualModem extends EventEmitter {
 
   private write(bytes: Buffer | string): void {
     if (this.mode === 'off' || this.mode === 'booting') return;
-    this.tx.push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes));
+    const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes);
+    this.lineTx += b.length;
+    this.tx.push(b);
   }
 
   private flushTx(): void {
@@ -1333,6 +1345,7 @@ export class VirtualModem extends EventEmitter {
           if (gen !== this.generation || this.sending !== send) return;
           this.sending = undefined;
           this.urc(formatSendUrc(outcome));
+          this.lineAtLastSendResult = { rx: this.lineRx, tx: this.lineTx };
         })
         .catch((err: unknown) => this.log.error({ err }, 'send failed inside the sim'));
     });

@@ -565,6 +565,20 @@ describe('VirtualModem: AT+QMMSEND (spec §2.3)', () => {
     expect(h.modem.state().sendsAccepted).toBe(1);
   });
 
+  it('counts the bytes on the line, and where they stood at the last +QMMSEND result', async () => {
+    const h = await ready();
+    const before = h.modem.state().line;
+    expect(before.atLastSendResult).toBeNull();
+    await h.at('AT+QMMSEND=100');
+    await h.clock.advance(20);
+    await h.at('AT');
+    const after = h.modem.state().line;
+    // "AT+QMMSEND=100\r" and "AT\r" in; "\r\nOK\r\n", the result line and the last OK out.
+    expect(after.rx - before.rx).toBe(15 + 3);
+    expect(after.tx - before.tx).toBe(6 + '\r\n+QMMSEND: 0,200\r\n'.length + 6);
+    expect(after.atLastSendResult).toEqual({ rx: before.rx + 15, tx: before.tx + 6 + '\r\n+QMMSEND: 0,200\r\n'.length });
+  });
+
   it('answers 762 without a recipient, 764 while a send runs, 756 for a bad timeout', async () => {
     const h = await ready({ sendDelayMs: 100 });
     expect(await h.at('AT+QMMSEND=0')).toBe(cmeErr(756));
