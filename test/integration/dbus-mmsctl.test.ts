@@ -226,7 +226,7 @@ describe('mmsctl', () => {
     const viaBusctl = await run('sh', ['-ec', example('busctl')], { env: shEnv });
     expect(viaBusctl.code, viaBusctl.stderr).toBe(0);
     expect(viaBusctl.stdout.trim()).toBe('o "/org/example/Mms1/message/doc_2dexample_2d1"');
-    expect(ctx.attachmentData.get('doc-example-1')).toEqual([Buffer.from('hi\n')]);
+    expect(ctx.attachments.get('doc-example-1')!.map((a) => a.data)).toEqual([Buffer.from('hi\n')]);
 
     onAdded = finishAs('sent');
     const viaMmsctl = await run('sh', ['-ec', example('mmsctl')], { env: shEnv });

@@ -80,7 +80,7 @@ describe('DbusService on a private bus', () => {
     const record = ctx.get('order-7')!;
     expect(record.to).toEqual(['+15551234']);
     expect(record.subject).toBe('hello');
-    expect(ctx.attachmentData.get('order-7')).toEqual([Buffer.from('hi\n')]);
+    expect(ctx.attachments.get('order-7')!.map((a) => a.data)).toEqual([Buffer.from('hi\n')]);
     expect(record.attachments[0]).toMatchObject({ name: 'note.txt', contentType: 'text/plain', size: 3 });
   });
 
@@ -183,7 +183,7 @@ describe('DbusService on a private bus', () => {
 
     // [error name, dbus-next call, busctl args, text busctl shows]
     const cases: [string, () => Promise<unknown>, string[], string][] = [
-      ['InvalidRecipient', () => sendData(['not-a-number'], '', []), busctlSendData(['not-a-number'], ''), 'not an address'],
+      ['InvalidRecipient', () => sendData(['not-a-number'], '', []), busctlSendData(['not-a-number'], ''), 'neither a phone number'],
       ['TooManyRecipients', () => sendData(seven, '', []), busctlSendData(seven, ''), 'at most 6'],
       ['SubjectTooLong', () => sendData(['+15551234'], 'x'.repeat(201), []), busctlSendData(['+15551234'], 'x'.repeat(201)), 'subject'],
       ['TooManyAttachments', () => sendData(['+15551234'], '', data(13)), [], ''],
@@ -192,17 +192,17 @@ describe('DbusService on a private bus', () => {
         'AttachmentNotAllowed',
         () => sendPath(join(allowed, 'link.txt')),
         ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', SEND_PATH_SIG, '1', '+15551234', '0', '0', '', '1', outside, '', '0'],
-        'outside',
+        'not inside an allowed directory',
       ],
       [
         'AttachmentNotFound',
         () => sendPath(join(allowed, 'missing.txt')),
         ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', SEND_PATH_SIG, '1', '+15551234', '0', '0', '', '1', join(allowed, 'missing.txt'), '', '0'],
-        'does not exist',
+        'no such file',
       ],
       ['InvalidOption', () => sendData(['+15551234'], '', [], { Validity: new Variant('s', 'high') }), busctlSendData(['+15551234'], '', ['1', 'Validity', 's', 'high']), "must be of type 'u'"],
       ['InvalidOption', () => sendData(['+15551234'], '', [], { Colour: new Variant('u', 1) }), busctlSendData(['+15551234'], '', ['1', 'Colour', 'u', '1']), 'unknown option'],
-      ['InvalidOption', () => sendData(['+15551234'], '', [], { Validity: new Variant('u', 9) }), busctlSendData(['+15551234'], '', ['1', 'Validity', 'u', '9']), 'out of range'],
+      ['InvalidOption', () => sendData(['+15551234'], '', [], { Validity: new Variant('u', 9) }), busctlSendData(['+15551234'], '', ['1', 'Validity', 'u', '9']), 'from 0 to 6'],
       ['NotFound', () => cancel('nope'), ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', 'nope'], 'no message nope'],
       ['NotCancellable', () => cancel('busy'), ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', 'busy'], 'is sending'],
       [
@@ -329,11 +329,11 @@ describe('DbusService on a private bus', () => {
 
   it('exports messages already in the outbox at start and escapes ids into object paths', async () => {
     const ctx = new FakeContext();
-    await ctx.submit({ id: 'a-b.c_d/é', to: ['+15551234'] });
+    await ctx.submit({ id: 'a-b.c_d', to: ['+15551234'] });
     await startService({ ctx });
-    const path = messagePath('a-b.c_d/é');
-    expect(path).toBe('/org/example/Mms1/message/a_2db_2ec_5fd_2f_c3_a9');
-    expect(await getProperty(daemon.address, path, MESSAGE_INTERFACE, 'Id')).toEqual({ type: 's', data: 'a-b.c_d/é' });
+    const path = messagePath('a-b.c_d');
+    expect(path).toBe('/org/example/Mms1/message/a_2db_2ec_5fd');
+    expect(await getProperty(daemon.address, path, MESSAGE_INTERFACE, 'Id')).toEqual({ type: 's', data: 'a-b.c_d' });
   });
 
   it('introspects exactly as dbus/org.example.Mms1.xml says, for both interfaces', async () => {
@@ -365,7 +365,8 @@ describe('DbusService on a private bus', () => {
     const { ctx, svc } = await startService();
     const bus = await client();
     let open!: () => void;
-    ctx.gate = new Promise((resolve) => (open = resolve));
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    ctx.beforeSubmit = () => gate;
     const call = rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', SEND_DATA_SIG, [['+15551234'], [], [], '', [], { Id: new Variant('s', 'late') }]);
     await waitFor(() => (ctx.received.length === 1 ? true : undefined), 10_000, 'the call to arrive');
     const stopped = svc.stop();

@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { MqttService } from '../../src/api/mqtt/index.js';
-import { FakeMqttContext } from '../helpers/fake-mqtt-context.js';
+import { FakeContext } from '../helpers/fake-context.js';
 import { Mosquitto, until } from '../helpers/mosquitto.js';
 
 let broker: Mosquitto;
 let dir: string;
 let commands: string[];
-const ctx = new FakeMqttContext();
+const ctx = new FakeContext();
 let service: MqttService;
 const background: ChildProcess[] = [];
 
@@ -75,8 +75,8 @@ describe('docs/mqtt.md examples', () => {
     await run(send);
     await until(() => watched.text.includes('mmsd/message/hello-1 {"id":"hello-1","status":"queued"'), 'hello-1 queued');
     expect(ctx.attachments.get('hello-1')![0].data.toString()).toBe('Hello from mmsd!');
-    ctx.advance('hello-1', { status: 'sending', attempts: 1 });
-    ctx.advance('hello-1', { status: 'sent' });
+    ctx.patch('hello-1', { status: 'sending', attempts: 1 });
+    ctx.patch('hello-1', { status: 'sent' });
     await until(() => watched.text.includes('"id":"hello-1","status":"sent"'), 'hello-1 sent');
 
     // The reply subscriber prints nothing until something arrives: probe it first.

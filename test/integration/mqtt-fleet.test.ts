@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { MqttService } from '../../src/api/mqtt/index.js';
-import { FakeMqttContext } from '../helpers/fake-mqtt-context.js';
+import { FakeContext } from '../helpers/fake-context.js';
 import { Mosquitto, MqttObserver } from '../helpers/mosquitto.js';
 
 let broker: Mosquitto;
@@ -17,7 +17,7 @@ afterAll(async () => {
 describe('MQTT fleet', () => {
   it('hands each of 60 requests to exactly one of three daemons and uses all three', async () => {
     const gateways = [1, 2, 3].map((n) => {
-      const ctx = new FakeMqttContext({ autoSend: true });
+      const ctx = new FakeContext({ autoSend: true });
       const service = new MqttService({
         ctx,
         config: { url: broker.url, baseTopic: `fleet/gw${n}`, clientId: `mmsd-gw${n}`, sendTopic: '$share/fleet/fleet/send' },
@@ -35,7 +35,7 @@ describe('MQTT fleet', () => {
       for (const id of ids) {
         await observer.waitFor((r) => r.topic.endsWith(`/message/${id}`) && r.payload.toString().includes('"sent"'), 20_000, `${id} sent`);
       }
-      const taken = gateways.map((g) => g.ctx.submits.map((r) => String(r.id)));
+      const taken = gateways.map((g) => g.ctx.received.map((r) => String(r.id)));
       expect(taken.flat().sort()).toEqual([...ids].sort());
       for (const t of taken) expect(t.length).toBeGreaterThan(0);
       // Each result came from the gateway that took it, on its own base topic.

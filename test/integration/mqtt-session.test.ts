@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { MqttClient, Packet } from 'mqtt';
 import { MqttService, type MqttConfig } from '../../src/api/mqtt/index.js';
-import { FakeMqttContext } from '../helpers/fake-mqtt-context.js';
+import { FakeContext } from '../helpers/fake-context.js';
 import { Mosquitto, MqttObserver, runTool, until } from '../helpers/mosquitto.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -19,7 +19,7 @@ async function broker(): Promise<Mosquitto> {
   return b;
 }
 
-function service(b: Mosquitto, ctx: FakeMqttContext, config: Partial<MqttConfig> & { baseTopic: string; clientId: string }): MqttService {
+function service(b: Mosquitto, ctx: FakeContext, config: Partial<MqttConfig> & { baseTopic: string; clientId: string }): MqttService {
   const s = new MqttService({
     ctx,
     config: { url: b.url, ...config },
@@ -44,7 +44,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 describe('MQTT sessions and acknowledgements', () => {
   it('delivers every result after the broker was restarted mid-flight', async () => {
     const b = await broker();
-    const ctx = new FakeMqttContext();
+    const ctx = new FakeContext();
     const s = service(b, ctx, { baseTopic: 'gw', clientId: 'mmsd-restart' });
     await s.start();
     // A client with its own persistent session, as a real requester would have.
@@ -56,8 +56,8 @@ describe('MQTT sessions and acknowledgements', () => {
     await b.stop();
     await until(() => !s.connected, 'the service to notice');
     // The message progresses while the broker is away: mqtt.js keeps the QoS 1 publishes.
-    ctx.advance('r-1', { status: 'sending', attempts: 1 });
-    ctx.advance('r-1', { status: 'sent' });
+    ctx.patch('r-1', { status: 'sending', attempts: 1 });
+    ctx.patch('r-1', { status: 'sent' });
     const reconnected = new Promise<void>((resolve) => s.once('connected', () => resolve()));
     await b.restart();
     await reconnected;
@@ -72,7 +72,7 @@ describe('MQTT sessions and acknowledgements', () => {
 
   it('takes requests published while it was stopped when it starts again with the same client id', async () => {
     const b = await broker();
-    const first = service(b, new FakeMqttContext(), { baseTopic: 'gw', clientId: 'mmsd-persist' });
+    const first = service(b, new FakeContext(), { baseTopic: 'gw', clientId: 'mmsd-persist' });
     await first.start(); // creates the session and its subscription
     await first.stop();
 
@@ -80,20 +80,20 @@ describe('MQTT sessions and acknowledgements', () => {
       const r = await runTool('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.port), '-V', '5', '-q', '1', '-t', 'gw/send', '-m', JSON.stringify({ id: `p-${n}`, to: ['12345'] })]);
       expect(r.code, r.stderr).toBe(0);
     }
-    const ctx = new FakeMqttContext({ autoSend: true });
+    const ctx = new FakeContext({ autoSend: true });
     const observer = await MqttObserver.connect(b.url, ['gw/message/+']);
     cleanups.push(() => observer.end());
     const second = service(b, ctx, { baseTopic: 'gw', clientId: 'mmsd-persist' });
     await second.start();
     for (const n of [1, 2, 3]) await observer.waitForJson(`gw/message/p-${n}`, { status: 'sent' });
-    expect(ctx.submits.map((r) => r.id).sort()).toEqual(['p-1', 'p-2', 'p-3']);
+    expect(ctx.received.map((r) => r.id).sort()).toEqual(['p-1', 'p-2', 'p-3']);
   });
 
   it('sends the PUBACK only after the submit resolved', async () => {
     const b = await broker();
     const gate = deferred();
     const log: string[] = [];
-    const ctx = new FakeMqttContext({
+    const ctx = new FakeContext({
       beforeSubmit: async () => {
         log.push('submit-start');
         await gate.promise;
@@ -121,7 +121,7 @@ describe('MQTT sessions and acknowledgements', () => {
   it('does not lose a request when the daemon dies before the submit finished', async () => {
     const b = await broker();
     let calls = 0;
-    const stuck = new FakeMqttContext({
+    const stuck = new FakeContext({
       beforeSubmit: () => {
         calls += 1;
         return new Promise<void>(() => undefined); // the process dies before the outbox answers
@@ -136,18 +136,18 @@ describe('MQTT sessions and acknowledgements', () => {
     // Abrupt death: the socket closes without DISCONNECT and without a PUBACK.
     await clientOf(s1).endAsync(true);
 
-    const ctx = new FakeMqttContext({ autoSend: true });
+    const ctx = new FakeContext({ autoSend: true });
     const s2 = service(b, ctx, { baseTopic: 'gw', clientId: 'mmsd-die' });
     await s2.start();
     await publisher.waitForJson('gw/message/d-1', { status: 'sent' });
-    expect(ctx.submits.map((r) => r.id)).toEqual(['d-1']);
+    expect(ctx.received.map((r) => r.id)).toEqual(['d-1']);
     expect(stuck.records.size).toBe(0);
   });
 
   it('leaves a request with the broker when the outbox fails on its own account, and takes it on redelivery', async () => {
     const b = await broker();
     let failures = 1;
-    const ctx = new FakeMqttContext({
+    const ctx = new FakeContext({
       autoSend: true,
       beforeSubmit: () => {
         if (failures > 0) {
@@ -163,7 +163,7 @@ describe('MQTT sessions and acknowledgements', () => {
     cleanups.push(() => publisher.end());
     await publisher.client.publishAsync('gw/send', JSON.stringify({ id: 'e-1', to: ['12345'] }), { qos: 1 });
     await publisher.waitForJson('gw/message/e-1', { status: 'sent' });
-    expect(ctx.submits.map((r) => r.id)).toEqual(['e-1', 'e-1']);
+    expect(ctx.received.map((r) => r.id)).toEqual(['e-1', 'e-1']);
     expect(ctx.records.size).toBe(1);
     expect(publisher.received.filter((r) => r.payload.toString().includes('rejected'))).toEqual([]);
   });

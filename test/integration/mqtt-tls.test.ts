@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { MqttService } from '../../src/api/mqtt/index.js';
-import { FakeMqttContext } from '../helpers/fake-mqtt-context.js';
+import { FakeContext } from '../helpers/fake-context.js';
 import { Mosquitto, MqttObserver, runTool } from '../helpers/mosquitto.js';
 
 const PASSWORD = 's3cret-Pa55word-XYZ';
@@ -54,7 +54,7 @@ describe('MQTT over TLS with a password file', () => {
         cb();
       },
     });
-    const ctx = new FakeMqttContext({ autoSend: true });
+    const ctx = new FakeContext({ autoSend: true });
     const url = `mqtts://127.0.0.1:${broker.port}`;
     const service = new MqttService({
       ctx,
@@ -81,7 +81,7 @@ describe('MQTT over TLS with a password file', () => {
     const f = (n: string) => join(dir, n);
     await writeFile(f('wrong'), 'nope\n');
     const service = new MqttService({
-      ctx: new FakeMqttContext(),
+      ctx: new FakeContext(),
       config: { url: `mqtts://127.0.0.1:${broker.port}`, username: 'mmsd', passwordFile: f('wrong'), ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key'), baseTopic: 'tls', clientId: 'mmsd-tls-bad' },
       logger: pino({ level: 'silent' }),
       connectTimeoutMs: 1500,
@@ -96,7 +96,7 @@ describe('MQTT over TLS with a password file', () => {
 
   it('fails start() with a clear error when a file cannot be read', async () => {
     const service = new MqttService({
-      ctx: new FakeMqttContext(),
+      ctx: new FakeContext(),
       config: { url: `mqtts://127.0.0.1:${broker.port}`, passwordFile: join(dir, 'missing'), baseTopic: 'tls', clientId: 'x' },
       logger: pino({ level: 'silent' }),
     });
