@@ -59,11 +59,14 @@ async function main(): Promise<number> {
     stopping ??= (async () => {
       logger.info({ signal }, 'stopping');
       await supervisor.stopping();
+      // The daemon refuses new submissions at once and waits for the message in flight (its send
+      // result, if the module accepted it); the doors stay up meanwhile so that clients can still
+      // read statuses and hear that message's outcome. A refused MQTT request stays with the broker.
+      await daemon.stop();
+      supervisor.stopped();
       for (const d of doors.reverse()) {
         await d.stop().catch((err: Error) => logger.warn({ door: d.name, err: err.message }, 'stop failed'));
       }
-      await daemon.stop();
-      supervisor.stopped();
       logger.info('stopped');
       logger.flush();
     })();

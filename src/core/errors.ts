@@ -106,6 +106,18 @@ export const REQUEST_ERROR_NAMES = [
 ] as const;
 export type RequestErrorName = (typeof REQUEST_ERROR_NAMES)[number];
 
+/**
+ * A submission that arrived while the daemon is stopping: not the request's fault, and nothing was
+ * queued. D-Bus answers it as `org.freedesktop.DBus.Error.Failed` with this text; MQTT leaves the
+ * request with the broker, which delivers it again once mmsd is back.
+ */
+export class StoppingError extends Error {
+  override name = 'StoppingError';
+  constructor() {
+    super('mmsd is stopping; nothing was queued: send the message again once it is back');
+  }
+}
+
 /** A request refused at a front door, before anything was queued. */
 export class RequestError extends Error {
   constructor(

@@ -6,6 +6,7 @@ import type { FrontDoorContext, RawSendRequest } from '../api/types.js';
 import { AtChannel } from '../at/channel.js';
 import { createTransport } from '../at/transport.js';
 import type { Config } from '../config/load.js';
+import { StoppingError } from '../core/errors.js';
 import type { MessageRecord } from '../core/message.js';
 import { validateRequest } from '../core/validate.js';
 import type { ModemConfig } from '../modem/config.js';
@@ -150,7 +151,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       maxMessageBytes: this.config.mms.maxMessageBytes,
       allowedDirs: this.config.attachments.allowedDirs,
     });
-    if (!this.accepting) throw new Error('mmsd is shutting down');
+    if (!this.accepting) throw new StoppingError();
     const result = await this.outbox.submit(req);
     if (result.created) {
       this.logger.info(

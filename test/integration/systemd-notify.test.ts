@@ -71,7 +71,7 @@ describe('stopping while the module sends a message', () => {
     try {
       await s.tb.modemReady(15_000);
       await s.tb.fault({ hold: true });
-      await s.client.sendData({ to: ['+15550001001'], subject: 'held', id: 'held-1', options: { timeout: 60 } }, [
+      const path = await s.client.sendData({ to: ['+15550001001'], subject: 'held', id: 'held-1', options: { timeout: 60 } }, [
         { name: 'note.txt', contentType: 'text/plain', data: Buffer.from('sent while stopping') },
       ]);
       const d = s.tb.daemon!;
@@ -84,12 +84,19 @@ describe('stopping while the module sends a message', () => {
       expect(usec).toBeGreaterThan(80_000_000);
       expect(usec).toBeLessThanOrEqual(100_000_000);
       expect(extend.fields.STATUS).toMatch(/^stopping: waiting for the send result of held-1 \(at most \d+ s\)$/);
-      // The stop is still waiting: the result decides. Let the module report it.
+      // The stop is still waiting: the result decides. The D-Bus door still answers meanwhile, and
+      // refuses new work.
       expect(d.running).toBe(true);
+      expect((await s.client.show('held-1')).Status).toBe('sending');
+      await expect(s.client.sendData({ to: ['+15550001001'], id: 'late-1' }, [])).rejects.toThrow(/mmsd is stopping/);
+      const outcome = s.client.follow(path, () => undefined);
       await s.tb.fault({ hold: false });
+      // A client following the message hears its outcome before the daemon leaves the bus.
+      expect((await outcome).Status).toBe('sent');
       expect((await exited).code).toBe(0);
       expect(d.lines.some((l) => l.msg === 'send result' && l.id === 'held-1' && l.outcome === 'sent')).toBe(true);
       expect((await s.tb.received()).filter((m) => m.subject === 'held')).toHaveLength(1);
+      expect(countAt(await transcript(s.tb), /^AT\+QMMSEND=/)).toBe(1);
     } finally {
       await s.stop();
       ns.stop();

@@ -2,7 +2,7 @@
 // and manager property tables, and the mapping of errors to D-Bus error names.
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
-import { RequestError } from '../../core/errors.js';
+import { RequestError, StoppingError } from '../../core/errors.js';
 import type { MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../modem/types.js';
 import { ERROR_PREFIX } from './names.js';
@@ -140,6 +140,7 @@ function sameArray(a: unknown[], b: unknown[]): boolean {
 export function toDBusError(err: unknown, logger: Logger, method: string): DBusError {
   if (err instanceof RequestError) return new DBusError(ERROR_PREFIX + err.errorName, err.message);
   if (err instanceof DBusError) return err;
+  if (err instanceof StoppingError) return new DBusError('org.freedesktop.DBus.Error.Failed', err.message);
   logger.error({ err, method }, 'D-Bus method failed');
   return new DBusError('org.freedesktop.DBus.Error.Failed', `mmsd could not complete ${method}; see the daemon log`);
 }
