@@ -25,6 +25,9 @@ const BASE_TOPIC = 'mmsd';
 
 type Door = 'dbus' | 'mqtt';
 
+/** One look at the daemon: seconds into the run, VmRSS, which process, and its CPU seconds so far. */
+type RssSample = { atS: number; kb: number; incarnation: number; cpuS?: number };
+
 interface FaultRecord {
   atS: number;
   kind: string;
@@ -191,7 +194,6 @@ interface SoakReport {
   duplicateIds: { id: string; received: number; door: Door; status: Status; error: string }[];
   /** Status `sent` but never received by the MMSC. */
   sentNotReceived: number;
-  /** Received by the MMSC but `failed` (a definite failure that was not). */
   /** A message reported `failed` that the MMSC has all the same: the user was told wrong. */
   failedButReceived: number;
   /** `unknown` messages the MMSC did receive (the rest never arrived): how open "unknown" was. */
@@ -206,7 +208,7 @@ interface SoakReport {
   daemonRestarts: number;
   faults: Record<string, number>;
   faultLog: FaultRecord[];
-  rss: { samples: { atS: number; kb: number; incarnation: number; cpuS?: number }[]; maxKb: number; cpuSeconds: number; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
+  rss: { samples: RssSample[]; maxKb: number; cpuSeconds: number; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
 }
 
 async function main(): Promise<void> {
@@ -260,7 +262,7 @@ async function main(): Promise<void> {
     const lastPublished = new Map<string, number>(); // MQTT id → performance.now() of its last publish
     const mqttRejected = new Set<string>();
     const faultLog: FaultRecord[] = [];
-    const rssSamples: { atS: number; kb: number; incarnation: number; cpuS?: number }[] = [];
+    const rssSamples: RssSample[] = [];
     let incarnation = 0;
     let lastPid = tb.daemon!.pid;
     let n = 0;
@@ -368,8 +370,7 @@ async function main(): Promise<void> {
             // A process that died but was not reaped yet has no VmRSS (NaN): no sample.
             // CPU seconds beside the RSS: a climb with the CPU busy is a loop, with it idle a lazy GC.
             const kb = procStatus(d.pid).rssKb;
-            const cpuS = round(cpuSeconds(d.pid), 2);
-            if (Number.isFinite(kb)) rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb, incarnation, cpuS });
+            if (Number.isFinite(kb)) rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb, incarnation, cpuS: round(cpuSeconds(d.pid), 2) });
           } catch {
             // Killed between the check and the read.
           }
@@ -506,7 +507,7 @@ function account(x: {
   ramFiles: string[];
   spool: MessageRecord[];
   faultLog: FaultRecord[];
-  rssSamples: { atS: number; kb: number; incarnation: number; cpuS?: number }[];
+  rssSamples: RssSample[];
   restarts: number;
 }): SoakReport {
   const byId = new Map(x.list.map((m) => [m.Id, m]));
@@ -562,7 +563,7 @@ function account(x: {
   const faults: Record<string, number> = {};
   for (const f of x.faultLog) faults[f.kind] = (faults[f.kind] ?? 0) + 1;
   // The RSS trend of the incarnation that lived longest (a SIGKILL starts a new process).
-  const runs = new Map<number, { atS: number; kb: number; cpuS?: number }[]>();
+  const runs = new Map<number, RssSample[]>();
   for (const s of x.rssSamples) runs.set(s.incarnation, [...(runs.get(s.incarnation) ?? []), s]);
   const longest = [...runs.values()].sort((a, b) => b.at(-1)!.atS - b[0].atS - (a.at(-1)!.atS - a[0].atS))[0] ?? [];
   return {

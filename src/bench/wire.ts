@@ -87,14 +87,41 @@ export async function measureWire(baud: number, link: Link = 'pty', attachmentBy
   return { ...detail, ratiosInfo, ratioInfo: sorted[Math.floor(sorted.length / 2)] };
 }
 
+/**
+ * The sim at `baud` over `link`, the daemon logging at `logLevel`. The module's radio time per
+ * send (mmsd-sim's --send-delay-ms, 50 ms by default) is neither the line's nor the daemon's: 0
+ * here, as for throughput ("0 ms MMSC").
+ */
+function startBed(baud: number, link: Link, logLevel: 'info' | 'debug'): Promise<Testbed> {
+  return Testbed.start({ dbus: true, tcp: link === 'tcp', simArgs: ['--baud', String(baud), '--send-delay-ms', '0'], logLevel });
+}
+
+/**
+ * Writes `size` pseudo-random bytes to a file in the daemon's incoming dir and sends it with
+ * SendMessage (a path: SendMessageData would add dbus-next's client-side marshalling, about 1 ms
+ * per KiB); resolves with the message's id, the ms from the call to `sent` and when the call was made.
+ */
+async function sendFile(
+  tb: Testbed,
+  client: MmsClient,
+  watcher: StatusWatcher,
+  m: { size: number; seed: number; subject: string },
+): Promise<{ id: string; ms: number; wallStart: number }> {
+  const file = join(tb.incomingDir, `${m.subject}-${m.seed}.jpg`);
+  await writeFile(file, pseudoRandomBytes(m.size, m.seed));
+  const wallStart = Date.now();
+  const t0 = performance.now();
+  const path = await client.sendPaths({ to: ['+15551234567'], subject: m.subject }, [{ path: file, contentType: 'image/jpeg' }]);
+  const id = path.slice(path.lastIndexOf('/') + 1);
+  await watcher.until(() => watcher.latest.get(id) === 'sent' || watcher.latest.get(id) === 'failed', 600_000, `${m.subject} sent`);
+  const ms = performance.now() - t0;
+  if (watcher.latest.get(id) !== 'sent') throw new Error(`wire benchmark message ended ${watcher.latest.get(id)}`);
+  return { id, ms, wallStart };
+}
+
 /** Submission to `sent` over the wire time of what crossed the line, per message, at log level info. */
 async function ratiosAtInfo(baud: number, link: Link, attachmentBytes: number): Promise<number[]> {
-  const tb = await Testbed.start({
-    dbus: true,
-    tcp: link === 'tcp',
-    simArgs: ['--baud', String(baud), '--send-delay-ms', '0'],
-    logLevel: 'info',
-  });
+  const tb = await startBed(baud, link, 'info');
   try {
     await tb.modemReady();
     const watcher = await StatusWatcher.connect(tb.bus!.address);
@@ -103,15 +130,8 @@ async function ratiosAtInfo(baud: number, link: Link, attachmentBytes: number): 
     const line = async (): Promise<LineCount> => (await tb.simState()).line as LineCount;
     /** Sends one message of `size` bytes; resolves once it is `sent` and the module's RAM is empty again. */
     const send = async (size: number, seed: number): Promise<number> => {
-      const file = join(tb.incomingDir, `wire-${seed}.jpg`);
-      await writeFile(file, pseudoRandomBytes(size, seed));
       const before = await line();
-      const t0 = performance.now();
-      const path = await client.sendPaths({ to: ['+15551234567'], subject: 'wire' }, [{ path: file, contentType: 'image/jpeg' }]);
-      const id = path.slice(path.lastIndexOf('/') + 1);
-      await watcher.until(() => watcher.latest.get(id) === 'sent' || watcher.latest.get(id) === 'failed', 600_000, 'sent');
-      const ms = performance.now() - t0;
-      if (watcher.latest.get(id) !== 'sent') throw new Error(`wire benchmark message ended ${watcher.latest.get(id)}`);
+      const { ms } = await sendFile(tb, client, watcher, { size, seed, subject: 'wire' });
       const at = (await line()).atLastSendResult;
       if (!at) throw new Error('the sim recorded no +QMMSEND result');
       const bytes = at.rx - before.rx + (at.tx - before.tx);
@@ -143,14 +163,7 @@ async function untilTrue(probe: () => Promise<boolean>, ms: number, what: string
 
 /** One message with the daemon at debug: the ratio, where the time went, the AT round trips, the floor. */
 async function measureWithPhases(baud: number, link: Link, attachmentBytes: number): Promise<Omit<WireResult, 'ratiosInfo' | 'ratioInfo'>> {
-  // The module's radio time per send (mmsd-sim's --send-delay-ms, 50 ms by default) is neither
-  // the line's nor the daemon's: 0 here, as for throughput ("0 ms MMSC").
-  const tb = await Testbed.start({
-    dbus: true,
-    tcp: link === 'tcp',
-    simArgs: ['--baud', String(baud), '--send-delay-ms', '0'],
-    logLevel: 'debug',
-  });
+  const tb = await startBed(baud, link, 'debug');
   try {
     await tb.modemReady();
     const floor = await floorUpload(tb, attachmentBytes, baud);
@@ -167,30 +180,15 @@ async function measureWithPhases(baud: number, link: Link, attachmentBytes: numb
       // module's edit buffer is empty): a small one goes first and is counted apart, so that the
       // measured message shows the steady state.
       const warmFrom = ((await tb.simState()).transcript as string[]).length;
-      const warmFile = join(tb.incomingDir, 'warm-up.jpg');
-      await writeFile(warmFile, pseudoRandomBytes(1024, 1));
       const warmFromLine = daemon.lines.length;
-      const warmPath = await client.sendPaths({ to: ['+15551234567'], subject: 'warm-up' }, [{ path: warmFile, contentType: 'image/jpeg' }]);
-      const warmId = warmPath.slice(warmPath.lastIndexOf('/') + 1);
-      await watcher.until(() => watcher.latest.get(warmId) === 'sent', 60_000, 'warm-up sent');
+      await sendFile(tb, client, watcher, { size: 1024, seed: 1, subject: 'warm-up' });
       await cleanedUp(warmFromLine, 'warm-up clean-up');
       const afterWarm = (await tb.simState()).transcript as string[];
       const transcriptFrom = afterWarm.length;
       const firstMessageRoundTrips = afterWarm.slice(warmFrom).filter(isMessageCommand).length;
       const from = daemon.lines.length;
-      const data = pseudoRandomBytes(attachmentBytes, baud);
-      const file = join(tb.incomingDir, 'photo.jpg');
-      await writeFile(file, data);
-      const wallStart = Date.now();
-      const t0 = performance.now();
-      // SendMessage with a path: the daemon reads the file (SendMessageData would add dbus-next's
-      // client-side marshalling of the bytes, about 1 ms per KiB, to `submit`).
-      const path = await client.sendPaths({ to: ['+15551234567'], subject: 'wire' }, [{ path: file, contentType: 'image/jpeg' }]);
-      const id = path.slice(path.lastIndexOf('/') + 1);
-      await watcher.until(() => watcher.latest.get(id) === 'sent' || watcher.latest.get(id) === 'failed', 600_000, 'sent');
-      const t1 = performance.now();
-      const wallEnd = wallStart + (t1 - t0);
-      if (watcher.latest.get(id) !== 'sent') throw new Error(`wire benchmark message ended ${watcher.latest.get(id)}`);
+      const { ms: totalMs, wallStart } = await sendFile(tb, client, watcher, { size: attachmentBytes, seed: baud, subject: 'wire' });
+      const wallEnd = wallStart + totalMs;
       // Clean-up (AT+QMMSEDIT=0, AT+QFDEL) runs after `sent`: wait for it before counting.
       await cleanedUp(from, 'clean-up');
       const lines = daemon.lines.slice(from);
@@ -231,11 +229,11 @@ async function measureWithPhases(baud: number, link: Link, attachmentBytes: numb
         baud,
         link,
         attachmentBytes,
-        totalMs: round(t1 - t0, 1),
+        totalMs: round(totalMs, 1),
         bytesToModem: out,
         bytesFromModem: inb,
         wireMs: round(wireMs, 1),
-        ratio: round((t1 - t0) / wireMs, 3),
+        ratio: round(totalMs / wireMs, 3),
         phases,
         floorUploadMs: round(floor.ms, 1),
         floorUploadWireMs: round(floor.wireMs, 1),

@@ -218,7 +218,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   private readonly clock: () => number;
   private readonly sleep: Sleep;
   private readonly config: SenderConfig & { backoffMs: readonly number[]; busyWaitMs: number };
-  private resultDeadline: { id: string; at: number } | undefined;
+  private awaited: { readonly id: string; readonly until: number } | undefined;
 
   private running = false;
   private stopping = false;
@@ -707,11 +707,11 @@ export class Sender extends EventEmitter<SenderEvents> {
     try {
       return await m.send(timeoutS, (resultWaitMs) => {
         ctx.accepted = true;
-        this.resultDeadline = { id: rec.id, at: this.clock() + resultWaitMs };
+        this.awaited = { id: rec.id, until: this.clock() + resultWaitMs };
         return Promise.resolve();
       });
     } finally {
-      this.resultDeadline = undefined;
+      this.awaited = undefined;
     }
   }
 
@@ -720,9 +720,8 @@ export class Sender extends EventEmitter<SenderEvents> {
    * when (clock ms) at most; undefined when no result is awaited. A stop waits for that result
    * (the service manager is asked for the time, see ServiceSupervisor).
    */
-  get awaitingResult(): { id: string; until: number } | undefined {
-    const d = this.resultDeadline;
-    return d ? { id: d.id, until: d.at } : undefined;
+  get awaitingResult(): { readonly id: string; readonly until: number } | undefined {
+    return this.awaited;
   }
 
   /**

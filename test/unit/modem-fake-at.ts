@@ -153,6 +153,13 @@ export function whenState(modem: QuectelModem, state: ModemState): Promise<Modem
 }
 
 /** Resolves with the next 'status' event whose state is `state` (not the current one). */
+/** Starts the modem, waits until it is ready, and forgets the start-up's commands. */
+export async function startReady(modem: QuectelModem, at: FakeAt): Promise<void> {
+  await modem.start();
+  await whenState(modem, 'ready');
+  at.clear();
+}
+
 export function nextState(modem: QuectelModem, state: ModemState): Promise<ModemStatus> {
   return new Promise((resolve) => {
     const on = (s: ModemStatus): void => {

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { QuectelModem } from '../../src/modem/quectel.js';
 import type { ModemStatus } from '../../src/modem/types.js';
-import { FakeAt, STARTUP, cme, error, nextState, silentLogger, testConfig, whenState } from './modem-fake-at.js';
+import { FakeAt, STARTUP, cme, error, nextState, silentLogger, startReady, testConfig, whenState } from './modem-fake-at.js';
 
 const modems: QuectelModem[] = [];
 
@@ -158,9 +158,7 @@ describe('bring-up', () => {
     const m = build(at);
     const dropped: number[] = [];
     m.on('pdpDeactivated', (ctx: number) => dropped.push(ctx));
-    await m.start();
-    await whenState(m, 'ready');
-    at.clear();
+    await startReady(m, at);
     const registered = nextState(m, 'registered');
     const ready = nextState(m, 'ready');
     at.urc('+QIURC: "pdpdeact",1');
@@ -173,9 +171,7 @@ describe('bring-up', () => {
   it('ignores a PDP drop of another context', async () => {
     const at = new FakeAt();
     const m = build(at);
-    await m.start();
-    await whenState(m, 'ready');
-    at.clear();
+    await startReady(m, at);
     at.urc('+QIURC: "pdpdeact",3');
     expect(m.status.state).toBe('ready');
     expect(at.transcript).toEqual([]);
@@ -186,9 +182,7 @@ describe('bring-up', () => {
     const m = build(at);
     let rebooted = 0;
     m.on('rebooted', () => rebooted++);
-    await m.start();
-    await whenState(m, 'ready');
-    at.clear();
+    await startReady(m, at);
     const ready = nextState(m, 'ready');
     at.urc('RDY');
     expect(m.charsetInForce).toBeUndefined();
@@ -261,9 +255,7 @@ describe('idle poll', () => {
     vi.useFakeTimers();
     const at = new FakeAt().reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.0.0.2"']);
     const m = build(at);
-    await m.start();
-    await whenState(m, 'ready');
-    at.clear();
+    await startReady(m, at);
     let release!: () => void;
     const held = m.withLock(() => new Promise<void>((r) => (release = r)));
     await vi.advanceTimersByTimeAsync(90_000);
@@ -278,9 +270,7 @@ describe('idle poll', () => {
     vi.useFakeTimers();
     const at = new FakeAt();
     const m = build(at);
-    await m.start();
-    await whenState(m, 'ready');
-    at.clear();
+    await startReady(m, at);
     await vi.advanceTimersByTimeAsync(30_000);
     expect(at.transcript.slice(-2)).toEqual(['AT+QIACT?', 'AT+QIACT=1']);
     expect(m.status.state).toBe('ready');
@@ -339,9 +329,7 @@ describe('recovery ladder (§4.2)', () => {
   it('reactivatePdp() deactivates then activates the context', async () => {
     const at = new FakeAt();
     const m = build(at);
-    await m.start();
-    await whenState(m, 'ready');
-    at.clear();
+    await startReady(m, at);
     await m.reactivatePdp();
     expect(at.transcript).toEqual(['AT+QIDEACT=1', 'AT+QIACT=1']);
     expect(m.status.state).toBe('ready');

@@ -4,7 +4,7 @@ import { ClosedError } from '../../src/at/errors.js';
 import { InvalidArgumentError } from '../../src/modem/quote.js';
 import { QuectelModem } from '../../src/modem/quectel.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError } from '../../src/modem/types.js';
-import { FakeAt, cme, error, silentLogger, testConfig, nextState, whenState } from './modem-fake-at.js';
+import { FakeAt, cme, error, silentLogger, testConfig, nextState, startReady, whenState } from './modem-fake-at.js';
 
 const modems: QuectelModem[] = [];
 
@@ -243,9 +243,7 @@ describe('editing', () => {
   it('skips a clear while the edit buffer is known to be empty, not after an edit, a send or a restart', async () => {
     const at = new FakeAt();
     const m = build(at);
-    await m.start();
-    await whenState(m, 'ready');
-    at.clear();
+    await startReady(m, at);
     await m.mmsClear(); // unknown after bring-up: cleared
     await m.mmsClear(); // known empty: skipped
     await m.addAttachment('a.txt');

@@ -79,6 +79,19 @@ afterEach(async () => {
   rigs = [];
 });
 
+/**
+ * Submits the standard request, waits for `unknown`, then kicks the idle sender: it must go idle
+ * again without picking the message up (an `unknown` message is never sent again on its own).
+ */
+async function endsUnknownAndStays({ outbox, sender, until, time }: Rig): Promise<void> {
+  sender.start([]);
+  await outbox.submit(request());
+  await until('unknown');
+  await waitFor(() => time.idle, 'the sender to go idle');
+  sender.kick();
+  await waitFor(() => time.sleeps.filter((ms) => ms === Infinity).length >= 2, 'idle again after a kick');
+}
+
 /** The commands of §6 for the standard request, from the clear to the send. */
 function editSequence(): string[] {
   return [
@@ -221,14 +234,10 @@ describe('Sender', () => {
     [{ err: 766, httpStatus: 504 }, 'Error response of HTTP(S) post'],
     [{ err: 790, httpStatus: 0 }, 'Error 790'],
   ])('makes the message unknown after a result that leaves open whether the MMSC has it: %j', async (result, name) => {
-    const { outbox, modem, sender, until, time } = rig();
+    const r = rig();
+    const { outbox, modem } = r;
     modem.sendScript.push(result);
-    sender.start([]);
-    await outbox.submit(request());
-    await until('unknown');
-    await waitFor(() => time.idle, 'the sender to go idle');
-    sender.kick();
-    await waitFor(() => time.sleeps.filter((ms) => ms === Infinity).length >= 2, 'idle again after a kick');
+    await endsUnknownAndStays(r);
     expect(modem.count('send')).toBe(1);
     expect(modem.count('reactivatePdp')).toBe(0);
     const rec = outbox.get('m1')!;
@@ -334,14 +343,10 @@ describe('Sender', () => {
   });
 
   it('marks a send whose result never came unknown, and never sends it again', async () => {
-    const { outbox, modem, sender, until, time } = rig();
+    const r = rig();
+    const { outbox, modem } = r;
     modem.sendScript.push(new SendOutcomeUnknownError('no +QMMSEND within 310 s'));
-    sender.start([]);
-    await outbox.submit(request());
-    await until('unknown');
-    await waitFor(() => time.idle, 'the sender to go idle');
-    sender.kick();
-    await waitFor(() => time.sleeps.filter((ms) => ms === Infinity).length >= 2, 'idle again after a kick');
+    await endsUnknownAndStays(r);
     expect(modem.count('send')).toBe(1);
     expect(outbox.get('m1')!.error).toEqual({ code: 0, name: 'Result unknown: no +QMMSEND within 310 s' });
     expect(outbox.history('m1', 'sendAccepted')).toContain(true);
