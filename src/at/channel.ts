@@ -483,6 +483,10 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       resolve = res;
       reject = rej;
     });
+    // The answer may come while exchange() still awaits the write (a pty drains after the module
+    // replied): an error then would reject a promise nobody awaits yet, which ends the process.
+    // exchange() awaits it right after the write and gets the same rejection.
+    promise.catch(() => undefined);
     const w: Waiter = { cmd, phase, prefix, lines: [], sawInfo: false, settled: false, writeStarted: false, promise, resolve, reject };
     this.waiter = w;
     return w;

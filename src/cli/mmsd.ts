@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { DbusService } from '../api/dbus/service.js';
 import { ConfigError, EX_CONFIG, loadConfig, type Config } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
-import { createLogger } from '../daemon/logger.js';
+import { crashHandler, createLogger } from '../daemon/logger.js';
 import { ServiceSupervisor } from '../daemon/supervisor.js';
 import { SdNotifier } from '../daemon/sd-notify.js';
 import { VERSION } from '../daemon/version.js';
@@ -49,6 +49,7 @@ async function main(): Promise<number> {
   }
 
   const logger = createLogger(config.log.level);
+  process.on('uncaughtException', crashHandler(logger));
   const notifier = new SdNotifier({ env: process.env, logger: logger.child({ part: 'systemd' }) });
   const daemon = new Daemon({ config, logger, version: VERSION });
   const doors: { name: string; stop(): Promise<void> }[] = [];

@@ -93,7 +93,7 @@ export class ProcessHandle {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms; stderr: ${this.stderr.slice(-5).join(' | ')}`));
+        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms; stderr: ${this.stderr.slice(-25).join(' | ')}`));
       }, timeoutMs);
       const done = (l: LogLine): void => {
         clearTimeout(timer);
@@ -103,7 +103,7 @@ export class ProcessHandle {
       void this.exited.then(({ code, signal }) => {
         if (this.waiters.some((w) => w.resolve === done)) {
           clearTimeout(timer);
-          reject(new Error(`${this.name} exited (${code ?? signal}) before ${what}; stderr: ${this.stderr.slice(-5).join(' | ')}`));
+          reject(new Error(`${this.name} exited (${code ?? signal}) before ${what}; stderr: ${this.stderr.slice(-25).join(' | ')}`));
         }
       });
     });

@@ -73,6 +73,33 @@ describe('AtChannel commands', () => {
     expect(r.urcs).toEqual([]);
   });
 
+  it('rejects cleanly when the error comes back before the write has resolved', async () => {
+    // A pty drains after the module (or the sim) already answered: "+CME ERROR: 10" to AT+CPIN?
+    // with no SIM used to reject a promise nobody awaited yet, and Node ended the daemon for it.
+    const r = await rig();
+    r.m().on('AT+CPIN?', '+CME ERROR: 10');
+    const t = r.t();
+    t.write = async (data: Buffer): Promise<void> => {
+      t.writes.push(Buffer.from(data));
+      setImmediate(() => t.onWrite?.(data));
+      await new Promise((res) => setTimeout(res, 30));
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => {
+      unhandled.push(e);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const err = await r.ch.command('AT+CPIN?').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CmeError);
+      expect((err as CmeError).code).toBe(10);
+      await new Promise((res) => setImmediate(res));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('rejects ERROR, +CME ERROR, +CMS ERROR and NO CARRIER with typed errors', async () => {
     const r = await rig();
     r.m().on('AT+A', 'ERROR').on('AT+B', '+CME ERROR: 10').on('AT+C', '+CMS ERROR: 500');
