@@ -14,7 +14,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { MmsClient } from '../api/dbus/client.js';
 import { SPEC_CODES } from '../core/errors.js';
 import { isFinal, type MessageRecord, type Status } from '../core/message.js';
-import { Testbed } from '../sim/testbed.js';
+import { Testbed, type ProcessHandle } from '../sim/testbed.js';
 import { cpuSeconds, mulberry32, procStatus, pseudoRandomBytes, round, sleep } from './common.js';
 import { Mosquitto } from './mosquitto.js';
 
@@ -165,6 +165,16 @@ const FAULTS: readonly Fault[] = [
   },
 ];
 
+interface Crash {
+  /** Seconds into the run when the soak noticed (it restarts the daemon then). */
+  atS: number;
+  incarnation: number;
+  code: number | null;
+  signal: string | null;
+  /** The fatal log line's message and error, or the end of stderr. */
+  why: string;
+}
+
 interface SoakReport {
   date: string;
   minutes: number;
@@ -206,6 +216,11 @@ interface SoakReport {
   ramFilesLeaked: number;
   ramFilesAtEnd: string[];
   daemonRestarts: number;
+  /**
+   * Daemon processes that ended on their own (an exit status other than 0, or a signal the soak
+   * did not send): must be 0. A kernel OOM kill looks like the soak's own SIGKILL and is not seen.
+   */
+  crashes: Crash[];
   faults: Record<string, number>;
   faultLog: FaultRecord[];
   rss: { samples: RssSample[]; maxKb: number; cpuSeconds: number; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
@@ -386,8 +401,22 @@ async function main(): Promise<void> {
       return FAULTS[0];
     };
     let restarts = 0;
+    const crashes: Crash[] = [];
+    // A daemon that died without the soak's SIGKILL is a crash: recorded, then restarted (the
+    // unit's Restart=on-failure). Checked before each fault, so it is down for at most one gap.
+    const restartIfCrashed = async (): Promise<void> => {
+      const d = tb.daemon;
+      if (!d || d.running) return;
+      const { code, signal } = await d.exited;
+      if (code === 0 || signal === 'SIGKILL' || signal === 'SIGTERM') return;
+      crashes.push({ atS: round((performance.now() - t0) / 1000, 1), incarnation: tb.daemons.indexOf(d), code, signal, why: crashReason(d) });
+      log(`daemon crashed (${code ?? signal}): ${crashes.at(-1)!.why}`);
+      await tb.startDaemon();
+      restarts++;
+    };
     await sleep(3000);
     while (performance.now() < endAt - 5000) {
+      await restartIfCrashed();
       const f = chooseFault();
       const atS = round((performance.now() - t0) / 1000, 1);
       try {
@@ -400,6 +429,7 @@ async function main(): Promise<void> {
       } catch (err) {
         faultLog.push({ atS, kind: f.kind, detail: `fault failed: ${(err as Error).message}` });
         log(`${f.kind} failed: ${(err as Error).message}`);
+        await restartIfCrashed();
         if (!tb.daemon?.running) {
           await tb.startDaemon();
           restarts++;
@@ -414,6 +444,7 @@ async function main(): Promise<void> {
     // Calm: no faults in force, every unconfirmed submission made again, then drain.
     log('faults off, draining');
     await tb.fault({ sim: 'ready', registration: 1, hold: false, delayMs: 0, mmsc: {} });
+    await restartIfCrashed();
     if (!tb.daemon?.running) await tb.startDaemon();
     if (!broker.running) await broker.restart();
     // The daemon's own reconnect backs off (1 s doubling) after a broker restart: give the
@@ -439,7 +470,10 @@ async function main(): Promise<void> {
     const daemonPid = tb.daemon!.pid;
     const rssEnd = procStatus(daemonPid).rssKb;
     rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb: rssEnd, incarnation });
-    await tb.daemon!.stop();
+    // The last daemon must stop cleanly on SIGTERM too.
+    const last = tb.daemon!;
+    const end = await last.stop();
+    if (end.code !== 0) crashes.push({ atS: round((performance.now() - t0) / 1000, 1), incarnation: tb.daemons.indexOf(last), ...end, why: `SIGTERM did not end it cleanly: ${crashReason(last)}` });
     const spool = readSpool(tb.stateDir);
 
     const report = account({
@@ -456,6 +490,7 @@ async function main(): Promise<void> {
       faultLog,
       rssSamples,
       restarts,
+      crashes,
     });
     print(report);
     if (nodeArgs.length > 0) console.log(`daemon node options          ${nodeArgs.join(' ')}`);
@@ -469,7 +504,8 @@ async function main(): Promise<void> {
       report.ramFilesLeaked === 0 &&
       report.sentNotReceived === 0 &&
       report.failedButReceived === 0 &&
-      report.mqttRejected === 0;
+      report.mqttRejected === 0 &&
+      report.crashes.length === 0;
     if (!clean || report.pending > 0) {
       // Every daemon process's log (a duplicate or a loss may lie long before the end), the
       // sim's log and the module's state, for whoever looks into it.
@@ -486,6 +522,16 @@ async function main(): Promise<void> {
     await tb.stop();
     await broker.dispose();
   }
+}
+
+/** Why a daemon process ended: its fatal log line (mmsd's crash handler), else its last stderr. */
+function crashReason(d: ProcessHandle): string {
+  const fatal = d.lines.findLast((l) => l.level >= 60);
+  if (fatal) {
+    const err = fatal.err as { message?: string } | undefined;
+    return `${fatal.msg}${err?.message ? `: ${err.message}` : ''}`;
+  }
+  return d.stderr.slice(-3).join(' | ') || 'no fatal line, no stderr';
 }
 
 function readSpool(stateDir: string): MessageRecord[] {
@@ -509,6 +555,7 @@ function account(x: {
   faultLog: FaultRecord[];
   rssSamples: RssSample[];
   restarts: number;
+  crashes: Crash[];
 }): SoakReport {
   const byId = new Map(x.list.map((m) => [m.Id, m]));
   const receivedCount = new Map<string, number>();
@@ -590,6 +637,7 @@ function account(x: {
     ramFilesLeaked: leaked.length,
     ramFilesAtEnd: x.ramFiles,
     daemonRestarts: x.restarts,
+    crashes: x.crashes,
     faults,
     faultLog: x.faultLog,
     rss: {
@@ -612,7 +660,7 @@ function account(x: {
 
 function print(r: SoakReport): void {
   const line = (k: string, v: string | number | object): void => console.log(`${k.padEnd(28)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  console.log(`\nsoak: ${r.minutes} min, seed ${r.seed}, ${r.daemonRestarts} daemon restarts (SIGKILL)`);
+  console.log(`\nsoak: ${r.minutes} min, seed ${r.seed}, ${r.daemonRestarts} daemon restarts (SIGKILL or crash)`);
   line('faults', r.faults);
   line('submitted', r.submitted);
   line('unconfirmed', r.unconfirmed);
@@ -632,6 +680,8 @@ function print(r: SoakReport): void {
   line('failed but received', `${r.failedButReceived} (must be 0)`);
   line('lost', `${r.lost} (must be 0)`);
   line('pending at the end', r.pending);
+  line('daemon crashes', `${r.crashes.length} (must be 0)`);
+  for (const c of r.crashes) line(`  at ${c.atS} s`, `exit ${c.code ?? c.signal}: ${c.why}`);
   line('RAM files leaked', `${r.ramFilesLeaked} (must be 0) of ${r.ramFilesAtEnd.length} in RAM`);
   const l = r.rss.longestRun;
   line('RSS, highest of any process', `${(r.rss.maxKb / 1024).toFixed(1)} MiB`);
