@@ -5,7 +5,7 @@
 // submissions over D-Bus and MQTT; then every message is accounted for: sent (counted at the MMSC),
 // failed, unknown, duplicates, lost, leaked RAM files, and the daemon's RSS trend (DESIGN.md §6, §8).
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,24 @@ const BASE_TOPIC = 'mmsd';
 type Door = 'dbus' | 'mqtt';
 
 /** One look at the daemon: seconds into the run, VmRSS, which process, and its CPU seconds so far. */
-type RssSample = { atS: number; kb: number; incarnation: number; cpuS?: number };
+/** One look at the daemon (RSS, CPU seconds so far) and the sim (CPU seconds so far). */
+type RssSample = { atS: number; kb: number; incarnation: number; cpuS?: number; simCpuS?: number };
+
+/** A daemon that burnt most of a core for a while: a loop, not work (heavy faults cost ~10 %). */
+interface BusyEpisode {
+  atS: number;
+  incarnation: number;
+  /** CPU seconds per second over the episode's samples, the daemon's and the sim's. */
+  cpuRate: number;
+  simCpuRate: number;
+  rssKb: number;
+  /** A heap snapshot taken then (the first episode only), to see what it holds. */
+  snapshot?: string;
+}
+
+/** CPU seconds per wall second above which a sample counts as busy, and how many in a row make an episode. */
+const BUSY_RATE = 0.8;
+const BUSY_SAMPLES = 3;
 
 interface FaultRecord {
   atS: number;
@@ -221,6 +238,11 @@ interface SoakReport {
    * did not send): must be 0. A kernel OOM kill looks like the soak's own SIGKILL and is not seen.
    */
   crashes: Crash[];
+  /**
+   * Times the daemon used ≥ 80 % of a core for 15 s (three samples): must be 0. Logs are saved,
+   * and the first episode leaves a heap snapshot beside the results.
+   */
+  busy: BusyEpisode[];
   faults: Record<string, number>;
   faultLog: FaultRecord[];
   rss: { samples: RssSample[]; maxKb: number; cpuSeconds: number; longestRun: { firstKb: number; lastKb: number; maxKb: number; minutes: number } };
@@ -235,6 +257,7 @@ async function main(): Promise<void> {
       'fault-every-s': { type: 'string', default: '8' },
       'drain-s': { type: 'string', default: '150' },
       'node-option': { type: 'string', multiple: true },
+      'save-logs': { type: 'boolean', default: false },
     },
   });
   const minutes = Number(values.minutes);
@@ -251,6 +274,8 @@ async function main(): Promise<void> {
   const log = (s: string): void => console.error(`soak ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s: ${s}`);
   const t0 = performance.now();
 
+  // Heap snapshots of a busy daemon are hundreds of MB: they stay out of bench/results.
+  const snapDir = await mkdtemp(join(os.tmpdir(), 'mmsd-soak-snapshots-'));
   // The MQTT door needs a broker of its own (mosquitto must be installed); it outlives the testbed.
   const broker = await Mosquitto.start();
   const tb = await Testbed.start({
@@ -258,7 +283,7 @@ async function main(): Promise<void> {
     mqttUrl: broker.url,
     logLevel: 'info',
     simArgs: ['--baud', '921600'],
-    daemonNodeArgs: nodeArgs,
+    daemonNodeArgs: [...nodeArgs, '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`],
     // A held send must end within the run: the module's own send timeout, then `unknown`.
     config: { mms: { sendTimeoutS: 30 }, modem: { healthIntervalS: 10 } },
   }).catch(async (err: unknown) => {
@@ -373,6 +398,37 @@ async function main(): Promise<void> {
       }
     })();
 
+    // A daemon at ≥ 80 % of a core for three samples in a row is in a loop: recorded once per
+    // stretch, with a heap snapshot the first time (what a climbing RSS holds) and the sim's CPU
+    // beside it (both busy: the two are talking in circles).
+    const busy: BusyEpisode[] = [];
+    let busyRun: RssSample[] = [];
+    const watchBusy = (d: ProcessHandle, now: RssSample): void => {
+      const prev = rssSamples.at(-2);
+      const rate = prev && prev.incarnation === now.incarnation ? ((now.cpuS ?? 0) - (prev.cpuS ?? 0)) / (now.atS - prev.atS) : 0;
+      if (rate < BUSY_RATE) {
+        busyRun = [];
+        return;
+      }
+      busyRun.push(now);
+      if (busyRun.length !== BUSY_SAMPLES) return;
+      const first = rssSamples[rssSamples.indexOf(busyRun[0]) - 1] ?? busyRun[0];
+      const span = now.atS - first.atS;
+      const episode: BusyEpisode = {
+        atS: first.atS,
+        incarnation: now.incarnation,
+        cpuRate: round(((now.cpuS ?? 0) - (first.cpuS ?? 0)) / span, 2),
+        simCpuRate: round(((now.simCpuS ?? 0) - (first.simCpuS ?? 0)) / span, 2),
+        rssKb: now.kb,
+      };
+      if (busy.length === 0) {
+        process.kill(d.pid, 'SIGUSR2');
+        episode.snapshot = `${snapDir}/ (Heap.*.${d.pid}.*.heapsnapshot)`;
+      }
+      busy.push(episode);
+      log(`daemon busy: ${episode.cpuRate} CPU-s/s (sim ${episode.simCpuRate}), RSS ${(now.kb / 1024).toFixed(0)} MiB${episode.snapshot ? `; heap snapshot in ${snapDir}` : ''}`);
+    };
+
     const sampler = (async () => {
       while (performance.now() < endAt) {
         const d = tb.daemon;
@@ -385,7 +441,11 @@ async function main(): Promise<void> {
             // A process that died but was not reaped yet has no VmRSS (NaN): no sample.
             // CPU seconds beside the RSS: a climb with the CPU busy is a loop, with it idle a lazy GC.
             const kb = procStatus(d.pid).rssKb;
-            if (Number.isFinite(kb)) rssSamples.push({ atS: round((performance.now() - t0) / 1000, 0), kb, incarnation, cpuS: round(cpuSeconds(d.pid), 2) });
+            if (Number.isFinite(kb)) {
+              const sample = { atS: round((performance.now() - t0) / 1000, 1), kb, incarnation, cpuS: round(cpuSeconds(d.pid), 2), simCpuS: round(cpuSeconds(tb.sim.pid), 2) };
+              rssSamples.push(sample);
+              watchBusy(d, sample);
+            }
           } catch {
             // Killed between the check and the read.
           }
@@ -491,6 +551,7 @@ async function main(): Promise<void> {
       rssSamples,
       restarts,
       crashes,
+      busy,
     });
     print(report);
     if (nodeArgs.length > 0) console.log(`daemon node options          ${nodeArgs.join(' ')}`);
@@ -505,8 +566,9 @@ async function main(): Promise<void> {
       report.sentNotReceived === 0 &&
       report.failedButReceived === 0 &&
       report.mqttRejected === 0 &&
-      report.crashes.length === 0;
-    if (!clean || report.pending > 0) {
+      report.crashes.length === 0 &&
+      report.busy.length === 0;
+    if (!clean || report.pending > 0 || values['save-logs']) {
       // Every daemon process's log (a duplicate or a loss may lie long before the end), the
       // sim's log and the module's state, for whoever looks into it.
       const all = tb.daemons.flatMap((d, i) => d.lines.map((l) => JSON.stringify({ incarnation: i, ...l })));
@@ -556,6 +618,7 @@ function account(x: {
   rssSamples: RssSample[];
   restarts: number;
   crashes: Crash[];
+  busy: BusyEpisode[];
 }): SoakReport {
   const byId = new Map(x.list.map((m) => [m.Id, m]));
   const receivedCount = new Map<string, number>();
@@ -638,6 +701,7 @@ function account(x: {
     ramFilesAtEnd: x.ramFiles,
     daemonRestarts: x.restarts,
     crashes: x.crashes,
+    busy: x.busy,
     faults,
     faultLog: x.faultLog,
     rss: {
@@ -682,6 +746,8 @@ function print(r: SoakReport): void {
   line('pending at the end', r.pending);
   line('daemon crashes', `${r.crashes.length} (must be 0)`);
   for (const c of r.crashes) line(`  at ${c.atS} s`, `exit ${c.code ?? c.signal}: ${c.why}`);
+  line('daemon busy (≥ 80 % for 15 s)', `${r.busy.length} (must be 0)`);
+  for (const b of r.busy) line(`  from ${b.atS} s`, `${b.cpuRate} CPU-s/s (sim ${b.simCpuRate}), RSS ${(b.rssKb / 1024).toFixed(0)} MiB${b.snapshot ? `, heap snapshot ${b.snapshot}` : ''}`);
   line('RAM files leaked', `${r.ramFilesLeaked} (must be 0) of ${r.ramFilesAtEnd.length} in RAM`);
   const l = r.rss.longestRun;
   line('RSS, highest of any process', `${(r.rss.maxKb / 1024).toFixed(1)} MiB`);
