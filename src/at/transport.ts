@@ -2,7 +2,8 @@
 // `tcp://host:port`). Each instance is opened once; the channel makes a new one to reopen.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
+import { hangupAwareBinding } from './tty-binding.js';
 import type { Transport } from './types.js';
 
 /** What SerialTransport uses of serialport's stream (SerialPort, or SerialPortMock in tests). */
@@ -20,7 +21,8 @@ export interface SerialPortLike {
 /** Builds the port object; tests pass one over `@serialport/binding-mock` (SerialPortMock). */
 export type SerialPortFactory = (opts: { path: string; baudRate: number; autoOpen: false }) => SerialPortLike;
 
-const defaultSerialFactory: SerialPortFactory = (opts) => new SerialPort(opts);
+/** serialport's stream over the native binding, minus its endless 0-byte reads (tty-binding.ts). */
+const defaultSerialFactory: SerialPortFactory = (opts) => new SerialPortStream({ ...opts, binding: hangupAwareBinding() });
 
 /**
  * Writes not yet confirmed; failed when the pipe closes so that no writer waits for ever
