@@ -704,6 +704,11 @@ export class Sender extends EventEmitter<SenderEvents> {
     // clears the flag again (requeue and retry paths write `sendAccepted: false`).
     await this.outbox.update(rec.id, { sendAccepted: true });
     this.checkpoint(ctx);
+    // The context dropped (or the network went) while the message was being prepared: the module
+    // would take AT+QMMSEND and then report 769, which cannot be told from a drop during the post
+    // and would make the message `unknown`. Known now, it is plainly not sent: back to the queue.
+    const { state, detail } = m.status;
+    if (state !== 'ready') throw new SendNotAcceptedError(`not sent: the modem is ${state}${detail ? ` (${detail})` : ''}`);
     try {
       return await m.send(timeoutS, (resultWaitMs) => {
         ctx.accepted = true;

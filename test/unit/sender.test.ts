@@ -288,6 +288,26 @@ describe('Sender', () => {
     expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
+  it('does not write AT+QMMSEND when the context dropped while the message was prepared', async () => {
+    const { outbox, modem, sender, until } = rig();
+    // +QIURC "pdpdeact" during the last edit: the driver leaves `ready` for `registered`.
+    let dropped = false;
+    modem.hooks.addAttachment = () => {
+      if (!dropped) {
+        dropped = true;
+        modem.setState('registered');
+        setImmediate(() => modem.setState('ready'));
+      }
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    // Sent once, after the context was back; the first try went back to the queue uncounted.
+    expect(modem.count('send')).toBe(1);
+    expect(outbox.history('m1', 'status')).toEqual(['sending', 'queued', 'sending', 'sent']);
+    expect(outbox.get('m1')).toMatchObject({ attempts: 1 });
+  });
+
   it('puts the message back to the queue when AT+QMMSEND is refused without a code', async () => {
     const { outbox, modem, sender, until } = rig();
     modem.sendScript.push(new SendNotAcceptedError('AT+QMMSEND refused: ERROR'));
