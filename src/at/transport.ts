@@ -6,7 +6,7 @@ import { SerialPortStream } from '@serialport/stream';
 import { hangupAwareBinding } from './tty-binding.js';
 import type { Transport } from './types.js';
 
-/** What SerialTransport uses of serialport's stream (SerialPort, or SerialPortMock in tests). */
+/** What SerialTransport uses of serialport's stream (SerialPortStream, or SerialPortMock in tests). */
 export interface SerialPortLike {
   readonly isOpen: boolean;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;

@@ -5,7 +5,7 @@
 // submissions over D-Bus and MQTT; then every message is accounted for: sent (counted at the MMSC),
 // failed, unknown, duplicates, lost, leaked RAM files, and the daemon's RSS trend (DESIGN.md §6, §8).
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rmdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,6 @@ const BASE_TOPIC = 'mmsd';
 
 type Door = 'dbus' | 'mqtt';
 
-/** One look at the daemon: seconds into the run, VmRSS, which process, and its CPU seconds so far. */
 /** One look at the daemon (RSS, CPU seconds so far) and the sim (CPU seconds so far). */
 type RssSample = { atS: number; kb: number; incarnation: number; cpuS?: number; simCpuS?: number };
 
@@ -423,10 +422,10 @@ async function main(): Promise<void> {
       };
       if (busy.length === 0) {
         process.kill(d.pid, 'SIGUSR2');
-        episode.snapshot = `${snapDir}/ (Heap.*.${d.pid}.*.heapsnapshot)`;
+        episode.snapshot = join(snapDir, `Heap.*.${d.pid}.*.heapsnapshot`);
       }
       busy.push(episode);
-      log(`daemon busy: ${episode.cpuRate} CPU-s/s (sim ${episode.simCpuRate}), RSS ${(now.kb / 1024).toFixed(0)} MiB${episode.snapshot ? `; heap snapshot in ${snapDir}` : ''}`);
+      log(`daemon busy: ${episode.cpuRate} CPU-s/s (sim ${episode.simCpuRate}), RSS ${(now.kb / 1024).toFixed(0)} MiB${episode.snapshot ? `; heap snapshot ${episode.snapshot}` : ''}`);
     };
 
     const sampler = (async () => {
@@ -583,6 +582,8 @@ async function main(): Promise<void> {
     await mqttClient?.endAsync(true).catch(() => undefined);
     await tb.stop();
     await broker.dispose();
+    // Kept only when a busy episode left a snapshot in it.
+    await rmdir(snapDir).catch(() => undefined);
   }
 }
 

@@ -51,7 +51,6 @@ describe('SerialTransport on a pty that hangs up', () => {
 
   it('closes, every time, when the far end goes away while the module is talking', async () => {
     const rounds = 12;
-    const errors: string[] = [];
     for (let round = 0; round < rounds; round++) {
       const host = join(dir, `host-${round}`);
       const module = join(dir, `module-${round}`);
@@ -72,21 +71,20 @@ describe('SerialTransport on a pty that hangs up', () => {
         }
       })();
       while (received < 4096) await new Promise((resolve) => setTimeout(resolve, 5));
-      const closed = once(t, 'close') as Promise<[Error | undefined]>;
+      const closed = once(t, 'close');
       talking = false;
       await talk;
       await new Promise<void>((resolve) => far.close(() => resolve()));
       const exited = once(socat, 'exit');
       socat.kill('SIGTERM');
       // Without the fix about half the rounds never get here: the port stays "open" for ever.
-      const [err] = await Promise.race([
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
         closed,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`round ${round}: the transport did not close`)), 10_000)),
-      ]);
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`round ${round}: the transport did not close`)), 10_000))),
+      ]).finally(() => clearTimeout(timer));
       expect(t.isOpen).toBe(false);
-      errors.push(err?.name ?? err?.message ?? 'none');
       await exited;
     }
-    expect(errors).toHaveLength(rounds);
   }, 60_000);
 });
