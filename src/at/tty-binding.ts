@@ -35,7 +35,6 @@ export const readOrHangup = (async (fd: number, buffer: Buffer, offset: number, 
 export function hangupAwareBinding(base: AutoDetectTypes = autoDetect()): AutoDetectTypes {
   return {
     ...base,
-    list: () => base.list(),
     async open(options: Parameters<AutoDetectTypes['open']>[0]) {
       const port = await base.open(options as never);
       if (port instanceof LinuxPortBinding || port instanceof DarwinPortBinding) {

@@ -163,6 +163,30 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Polls `probe` until it returns something other than undefined/false; rejects after `ms`. */
+export async function until<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  ms: number,
+  what: string,
+  everyMs = 50,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() >= end) {
+      const why = lastErr instanceof Error ? ` (last error: ${lastErr.message})` : '';
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** A pino line's `time` (ISO text or epoch ms) as epoch ms. */
 export function lineTime(line: Record<string, unknown>): number {
   const t = line.time;

@@ -1,13 +1,12 @@
 // Send time over a throttled line against the wire time of the bytes that crossed it (DESIGN.md §8,
 // target ≤ 1.10), where the time goes, and AT round trips per message against the spec's minimum.
 import { writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { join } from 'node:path';
-import { SerialPort } from 'serialport';
 import { MmsClient } from '../api/dbus/client.js';
 import { checksum16 } from '../at/checksum.js';
+import { createTransport } from '../at/transport.js';
 import { Testbed, type LogLine } from '../sim/testbed.js';
-import { StatusWatcher, lineTime, pseudoRandomBytes, round, sleep } from './common.js';
+import { StatusWatcher, lineTime, pseudoRandomBytes, round, until } from './common.js';
 
 /**
  * How the daemon reaches the virtual modem: a pty pair (through socat and the serialport binding,
@@ -136,7 +135,7 @@ async function ratiosAtInfo(baud: number, link: Link, attachmentBytes: number): 
       if (!at) throw new Error('the sim recorded no +QMMSEND result');
       const bytes = at.rx - before.rx + (at.tx - before.tx);
       // Clean-up (AT+QMMSEDIT=0, AT+QFDEL) runs after `sent`: let it finish before the next one.
-      await untilTrue(async () => ((await tb.simState()).ramFiles as unknown[]).length === 0, 30_000, 'clean-up');
+      await until(async () => ((await tb.simState()).ramFiles as unknown[]).length === 0, 30_000, 'clean-up', 20);
       return ms / ((bytes * 10 * 1000) / baud);
     };
     try {
@@ -150,14 +149,6 @@ async function ratiosAtInfo(baud: number, link: Link, attachmentBytes: number): 
     }
   } finally {
     await tb.stop();
-  }
-}
-
-async function untilTrue(probe: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
   }
 }
 
@@ -257,10 +248,12 @@ async function measureWithPhases(baud: number, link: Link, attachmentBytes: numb
  */
 async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ ms: number; wireMs: number }> {
   await tb.daemon!.stop();
-  const port = await openLine(tb.simInfo.port);
+  // The daemon's own transport (serial through the binding, or TCP), without the daemon.
+  const port = createTransport(tb.simInfo.port, 115200);
+  await port.open();
   let rx = '';
   let waiter: { pred: (s: string) => boolean; resolve: () => void } | undefined;
-  port.onData((b: Buffer) => {
+  port.on('data', (b: Buffer) => {
     rx += b.toString('latin1');
     if (waiter?.pred(rx)) {
       const w = waiter;
@@ -280,7 +273,7 @@ async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ m
         },
       };
     });
-  const write = (b: Buffer | string): Promise<void> => port.write(b);
+  const write = (b: Buffer | string): Promise<void> => port.write(typeof b === 'string' ? Buffer.from(b, 'latin1') : b);
   try {
     rx = '';
     await write('ATE0\r');
@@ -316,39 +309,4 @@ async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ m
     await tb.startDaemon();
     await tb.modemReady();
   }
-}
-
-interface Line {
-  write(b: Buffer | string): Promise<void>;
-  onData(fn: (b: Buffer) => void): void;
-  close(): Promise<void>;
-}
-
-/** The bare client's end of the line: the pty through the serialport binding, or a TCP socket. */
-async function openLine(port: string): Promise<Line> {
-  const tcp = /^tcp:\/\/(.+):(\d+)$/.exec(port);
-  if (tcp) {
-    const socket = net.connect({ host: tcp[1].replace(/^\[|\]$/g, ''), port: Number(tcp[2]) });
-    socket.setNoDelay(true);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    return {
-      write: (b) => new Promise((resolve, reject) => socket.write(b, (err) => (err ? reject(err) : resolve()))),
-      onData: (fn) => socket.on('data', fn),
-      close: () =>
-        new Promise((resolve) => {
-          socket.once('close', () => resolve());
-          socket.end();
-        }),
-    };
-  }
-  const serial = new SerialPort({ path: port, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => serial.open((err) => (err ? reject(err) : resolve())));
-  return {
-    write: (b) => new Promise((resolve, reject) => serial.write(b, (err) => (err ? reject(err) : resolve()))),
-    onData: (fn) => serial.on('data', fn),
-    close: () => new Promise((resolve) => serial.close(() => resolve())),
-  };
 }

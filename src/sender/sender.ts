@@ -698,17 +698,18 @@ export class Sender extends EventEmitter<SenderEvents> {
     ctx.step = 'send';
     this.checkpoint(ctx);
     const timeoutS = rec.options.timeout ?? this.config.sendTimeoutS;
+    // The context dropped (or the network went) while the message was being prepared: the module
+    // would take AT+QMMSEND and then report 769, which cannot be told from a drop during the post
+    // and would make the message `unknown`. Known now, it is plainly not sent: back to the queue
+    // (checked before the journal write below, which it would only have to undo).
+    const { state, detail } = m.status;
+    if (state !== 'ready') throw new SendNotAcceptedError(`not sent: the modem is ${state}${detail ? ` (${detail})` : ''}`);
     // §6: crash recovery turns an accepted `sending` message into `unknown`. Journalled before
     // the command is written, not after its OK: a crash between the module's OK and our write
     // would otherwise requeue a message the module is sending, and send it twice. A refusal
     // clears the flag again (requeue and retry paths write `sendAccepted: false`).
     await this.outbox.update(rec.id, { sendAccepted: true });
     this.checkpoint(ctx);
-    // The context dropped (or the network went) while the message was being prepared: the module
-    // would take AT+QMMSEND and then report 769, which cannot be told from a drop during the post
-    // and would make the message `unknown`. Known now, it is plainly not sent: back to the queue.
-    const { state, detail } = m.status;
-    if (state !== 'ready') throw new SendNotAcceptedError(`not sent: the modem is ${state}${detail ? ` (${detail})` : ''}`);
     try {
       return await m.send(timeoutS, (resultWaitMs) => {
         ctx.accepted = true;

@@ -94,36 +94,11 @@ export class PtyServer implements PortServer {
     await removeStaleLink(this.opts.path);
     await removeStaleLink(this.simEnd());
     await removeStaleLink(this.hostEnd());
-    const args = ['-d', '-d', `pty,raw,echo=0,link=${this.hostEnd()}`, `pty,raw,echo=0,link=${this.simEnd()}`];
-    const child = spawn(this.opts.socat ?? 'socat', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = await startSocatPair(this.hostEnd(), this.simEnd(), { socat: this.opts.socat, readyTimeoutMs: this.opts.readyTimeoutMs });
     this.socat = child;
-    await new Promise<void>((resolve, reject) => {
-      let text = '';
-      const timer = setTimeout(() => fail(new Error(`socat not ready: ${text.trim()}`)), this.opts.readyTimeoutMs ?? 5000);
-      const fail = (err: Error): void => {
-        clearTimeout(timer);
-        child.kill('SIGTERM');
-        reject(err);
-      };
-      child.once('error', fail);
-      child.once('exit', (code) => fail(new Error(`socat exited (${code}): ${text.trim()}`)));
-      const stderr = child.stderr;
-      stderr.setEncoding('utf8');
-      const onText = (chunk: string): void => {
-        text += chunk;
-        // socat -d -d prints this once both ptys (and their links) exist.
-        if (!text.includes('starting data transfer loop')) return;
-        clearTimeout(timer);
-        stderr.off('data', onText);
-        stderr.on('data', (more: string) => this.log.debug({ socat: more.trim() }, 'socat'));
-        child.removeAllListeners('exit');
-        child.removeAllListeners('error');
-        child.on('error', (err) => this.log.warn({ err }, 'socat error'));
-        child.on('exit', (code, signal) => this.log.debug({ code, signal }, 'socat exited'));
-        resolve();
-      };
-      stderr.on('data', onText);
-    });
+    child.stderr!.on('data', (more: string) => this.log.debug({ socat: more.trim() }, 'socat'));
+    child.on('error', (err) => this.log.warn({ err }, 'socat error'));
+    child.on('exit', (code, signal) => this.log.debug({ code, signal }, 'socat exited'));
     const port = new SerialPort({ path: this.simEnd(), baudRate: this.opts.baudRate ?? 115200, autoOpen: false });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     port.on('data', (chunk: Buffer) => this.opts.modem.feed(chunk));
@@ -160,6 +135,41 @@ export class PtyServer implements PortServer {
       await removeStaleLink(this.hostEnd());
     }
   }
+}
+
+/**
+ * A socat pty pair, raw and without echo, whose ptys are linked at `a` and `b`; resolves once socat
+ * says both exist (its stderr then stays in utf8 for the caller's log). Rejects, killing socat, if
+ * it exits or is not ready within `readyTimeoutMs` (default 5000).
+ */
+export async function startSocatPair(a: string, b: string, opts: { socat?: string; readyTimeoutMs?: number } = {}): Promise<ChildProcess> {
+  const child = spawn(opts.socat ?? 'socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = child.stderr;
+  stderr.setEncoding('utf8');
+  let text = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`socat not ready: ${text.trim()}`)), opts.readyTimeoutMs ?? 5000);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      child.kill('SIGTERM');
+      reject(err);
+    };
+    const onExit = (code: number | null): void => fail(new Error(`socat exited (${code}): ${text.trim()}`));
+    const onText = (chunk: string): void => {
+      text += chunk;
+      // socat -d -d prints this once both ptys (and their links) exist.
+      if (!text.includes('starting data transfer loop')) return;
+      clearTimeout(timer);
+      stderr.off('data', onText);
+      child.off('error', fail);
+      child.off('exit', onExit);
+      resolve();
+    };
+    child.once('error', fail);
+    child.once('exit', onExit);
+    stderr.on('data', onText);
+  });
+  return child;
 }
 
 async function removeStaleLink(p: string): Promise<void> {

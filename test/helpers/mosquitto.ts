@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Mosquitto } from '../../src/bench/mosquitto.js';
+import { until as pollUntil } from '../../src/bench/common.js';
 
 export { Mosquitto, freePort, type MosquittoOptions } from '../../src/bench/mosquitto.js';
 
@@ -111,13 +112,9 @@ export function runTool(cmd: string, args: string[]): Promise<{ code: number | n
 
 // ---- additions for the end-to-end tests (mqtt-e2e, mqtt-fleet-e2e) ----
 
-/** Polls `cond` until it holds; throws naming `what` after `timeoutMs`. */
+/** Polls `cond` until it holds; throws naming `what` after `timeoutMs` (the stack's until, argument order of these tests). */
 export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await pollUntil(async () => (await cond()) || undefined, timeoutMs, what, 25);
 }
 
 /**

@@ -3,6 +3,9 @@
 import { createHash } from 'node:crypto';
 import { MmsClient, type MessageProperties } from '../../src/api/dbus/client.js';
 import { Testbed, type LogLine, type TestbedOptions } from '../../src/sim/testbed.js';
+import { until } from '../../src/bench/common.js';
+
+export { until };
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -64,30 +67,6 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
     return await Promise.race([p, deadline]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Polls `probe` until it returns something other than undefined/false; rejects after `ms`. */
-export async function until<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  ms: number,
-  what: string,
-  everyMs = 50,
-): Promise<T> {
-  const end = Date.now() + ms;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() >= end) {
-      const why = lastErr instanceof Error ? ` (last error: ${lastErr.message})` : '';
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

@@ -2,7 +2,6 @@
 // as when the USB modem is unplugged mid-response. serialport's native binding retried the
 // resulting 0-byte reads for ever (bindings-cpp #162): the port never closed, the daemon spun at a
 // full core with its memory climbing, and never reopened. Each round must end in 'close'.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,6 +11,7 @@ import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SerialTransport } from '../../src/at/transport.js';
 import { HangupError, readOrHangup } from '../../src/at/tty-binding.js';
+import { startSocatPair } from '../../src/sim/serve.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -20,21 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function ptyPair(a: string, b: string): Promise<ChildProcess> {
-  const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let text = '';
-  socat.stderr.setEncoding('utf8');
-  await new Promise<void>((resolve, reject) => {
-    socat.once('exit', (code) => reject(new Error(`socat exited (${code}): ${text}`)));
-    socat.stderr.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.includes('starting data transfer loop')) resolve();
-    });
-  });
-  socat.removeAllListeners('exit');
-  return socat;
-}
 
 describe('SerialTransport on a pty that hangs up', () => {
   it('reads 0 bytes from a hung-up descriptor as a HangupError, not as another read', async () => {
@@ -54,7 +39,7 @@ describe('SerialTransport on a pty that hangs up', () => {
     for (let round = 0; round < rounds; round++) {
       const host = join(dir, `host-${round}`);
       const module = join(dir, `module-${round}`);
-      const socat = await ptyPair(host, module);
+      const socat = await startSocatPair(host, module);
       const t = new SerialTransport(host, 921_600);
       await t.open();
       const far = new SerialPort({ path: module, baudRate: 921_600, autoOpen: false });
