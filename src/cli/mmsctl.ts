@@ -281,11 +281,7 @@ async function deliver(c: MmsClient, io: Output, values: Values, result: SendRes
     }
     return EXIT.ok;
   }
-  const maxAttempts = await c.status().then(
-    (s) => s.MaxAttempts,
-    () => undefined,
-  );
-  const view = new WaitView(io, values.json === true, process.stdout.isTTY === true, maxAttempts);
+  const view = new WaitView(io, values.json === true, process.stdout.isTTY === true, await maxAttemptsOf(c));
   let final: MessageProperties;
   try {
     final = await c.follow(path, (p) => view.update(p));
@@ -302,6 +298,14 @@ async function deliver(c: MmsClient, io: Output, values: Values, result: SendRes
     io.err(`mmsctl: message ${final.Id} ${final.Status}${why}${next ? ` — ${next}` : ''}`);
   }
   return code;
+}
+
+/** The daemon's MaxAttempts, for "attempt 2 of 5"; undefined when it cannot say. */
+async function maxAttemptsOf(c: MmsClient): Promise<number | undefined> {
+  return c.status().then(
+    (s) => s.MaxAttempts,
+    () => undefined,
+  );
 }
 
 function exitForStatus(status: string): number {
@@ -498,10 +502,7 @@ async function show(c: MmsClient, io: Output, values: Values, id: string): Promi
     io.out(JSON.stringify(toJson(p)));
     return EXIT.ok;
   }
-  const maxAttempts = await c.status().then(
-    (s) => s.MaxAttempts,
-    () => undefined,
-  );
+  const maxAttempts = await maxAttemptsOf(c);
   io.out(
     [
       `id:            ${p.Id}`,
