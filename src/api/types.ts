@@ -28,8 +28,16 @@ export interface FrontDoorContext extends EventEmitter {
   list(): MessageRecord[];
   /** RequestError NotFound / NotCancellable. */
   cancel(id: string): Promise<MessageRecord>;
+  /**
+   * Queues an `unknown` or `failed` message again as a new message (same recipients, subject,
+   * attachments and options), validated like submit(); `newId` as its id, else one derived from
+   * `id`. RequestError NotFound / NotResendable, or any of submit()'s.
+   */
+  resend(id: string, newId?: string): Promise<SubmitResult>;
   modemStatus(): ModemStatus;
   queueLength(): number;
+  /** `outbox.maxAttempts`: tries a message gets before it fails. */
+  readonly maxAttempts: number;
   readonly version: string;
   readonly logger: Logger;
 }

@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import dbus from 'dbus-next';
-import { DaemonGoneError, MmsClient, type MessageProperties } from '../api/dbus/client.js';
+import { BusUnreachableError } from '../api/dbus/bus.js';
+import { DaemonGoneError, MmsClient, type MessageProperties, type SendResult } from '../api/dbus/client.js';
 import { ERROR_PREFIX } from '../api/dbus/names.js';
+import { isFinal } from '../core/message.js';
 
 /** Exit codes (docs/dbus.md). */
 export const EXIT = {
@@ -38,6 +40,10 @@ Commands:
   list            every message in the outbox
   show ID         all properties of one message
   cancel ID       cancel a queued or retrying message
+  resend ID [--id NEW] [--wait]
+                  send an unknown or failed message again, as a new message with the same
+                  recipients, subject, attachments and options; its id is NEW, or
+                  ID-resend-1 (then -2, …)
 
 Options:
   --bus system|session   which bus (default system; DBUS_SYSTEM_BUS_ADDRESS and
@@ -52,7 +58,7 @@ Exit codes:
   3  refused by mmsd or the bus policy (the error name is printed, e.g. InvalidRecipient)
   4  the message's outcome is unknown (it may or may not have been sent)
   5  the message was cancelled
-  6  cannot reach mmsd (no bus, or mmsd not running)
+  6  cannot reach mmsd or the bus (no bus, or mmsd not running)
 `;
 
 class UsageError extends Error {}
@@ -82,6 +88,11 @@ const OPTIONS = {
   'read-report': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** Options that describe a new message: `send` takes them, `resend` does not. */
+const SEND_ONLY = [
+  'to', 'cc', 'bcc', 'subject', 'attach', 'path', 'validity', 'priority', 'visibility', 'class', 'timeout', 'delivery-report', 'read-report',
+] as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
@@ -128,6 +139,14 @@ export async function main(argv: string[], io: Output = defaultOutput()): Promis
         prepared = withClient((c) => (command === 'show' ? show(c, io, values, id) : cancel(c, io, values, id)));
         break;
       }
+      case 'resend': {
+        if (args.length !== 1) throw new UsageError('resend takes one message id');
+        const given = SEND_ONLY.filter((k) => values[k] !== undefined);
+        if (given.length > 0) throw new UsageError(`resend sends the message as it was: --${given[0]} is not taken (use send for a changed message)`);
+        const id = args[0];
+        prepared = withClient(async (c) => deliver(c, io, values, await c.resend(id, values.id), id));
+        break;
+      }
       case undefined:
         throw new UsageError('no command');
       default:
@@ -154,6 +173,10 @@ function usage(io: Output, message: string): number {
 
 /** Errors from the bus or mmsd → a line on stderr and an exit code. */
 function reportError(io: Output, err: unknown): number {
+  if (err instanceof BusUnreachableError) {
+    io.err(`mmsctl: ${err.message}`);
+    return EXIT.unreachable;
+  }
   if (err instanceof dbus.DBusError) {
     if (err.type.startsWith(ERROR_PREFIX)) {
       io.err(`mmsctl: ${err.type.slice(ERROR_PREFIX.length)}: ${err.text}`);
@@ -224,48 +247,65 @@ async function prepareSend(values: Values): Promise<(c: MmsClient, io: Output) =
     },
   };
   const specs = (values.attach ?? []).map(parseAttach);
-  let call: (c: MmsClient) => Promise<string>;
   if (values.path) {
-    const atts = specs.map((s) => ({ path: resolvePath(s.file), contentType: s.contentType }));
-    call = (c) => c.sendPaths(fields, atts);
-  } else {
-    // Read with the caller's own permissions: mmsctl never asks the daemon to read for it.
-    const atts = await Promise.all(
-      specs.map(async (s) => {
-        try {
-          return { name: basename(s.file), contentType: s.contentType, data: await readFile(s.file) };
-        } catch (err) {
-          throw new UsageError(`cannot read ${s.file}: ${(err as Error).message}`);
-        }
-      }),
-    );
-    call = (c) => c.sendData(fields, atts);
+    const paths = specs.map((s) => ({ path: resolvePath(s.file), contentType: s.contentType }));
+    return async (c, io) => deliver(c, io, values, await c.send(fields, { paths }));
   }
-  return async (c, io) => {
-    const path = await call(c);
-    if (!values.wait) {
-      const props = await c.getAll(path);
-      if (values.json) io.out(JSON.stringify({ id: props.Id, path, status: props.Status }));
-      else io.out(`${props.Status} ${props.Id}`);
-      return EXIT.ok;
-    }
-    const view = new WaitView(io, values.json === true, process.stdout.isTTY === true);
-    let final: MessageProperties;
-    try {
-      final = await c.follow(path, (p) => view.update(p));
-    } finally {
-      view.close();
-    }
-    if (values.json) io.out(JSON.stringify(toJson(final, path)));
-    const code = exitForStatus(final.Status);
-    if (final.Status === 'sent') {
-      if (!values.json) io.out(`sent ${final.Id}`);
+  // Read with the caller's own permissions: mmsctl never asks the daemon to read for it.
+  const data = await Promise.all(
+    specs.map(async (s) => {
+      try {
+        return { name: basename(s.file), contentType: s.contentType, data: await readFile(s.file) };
+      } catch (err) {
+        throw new UsageError(`cannot read ${s.file}: ${(err as Error).message}`);
+      }
+    }),
+  );
+  return async (c, io) => deliver(c, io, values, await c.send(fields, { data }));
+}
+
+/**
+ * After a send or resend call: without --wait, the status mmsd recorded when it queued the
+ * message (or, for an id it already knew, its current one); with --wait, follow it to the end.
+ */
+async function deliver(c: MmsClient, io: Output, values: Values, result: SendResult, resendOf?: string): Promise<number> {
+  const { path } = result;
+  if (!values.wait) {
+    const props = result.added ?? (await c.getAll(path));
+    const known = result.added === undefined;
+    if (values.json) {
+      io.out(JSON.stringify({ id: props.Id, path, status: props.Status, ...(known ? { known } : {}), ...(resendOf !== undefined ? { resendOf } : {}) }));
     } else {
-      const why = final.Error ? `: ${final.Error}${final.HttpStatus ? ` (HTTP ${final.HttpStatus})` : ''}` : '';
-      io.err(`mmsctl: message ${final.Id} ${final.Status}${why}`);
+      const note = known ? ' (the id was already known: nothing new was queued)' : resendOf !== undefined ? ` (a resend of ${resendOf})` : '';
+      io.out(`${props.Status} ${props.Id}${note}`);
     }
-    return code;
-  };
+    return EXIT.ok;
+  }
+  const view = new WaitView(io, values.json === true, process.stdout.isTTY === true, await maxAttemptsOf(c));
+  let final: MessageProperties;
+  try {
+    final = await c.follow(path, (p) => view.update(p));
+  } finally {
+    view.close();
+  }
+  if (values.json) io.out(JSON.stringify(toJson(final, path)));
+  const code = exitForStatus(final.Status);
+  if (final.Status === 'sent') {
+    if (!values.json) io.out(`sent ${final.Id}`);
+  } else {
+    const why = final.Error ? `: ${final.Error}${final.HttpStatus ? ` (HTTP ${final.HttpStatus})` : ''}` : '';
+    const next = nextStep(final);
+    io.err(`mmsctl: message ${final.Id} ${final.Status}${why}${next ? ` — ${next}` : ''}`);
+  }
+  return code;
+}
+
+/** The daemon's MaxAttempts, for "attempt 2 of 5"; undefined when it cannot say. */
+async function maxAttemptsOf(c: MmsClient): Promise<number | undefined> {
+  return c.status().then(
+    (s) => s.MaxAttempts,
+    () => undefined,
+  );
 }
 
 function exitForStatus(status: string): number {
@@ -291,17 +331,18 @@ class WaitView {
     private readonly io: Output,
     private readonly json: boolean,
     private readonly tty: boolean,
+    private readonly maxAttempts: number | undefined,
   ) {}
 
   update(p: MessageProperties): void {
     if (this.json) return;
     const prev = this.last;
     this.last = p;
-    if (!prev || prev.Status !== p.Status || prev.Attempts !== p.Attempts) {
+    if (!prev || prev.Status !== p.Status || prev.Attempts !== p.Attempts || prev.NextAttempt !== p.NextAttempt) {
       this.stopBar();
-      const attempt = p.Attempts > 0 ? ` (attempt ${p.Attempts})` : '';
       const error = p.Error && p.Status !== 'sent' ? ` — ${p.Error}` : '';
-      this.io.out(`${p.Id}: ${p.Status}${attempt}${error}`);
+      // The next step of a final state follows in the closing line.
+      this.io.out(`${p.Id}: ${describeStatus(p, this.maxAttempts, Date.now(), false)}${error}`);
       this.lastTenth = -1;
     }
     if (p.Status !== 'sending') return;
@@ -351,7 +392,54 @@ function toJson(p: MessageProperties, path?: string): Record<string, unknown> {
     mmscResponse: p.MmscResponse,
     created: p.Created,
     updated: p.Updated,
+    nextAttempt: p.NextAttempt ?? 0,
   };
+}
+
+/**
+ * A status as a person reads it: attempts (`attempt 2 of 5`) while the message is under way,
+ * when a `retrying` message is tried next, and what to do about an `unknown` or `failed` one.
+ */
+export function describeStatus(
+  p: Pick<MessageProperties, 'Id' | 'Status' | 'Attempts' | 'NextAttempt'>,
+  maxAttempts: number | undefined,
+  now: number,
+  withNextStep = true,
+): string {
+  const attempt = p.Attempts > 0 ? `attempt ${p.Attempts}${maxAttempts && !isFinal(p.Status) ? ` of ${maxAttempts}` : ''}` : '';
+  if (p.Status === 'retrying') {
+    const at = p.NextAttempt ?? 0;
+    const when = at === 0 ? '' : at <= now ? 'next try due now' : `next try in ${formatWait(at - now)} at ${formatClock(at, now)}`;
+    const parts = [attempt, when].filter((x) => x !== '');
+    return parts.length > 0 ? `retrying (${parts.join(', ')})` : 'retrying';
+  }
+  const base = attempt !== '' ? `${p.Status} (${attempt})` : p.Status;
+  const next = withNextStep ? nextStep(p) : undefined;
+  return next ? `${base}: ${next}` : base;
+}
+
+/** What a person can do about a message that ended without being sent, or nothing. */
+function nextStep(p: Pick<MessageProperties, 'Id' | 'Status'>): string | undefined {
+  if (p.Status === 'unknown') return `the MMSC may or may not have it; \`mmsctl resend ${p.Id}\` sends it again`;
+  if (p.Status === 'failed') return `\`mmsctl resend ${p.Id}\` sends it again once the cause is fixed`;
+  return undefined;
+}
+
+/** A wait as "45 s", "2 min", "1 h 5 min". */
+export function formatWait(ms: number): string {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 60) return `${min} min`;
+  return `${Math.floor(min / 60)} h${min % 60 > 0 ? ` ${min % 60} min` : ''}`;
+}
+
+/** A moment as local "14:03:10", with its date in front when it is not today. */
+function formatClock(at: number, now: number): string {
+  const d = new Date(at);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return d.toDateString() === new Date(now).toDateString() ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
 async function status(c: MmsClient, io: Output, values: Values): Promise<number> {
@@ -414,10 +502,11 @@ async function show(c: MmsClient, io: Output, values: Values, id: string): Promi
     io.out(JSON.stringify(toJson(p)));
     return EXIT.ok;
   }
+  const maxAttempts = await maxAttemptsOf(c);
   io.out(
     [
       `id:            ${p.Id}`,
-      `status:        ${p.Status}`,
+      `status:        ${describeStatus(p, maxAttempts, Date.now())}`,
       `to:            ${p.To.join(', ')}`,
       `cc:            ${p.Cc.join(', ')}`,
       `bcc:           ${p.Bcc.join(', ')}`,

@@ -240,7 +240,7 @@ export const SCHEMA = {
       'MMSD_OUTBOX_RESEND_AMBIGUOUS',
       'After a send result that leaves open whether the MMSC took the message (751, 767, 769, 772, 774, 775, 777, or HTTP 504): false makes the message `unknown` (never sent twice); true retries it like any failure (never left unsent, but it may arrive twice).',
     ),
-    retentionDays: int(7, 0, 3650, 'MMSD_OUTBOX_RETENTION_DAYS', 'Days a finished message\'s metadata is kept (its attachment bytes go at once).'),
+    retentionDays: int(7, 0, 3650, 'MMSD_OUTBOX_RETENTION_DAYS', 'Days a finished message is kept: its metadata, and for a message that ended unknown or failed its attachment bytes too (for mmsctl resend); those of sent and cancelled messages go at once.'),
   },
   attachments: {
     allowedDirs: {

@@ -102,6 +102,7 @@ export const REQUEST_ERROR_NAMES = [
   'InvalidRequest',
   'NotFound',
   'NotCancellable',
+  'NotResendable',
   'AccessDenied',
 ] as const;
 export type RequestErrorName = (typeof REQUEST_ERROR_NAMES)[number];

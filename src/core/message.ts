@@ -6,6 +6,12 @@ export type Status = (typeof STATUSES)[number];
 /** States a message never leaves on its own. */
 export const FINAL_STATUSES: ReadonlySet<Status> = new Set(['sent', 'failed', 'cancelled', 'unknown']);
 
+/**
+ * Final states a client may send again as a new message (`Resend`): their attachment bytes stay in
+ * the spool until retention removes the message; other final states drop them at once.
+ */
+export const RESENDABLE_STATUSES: ReadonlySet<Status> = new Set(['unknown', 'failed']);
+
 /** Per-message send options (DESIGN.md §4 `options`), overriding `mms.*` config. */
 export interface SendOptions {
   validity?: number; // 0..6
@@ -53,7 +59,7 @@ export interface AttachmentMeta {
   contentType: string;
   size: number;
   sha256: string;
-  /** Name of the file in the spool (attachment bytes); removed at a final state. */
+  /** Name of the file in the spool (attachment bytes); removed at `sent`/`cancelled`, or by retention. */
   file: string;
 }
 
@@ -88,6 +94,12 @@ export interface MessageRecord {
 
 export function isFinal(status: Status): boolean {
   return FINAL_STATUSES.has(status);
+}
+
+/** When a `retrying` message is tried next (unix ms); undefined in every other state. */
+export function nextAttemptAt(record: Pick<MessageRecord, 'status' | 'notBefore' | 'updated'>): number | undefined {
+  // Without a time of its own a retrying message is due since it was put aside.
+  return record.status === 'retrying' ? (record.notBefore ?? record.updated) : undefined;
 }
 
 /**

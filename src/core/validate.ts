@@ -68,6 +68,20 @@ export function isValidId(id: string): boolean {
   return ID.test(id) && !/^\.+$/.test(id);
 }
 
+/**
+ * The id of a resend of `id` when the client names none: `<id>-resend-<n>` with the smallest n
+ * not `taken` (a resend of `x-resend-1` is `x-resend-2`, not `x-resend-1-resend-1`); undefined
+ * when that would be longer than an id may be (the outbox then generates one).
+ */
+export function resendId(id: string, taken: (candidate: string) => boolean): string | undefined {
+  const base = id.replace(/-resend-\d+$/, '');
+  for (let n = 1; ; n++) {
+    const candidate = `${base}-resend-${n}`;
+    if (candidate.length > LIMITS.idChars || !isValidId(candidate)) return undefined;
+    if (!taken(candidate)) return candidate;
+  }
+}
+
 function validateId(raw: unknown): string | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw !== 'string' || !isValidId(raw)) {
@@ -107,7 +121,10 @@ function validateRecipients(field: 'to' | 'cc' | 'bcc', raw: unknown): string[] 
   }
   const list: string[] = raw;
   if (list.length > LIMITS.recipientsPerField) {
-    fail('TooManyRecipients', `${field} has ${list.length} addresses; at most ${LIMITS.recipientsPerField} are allowed (spec §2.2)`);
+    fail(
+      'TooManyRecipients',
+      `${field} has ${list.length} recipients; at most ${LIMITS.recipientsPerField} recipients are allowed in each of to, cc and bcc`,
+    );
   }
   return list.map(normalizeAddress);
 }
@@ -119,7 +136,10 @@ function validateSubject(raw: unknown): string {
   if (/[\0-\x1f\x7f]/.test(raw)) fail('InvalidRequest', 'subject must not contain control characters (line breaks included)');
   const bytes = Buffer.byteLength(raw);
   if (bytes > LIMITS.subjectBytes) {
-    fail('SubjectTooLong', `subject is ${bytes} bytes in UTF-8; at most ${LIMITS.subjectBytes} are allowed (spec §2.2)`);
+    fail(
+      'SubjectTooLong',
+      `subject is ${bytes} bytes in UTF-8; at most ${LIMITS.subjectBytes} bytes are allowed (a letter outside ASCII takes 2–4): shorten it`,
+    );
   }
   return raw;
 }
@@ -296,7 +316,7 @@ export async function validateRequest(raw: RawSendRequest, limits: RequestLimits
   const rawAttachments = raw.attachments ?? [];
   if (!Array.isArray(rawAttachments)) fail('InvalidRequest', 'attachments must be a list');
   if (rawAttachments.length > LIMITS.attachments) {
-    fail('TooManyAttachments', `${rawAttachments.length} attachments; at most ${LIMITS.attachments} are allowed (spec §2.2)`);
+    fail('TooManyAttachments', `${rawAttachments.length} attachments; at most ${LIMITS.attachments} attachments are allowed in one message`);
   }
 
   // First pass: shapes, names and types; path attachments resolved and sized, nothing read yet.

@@ -8,7 +8,7 @@ import { createTransport } from '../at/transport.js';
 import type { Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
 import type { MessageRecord } from '../core/message.js';
-import { validateRequest } from '../core/validate.js';
+import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig } from '../modem/config.js';
 import { QuectelModem } from '../modem/quectel.js';
 import type { ModemStatus, SendParams } from '../modem/types.js';
@@ -56,6 +56,7 @@ function sendParamsOf(m: SendParams): SendParams {
 export class Daemon extends EventEmitter implements FrontDoorContext {
   readonly logger: Logger;
   readonly version: string;
+  readonly maxAttempts: number;
   readonly outbox: Outbox;
   readonly channel: AtChannel;
   readonly modem: QuectelModem;
@@ -69,6 +70,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.config = config;
     this.logger = logger;
     this.version = opts.version;
+    this.maxAttempts = config.outbox.maxAttempts;
     this.outbox = new Outbox({
       dir: config.outbox.dir,
       logger: logger.child({ part: 'outbox' }),
@@ -159,6 +161,24 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         'message queued',
       );
     }
+    return result;
+  }
+
+  async resend(id: string, newId?: string): Promise<SubmitResult> {
+    const { record, attachments } = await this.outbox.resendSource(id);
+    // A new message from the old one's parts, through the same validation as any request: the
+    // limits (mms.maxMessageBytes) may have changed since it was first queued.
+    const raw: RawSendRequest = {
+      id: newId ?? resendId(id, (candidate) => this.outbox.get(candidate) !== undefined),
+      to: record.to,
+      cc: record.cc,
+      bcc: record.bcc,
+      subject: record.subject,
+      attachments: attachments.map((a) => ({ name: a.name, contentType: a.contentType, data: a.data })),
+      options: record.options,
+    };
+    const result = await this.submit(raw);
+    this.logger.info({ id: result.record.id, resendOf: id, created: result.created }, 'message resent as a new message');
     return result;
   }
 

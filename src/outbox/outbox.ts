@@ -7,7 +7,17 @@ import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/prom
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { RequestError } from '../core/errors.js';
-import { STATUSES, isFinal, newMessageRecord, type AttachmentMeta, type MessageRecord, type SendRequest, type Status } from '../core/message.js';
+import {
+  RESENDABLE_STATUSES,
+  STATUSES,
+  isFinal,
+  newMessageRecord,
+  type AttachmentInput,
+  type AttachmentMeta,
+  type MessageRecord,
+  type SendRequest,
+  type Status,
+} from '../core/message.js';
 import { isValidId } from '../core/validate.js';
 import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
 
@@ -322,7 +332,8 @@ export class Outbox extends EventEmitter implements OutboxApi {
   /**
    * Changes a message, durably unless `durable: false`, which is for upload progress only (the
    * patch may then hold nothing but `progress`). An illegal status change throws
-   * IllegalTransitionError; entering a final state removes the attachment bytes.
+   * IllegalTransitionError; entering `sent` or `cancelled` removes the attachment bytes (`unknown`
+   * and `failed` keep them for a resend until retention).
    */
   async update(id: string, patch: MessagePatch, opts: { durable?: boolean } = {}): Promise<MessageRecord> {
     for (const k of Object.keys(patch)) {
@@ -360,8 +371,47 @@ export class Outbox extends EventEmitter implements OutboxApi {
     if (!r) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
     const meta = r.attachments[index];
     if (!meta) throw new RangeError(`message ${id} has no attachment ${index}`);
-    if (isFinal(r.status)) throw new Error(`message ${id} is ${r.status}: its attachment bytes are gone`);
+    if (!hasAttachmentBytes(r.status)) throw new Error(`message ${id} is ${r.status}: its attachment bytes are gone`);
     return readFile(join(this.dir, meta.file));
+  }
+
+  /**
+   * What a resend of message `id` needs: the record and its attachments, read back from the spool
+   * and checked against their recorded size and SHA-256. RequestError NotFound, or NotResendable
+   * when the message is not `unknown`/`failed` or its bytes are gone.
+   */
+  async resendSource(id: string): Promise<{ record: MessageRecord; attachments: AttachmentInput[] }> {
+    const record = this.records.get(id);
+    if (!record) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
+    if (!RESENDABLE_STATUSES.has(record.status)) {
+      throw new RequestError(
+        'NotResendable',
+        `message ${id} is ${record.status}; only unknown or failed messages can be resent${isFinal(record.status) ? '' : ' (cancel it first if it should not go out)'}`,
+      );
+    }
+    const gone = (): never => {
+      throw new RequestError(
+        'NotResendable',
+        `the attachments of message ${id} are no longer in the spool (they are kept only for messages that ended unknown or failed, until outbox.retentionDays); send it again with its files`,
+      );
+    };
+    const attachments = await Promise.all(
+      record.attachments.map(async (meta) => {
+        let data: Buffer;
+        try {
+          data = await readFile(join(this.dir, meta.file));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') gone();
+          throw err;
+        }
+        if (data.length !== meta.size || createHash('sha256').update(data).digest('hex') !== meta.sha256) {
+          this.log.error({ id, file: meta.file }, 'attachment bytes in the spool do not match their record');
+          throw new RequestError('NotResendable', `attachment ${meta.name} of message ${id} is damaged in the spool; send it again with its files`);
+        }
+        return { name: meta.name, contentType: meta.contentType, data };
+      }),
+    );
+    return { record, attachments };
   }
 
   queueLength(): number {
@@ -413,12 +463,12 @@ export class Outbox extends EventEmitter implements OutboxApi {
     }
   }
 
-  /** Writes the record durably, then makes it the current one; a final state drops the bytes. */
+  /** Writes the record durably, then makes it the current one; `sent`/`cancelled` drop the bytes. */
   private async write(record: MessageRecord): Promise<MessageRecord> {
     await writeDurable(this.messagesDir, `${record.id}.json`, JSON.stringify(record));
     const stored = deepFreeze(record);
     this.index(stored);
-    if (isFinal(stored.status)) {
+    if (!hasAttachmentBytes(stored.status)) {
       // After the record says final, so that a crash in between leaves an orphan, not a hole.
       await rm(join(this.attachmentsDir, stored.id), { recursive: true, force: true });
     }
@@ -447,16 +497,21 @@ export class Outbox extends EventEmitter implements OutboxApi {
     }
   }
 
-  /** Attachment folders without a record (crash before the record was written) or of final messages. */
+  /** Attachment folders without a record (crash before the record was written) or of sent/cancelled messages. */
   private async removeOrphanAttachments(): Promise<void> {
     const dirs = await readdir(this.attachmentsDir, { withFileTypes: true });
     const orphans = dirs.filter((d) => {
       const r = this.records.get(d.name);
-      return !r || isFinal(r.status);
+      return !r || !hasAttachmentBytes(r.status);
     });
     await mapLimit(orphans, this.loadConcurrency, (d) => rm(join(this.attachmentsDir, d.name), { recursive: true, force: true }));
     if (orphans.length > 0) this.log.info({ count: orphans.length }, 'orphaned attachment files removed');
   }
+}
+
+/** Whether a message in this state keeps its attachment bytes in the spool (until retention). */
+function hasAttachmentBytes(status: Status): boolean {
+  return !isFinal(status) || RESENDABLE_STATUSES.has(status);
 }
 
 function byAge(a: MessageRecord, b: MessageRecord): number {

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { RequestError } from '../../src/core/errors.js';
-import { isFinal, newMessageRecord, type MessageRecord } from '../../src/core/message.js';
-import { validateRequest } from '../../src/core/validate.js';
+import { isFinal, newMessageRecord, RESENDABLE_STATUSES, type MessageRecord } from '../../src/core/message.js';
+import { resendId, validateRequest } from '../../src/core/validate.js';
 import type { FrontDoorContext, RawSendRequest } from '../../src/api/types.js';
 import type { ModemStatus } from '../../src/modem/types.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
@@ -26,6 +26,7 @@ export type ReceivedAttachment = { name: string; contentType: string; data: Buff
 
 export class FakeContext extends EventEmitter implements FrontDoorContext {
   readonly version = '0.0.0-test';
+  readonly maxAttempts = 5;
   readonly logger: Logger = pino({ level: 'silent' });
   readonly records = new Map<string, MessageRecord>();
   /** Every raw request submit() received, valid or not, in order. */
@@ -100,6 +101,24 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
       throw new RequestError('NotCancellable', `message ${id} is ${r.status}`);
     }
     return this.patch(id, { status: 'cancelled' });
+  }
+
+  /** Like Daemon.resend: the kept parts (a test deletes `attachments` entries to lose them) through submit(). */
+  async resend(id: string, newId?: string): Promise<SubmitResult> {
+    const r = this.records.get(id);
+    if (!r) throw new RequestError('NotFound', `no message ${id}`);
+    if (!RESENDABLE_STATUSES.has(r.status)) throw new RequestError('NotResendable', `message ${id} is ${r.status}`);
+    const parts = this.attachments.get(id);
+    if (!parts) throw new RequestError('NotResendable', `the attachments of message ${id} are no longer in the spool`);
+    return this.submit({
+      id: newId ?? resendId(id, (c) => this.records.has(c)),
+      to: r.to,
+      cc: r.cc,
+      bcc: r.bcc,
+      subject: r.subject,
+      attachments: parts.map((a) => ({ ...a })),
+      options: r.options,
+    });
   }
 
   modemStatus(): ModemStatus {

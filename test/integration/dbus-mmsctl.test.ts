@@ -102,7 +102,7 @@ describe('mmsctl', () => {
     ctx.patch('p1', { status: 'sent' });
     expect(await exited).toBe(0);
     expect(out.split('\n')).toEqual(
-      expect.arrayContaining(['p1: sending (attempt 1)', 'p1: uploading 50%', 'p1: uploading 100%', 'p1: sent (attempt 1)', 'sent p1']),
+      expect.arrayContaining(['p1: sending (attempt 1 of 5)', 'p1: uploading 50%', 'p1: uploading 100%', 'p1: sent (attempt 1)', 'sent p1']),
     );
   });
 
@@ -127,6 +127,80 @@ describe('mmsctl', () => {
     const r = await mmsctl('send', '--to', '+15551234', '--id', 'j1', '--json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ id: 'j1', path: '/org/example/Mms1/message/j1', status: 'queued' });
+  });
+
+  it('send prints queued, the status mmsd recorded when it took the message, even if sending began at once', async () => {
+    // The sender picks the message up as soon as it is queued, before mmsctl could read it back.
+    onAdded = (r) => ctx.patch(r.id, { status: 'sending', attempts: 1 });
+    const r = await mmsctl('send', '--to', '+15551234', '--id', 'q1');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('queued q1\n');
+    expect(ctx.get('q1')!.status).toBe('sending');
+    // The same id again queues nothing: mmsctl says so, with the message's current status.
+    const again = await mmsctl('send', '--to', '+15551234', '--id', 'q1');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe('sending q1 (the id was already known: nothing new was queued)\n');
+    const json = await mmsctl('send', '--to', '+15551234', '--id', 'q1', '--json');
+    expect(JSON.parse(json.stdout)).toEqual({ id: 'q1', path: '/org/example/Mms1/message/q1', status: 'sending', known: true });
+  });
+
+  it('show and --wait say which attempt a retrying message is at and when it is tried next', async () => {
+    await ctx.submit({ id: 'rt1', to: ['+15551234'] });
+    const next = Date.now() + 125_000;
+    ctx.patch('rt1', { status: 'retrying', attempts: 3, notBefore: next, error: { code: 765, name: 'Server response failed' } });
+    const clock = (t: number): string => new Date(t).toTimeString().slice(0, 8);
+    const show = await mmsctl('show', 'rt1');
+    expect(show.stdout).toContain(`status:        retrying (attempt 3 of 5, next try in 2 min at ${clock(next)})\n`);
+    expect(JSON.parse((await mmsctl('show', 'rt1', '--json')).stdout)).toMatchObject({ status: 'retrying', attempts: 3, nextAttempt: next });
+
+    const child = spawn('node', [MMSCTL, '--bus', 'session', 'send', '--to', '+15551234', '--id', 'rt2', '--wait'], { env: env() });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    await waitFor(() => (out.includes('rt2: queued') ? true : undefined), 15_000, 'mmsctl to follow rt2');
+    const later = Date.now() + 30_000;
+    ctx.patch('rt2', { status: 'sending', attempts: 3 });
+    ctx.patch('rt2', { status: 'retrying', notBefore: later, error: { code: 765, name: 'Server response failed' } });
+    await waitFor(() => (out.includes('rt2: retrying') ? true : undefined), 15_000, 'the retrying line');
+    ctx.patch('rt2', { status: 'cancelled' });
+    expect(await exited).toBe(5);
+    expect(out).toMatch(new RegExp(`rt2: retrying \\(attempt 3 of 5, next try in (29|30) s at ${clock(later)}\\) — 765 Server response failed\n`));
+  });
+
+  it('show of an unknown message says what to do; resend sends it again as a new message', async () => {
+    const file = join(files, 'door.jpg');
+    await writeFile(file, Buffer.from([0xff, 0xd8, 0xff, 9]));
+    onAdded = finishAs('unknown', { code: 775, name: 'Timeout' });
+    const first = await mmsctl('send', '--to', '+15551234', '--cc', 'a@example.com', '--subject', 'door', '--attach', file, '--priority', '1', '--id', 'un1', '--wait');
+    expect(first.code).toBe(4);
+    expect(first.stderr).toBe('mmsctl: message un1 unknown: 775 Timeout — the MMSC may or may not have it; `mmsctl resend un1` sends it again\n');
+    const show = await mmsctl('show', 'un1');
+    expect(show.stdout).toContain('status:        unknown (attempt 1): the MMSC may or may not have it; `mmsctl resend un1` sends it again\n');
+
+    onAdded = () => undefined;
+    const r = await mmsctl('resend', 'un1');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('queued un1-resend-1 (a resend of un1)\n');
+    expect(ctx.get('un1-resend-1')).toMatchObject({ to: ['+15551234'], cc: ['a@example.com'], subject: 'door', options: { priority: 1 } });
+    expect(ctx.attachments.get('un1-resend-1')).toEqual([{ name: 'door.jpg', contentType: 'image/jpeg', data: Buffer.from([0xff, 0xd8, 0xff, 9]) }]);
+
+    onAdded = finishAs('sent');
+    const waited = await mmsctl('resend', 'un1', '--id', 'un1-b', '--wait');
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stdout).toContain('sent un1-b');
+
+    // Refused by name: a message still under way, one that is gone, lost bytes; usage errors.
+    const busy = await mmsctl('resend', 'un1-resend-1');
+    expect(busy.code).toBe(3);
+    expect(busy.stderr).toMatch(/^mmsctl: NotResendable: message un1-resend-1 is queued/);
+    expect((await mmsctl('resend', 'nope')).stderr).toMatch(/^mmsctl: NotFound: /);
+    ctx.attachments.delete('un1');
+    const lost = await mmsctl('resend', 'un1');
+    expect(lost.code).toBe(3);
+    expect(lost.stderr).toContain('no longer in the spool');
+    expect((await mmsctl('resend', 'un1', '--subject', 'changed')).code).toBe(2);
   });
 
   it('send --path lets the daemon read the file', async () => {
@@ -160,11 +234,19 @@ describe('mmsctl', () => {
     expect(ctx.received).toHaveLength(0);
   });
 
-  it('exits 6 when it cannot reach mmsd', async () => {
+  it('exits 6 with one plain line when it cannot reach the bus or mmsd', async () => {
     const noSocket = await run('node', [MMSCTL, 'status'], {
       env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(files, 'no-such-socket')}` },
     });
     expect(noSocket.code).toBe(6);
+    expect(noSocket.stderr).toBe(`mmsctl: cannot reach the system bus: ${join(files, 'no-such-socket')} does not exist (is dbus running?)\n`);
+    // No session bus at all (a root shell on a gateway): not an X11 DISPLAY error, not exit 1.
+    const noSession: NodeJS.ProcessEnv = { ...process.env };
+    delete noSession.DBUS_SESSION_BUS_ADDRESS;
+    delete noSession.DISPLAY;
+    const session = await run('node', [MMSCTL, '--bus', 'session', 'status'], { env: noSession });
+    expect(session.code).toBe(6);
+    expect(session.stderr).toBe('mmsctl: cannot reach the session bus: DBUS_SESSION_BUS_ADDRESS is not set\n');
     await svc.stop();
     const noDaemon = await mmsctl('status');
     expect(noDaemon.code).toBe(6);
@@ -238,7 +320,7 @@ describe('mmsctl', () => {
   it('documents its exit codes in --help', async () => {
     const r = await mmsctl('--help');
     expect(r.code).toBe(0);
-    for (const line of ['0  done', '1  the message failed', '2  usage error', '3  refused', '4  the message', '5  the message was cancelled', '6  cannot reach mmsd']) {
+    for (const line of ['0  done', '1  the message failed', '2  usage error', '3  refused', '4  the message', '5  the message was cancelled', '6  cannot reach mmsd or the bus', 'resend ID']) {
       expect(r.stdout).toContain(line);
     }
   });

@@ -126,6 +126,7 @@ describe('DbusService on a private bus', () => {
       Operator: { type: 's', data: 'Acme' },
       SignalQuality: { type: 'i', data: 17 },
       QueueLength: { type: 'u', data: 1 },
+      MaxAttempts: { type: 'u', data: 5 },
       Version: { type: 's', data: '0.0.0-test' },
     };
     for (const [name, want] of Object.entries(expected)) {
@@ -140,6 +141,7 @@ describe('DbusService on a private bus', () => {
       status: 'retrying',
       attempts: 2,
       progress: 0.25,
+      notBefore: 1_700_000_120_000,
       error: { code: 765, name: 'Server response failed', httpStatus: 500, mmscResponse: 'Error-service-denied' },
     });
     const path = messagePath('p1');
@@ -157,10 +159,43 @@ describe('DbusService on a private bus', () => {
       MmscResponse: { type: 's', data: 'Error-service-denied' },
       Created: { type: 't', data: record.created },
       Updated: { type: 't', data: record.updated + 1 },
+      NextAttempt: { type: 't', data: 1_700_000_120_000 },
     };
     for (const [name, want] of Object.entries(expected)) {
       expect(await getProperty(daemon.address, path, MESSAGE_INTERFACE, name), name).toEqual(want);
     }
+    // Only while retrying: 0 once it is under way again.
+    ctx.patch('p1', { status: 'sending', attempts: 3 });
+    expect(await getProperty(daemon.address, path, MESSAGE_INTERFACE, 'NextAttempt')).toEqual({ type: 't', data: 0 });
+  });
+
+  it('Resend queues an unknown message again under a new id, and refuses what it cannot resend by name', async () => {
+    const { ctx } = await startService();
+    await ctx.submit({ id: 'u1', to: ['+15550001'], subject: 'again', attachments: [{ name: 'a.txt', data: Buffer.from('hi') }], options: { priority: 1 } });
+    ctx.patch('u1', { status: 'unknown', attempts: 1 });
+    const resend = (id: string, newId: string): string[] => ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'Resend', 'ss', id, newId];
+
+    const r = await busctl(daemon.address, ...resend('u1', ''));
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(`o "${messagePath('u1-resend-1')}"`);
+    expect(ctx.get('u1-resend-1')).toMatchObject({ status: 'queued', to: ['+15550001'], subject: 'again', options: { priority: 1 } });
+    expect(ctx.attachments.get('u1-resend-1')).toEqual(ctx.attachments.get('u1'));
+    expect((await busctl(daemon.address, ...resend('u1', 'mine'))).stdout.trim()).toBe(`o "${messagePath('mine')}"`);
+    expect((await busctl(daemon.address, ...resend('u1', ''))).stdout.trim()).toBe(`o "${messagePath('u1-resend-2')}"`);
+
+    // The new id goes through the same validation as SendMessage's Id.
+    const bad = await busctl(daemon.address, ...resend('u1', 'no spaces'));
+    expect(bad.stderr).toContain('id must be 1–64 characters');
+    const sent = await busctl(daemon.address, ...resend('u1-resend-1', ''));
+    expect(sent.code).not.toBe(0);
+    expect(sent.stderr).toContain('is queued');
+    const bus = await client();
+    expect(await errorOf(rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'Resend', 'ss', ['u1-resend-1', '']))).toMatchObject({
+      type: 'org.example.Mms1.Error.NotResendable',
+    });
+    expect(await errorOf(rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'Resend', 'ss', ['nope', '']))).toMatchObject({
+      type: 'org.example.Mms1.Error.NotFound',
+    });
   });
 
   it('answers each bad request with its named error, for busctl and dbus-next alike, and queues nothing', async () => {

@@ -106,6 +106,48 @@ describe('mmsd over MQTT with the real daemon and mmsd-sim', () => {
     expect((await transcript(tb)).filter((c) => c.startsWith('AT+QMMSEND=')).length).toBe(sendsBefore);
   });
 
+  it('publishes each status change and each progress step of one send once on mmsd/message/<id>', async () => {
+    const id = 'e2e-once';
+    const image = pseudoImage(40 * 1024, 17);
+    // A subscriber of its own, counting from before the request: every message on the topic.
+    const counter = await MqttObserver.connect(broker.url, [`mmsd/message/${id}`, 'mmsd/message/e2e-once-next']);
+    try {
+      await pub('mmsd/send', { id, to: ['+15550000031'], subject: id, attachments: [{ name: 'photo.jpg', data: image.toString('base64') }] });
+      await counter.waitForJson(`mmsd/message/${id}`, { status: 'sent' }, 20_000);
+      // The sender takes the next message only once this one is cleaned up (its RAM journal
+      // cleared, which the outbox announces too), and the broker keeps one publisher's messages
+      // in order: once that one is sent, nothing more can come for ours.
+      await pub('mmsd/send', { id: 'e2e-once-next', to: ['+15550000031'], subject: 'e2e-once-next' });
+      await counter.waitForJson('mmsd/message/e2e-once-next', { status: 'sent' }, 20_000);
+    } finally {
+      await counter.end();
+    }
+    const seen = counter.json(`mmsd/message/${id}`).map(({ updated: _updated, ...rest }) => rest);
+    const shown = seen.map((p) => JSON.stringify(p));
+    // No state twice in a row, no state twice at all (one attempt: progress only grows).
+    expect(new Set(shown).size, shown.join('\n')).toBe(shown.length);
+    expect(seen.map((p) => p.status).filter((st) => st !== 'sending')).toEqual(['queued', 'sent']);
+    const progress = seen.filter((p) => p.status === 'sending').map((p) => p.progress as number);
+    expect(progress[0]).toBe(0);
+    expect(progress.at(-1)).toBe(1);
+    expect(progress.every((v, i) => i === 0 || v > progress[i - 1]), progress.join(' ')).toBe(true);
+  });
+
+  it('says on mmsd/message/<id> when a retrying message is tried next (nextAttempt)', async () => {
+    const id = 'e2e-retrying';
+    // Three failures: sent again at once, again after re-activating the context, then it backs off.
+    await tb.fault({ sendResults: [{ err: 765, http: 500 }, { err: 765, http: 500 }, { err: 765, http: 500 }] });
+    await pub('mmsd/send', { id, to: ['+15550000032'], subject: id });
+    const retrying = await watch.waitForJson(`mmsd/message/${id}`, { status: 'retrying' }, 20_000);
+    expect(retrying).toMatchObject({ attempts: 3, error: { code: 765, name: 'Server response failed', httpStatus: 500 } });
+    const wait = (retrying.nextAttempt as number) - (retrying.updated as number);
+    expect(wait).toBeGreaterThanOrEqual(29_000);
+    expect(wait).toBeLessThanOrEqual(31_000);
+    await pub('mmsd/cancel', { id });
+    const cancelled = await watch.waitForJson(`mmsd/message/${id}`, { status: 'cancelled' }, 10_000);
+    expect(cancelled).not.toHaveProperty('nextAttempt');
+  });
+
   it('rejects too many recipients and a subject over 200 bytes with the named error; nothing reaches the modem', async () => {
     const before = (await transcript(tb)).length;
     const tooMany = Array.from({ length: 7 }, (_, i) => `+1555999000${i + 1}`);
@@ -215,6 +257,22 @@ describe('mmsd over MQTT with the real daemon and mmsd-sim', () => {
     expect(got).toHaveLength(1);
     const hello = Buffer.from('Hello from mmsd!');
     expect(got[0].parts.find((p) => p.name === 'hello.txt')).toMatchObject({ size: hello.length, sha256: sha256(hello) });
+  });
+
+  it('runs the README recipe for a photo verbatim: 150 KB through a request file, parts intact', async () => {
+    const doc = await readFile(new URL('README.md', ROOT), 'utf8');
+    const block = /<!-- mqtt-file-example -->\s*```sh\n([\s\S]*?)```/.exec(doc);
+    expect(block, 'the photo recipe in README.md').not.toBeNull();
+    const id = /"id":"([^"]+)"/.exec(block![1])?.[1];
+    expect(id, 'the recipe names its id').toBeDefined();
+    const photo = pseudoImage(150 * 1024, 29);
+    await writeFile(join(dir, 'photo.jpg'), photo);
+    const r = await runShell(block![1], { cwd: dir, env: cliEnv });
+    expect(r.code, r.stderr).toBe(0);
+    await watch.waitForJson(`mmsd/message/${id!}`, { status: 'sent' }, 30_000);
+    const got = (await tb.received()).filter((m) => m.subject === 'Front door');
+    expect(got).toHaveLength(1);
+    expect(got[0].parts.find((p) => p.name === 'photo.jpg')).toMatchObject({ contentType: 'image/jpeg', size: photo.length, sha256: sha256(photo) });
   });
 
   it('keeps mmsd/status retained with the modem ready, and the last will says offline when the daemon is killed', async () => {

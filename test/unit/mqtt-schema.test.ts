@@ -130,6 +130,16 @@ describe('reply payloads', () => {
     });
   });
 
+  it('says when a retrying message is tried next (nextAttempt), and only while it is retrying', () => {
+    const retrying = { ...record, status: 'retrying' as const, attempts: 3, notBefore: 1_700_000_120_000 };
+    expect(messagePayload(retrying)).toEqual({
+      id: 'm1', status: 'retrying', attempts: 3, nextAttempt: 1_700_000_120_000, updated: 2,
+      error: { code: 765, name: 'Server response failed', httpStatus: 503 },
+    });
+    expect(messagePayload({ ...retrying, status: 'sending' })).not.toHaveProperty('nextAttempt');
+    expect(messagePayload(record)).not.toHaveProperty('nextAttempt');
+  });
+
   it('shows a rejection with its name', () => {
     const err = new RequestError('TooManyRecipients', 'at most 6');
     expect(rejectedPayload('m9', err, 7)).toEqual({ id: 'm9', status: 'rejected', attempts: 0, error: { name: 'TooManyRecipients', message: 'at most 6' }, updated: 7 });

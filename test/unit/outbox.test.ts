@@ -185,15 +185,55 @@ describe('Outbox', () => {
     });
   });
 
-  it('removes the attachment bytes at a final state and keeps the metadata', async () => {
+  it('removes the attachment bytes when a message is sent or cancelled, and keeps the metadata', async () => {
     const box = await openBox();
     await box.submit(request({ id: 'b1' }));
+    await box.submit(request({ id: 'b2' }));
     expect(await readdir(join(dir, 'attachments', 'b1'))).toEqual(['0', '1']);
     await box.update('b1', { status: 'sending' });
-    await box.update('b1', { status: 'failed', error: { code: 766, name: 'Error response of HTTP(S) post', httpStatus: 403 } });
+    await box.update('b1', { status: 'sent' });
+    await box.cancel('b2');
     expect(await readdir(join(dir, 'attachments'))).toEqual([]);
     expect(box.get('b1')!.attachments).toHaveLength(2);
     await expect(box.readAttachment('b1', 0)).rejects.toThrow(/gone/);
+    await expect(box.resendSource('b1')).rejects.toMatchObject({ errorName: 'NotResendable', message: expect.stringMatching(/b1 is sent; only unknown or failed/) });
+  });
+
+  it('keeps the bytes of an unknown or failed message for a resend until retention removes it', async () => {
+    const box = await openBox(1);
+    await box.submit(request({ id: 'k1' }));
+    await box.submit(request({ id: 'k2' }));
+    for (const [id, status] of [['k1', 'unknown'], ['k2', 'failed']] as const) {
+      await box.update(id, { status: 'sending' });
+      await box.update(id, { status, error: { code: 775, name: 'Timeout' } });
+    }
+    expect((await readdir(join(dir, 'attachments'))).sort()).toEqual(['k1', 'k2']);
+    const src = await box.resendSource('k1');
+    expect(src.record.status).toBe('unknown');
+    expect(src.attachments).toEqual([
+      { name: 'a.txt', contentType: 'text/plain', data: Buffer.from('text part') },
+      { name: 'b.jpg', contentType: 'image/jpeg', data: Buffer.alloc(3000, 0xab) },
+    ]);
+    // A restart does not take them for orphans.
+    await box.stop();
+    const again = await openBox(1);
+    expect((await again.resendSource('k2')).attachments).toHaveLength(2);
+    now += 1 * DAY + 1;
+    await again.removeExpired();
+    expect(await readdir(join(dir, 'attachments'))).toEqual([]);
+  });
+
+  it('refuses a resend of a message under way, an unknown id, lost bytes and damaged bytes, by name', async () => {
+    const box = await openBox();
+    await box.submit(request({ id: 'n1' }));
+    await expect(box.resendSource('n1')).rejects.toMatchObject({ errorName: 'NotResendable', message: expect.stringMatching(/n1 is queued; .*cancel it first/) });
+    await expect(box.resendSource('nope')).rejects.toMatchObject({ errorName: 'NotFound' });
+    await box.update('n1', { status: 'sending' });
+    await box.update('n1', { status: 'unknown' });
+    await writeFile(join(dir, 'attachments', 'n1', '1'), Buffer.alloc(3000, 0xac));
+    await expect(box.resendSource('n1')).rejects.toMatchObject({ errorName: 'NotResendable', message: expect.stringMatching(/b\.jpg of message n1 is damaged/) });
+    await rm(join(dir, 'attachments', 'n1'), { recursive: true });
+    await expect(box.resendSource('n1')).rejects.toMatchObject({ errorName: 'NotResendable', message: expect.stringMatching(/attachments of message n1 are no longer in the spool/) });
   });
 
   describe('order', () => {
@@ -254,7 +294,8 @@ describe('Outbox', () => {
       expect(report.leftoverRamFiles).toEqual(['r2_a.txt']);
       expect(b.get('r2')).toMatchObject({ status: 'unknown', error: RESULT_UNKNOWN_ERROR });
       expect(b.next(now)).toBeUndefined();
-      expect(await readdir(join(dir, 'attachments'))).toEqual([]);
+      // Kept for a resend (mmsctl resend), until retention.
+      expect(await readdir(join(dir, 'attachments'))).toEqual(['r2']);
       // the recovered state is durable: a third start sees it as is
       const c = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
       boxes.push(c);

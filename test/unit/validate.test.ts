@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RawSendRequest } from '../../src/api/types.js';
 import { RequestError, type RequestErrorName } from '../../src/core/errors.js';
-import { MAX_ATTACHMENT_NAME_BYTES, sanitizeAttachmentName, validateRequest } from '../../src/core/validate.js';
+import { MAX_ATTACHMENT_NAME_BYTES, resendId, sanitizeAttachmentName, validateRequest } from '../../src/core/validate.js';
 
 let root: string;
 let allowed: string;
@@ -127,6 +127,22 @@ describe('validateRequest', () => {
     const a = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `a${i}.txt`, data: Buffer.from('x') }));
     await expect(validateRequest({ ...base, attachments: a(12) }, limits)).resolves.toBeDefined();
     await rejects({ ...base, attachments: a(13) }, 'TooManyAttachments', /13 attachments/);
+  });
+
+  it('names each limit in words a user can act on, never a section of the vendor spec', async () => {
+    const seven = Array.from({ length: 7 }, (_, i) => `+4917000000${i}`);
+    const many = Array.from({ length: 13 }, (_, i) => ({ name: `a${i}.txt`, data: Buffer.from('x') }));
+    const errors = [
+      await rejects({ cc: seven, to: ['+491701234567'] }, 'TooManyRecipients'),
+      await rejects({ ...base, subject: 'x'.repeat(201) }, 'SubjectTooLong'),
+      await rejects({ ...base, attachments: many }, 'TooManyAttachments'),
+    ];
+    expect(errors.map((e) => e.message)).toEqual([
+      'cc has 7 recipients; at most 6 recipients are allowed in each of to, cc and bcc',
+      'subject is 201 bytes in UTF-8; at most 200 bytes are allowed (a letter outside ASCII takes 2–4): shorten it',
+      '13 attachments; at most 12 attachments are allowed in one message',
+    ]);
+    for (const e of errors) expect(e.message).not.toMatch(/§|\bspec\b/);
   });
 
   describe('options', () => {
@@ -320,5 +336,19 @@ describe('validateRequest', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('resendId', () => {
+  it('takes <id>-resend-<n> with the first free n, counting on from an earlier resend', () => {
+    const taken = new Set(['order-7-resend-1', 'order-7-resend-2']);
+    expect(resendId('order-7', (c) => taken.has(c))).toBe('order-7-resend-3');
+    expect(resendId('order-7-resend-2', (c) => taken.has(c))).toBe('order-7-resend-3');
+    expect(resendId('x', () => false)).toBe('x-resend-1');
+  });
+
+  it('gives up (the outbox then generates an id) when the id would be longer than 64 characters', () => {
+    expect(resendId('a'.repeat(55), () => false)).toBe(`${'a'.repeat(55)}-resend-1`);
+    expect(resendId('a'.repeat(56), () => false)).toBeUndefined();
   });
 });

@@ -5,13 +5,61 @@ import dbus from 'dbus-next';
 export type BusKind = 'system' | 'session';
 export type MessageBus = ReturnType<typeof dbus.sessionBus>;
 
+const SYSTEM_BUS_DEFAULT = 'unix:path=/var/run/dbus/system_bus_socket';
+
+/** The bus cannot be reached at all (no address, no socket, refused): not mmsd's doing. */
+export class BusUnreachableError extends Error {
+  override name = 'BusUnreachableError';
+}
+
 /**
- * A new connection: `address` if given, else the bus's environment variable
- * (DBUS_SYSTEM_BUS_ADDRESS / DBUS_SESSION_BUS_ADDRESS, read by dbus-next), else its default.
+ * The address of a bus: `address` if given, else the bus's environment variable
+ * (DBUS_SYSTEM_BUS_ADDRESS / DBUS_SESSION_BUS_ADDRESS), else the system bus's well-known socket.
+ * The session bus has no default: without its variable it throws BusUnreachableError (dbus-next
+ * would look for an X11 DISPLAY instead, which a gateway never has).
  */
+export function busAddress(kind: BusKind, address?: string): string {
+  if (address !== undefined) return address;
+  if (kind === 'system') return process.env.DBUS_SYSTEM_BUS_ADDRESS || SYSTEM_BUS_DEFAULT;
+  const session = process.env.DBUS_SESSION_BUS_ADDRESS;
+  if (!session) throw new BusUnreachableError('cannot reach the session bus: DBUS_SESSION_BUS_ADDRESS is not set');
+  return session;
+}
+
+/** A new connection to the bus at busAddress(kind, address); BusUnreachableError when there is none. */
 export function openBus(kind: BusKind, address?: string): MessageBus {
-  if (address !== undefined) return dbus.sessionBus({ busAddress: address });
-  return kind === 'system' ? dbus.systemBus() : dbus.sessionBus();
+  const resolved = busAddress(kind, address);
+  try {
+    return dbus.sessionBus({ busAddress: resolved });
+  } catch {
+    // dbus-next parses the address while it opens the socket, with errors that name its internals.
+    throw new BusUnreachableError(
+      `cannot reach the ${kind} bus: its address ${JSON.stringify(resolved)} is not a D-Bus address like unix:path=/run/dbus/system_bus_socket`,
+    );
+  }
+}
+
+/**
+ * A connection error of the bus's socket as one line a person can act on, naming the bus and
+ * where it was looked for; undefined for other errors (an authentication refusal, a bug).
+ */
+export function unreachable(kind: BusKind, address: string, err: unknown): BusUnreachableError | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const path = /(?:^|;)unix:(?:[^;]*,)?path=([^,;]+)/.exec(address)?.[1];
+  const where = path ?? address;
+  const why: Record<string, string> = {
+    ENOENT: `${where} does not exist (is dbus running?)`,
+    ECONNREFUSED: `nothing accepts connections at ${where} (is dbus running?)`,
+    EACCES: `permission denied on ${where}`,
+    ENOTSOCK: `${where} is not a socket`,
+    ECONNRESET: `the bus closed the connection at ${where}`,
+    EPIPE: `the bus closed the connection at ${where}`,
+  };
+  if (code !== undefined && why[code] !== undefined) return new BusUnreachableError(`cannot reach the ${kind} bus: ${why[code]}`);
+  if (err instanceof Error && /^timed out after \d+ ms connecting/.test(err.message)) {
+    return new BusUnreachableError(`cannot reach the ${kind} bus at ${where}: ${err.message}`);
+  }
+  return undefined;
 }
 
 /**

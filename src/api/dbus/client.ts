@@ -2,7 +2,7 @@
 // low-level Message API, and following one message's PropertiesChanged to a final state.
 import dbus from 'dbus-next';
 import { isFinal, type Status } from '../../core/message.js';
-import { openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
+import { busAddress, openBus, raceBusError, unreachable, whenConnected, type BusKind, type MessageBus } from './bus.js';
 import { optionsToVariants, type Variant } from './convert.js';
 import {
   BUS_NAME,
@@ -23,6 +23,8 @@ export interface ManagerProperties {
   Operator: string;
   SignalQuality: number;
   QueueLength: number;
+  /** Absent from a daemon older than the property. */
+  MaxAttempts?: number;
   Version: string;
 }
 
@@ -41,6 +43,19 @@ export interface MessageProperties {
   /** Unix ms (uint64 on the bus, converted here). */
   Created: number;
   Updated: number;
+  /** Unix ms of the next try while `retrying`, 0 otherwise (absent from an older daemon). */
+  NextAttempt?: number;
+}
+
+/** What a send or resend call did. */
+export interface SendResult {
+  /** The message's object path. */
+  path: string;
+  /**
+   * The message's properties as mmsd recorded them when it queued it (from its MessageAdded
+   * signal); undefined when the id was already known and nothing was queued.
+   */
+  added?: MessageProperties;
 }
 
 export interface SendFields {
@@ -51,6 +66,17 @@ export interface SendFields {
   id?: string;
   /** validity, priority, deliveryReport, readReport, visibility, class, timeout. */
   options?: Record<string, number | boolean | undefined>;
+}
+
+export interface DataAttachment {
+  name: string;
+  contentType?: string;
+  data: Buffer;
+}
+
+export interface PathAttachment {
+  path: string;
+  contentType?: string;
 }
 
 /** The daemon left the bus while we were waiting on it. */
@@ -70,16 +96,20 @@ function unwrap(dict: Record<string, Variant>): Record<string, unknown> {
 export class MmsClient {
   private constructor(private readonly bus: MessageBus) {}
 
-  /** Connects to the bus; rejects if the bus cannot be reached (not whether mmsd is there). */
+  /**
+   * Connects to the bus; rejects if the bus cannot be reached (not whether mmsd is there), with
+   * BusUnreachableError when there is no bus at all.
+   */
   static async connect(kind: BusKind, address?: string, timeoutMs = 10_000): Promise<MmsClient> {
-    const bus = openBus(kind, address);
+    const resolved = busAddress(kind, address);
+    const bus = openBus(kind, resolved);
     // dbus-next crashes the process on an 'error' without a listener; calls race it below.
     bus.on('error', () => undefined);
     try {
       await whenConnected(bus, timeoutMs);
     } catch (err) {
       bus.disconnect();
-      throw err;
+      throw unreachable(kind, resolved, err) ?? err;
     }
     return new MmsClient(bus);
   }
@@ -96,36 +126,72 @@ export class MmsClient {
   }
 
   /** SendMessageData: the caller's bytes travel in the call. Returns the message's object path. */
-  async sendData(
-    fields: SendFields,
-    attachments: { name: string; contentType?: string; data: Buffer }[],
-  ): Promise<string> {
-    const atts = attachments.map((a) => [a.name, a.contentType ?? '', a.data]);
-    const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', 'asasassa(ssay)a{sv}', [
-      ...this.common(fields),
-      atts,
-      this.options(fields),
-    ]);
-    return reply.body[0] as string;
+  async sendData(fields: SendFields, attachments: DataAttachment[]): Promise<string> {
+    return (await this.send(fields, { data: attachments }, false)).path;
   }
 
   /** SendMessage: the daemon reads the paths (only inside its attachments.allowedDirs). */
-  async sendPaths(fields: SendFields, attachments: { path: string; contentType?: string }[]): Promise<string> {
-    const atts = attachments.map((a) => [a.path, a.contentType ?? '']);
-    const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'SendMessage', 'asasassa(ss)a{sv}', [
-      ...this.common(fields),
-      atts,
-      this.options(fields),
-    ]);
-    return reply.body[0] as string;
+  async sendPaths(fields: SendFields, attachments: PathAttachment[]): Promise<string> {
+    return (await this.send(fields, { paths: attachments }, false)).path;
   }
 
-  private common(f: SendFields): unknown[] {
-    return [f.to, f.cc ?? [], f.bcc ?? [], f.subject ?? ''];
+  /**
+   * SendMessageData with `data`, SendMessage with `paths`. With `watchAdded` (two more round trips
+   * to the bus) it also says whether this call queued the message, and with which status.
+   */
+  async send(
+    fields: SendFields,
+    attachments: { data: DataAttachment[] } | { paths: PathAttachment[] },
+    watchAdded = true,
+  ): Promise<SendResult> {
+    const common = [fields.to, fields.cc ?? [], fields.bcc ?? [], fields.subject ?? ''];
+    const options = optionsToVariants({ ...(fields.options ?? {}), id: fields.id });
+    if ('data' in attachments) {
+      const atts = attachments.data.map((a) => [a.name, a.contentType ?? '', a.data]);
+      return this.submit('SendMessageData', 'asasassa(ssay)a{sv}', [...common, atts, options], watchAdded);
+    }
+    const atts = attachments.paths.map((a) => [a.path, a.contentType ?? '']);
+    return this.submit('SendMessage', 'asasassa(ss)a{sv}', [...common, atts, options], watchAdded);
   }
 
-  private options(f: SendFields): Record<string, Variant> {
-    return optionsToVariants({ ...(f.options ?? {}), id: f.id });
+  /** Resend: an `unknown` or `failed` message again as a new one, named `newId` or by mmsd. */
+  async resend(id: string, newId?: string): Promise<SendResult> {
+    return this.submit('Resend', 'ss', [id, newId ?? ''], true);
+  }
+
+  /**
+   * A manager method that queues a message and answers its path. mmsd emits MessageAdded before
+   * it replies, and the bus keeps one sender's messages in order: a MessageAdded for the path seen
+   * by the time the reply arrives says this call queued it, with the status recorded then.
+   */
+  private async submit(member: string, signature: string, body: unknown[], watchAdded: boolean): Promise<SendResult> {
+    if (!watchAdded) {
+      const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, member, signature, body);
+      return { path: reply.body[0] as string };
+    }
+    const rule = `type='signal',sender='${BUS_NAME}',path='${MANAGER_PATH}',interface='${MANAGER_INTERFACE}',member='MessageAdded'`;
+    await this.busCall('AddMatch', rule);
+    const added = new Map<string, MessageProperties>();
+    const onMessage = (msg: DbusMessage): void => {
+      if (
+        msg.type === MessageType.SIGNAL &&
+        msg.member === 'MessageAdded' &&
+        msg.path === MANAGER_PATH &&
+        msg.interface === MANAGER_INTERFACE
+      ) {
+        added.set(msg.body[0] as string, unwrap(msg.body[1] as Record<string, Variant>) as unknown as MessageProperties);
+      }
+    };
+    this.bus.on('message', onMessage);
+    try {
+      const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, member, signature, body);
+      const path = reply.body[0] as string;
+      const props = added.get(path);
+      return props ? { path, added: props } : { path };
+    } finally {
+      this.bus.removeListener('message', onMessage);
+      this.bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
+    }
   }
 
   async status(): Promise<ManagerProperties> {

@@ -3,7 +3,7 @@
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
 import { RequestError, StoppingError } from '../../core/errors.js';
-import type { MessageRecord } from '../../core/message.js';
+import { nextAttemptAt, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../modem/types.js';
 import { ERROR_PREFIX } from './names.js';
 
@@ -85,11 +85,14 @@ export const MESSAGE_PROPERTIES: Readonly<Record<string, PropertySpec<MessageRec
   MmscResponse: { signature: 's', get: (r) => r.error?.mmscResponse ?? '' },
   Created: { signature: 't', get: (r) => BigInt(r.created) },
   Updated: { signature: 't', get: (r) => BigInt(r.updated) },
+  /** Unix ms of the next try of a `retrying` message; 0 in every other state. */
+  NextAttempt: { signature: 't', get: (r) => BigInt(nextAttemptAt(r) ?? 0) },
 };
 
 export interface ManagerSource {
   status: ModemStatus;
   queueLength: number;
+  maxAttempts: number;
   version: string;
 }
 
@@ -100,6 +103,7 @@ export const MANAGER_PROPERTIES: Readonly<Record<string, PropertySpec<ManagerSou
   Operator: { signature: 's', get: (s) => s.status.operator },
   SignalQuality: { signature: 'i', get: (s) => s.status.signal },
   QueueLength: { signature: 'u', get: (s) => s.queueLength },
+  MaxAttempts: { signature: 'u', get: (s) => s.maxAttempts },
   Version: { signature: 's', get: (s) => s.version },
 };
 

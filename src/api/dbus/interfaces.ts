@@ -26,6 +26,7 @@ const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
   SendMessageData: ['to', 'cc', 'bcc', 'subject', 'attachments', 'options', 'message'],
   ListMessages: ['messages'],
   Cancel: ['id'],
+  Resend: ['id', 'new_id', 'message'],
   MessageAdded: ['message', 'properties'],
   MessageRemoved: ['message'],
 };
@@ -83,7 +84,12 @@ export class ManagerInterface extends NamedInterface {
   }
 
   private source(): ManagerSource {
-    return { status: this.ctx.modemStatus(), queueLength: this.ctx.queueLength(), version: this.ctx.version };
+    return {
+      status: this.ctx.modemStatus(),
+      queueLength: this.ctx.queueLength(),
+      maxAttempts: this.ctx.maxAttempts,
+      version: this.ctx.version,
+    };
   }
 
   private prop(name: string): unknown {
@@ -165,6 +171,18 @@ export class ManagerInterface extends NamedInterface {
     }
   }
 
+  /** An `unknown` or `failed` message again as a new one; `newId` "" lets mmsd name it. */
+  async Resend(id: string, newId: string): Promise<string> {
+    try {
+      const { record, created } = await this.registry.track(this.ctx.resend(id, newId === '' ? undefined : newId));
+      this.registry.ensureExported(record);
+      this.logger.info({ id: record.id, resendOf: id, created }, 'message resent over D-Bus');
+      return messagePath(record.id);
+    } catch (err) {
+      throw toDBusError(err, this.logger, 'Resend');
+    }
+  }
+
   get ModemState(): unknown {
     return this.prop('ModemState');
   }
@@ -179,6 +197,9 @@ export class ManagerInterface extends NamedInterface {
   }
   get QueueLength(): unknown {
     return this.prop('QueueLength');
+  }
+  get MaxAttempts(): unknown {
+    return this.prop('MaxAttempts');
   }
   get Version(): unknown {
     return this.prop('Version');
@@ -200,6 +221,7 @@ ManagerInterface.configureMembers({
     SendMessageData: { inSignature: 'asasassa(ssay)a{sv}', outSignature: 'o' },
     ListMessages: { inSignature: '', outSignature: 'a(oa{sv})' },
     Cancel: { inSignature: 's', outSignature: '' },
+    Resend: { inSignature: 'ss', outSignature: 'o' },
   },
   properties: Object.fromEntries(
     Object.entries(MANAGER_PROPERTIES).map(([name, spec]) => [name, { signature: spec.signature, access: 'read' }]),

@@ -2,7 +2,7 @@
 // (types and shape only; limits and ranges are the shared validation's, behind ctx.submit) and the
 // builders of every payload the daemon publishes.
 import { RequestError, type RequestErrorName } from '../../core/errors.js';
-import type { MessageRecord, Status } from '../../core/message.js';
+import { nextAttemptAt, type MessageRecord, type Status } from '../../core/message.js';
 import type { ModemStatus } from '../../modem/types.js';
 import type { RawSendRequest } from '../types.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
@@ -204,6 +204,8 @@ export interface MessageStatusPayload {
   status: Status | 'rejected';
   attempts: number;
   progress?: number;
+  /** Unix ms of the next try, while `retrying`. */
+  nextAttempt?: number;
   error?:
     | { code: number; name: string; httpStatus?: number; mmscResponse?: string }
     | { name: RequestErrorName; message: string };
@@ -219,6 +221,8 @@ export function messagePayload(record: MessageRecord): MessageStatusPayload {
     updated: record.updated,
   };
   if (record.status === 'sending') out.progress = record.progress;
+  const next = nextAttemptAt(record);
+  if (next !== undefined) out.nextAttempt = next;
   if (record.error) {
     const { code, name, httpStatus, mmscResponse } = record.error;
     out.error = { code, name };

@@ -476,9 +476,15 @@ export class MqttService extends EventEmitter {
   }
 }
 
-/** What identifies one published state of a message. */
+/**
+ * What a subscriber sees of one state of a message: its payload without `updated`. The outbox
+ * also announces changes that show nowhere in the payload (the RAM file journal, the
+ * `sendAccepted` flag, `progress` outside `sending`), each with a new `updated`: those must not
+ * publish the same status again.
+ */
 function fingerprint(r: MessageRecord): string {
-  return `${r.status}|${r.attempts}|${r.progress}|${r.updated}|${r.error?.code ?? ''}|${r.error?.name ?? ''}`;
+  const { updated: _updated, ...shown } = messagePayload(r);
+  return JSON.stringify(shown);
 }
 
 function bufEq(a: Buffer | undefined, b: Buffer | undefined): boolean {
