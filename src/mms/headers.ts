@@ -82,6 +82,18 @@ export function writeAddresses(w: WspWriter, msg: { to: readonly string[]; cc?: 
   }
 }
 
+/** How an encoder writes text headers: `subjectCharset` writes Subject in that charset (as some MMSCs do). */
+export interface EncodeOptions {
+  subjectCharset?: string;
+}
+
+export function writeSubject(w: WspWriter, subject: string | undefined, options: EncodeOptions = {}): void {
+  if (subject === undefined) return;
+  header(w, Header.Subject);
+  if (options.subjectCharset === undefined) w.encodedString(subject);
+  else w.encodedStringIn(subject, options.subjectCharset);
+}
+
 export function header(w: WspWriter, code: number): WspWriter {
   return w.shortInteger(code);
 }
@@ -173,6 +185,25 @@ export function readExpiry(r: WspReader): Expiry {
   if (token === RELATIVE) return { relative: value };
   if (token === ABSOLUTE) return { absolute: value };
   return e.fail(`bad expiry token 0x${token.toString(16)}`);
+}
+
+/**
+ * Walks the header fields to the end of `r`: `handle` gets each well-known field's code with the
+ * reader on its value, returns true when it read the value, false to have it skipped, or 'stop'
+ * to end the walk there (Content-Type: the body follows). Application-headers are skipped.
+ */
+export function readHeaders(r: WspReader, handle: (code: number) => boolean | 'stop'): void {
+  while (r.remaining > 0) {
+    const b = r.peek();
+    if (b < 0x80) {
+      skipHeader(r, b);
+      continue;
+    }
+    r.octet();
+    const done = handle(b & 0x7f);
+    if (done === 'stop') return;
+    if (!done) r.skipValue();
+  }
 }
 
 /** Skip an MMS header we do not keep: well-known (generic value) or Application-header. */
