@@ -118,19 +118,24 @@ describe('MMS notifications pushed by real MMSCs', () => {
   });
 
   it('handles the malformed pushes of the same suite with MmsDecodeError or a typed answer', () => {
+    const tail = '8D928918802B34383132333435363738392F545950453D504C4D4E0086818A808E0285AE88048102A8BF83687474703A2F2F67656F6D323A383030322F6D6D73632F633F41626364656667686900';
     const noFrom = '000607BEAF848DDBB4818C8298416263646566676869008D9286818A808E0285AE88048102A8BF83687474703A2F2F67656F6D323A383030322F6D6D73632F633F41626364656667686900';
     expect(decodeNotificationInd(decodeWspPush(hex(noFrom)).body).from).toBeUndefined();
     // PDU type 0x05 is not a Push.
-    expect(() => decodeWspPush(hex('000507BEAF848DDBB4818C82984162636465666768690083687474703A2F2F6100'))).toThrow(/not a Push/);
-    // Another application id decodes, and says so.
-    expect(decodeWspPush(hex('000607BEAF838DDBB4818C8298416263')).applicationId).toBe('x-wap-application:wta.ua');
+    expect(() => decodeWspPush(hex(`000507BEAF848DDBB4818C829841626364656667686900${tail}`))).toThrow(/not a Push/);
+    // Another application id (0x83, wta.ua) or none: the push decodes and says so; DESIGN §12
+    // decides by the content type.
+    expect(decodeWspPush(hex(`000607BEAF838DDBB4818C829841626364656667686900${tail}`)).applicationId).toBe('x-wap-application:wta.ua');
+    const noAppId = decodeWspPush(hex(`000605BE8DDBB4818C829841626364656667686900${tail}`));
+    expect([noAppId.applicationId, isMmsPush(noAppId), decodePushedMms(noAppId.body).kind]).toEqual([undefined, true, 'notification']);
+    // X-Mms-Message-Type 0x81 (M-Send.conf) is nothing an MMSC pushes.
+    expect(() => decodePushedMms(decodeWspPush(hex(`000607BEAF848DDBB4818C819841626364656667686900${tail}`)).body)).toThrow(/not one an MMSC pushes/);
     // Headers longer than the PDU.
     expect(() => decodeWspPush(hex('000608BEAF848DDBB481'))).toThrow(MmsDecodeError);
     // A push without a body decodes; there is no MMS PDU in it.
-    expect(decodeWspPush(hex('000607BEAF848DDBB481')).body.length).toBe(0);
-    expect(() => decodePushedMms(Buffer.alloc(0))).toThrow(MmsDecodeError);
-    // An M-Send.conf is nothing an MMSC pushes.
-    expect(() => decodePushedMms(hex('8C8198416263646566676869008D92'))).toThrow(/not one an MMSC pushes/);
+    const empty = decodeWspPush(hex('000607BEAF848DDBB481'));
+    expect(empty.body.length).toBe(0);
+    expect(() => decodePushedMms(empty.body)).toThrow(MmsDecodeError);
   });
 });
 
