@@ -1,6 +1,6 @@
 // WSP encoding primitives (WAP-230 §8.4.2): uintvar, value-length, integers, text-string,
 // quoted-string, encoded-string-value, content-type values with parameters, multipart entries.
-import { charsetToMib, decodeText, isWideCharset, mibToCharset } from './charset.js';
+import { charsetToMib, decodeText, encodeText, isWideCharset, mibToCharset } from './charset.js';
 import { wellKnownMedia, wellKnownMediaNumber } from './content-type.js';
 import { MmsDecodeError, MmsEncodeError } from './types.js';
 
@@ -126,6 +126,20 @@ export class WspWriter {
     if (/^[\x20-\x7e][\x20-\x7e\t\r\n]*$/.test(s) || s === '') return this.textString(s);
     const inner = new WspWriter().integerValue(106).textString(s).toBuffer();
     return this.valueLength(inner.length).bytes(inner);
+  }
+
+  /**
+   * Encoded-string-value in the given charset (Value-length Char-set Text-string), as other senders
+   * write it: 16-bit text goes without Quote and ends in one NUL octet, which the reader drops.
+   */
+  encodedStringIn(s: string, charset: string): this {
+    const mib = charsetToMib(charset);
+    if (mib === undefined) throw new MmsEncodeError(`no MIBenum for charset ${charset}`);
+    const text = encodeText(s, charset);
+    const inner = new WspWriter().integerValue(mib);
+    if (isWideCharset(mib)) inner.bytes(text).octet(0);
+    else inner.textBytes(text);
+    return this.valueLength(inner.size).bytes(inner.toBuffer());
   }
 
   /** §8.4.2.24: Content-type-value, the general form whenever there are parameters. */
