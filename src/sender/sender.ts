@@ -2,7 +2,7 @@
 // stage attachments in the module's RAM, edit, send, classify the result, retry, clean up.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { AtErrorResult, ChecksumError, CmeError } from '../at/errors.js';
+import { AtError, AtErrorResult, ChecksumError, CmeError } from '../at/errors.js';
 import {
   HTTP_STATUS_NAMES,
   SPEC_CODES,
@@ -183,7 +183,10 @@ type ResultVerdict = {
 };
 type RequeueVerdict = {
   kind: 'requeue';
+  /** For the log. */
   reason: string;
+  /** For the message's error, which clients see. */
+  publicReason: string;
   /** The +CME ERROR code behind it, if any. */
   code?: number;
   /** Counts towards MAX_REQUEUES_IN_ROW (a stop does not). */
@@ -251,6 +254,14 @@ export function messageTooLargeError(needed: number | undefined, space: RamSpace
 
 function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A reason a client is shown: an AT command by its name only (its arguments carry message data). */
+function publicReasonOf(err: unknown): string {
+  if (err instanceof AtError && err.message.startsWith(err.command)) {
+    return err.command.replace(/=.*$/s, '') + err.message.slice(err.command.length);
+  }
+  return reasonOf(err);
 }
 
 const defaultSleep: Sleep = (ms, signal) =>
@@ -549,11 +560,11 @@ export class Sender extends EventEmitter<SenderEvents> {
     const code = v.code ?? 0;
     if (inRow >= MAX_REQUEUES_IN_ROW) {
       this.uncountedRequeues.delete(id);
-      const error: MessageError = { code, name: `Not sent ${inRow} times in a row: ${v.reason}` };
+      const error: MessageError = { code, name: `Not sent ${inRow} times in a row: ${v.publicReason}` };
       return this.applyResult(id, attempt, attemptsBefore, { kind: 'result', err: code, httpStatus: 0, afterSend: false, cls: 'transient', error }, run, started);
     }
     this.uncountedRequeues.set(id, inRow);
-    const error: MessageError = { code, name: `Not sent, back in the queue: ${v.reason}` };
+    const error: MessageError = { code, name: `Not sent, back in the queue: ${v.publicReason}` };
     await this.outbox.update(id, { status: 'queued', attempts: attemptsBefore, progress: 0, sendAccepted: false, error });
     this.report(id, attempt, 'requeued', 'queued', error, started, v.reason);
     return 'requeued';
@@ -569,7 +580,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     if (err instanceof SendNotAcceptedError) {
       // Refused with a code: classified like a result (764 busy, 75x permanent …). Refused without
       // one (ERROR, port closed): the module's trouble, not the message's (§4.1) — back to the queue.
-      if (err.code === undefined) return { kind: 'requeue', reason: err.message, counts: true };
+      if (err.code === undefined) return { kind: 'requeue', reason: err.message, publicReason: err.message, counts: true };
       return { kind: 'result', err: err.code, httpStatus: 0, fallbackName: 'Send not accepted', afterSend: false };
     }
     if (err instanceof CmeError) {
@@ -583,6 +594,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     return {
       kind: 'requeue',
       reason: reasonOf(err),
+      publicReason: publicReasonOf(err),
       ...(err instanceof CmeError ? { code: err.code } : {}),
       counts: !(err instanceof StopRequested),
     };
@@ -933,7 +945,9 @@ export class Sender extends EventEmitter<SenderEvents> {
         await this.modem.deleteFile(name);
       }
       const freed = others.reduce((sum, [, size]) => sum + size, 0);
-      this.log.warn({ id, at: 'stage', files: others.map(([name]) => name), freed }, 'files no message journalled took the RAM: deleted');
+      if (others.length > 0) {
+        this.log.warn({ id, at: 'stage', files: others.map(([name]) => name), freed }, 'files no message journalled took the RAM: deleted');
+      }
       space = { free: space.free + freed, total: space.total };
       ctx.ram = { needed, space };
       if (needed <= space.free) return;

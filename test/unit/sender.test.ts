@@ -792,6 +792,20 @@ describe('Sender: no message holds up the others (DESIGN.md §14)', () => {
     expect(outbox.get('m1')!.error).toBeUndefined();
   });
 
+  it('names the command of a return to the queue without its arguments (they carry the message)', async () => {
+    const { outbox, modem, sender, until } = rig();
+    let failed = false;
+    modem.hooks.addRecipient = () => {
+      if (failed) return;
+      failed = true;
+      throw new CmeError('AT+QMMSEDIT=1,1,"+15550000001"', 3);
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(outbox.history('m1', 'error')[0]).toEqual({ code: 3, name: 'Not sent, back in the queue: AT+QMMSEDIT: +CME ERROR: 3' });
+  });
+
   it('counts every tenth return to the queue in a row as a failed attempt, and fails after maxAttempts', async () => {
     const { outbox, modem, sender, until, results } = rig({ maxAttempts: 2 });
     modem.hooks.uploadFile = (name) => {
