@@ -94,6 +94,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         sendTimeoutS: config.mms.sendTimeoutS,
         charset: config.mms.charset,
         defaults: sendParamsOf(modemConfig.mms),
+        maxMessageBytes: config.mms.maxMessageBytes,
       },
     });
   }

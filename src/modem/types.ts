@@ -37,6 +37,12 @@ export interface SendParams {
   class: number;
 }
 
+/** The module's RAM drive (AT+QFLDS="RAM"), in bytes. */
+export interface RamSpace {
+  free: number;
+  total: number;
+}
+
 /** Result of one AT+QMMSEND (the +QMMSEND URC). */
 export interface SendResult {
   err: number;
@@ -85,6 +91,8 @@ export interface ModemApi extends EventEmitter {
   uploadFile(ramName: string, data: Buffer, onProgress?: (sent: number, total: number) => void): Promise<void>;
   /** AT+QFLST="RAM:*" → name (without "RAM:") → size. */
   listFiles(): Promise<Map<string, number>>;
+  /** AT+QFLDS="RAM" → free and total bytes of the RAM drive. */
+  ramSpace(): Promise<RamSpace>;
   /** AT+QFDEL="RAM:<name>"; a missing file is not an error. */
   deleteFile(ramName: string): Promise<void>;
   /**

@@ -216,7 +216,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
         await this.write({ ...r, status: 'unknown', error: { ...RESULT_UNKNOWN_ERROR }, progress: 0, updated: now });
         report.unknown.push(r.id);
       } else {
-        await this.write({ ...r, status: 'queued', progress: 0, updated: now });
+        await this.write({ ...r, status: 'queued', progress: 0, updated: now, requeuedAt: now });
         report.requeued.push(r.id);
       }
     });
@@ -312,7 +312,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
       const r = this.records.get(id);
       if (!r) continue;
       const due = r.status === 'queued' || (r.status === 'retrying' && (r.notBefore ?? 0) <= now);
-      if (due && (!best || byAge(r, best) < 0)) best = r;
+      if (due && (!best || byQueueOrder(r, best) < 0)) best = r;
     }
     return best;
   }
@@ -355,6 +355,8 @@ export class Outbox extends EventEmitter implements OutboxApi {
         throw new IllegalTransitionError(id, r.status, patch.status);
       }
       const draft: MessageRecord = { ...r, ...patch, updated: this.clock() };
+      // Back to the queue uncounted: behind the messages due now (DESIGN.md §14).
+      if (r.status === 'sending' && patch.status === 'queued') draft.requeuedAt = draft.updated;
       // An explicit `error: undefined` / `notBefore: undefined` clears the field.
       if ('error' in patch && patch.error === undefined) delete draft.error;
       if ('notBefore' in patch && patch.notBefore === undefined) delete draft.notBefore;
@@ -512,6 +514,16 @@ export class Outbox extends EventEmitter implements OutboxApi {
 /** Whether a message in this state keeps its attachment bytes in the spool (until retention). */
 function hasAttachmentBytes(status: Status): boolean {
   return !isFinal(status) || RESENDABLE_STATUSES.has(status);
+}
+
+/**
+ * The order due messages are sent in: by the time they joined the queue, which is when they were
+ * created, or when they last went back to it uncounted (`requeuedAt`); within the same
+ * millisecond, one that went back comes after one that did not.
+ */
+export function byQueueOrder(a: MessageRecord, b: MessageRecord): number {
+  const back = (r: MessageRecord): number => (r.requeuedAt === undefined ? 0 : 1);
+  return (a.requeuedAt ?? a.created) - (b.requeuedAt ?? b.created) || back(a) - back(b) || byAge(a, b);
 }
 
 function byAge(a: MessageRecord, b: MessageRecord): number {

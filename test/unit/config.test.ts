@@ -192,6 +192,23 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig({ env: {} }))).toEqual(['mms.mmsc: must be set, got ""']);
   });
 
+  it.each(['mms.example.net/mms', 'mms.example.net', 'ftp://mms.example.net/mms', 'http://', 'http:/mms.example.net'])(
+    'refuses an MMSC URL without an http:// or https:// scheme: %j',
+    async (mmsc) => {
+      const problem = `mms.mmsc: must be a URL starting with http:// or https://, e.g. http://mms.example.net/mms, got ${JSON.stringify(mmsc)}`;
+      const path = await file({ mms: { mmsc } });
+      expect(problemsOf(() => loadConfig({ file: path, env: {} }))).toEqual([problem]);
+      expect(problemsOf(() => loadConfig({ env: { MMSD_MMS_MMSC: mmsc } }))).toEqual([`${problem} (from MMSD_MMS_MMSC)`]);
+    },
+  );
+
+  it.each(['http://mms.example.net/mms', 'https://mms.example.net:8443/mms', 'HTTP://10.0.0.1', 'http://mmsc'])(
+    'takes the MMSC URL %j',
+    (mmsc) => {
+      expect(loadConfig({ env: { MMSD_MMS_MMSC: mmsc } }).mms.mmsc).toBe(mmsc);
+    },
+  );
+
   it('never prints the value of a secret key', () => {
     const secret = 'hunter2;"\r';
     const problems = problemsOf(() => loadConfig({ env: { ...MMSC, MMSD_PDP_PASSWORD: secret } }));

@@ -257,6 +257,37 @@ describe('Outbox', () => {
       expect(box.next(now)).toBeUndefined();
       expect(box.list().map((r) => r.id)).toEqual(['o1', 'o2', 'o3']);
     });
+
+    it('puts a message back in the queue uncounted behind the messages due, also after a restart (§14)', async () => {
+      const box = await openBox();
+      await box.submit(request({ id: 'h1' }));
+      now += 10;
+      await box.submit(request({ id: 'h2' }));
+      now += 10;
+      await box.submit(request({ id: 'h3' }));
+      now += 10;
+      await box.update('h1', { status: 'sending', attempts: 1 });
+      const back = await box.update('h1', { status: 'queued', attempts: 0 });
+      expect(back.requeuedAt).toBe(now);
+      expect(box.next(now)!.id).toBe('h2');
+      // A message submitted after it went back comes after it.
+      now += 10;
+      await box.submit(request({ id: 'h4' }));
+      await box.update('h2', { status: 'sending' });
+      await box.update('h2', { status: 'sent' });
+      await box.update('h3', { status: 'sending' });
+      await box.update('h3', { status: 'sent' });
+      expect(box.next(now)!.id).toBe('h1');
+      // Caught `sending` by a crash: requeued at the start behind the others too.
+      await box.update('h1', { status: 'sending', attempts: 1 });
+      await box.stop();
+      now += 10;
+      const again = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      boxes.push(again);
+      await again.start();
+      expect(again.get('h1')).toMatchObject({ status: 'queued', requeuedAt: now });
+      expect(again.next(now)!.id).toBe('h4');
+    });
   });
 
   describe('recovery at start', () => {
