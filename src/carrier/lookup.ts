@@ -176,7 +176,7 @@ export function lookupCarrier(index: CarrierIndex, identity: SimIdentity, choice
     // No <authentication> but credentials: let the network pick PAP or CHAP (3), as a phone does.
     auth: a.auth === 'pap' ? 1 : a.auth === 'chap' ? 2 : credentials ? 3 : 0,
     mmsc: a.mmsc,
-    proxy: a.proxy,
+    proxy: a.proxy && { ...a.proxy },
     maxMessageBytes: a.maxMessageBytes,
     candidates: all.map(publicCandidate),
     reason:
