@@ -2,13 +2,15 @@
 // spool leaves it untouched and names the holder; problems of the configuration or the machine
 // (no bus, the bus policy missing, the name taken, an unreadable password file) end with exit 78
 // and one line naming what to fix, never a stack trace; `mmsd --check-config` touches nothing.
+import { spawn } from 'node:child_process';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type ExpectStatic } from 'vitest';
 import { BUS_NAME } from '../../src/api/dbus/names.js';
 import { MMSD_BIN, Testbed } from '../../src/sim/testbed.js';
 import { connect, run, startDbusDaemon, systemLikeConfig, type Run } from '../helpers/dbus-daemon.js';
-import { finalWithin, simView, startStack, until } from '../helpers/stack.js';
+import { finalWithin, simView, startStack, until, within } from '../helpers/stack.js';
 
 const EX_CONFIG = 78;
 
@@ -99,6 +101,20 @@ describe.concurrent('mmsd start-up refusals', () => {
       // The check says the same, and also exits 78.
       const check = await mmsd(tb, ['--check-config', '--config', file]);
       expect([check.code, check.stderr, check.stdout]).toEqual([EX_CONFIG, r.stderr, '']);
+      // Under journald (stderr is the journal stream) the line carries priority err.
+      const errFile = join(tb.dir, 'stderr.journal');
+      const fd = openSync(errFile, 'w');
+      try {
+        const st = fstatSync(fd);
+        const proc = spawn(process.execPath, [MMSD_BIN, '--config', file], {
+          env: { ...tb.env, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+          stdio: ['ignore', 'ignore', fd],
+        });
+        expect(await within(new Promise((resolve) => proc.once('exit', resolve)), 15_000, 'mmsd to exit')).toBe(EX_CONFIG);
+      } finally {
+        closeSync(fd);
+      }
+      expect(await readFile(errFile, 'utf8')).toBe(`<3>${r.stderr}`);
     } finally {
       await tb.stop();
     }
