@@ -38,6 +38,7 @@ Commands:
   list            every message in the outbox
   show ID         all properties of one message
   cancel ID       cancel a queued or retrying message
+On the system bus, send, list and cancel need root or group mms; status and show do not.
 
 Options:
   --bus system|session   which bus (default system; DBUS_SYSTEM_BUS_ADDRESS and
@@ -160,7 +161,7 @@ function reportError(io: Output, err: unknown): number {
       return EXIT.refused;
     }
     if (err.type === 'org.freedesktop.DBus.Error.AccessDenied') {
-      io.err(`mmsctl: AccessDenied: ${err.text} (root and members of group mms may send and cancel)`);
+      io.err(`mmsctl: AccessDenied: ${err.text} (sending, cancelling and listing need root or group mms; status and show do not)`);
       return EXIT.refused;
     }
     if (/\.(ServiceUnknown|NameHasNoOwner|NoReply|Disconnected|NoServer|TimedOut)$/.test(err.type)) {
