@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { VERSION } from '../daemon/version.js';
+import { fitRows, measureFit } from './fit.js';
 import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
 import { measureThroughput } from './throughput.js';
 import { measureWire, type Link } from './wire.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue'] as const;
+const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue', 'fit'] as const;
 
 function machine(): Record<string, unknown> {
   return {
@@ -101,6 +102,12 @@ async function main(): Promise<void> {
     const q = await measureQueueScale(queued);
     out.queueScale = q;
     rows.push([`recovery of ${q.messages} queued`, `${q.toRecoveredMs} ms`, `spawn → 'outbox recovered' (outbox ${q.outboxLoadMs} ms); loaded ${q.loaded}; RSS ${(q.rssAfterKb / 1024).toFixed(1)} MiB`]);
+  }
+  if (only.has('fit')) {
+    step('fitting a 12 MP photo');
+    const f = await measureFit();
+    out.fit = f;
+    rows.push(...fitRows(f));
   }
   const durationS = Math.round((Date.now() - started) / 1000);
   out.durationS = durationS;

@@ -103,10 +103,15 @@ export async function fitMessage(parts: readonly AttachmentInput[], limitBytes: 
     pending.push({ index, part, header, weight: box });
   }
 
+  const shareOut = (left: number): number[] => {
+    const shares = allocate(left, pending.map((p) => p.weight));
+    if (shares) return shares;
+    throw tooLarge(total, limitBytes, `${Math.max(0, left)} bytes are left for ${pending.length} image(s), and each needs at least ${MIN_IMAGE_BUDGET}`);
+  };
   // Images within their share stay byte for byte; what they leave is shared by the others.
   let left = budget;
   for (;;) {
-    const shares = allocate(left, pending, total, limitBytes);
+    const shares = shareOut(left);
     const keep = pending.filter((p, i) => p.part.data.length <= (shares[i] ?? 0));
     if (keep.length === 0) break;
     for (const k of keep) {
@@ -120,7 +125,7 @@ export async function fitMessage(parts: readonly AttachmentInput[], limitBytes: 
   const taken = new Set(parts.map((p) => p.name.toLowerCase()));
   while (pending.length > 0) {
     // Each share is recomputed from what the images before left over.
-    const share = allocate(left, pending, total, limitBytes)[0] ?? 0;
+    const share = shareOut(left)[0] ?? 0;
     const p = pending.shift() as Pending;
     const fitted = await fitOne(sharp, p, share, opts);
     left -= fitted.data.length;
@@ -151,28 +156,27 @@ function boxPixels(h: ImageHeader, opts: FitOptions): number {
 }
 
 /**
- * §11: the budget shared in proportion to pixels, at least MIN_IMAGE_BUDGET each. An image whose
- * proportional share is under the floor gets the floor, and the rest is shared again.
+ * §11: the budget shared in proportion to the weights (pixels), at least MIN_IMAGE_BUDGET each:
+ * an image whose proportional share is under the floor gets the floor, and the rest is shared
+ * again. Undefined when the budget cannot give every image the floor.
  */
-export function allocate(budget: number, images: readonly { weight: number }[], total: number, limit: number): number[] {
-  if (budget < MIN_IMAGE_BUDGET * images.length) {
-    throw tooLarge(total, limit, `${Math.max(0, budget)} bytes are left for ${images.length} image(s), and each needs at least ${MIN_IMAGE_BUDGET}`);
-  }
-  const shares = new Array<number>(images.length).fill(0);
-  let open = images.map((_, i) => i);
+export function allocate(budget: number, weights: readonly number[]): number[] | undefined {
+  if (budget < MIN_IMAGE_BUDGET * weights.length) return undefined;
+  const shares = weights.map(() => MIN_IMAGE_BUDGET);
+  let open = weights.map((_, i) => i);
   let left = budget;
-  for (;;) {
-    const weight = open.reduce((n, i) => n + (images[i]?.weight ?? 0), 0);
-    const floored = open.filter((i) => (left * (images[i]?.weight ?? 0)) / weight < MIN_IMAGE_BUDGET);
+  while (open.length > 0) {
+    const total = open.reduce((n, i) => n + (weights[i] ?? 0), 0);
+    const proportional = (i: number): number => Math.floor((left * (weights[i] ?? 0)) / total);
+    const floored = open.filter((i) => proportional(i) < MIN_IMAGE_BUDGET);
     if (floored.length === 0) {
-      for (const i of open) shares[i] = Math.floor((left * (images[i]?.weight ?? 0)) / weight);
-      return shares;
+      for (const i of open) shares[i] = proportional(i);
+      break;
     }
-    for (const i of floored) shares[i] = MIN_IMAGE_BUDGET;
     left -= MIN_IMAGE_BUDGET * floored.length;
     open = open.filter((i) => !floored.includes(i));
-    if (open.length === 0) return shares;
   }
+  return shares;
 }
 
 async function fitOne(sharp: Sharp, p: Pending, share: number, opts: FitOptions): Promise<{ data: Buffer; width: number; height: number; quality: number }> {

@@ -8,6 +8,9 @@ export type Sharp = typeof SharpFactory;
 /** Whether fitting can run here: the loaded library, or why it could not load. */
 export type ImageLibrary = { available: true; sharp: Sharp; version: string } | { available: false; reason: string };
 
+/** Whether the library loads here, without loading it (probeImageLibrary). */
+export type ImageLibraryStatus = { available: true; version: string } | { available: false; reason: string };
+
 /** How the library is obtained; tests pass one that fails. */
 export type ImageLibraryLoader = () => Promise<ImageLibrary>;
 
@@ -35,7 +38,7 @@ export function loadImageLibrary(): Promise<ImageLibrary> {
  * Whether sharp loads on this machine, asked of a child process so that this one does not load
  * it: for the daemon's one line at start. Resolving the package does not load it either.
  */
-export async function probeImageLibrary(timeoutMs = 20_000): Promise<ImageLibrary | { available: true; version: string }> {
+export async function probeImageLibrary(timeoutMs = 20_000): Promise<ImageLibraryStatus> {
   let url: string;
   try {
     url = import.meta.resolve('sharp');

@@ -1,6 +1,8 @@
 // The isolated fitter (src/media/isolated.ts) with its real child process (dist/media/worker.js,
 // built by test/global-setup.ts): the same answers as in-process fitting, errors rebuilt by class.
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -36,6 +38,22 @@ describe('fitMessageIsolated', () => {
     expect(Buffer.compare(isolated.parts[0].data, inProcess.parts[0].data)).toBe(0);
     expect(isolated.parts[1].data.toString()).toBe('motion at 03:12');
     expect(stats.peakRssKb).toBeGreaterThan(10_000);
+  });
+
+  it('loads no libvips into a process that imports the module or fits through a child', () => {
+    const index = path.join(ROOT, 'dist/media/index.js');
+    const script = `const m = await import(${JSON.stringify(index)});
+      const before = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8').includes('libvips');
+      const photo = (await import('node:fs')).readFileSync(process.argv[1]);
+      const r = await m.fitMessageIsolated([{ name: 'a.jpg', contentType: 'image/jpeg', data: photo }], 60000, { maxWidth: 800, maxHeight: 800 });
+      const after = (await import('node:fs')).readFileSync('/proc/self/maps', 'utf8').includes('libvips');
+      console.log(JSON.stringify({ before, after, adjustments: r.adjustments.length }));`;
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'mmsd-media-')), 'a.jpg');
+    writeFileSync(file, photo);
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, file], { encoding: 'utf8' });
+    rmSync(path.dirname(file), { recursive: true, force: true });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ before: false, after: false, adjustments: 1 });
   });
 
   it('starts no child for a message that fits', async () => {

@@ -142,6 +142,17 @@ describe('fitMessage', () => {
     expect(r.adjustments[0]).toMatch(ADJUSTMENT);
   });
 
+  it('fits an AVIF (HEIF) image', async () => {
+    const avif = await sharp(await makePhoto(sharp, 600, 400, 6)).avif({ quality: 90, effort: 0 }).toBuffer();
+    expect((await sharp(avif).metadata()).format).toBe('heif');
+    const limit = Math.floor(avif.length / 2);
+    const r = await fitMessage([image('cam.avif', 'image/avif', avif)], limit, BOX);
+    expect([r.parts[0].name, r.parts[0].contentType]).toEqual(['cam.jpg', 'image/jpeg']);
+    expect(r.parts[0].data.length).toBeLessThanOrEqual(limit - HEADER_RESERVE);
+    expect(await sharp(r.parts[0].data).metadata()).toMatchObject({ format: 'jpeg', width: 600, height: 400 });
+    expect(r.adjustments[0]).toMatch(/^cam\.avif: 600×400 .* → 600×400 JPEG q\d+ /);
+  });
+
   it('takes the first frame of an animated GIF and says so', async () => {
     const [w, h] = [300, 200];
     const frames = ['#ff0000', '#00ff00', '#0000ff'].map((colour, n) => {
@@ -150,7 +161,7 @@ describe('fitMessage', () => {
       for (let y = 50; y < 150; y++) for (let x = 100; x < 200; x++) px.set([r, g, b], (y * w + x) * 3);
       return px;
     });
-    const gif = await sharp(Buffer.concat(frames), { raw: { width: w, height: h * 3, channels: 3, pageHeight: h } }).gif({ loop: 0, delay: [200, 200, 200] }).toBuffer();
+    const gif = await sharp(Buffer.concat(frames), { raw: { width: w, height: h * 3, channels: 3, pageHeight: h } }).gif({ loop: 0, delay: [200, 200, 200], effort: 1 }).toBuffer();
     expect((await sharp(gif).metadata()).pages).toBe(3);
     const limit = Math.floor(gif.length / 2);
     const r = await fitMessage([image('anim.gif', 'image/gif', gif)], limit, BOX);
@@ -260,6 +271,13 @@ describe('fitMessage', () => {
     expect(() => checkNonImageParts([{ name: 'a.jpg', contentType: 'image/jpeg', size: 9e6 }, { name: 'b.txt', contentType: 'text/plain', size: 100 }], 25_000)).not.toThrow();
   });
 
+  it('refuses a message whose budget cannot give every image 16 KiB', async () => {
+    const parts = [image('a.jpg', 'image/jpeg', photo800), image('b.jpg', 'image/jpeg', photo800), text('n.txt', 'x'.repeat(1000))];
+    const err = await fitMessage(parts, 34_000, BOX).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MessageTooLargeError);
+    expect((err as Error).message).toMatch(/; 30952 bytes are left for 2 image\(s\), and each needs at least 16384$/);
+  });
+
   it('reports fitting off when the library cannot load, and refuses the oversize message', async () => {
     const library = (): Promise<ImageLibrary> => Promise.resolve({ available: false, reason: 'Could not load the "sharp" module using the linux-mips runtime' });
     const err = await fitMessage([image('a.jpg', 'image/jpeg', photo800)], 50_000, { ...BOX, library }).catch((e: unknown) => e);
@@ -283,9 +301,10 @@ describe('fitting helpers', () => {
   });
 
   it('shares the budget in proportion to pixels, at least 16 KiB each', () => {
-    expect(allocate(100_000, [{ weight: 1 }, { weight: 3 }], 0, 0)).toEqual([25_000, 75_000]);
-    expect(allocate(60_000, [{ weight: 1 }, { weight: 99 }], 0, 0)).toEqual([MIN_IMAGE_BUDGET, 60_000 - MIN_IMAGE_BUDGET]);
-    expect(() => allocate(30_000, [{ weight: 1 }, { weight: 1 }], 500_000, 400_000)).toThrow(MessageTooLargeError);
+    expect(allocate(100_000, [1, 3])).toEqual([25_000, 75_000]);
+    expect(allocate(60_000, [1, 99])).toEqual([MIN_IMAGE_BUDGET, 60_000 - MIN_IMAGE_BUDGET]);
+    expect(allocate(3 * MIN_IMAGE_BUDGET, [1, 1000, 1])).toEqual([MIN_IMAGE_BUDGET, MIN_IMAGE_BUDGET, MIN_IMAGE_BUDGET]);
+    expect(allocate(30_000, [1, 1])).toBeUndefined();
   });
 
   it('names fitted parts .jpg, unique and within the module name length', () => {
