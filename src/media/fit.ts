@@ -3,7 +3,7 @@
 import type { AttachmentInput } from '../core/message.js';
 import { MAX_ATTACHMENT_NAME_BYTES } from '../core/validate.js';
 import { MessageTooLargeError } from './errors.js';
-import { decodeUpright, fitPixels, readHeader, type ImageHeader, type SearchStats } from './image.js';
+import { boxSize, decodeUpright, fitPixels, MIN_LONG_SIDE, readHeader, type ImageHeader, type SearchStats } from './image.js';
 import { loadImageLibrary, type ImageLibraryLoader, type Sharp } from './library.js';
 
 /** §11: bytes kept back for the MMS headers. */
@@ -86,6 +86,9 @@ export function needsFitting(parts: readonly AttachmentInput[], limitBytes: numb
  * ImagePixelLimitError for one with too many pixels).
  */
 export async function fitMessage(parts: readonly AttachmentInput[], limitBytes: number, opts: FitOptions): Promise<FitResult> {
+  for (const [key, v] of [['maxWidth', opts.maxWidth], ['maxHeight', opts.maxHeight]] as const) {
+    if (!Number.isInteger(v) || v < MIN_LONG_SIDE) throw new RangeError(`${key} must be an integer of at least ${MIN_LONG_SIDE}, got ${v}`);
+  }
   if (!needsFitting(parts, limitBytes)) return { parts: [...parts], adjustments: [] };
   const total = parts.reduce((n, p) => n + p.data.length, 0);
   const images = parts.flatMap((p, index) => (isFittableImage(p.contentType) ? [{ index, part: p }] : []));
@@ -99,8 +102,7 @@ export async function fitMessage(parts: readonly AttachmentInput[], limitBytes: 
   for (const { index, part } of images) {
     opts.onDecode?.(part.name);
     const header = await readHeader(sharp, part.name, part.data);
-    const box = boxPixels(header, opts);
-    pending.push({ index, part, header, weight: box });
+    pending.push({ index, part, header, weight: boxPixels(header, opts) });
   }
 
   const shareOut = (left: number): number[] => {
@@ -151,8 +153,8 @@ function sizeOf(p: AttachmentInput): PartSize {
 }
 
 function boxPixels(h: ImageHeader, opts: FitOptions): number {
-  const scale = Math.min(1, opts.maxWidth / h.width, opts.maxHeight / h.height);
-  return Math.max(1, Math.round(h.width * scale) * Math.round(h.height * scale));
+  const box = boxSize(h.width, h.height, opts.maxWidth, opts.maxHeight);
+  return box.width * box.height;
 }
 
 /**

@@ -316,6 +316,10 @@ describe('fitting helpers', () => {
     expect(long.length).toBeLessThanOrEqual(64);
   });
 
+  it('refuses a size box smaller than the 320 px floor', async () => {
+    await expect(fitMessage([], 1000, { maxWidth: 100, maxHeight: 1600 })).rejects.toThrow(/maxWidth must be an integer of at least 320, got 100/);
+  });
+
   it('tells image parts by their content type', () => {
     for (const t of ['image/jpeg', 'IMAGE/PNG', 'image/webp', 'image/gif', 'image/heic', 'image/avif']) expect(isFittableImage(t), t).toBe(true);
     for (const t of ['image/svg+xml', 'text/plain', 'application/smil', 'image/bmp']) expect(isFittableImage(t), t).toBe(false);
