@@ -8,7 +8,7 @@
 // and its result code is the line's; the information lines of all come before the one final
 // result code, and URCs wait for it. A CONNECT or a restart ends the line as well.
 import type { Logger } from 'pino';
-import { parseCommand, type ParsedCommand } from './at-parser.js';
+import { parseCommandLine, type ParsedCommand } from './at-parser.js';
 import { LinePacer, type SimClock } from './line-pacer.js';
 import {
   error,
@@ -278,8 +278,7 @@ export class ModemCore implements ModuleCore {
     if (this.lines.length > MAX_TRANSCRIPT) this.lines.shift();
     this.opts.onCommand(text);
     this.log.debug({ cmd: text }, 'AT command');
-    const parsed = overflow ? undefined : parseCommand(text.slice(2));
-    const commands = parsed && [parsed];
+    const commands = overflow ? undefined : parseCommandLine(text.slice(2));
     const chained = commands !== undefined && commands.length > 1;
     if (chained) this.urcsWaitForLine = true;
     try {
