@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { SimFaultRequest } from './control.js';
 import type { ReceivedMessage } from './types.js';
 
 // The built entry points (`npm run build`), whether this file runs from src/ (tests) or dist/.
@@ -276,7 +277,7 @@ export class Testbed {
   }
 
   /** POST /fault on the sim's control API. */
-  async fault(body: Record<string, unknown>): Promise<unknown> {
+  async fault(body: SimFaultRequest): Promise<unknown> {
     const res = await fetch(`${this.simInfo.control}/fault`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
