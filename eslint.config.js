@@ -14,15 +14,16 @@ const LAYERS = {
   outbox: ['core'],
   sender: ['core', 'modem', 'outbox', 'mms'],
   inbound: ['core', 'mms'],
-  carrier: ['core', 'mms'],
+  carrier: ['core', 'mms', 'config'],
   media: ['core', 'mms'],
   config: ['core'],
   api: ['core', 'outbox', 'sender', 'inbound'],
   daemon: ['core', 'config', 'at', 'mms', 'modem', 'outbox', 'sender', 'inbound', 'carrier', 'media', 'api'],
-  cli: ['core', 'config', 'daemon', 'api'],
+  cli: ['core', 'config', 'daemon', 'api', 'outbox'],
   sim: ['core', 'mms', 'at', 'inbound'],
-  harness: ['core', 'sim', 'api'],
-  bench: ['core', 'config', 'at', 'mms', 'modem', 'outbox', 'sender', 'inbound', 'api', 'daemon', 'sim', 'harness'],
+  harness: ['core', 'sim', 'api', 'media'],
+  // Measures everything.
+  bench: ['core', 'config', 'at', 'mms', 'modem', 'outbox', 'sender', 'inbound', 'carrier', 'media', 'api', 'daemon', 'sim', 'harness'],
 };
 // Entry points of the tools, not of the daemon (after `cli`, so they override it).
 const TOOL_ENTRY_POINTS = {

@@ -71,7 +71,7 @@ function lineBytes(l: LogLine): { out: number; in: number } {
 }
 
 /** A command of the message (not a health poll that fell into its time): files and MMS. */
-const isMessageCommand = (c: string): boolean => /^AT\+Q(MMS|FUPL|FDEL|FLST)/.test(c);
+const isMessageCommand = (c: string): boolean => /^AT\+Q(MMS|FUPL|FDEL|FLST|FLDS)/.test(c);
 
 /** The spec's minimum for one message with these parts: clear, per file upload + add, per address, subject, send, delete. */
 export function minimumRoundTrips(m: { addresses: number; subject: boolean; files: number }): number {

@@ -61,6 +61,7 @@ ${optionUsage('       ')}
                   send an unknown or failed message again, as a new message with the same
                   recipients, subject, attachments and options; its id is NEW, or
                   ID-resend-1 (then -2, …)
+On the system bus, send, resend, list and cancel need root or group mms; status and show do not.
 
 Options:
   --bus system|session   which bus (default system; DBUS_SYSTEM_BUS_ADDRESS and
@@ -198,7 +199,7 @@ function reportError(io: Output, err: unknown): number {
       return EXIT.refused;
     }
     if (err.type === 'org.freedesktop.DBus.Error.AccessDenied') {
-      io.err(`mmsctl: AccessDenied: ${err.text} (root and members of group mms may send and cancel)`);
+      io.err(`mmsctl: AccessDenied: ${err.text} (sending, cancelling and listing need root or group mms; status and show do not)`);
       return EXIT.refused;
     }
     if (/\.(ServiceUnknown|NameHasNoOwner|NoReply|Disconnected|NoServer|TimedOut)$/.test(err.type)) {

@@ -106,6 +106,23 @@ function getPath(obj: unknown, key: string): unknown {
   return cur;
 }
 
+// The keys each loaded config had set in its file or environment, as opposed to defaulted: the
+// carrier settings (DESIGN.md §10) let an explicit key win over the database, and a default lose
+// to it. Kept beside the object rather than in it, so that Config stays the schema's plain shape.
+const EXPLICIT = new WeakMap<Config, ReadonlySet<string>>();
+
+/**
+ * The dotted keys (`pdp.apn`, `mms.proxy.port`, …) that `config` took from its file or from an
+ * `MMSD_*` variable (set, even to an empty string, as convict reads it), rather than a default.
+ * `config` must be the object loadConfig returned (not a copy); anything else is a programming
+ * error and throws.
+ */
+export function explicitKeys(config: Config): ReadonlySet<string> {
+  const keys = EXPLICIT.get(config);
+  if (keys === undefined) throw new TypeError('explicitKeys: this Config object was not returned by loadConfig');
+  return keys;
+}
+
 /** Loads, validates and returns the configuration; throws ConfigError with one line per bad key. */
 export function loadConfig(opts: LoadOptions): Config {
   registerFormats();
@@ -146,5 +163,9 @@ export function loadConfig(opts: LoadOptions): Config {
   // Derived defaults (DESIGN.md §3).
   if (values.mqtt.sendTopic === '') values.mqtt.sendTopic = `${values.mqtt.baseTopic}/send`;
   if (values.mqtt.clientId === '') values.mqtt.clientId = `mmsd-${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const explicit = leaves()
+    .filter(({ key, leaf }) => getPath(fileValues, key) !== undefined || opts.env[leaf.env] !== undefined)
+    .map(({ key }) => key);
+  EXPLICIT.set(values, new Set(explicit));
   return values;
 }

@@ -167,6 +167,12 @@ function hostName(v: string): string | undefined {
   return /^[A-Za-z0-9.:-]+$/.test(v) ? undefined : 'must be a host name or IP address (letters, digits, ".", "-", ":")';
 }
 
+/** The MMSC's URL with its scheme: a module given "mms.example.net/mms" guesses, and may guess wrong. */
+function mmscUrl(v: string): string | undefined {
+  if (/\s/.test(v)) return 'must not contain spaces';
+  return /^https?:\/\/[^/?#]+/i.test(v) ? undefined : 'must be a URL starting with http:// or https://, e.g. http://mms.example.net/mms';
+}
+
 function noSpaces(v: string): string | undefined {
   return /\s/.test(v) ? 'must not contain spaces' : undefined;
 }
@@ -205,14 +211,15 @@ export const SCHEMA = {
     auth: int(0, 0, 3, 'MMSD_PDP_AUTH', 'Authentication of the PDP context: 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP.'),
   },
   mms: {
-    mmsc: str('', 'MMSD_MMS_MMSC', 'URL of the operator\'s MMSC (AT+QMMSCFG="mmsc"), e.g. http://mms.example.net/mms.', {
+    mmsc: str('', 'MMSD_MMS_MMSC', 'URL of the operator\'s MMSC (AT+QMMSCFG="mmsc") with its scheme, e.g. http://mms.example.net/mms.', {
       required: true,
       maxBytes: 100,
       atLine: true,
-      check: noSpaces,
+      shape: 'http:// or https:// URL',
+      check: mmscUrl,
     }),
     proxy: {
-      host: str('', 'MMSD_MMS_PROXY_HOST', 'WAP gateway (MMS proxy) address (AT+QMMSCFG="proxy"); empty for none.', {
+      host: str('', 'MMSD_MMS_PROXY_HOST', 'WAP gateway (MMS proxy) address (AT+QMMSCFG="proxy"); empty for none, which clears a gateway the module still holds.', {
         maxBytes: 50,
         atLine: true,
         shape: 'a host name or IP address',
@@ -230,7 +237,7 @@ export const SCHEMA = {
     supportField: int(0, 0, 1, 'MMSD_MMS_SUPPORT_FIELD', 'supportfield <mode>: 1 adds the x-up-calling-id header.'),
     connectTimeoutS: int(125, 1, 125, 'MMSD_MMS_CONNECT_TIMEOUT_S', 'TCP handshake timeout towards the MMSC, in seconds (AT+QMMSCFG="connecttimeout").'),
     sendTimeoutS: int(300, 1, 65535, 'MMSD_MMS_SEND_TIMEOUT_S', 'Default AT+QMMSEND=<timeout>, in seconds; a message may set its own.'),
-    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge).'),
+    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge). A message the module\'s RAM drive cannot hold fails as MessageTooLarge when it is sent; mmsd warns at start when this is more than the RAM holds.'),
   },
   outbox: {
     dir: str('/var/lib/mmsd', 'MMSD_OUTBOX_DIR', 'Where the durable outbox (the spool) lives.', { required: true, shape: 'absolute path', check: absolutePath }),

@@ -55,6 +55,52 @@ export const SPEC_CODES: readonly SpecCode[] = [
 
 const BY_CODE = new Map(SPEC_CODES.map((c) => [c.code, c]));
 
+/** What an error answered to a FILE command (AT+QFUPL, AT+QFDEL, AT+QFLST) means for a message. */
+export type FileErrorClass =
+  /** The module's RAM cannot hold the message, even after leftovers were deleted: `MessageTooLarge`. */
+  | 'ram-too-small'
+  /** 407: a file of that name is already there: delete it and upload again, once. */
+  | 'file-exists'
+  /** Counts as a failed attempt: the retry ladder of §4.3. */
+  | 'attempt'
+  /** Cannot succeed on retry: fail the message at once. */
+  | 'permanent';
+
+export interface FileCode {
+  code: number;
+  name: string;
+  class: FileErrorClass;
+}
+
+/**
+ * The "+CME ERROR" codes of Quectel's FILE AT commands (FILE application note, "Summary of error
+ * codes"), with the vendor's names. DESIGN.md §14 classifies those a message can meet.
+ */
+export const FILE_CODES: readonly FileCode[] = [
+  { code: 400, name: 'Invalid input value', class: 'permanent' },
+  { code: 401, name: 'Larger than the size of the file', class: 'permanent' },
+  { code: 402, name: 'Read zero byte', class: 'attempt' },
+  { code: 403, name: 'Drive full', class: 'ram-too-small' },
+  { code: 405, name: 'File not found', class: 'attempt' },
+  { code: 406, name: 'Invalid file name', class: 'permanent' },
+  { code: 407, name: 'File already existed', class: 'file-exists' },
+  { code: 409, name: 'Fail to write the file', class: 'attempt' },
+  { code: 410, name: 'Fail to open the file', class: 'attempt' },
+  { code: 411, name: 'Fail to read the file', class: 'attempt' },
+  { code: 420, name: 'No space', class: 'ram-too-small' },
+  { code: 421, name: 'Time out', class: 'attempt' },
+  { code: 423, name: 'File too large', class: 'ram-too-small' },
+  { code: 425, name: 'Invalid parameter', class: 'permanent' },
+  { code: 426, name: 'File already opened', class: 'attempt' },
+];
+
+const FILE_BY_CODE = new Map(FILE_CODES.map((c) => [c.code, c]));
+
+/** The FILE note's entry for a +CME ERROR code; undefined for a code outside its table. */
+export function fileCode(code: number): FileCode | undefined {
+  return FILE_BY_CODE.get(code);
+}
+
 /** Spec §6, table 3 (plus the statuses the retry rules name). */
 export const HTTP_STATUS_NAMES: Readonly<Record<number, string>> = {
   200: 'OK',

@@ -87,6 +87,11 @@ export interface MessageRecord {
   updated: number;
   /** Unix ms before which a retrying message is not tried again. */
   notBefore?: number;
+  /**
+   * Unix ms when it last went back to the queue without a counted attempt (`sending` → `queued`):
+   * it then waits behind the messages due before it (DESIGN.md §14: none holds up the others).
+   */
+  requeuedAt?: number;
   /** RAM file names journalled before upload (DESIGN.md §6), still possibly in the module. */
   ramFiles: string[];
   /**

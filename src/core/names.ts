@@ -54,6 +54,17 @@ export function attachmentName(name: string, contentType?: string): string {
 }
 
 /**
+ * `name` by attachmentName, made unique against `taken` (lower-cased names already in the message):
+ * `a.jpg`, else `a-2.jpg`, `a-3.jpg` …
+ */
+export function uniqueAttachmentName(name: string, contentType: string | undefined, taken: ReadonlySet<string>): string {
+  const { base, ext } = split(name, contentType);
+  let candidate = fit(base, '', ext);
+  for (let n = 2; taken.has(candidate.toLowerCase()); n++) candidate = fit(base, `-${n}`, ext);
+  return candidate;
+}
+
+/**
  * The names of a message's parts: each by attachmentName, made unique within the message
  * (case-insensitively: `a.jpg`, `A-2.jpg`, `a-3.jpg`). Names this returns come back unchanged, so
  * the sender may apply it again to what validation recorded.
@@ -61,10 +72,8 @@ export function attachmentName(name: string, contentType?: string): string {
 export function attachmentNames(parts: readonly { name: string; contentType?: string }[]): string[] {
   const used = new Set<string>();
   return parts.map(({ name, contentType }) => {
-    const { base, ext } = split(name, contentType);
-    let candidate = fit(base, '', ext);
-    for (let n = 2; used.has(candidate.toLowerCase()); n++) candidate = fit(base, `-${n}`, ext);
-    used.add(candidate.toLowerCase());
-    return candidate;
+    const unique = uniqueAttachmentName(name, contentType, used);
+    used.add(unique.toLowerCase());
+    return unique;
   });
 }

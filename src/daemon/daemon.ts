@@ -71,13 +71,15 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       logger: logger.child({ part: 'outbox' }),
       retentionDays: config.outbox.retentionDays,
     });
+    // The channel and the driver name their own part (`part: 'at'`, `'modem'`): a second child
+    // here would put the key in every line twice.
     this.channel = new AtChannel({
       openTransport: () => createTransport(config.modem.port, config.modem.baudRate),
-      logger: logger.child({ part: 'at' }),
+      logger,
       defaultTimeoutMs: config.modem.commandTimeoutMs,
     });
     const modemConfig = modemConfigOf(config);
-    this.modem = new QuectelModem({ at: this.channel, logger: logger.child({ part: 'modem' }), config: modemConfig });
+    this.modem = new QuectelModem({ at: this.channel, logger, config: modemConfig });
     this.sender = new Sender({
       outbox: this.outbox,
       modem: this.modem,
@@ -89,6 +91,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         charset: config.mms.charset,
         // The sendparam part of the `mms.*` settings: what a message without options is sent with.
         defaults: pickSendParams(modemConfig.mms),
+        maxMessageBytes: config.mms.maxMessageBytes,
       },
     });
   }
@@ -149,14 +152,8 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       allowedDirs: this.config.attachments.allowedDirs,
     });
     if (!this.accepting) throw new StoppingError();
-    const result = await this.outbox.submit(req);
-    if (result.created) {
-      this.logger.info(
-        { id: result.record.id, to: req.to.length, cc: req.cc.length, bcc: req.bcc.length, parts: req.attachments.length },
-        'message queued',
-      );
-    }
-    return result;
+    // The outbox logs "message queued" once the message is durable.
+    return this.outbox.submit(req);
   }
 
   async resend(id: string, newId?: string): Promise<SubmitResult> {
@@ -191,6 +188,11 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
 
   modemStatus(): ModemStatus {
     return this.modem.status;
+  }
+
+  /** The id of the message the sender has in hand, if any (the logger tags the modem side's lines). */
+  currentMessage(): string | undefined {
+    return this.sender.current;
   }
 
   /** The message whose accepted send awaits its result, and until when at most (unix ms). */

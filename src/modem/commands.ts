@@ -5,7 +5,7 @@ import { CmeError } from '../at/errors.js';
 import type { AtCommander, AtResponse, CommandOptions, UploadResult } from '../at/types.js';
 import { int, quote } from './quote.js';
 import type { PdpConfig } from './config.js';
-import type { Charset, Registration, SendParams } from './types.js';
+import type { Charset, RamSpace, Registration, SendParams } from './types.js';
 
 /** +CGREG/+CEREG <stat> (3GPP TS 27.007 §10.1.20) → Registration. */
 const REGISTRATION_BY_STAT: Readonly<Record<number, Registration>> = {
@@ -138,6 +138,12 @@ export function parseSendResult(line: string): { err: number; httpStatus: number
     httpStatus: m[2] === undefined ? 0 : Number(m[2]),
     ...(rsp === undefined || rsp === '' ? {} : { mmscResponse: rsp }),
   };
+}
+
+/** `+QFLDS: <free>,<total>` → bytes; undefined when the line is not that. */
+export function parseRamSpace(line: string): RamSpace | undefined {
+  const f = fieldsOf(line, '+QFLDS:');
+  return isInt(f[0]) && isInt(f[1]) ? { free: Number(f[0]), total: Number(f[1]) } : undefined;
 }
 
 /** The functions of AT+QMMSEDIT (spec §2.2). */
@@ -286,6 +292,7 @@ export class QuectelCommands {
     await this.run(`AT+QMMSCFG="mmsc",${quote(url, 'mmsc')}`);
   }
 
+  /** AT+QMMSCFG="proxy","<gateway>",<port>; gateway "" means no proxy (a direct connection). */
   async mmsProxy(host: string, port: number): Promise<void> {
     await this.run(`AT+QMMSCFG="proxy",${quote(host, 'proxy host')},${int(port, 1, 65535, 'proxy port')}`);
   }
@@ -379,6 +386,14 @@ export class QuectelCommands {
       out.set(name.startsWith('RAM:') ? name.slice(4) : name, Number(f[1] ?? 0));
     }
     return out;
+  }
+
+  /** AT+QFLDS="RAM" → the RAM drive's free and total bytes (`+QFLDS: <free>,<total>`). */
+  async ramSpace(): Promise<RamSpace> {
+    const lines = await this.query('AT+QFLDS="RAM"', '+QFLDS:');
+    const space = parseRamSpace(lines[0] ?? '');
+    if (!space) throw new Error(`AT+QFLDS="RAM": no "+QFLDS: <free>,<total>" line in the answer`);
+    return space;
   }
 
   /** AT+QFDEL="RAM:<name>"; a file that is not there is already deleted. */

@@ -16,7 +16,7 @@ export interface PdpConfig {
 export interface MmsConfig extends SendParams {
   /** MMSC URL, ≤ 100 bytes (spec §2.1). */
   mmsc: string;
-  /** Proxy gateway, ≤ 50 bytes; '' = no proxy (the setting is then not applied). */
+  /** Proxy gateway, ≤ 50 bytes; '' = no proxy (applied as `AT+QMMSCFG="proxy","",<port>`, which clears it). */
   proxyHost: string;
   proxyPort: number;
   /** Charset for non-ASCII subjects and the one applied at start-up. */

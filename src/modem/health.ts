@@ -432,7 +432,10 @@ export class HealthMonitor extends EventEmitter {
     this.check(gen);
   }
 
-  /** Spec §1.1 steps 1–3 and §2.1: every AT+QMMSCFG setting (the module does not keep them). */
+  /**
+   * Spec §1.1 steps 1–3 and §2.1: every AT+QMMSCFG setting, empty ones included (the module does
+   * not keep them across a restart, but keeps what an earlier run set until it restarts).
+   */
   private async applyMmsSettings(gen: number): Promise<void> {
     const c = this.o.commands;
     const { pdp, mms } = this.o.config;
@@ -440,10 +443,10 @@ export class HealthMonitor extends EventEmitter {
     this.check(gen);
     await c.mmsMmsc(mms.mmsc);
     this.check(gen);
-    if (mms.proxyHost !== '') {
-      await c.mmsProxy(mms.proxyHost, mms.proxyPort);
-      this.check(gen);
-    }
+    // Applied when empty too: "" clears a gateway the module still holds from an earlier run of
+    // mmsd (a daemon restart does not restart the module).
+    await c.mmsProxy(mms.proxyHost, mms.proxyPort);
+    this.check(gen);
     await c.mmsSendParams(mms);
     this.check(gen);
     // The charset every message needs first (its addresses go under "ASCII", DESIGN.md §6);

@@ -16,6 +16,7 @@ import {
   type Charset,
   type ModemApi,
   type ModemStatus,
+  type RamSpace,
   type SendParams,
   type SendResult,
 } from './types.js';
@@ -194,6 +195,10 @@ export class QuectelModem extends EventEmitter implements ModemApi {
 
   listFiles(): Promise<Map<string, number>> {
     return this.commands.fileList();
+  }
+
+  ramSpace(): Promise<RamSpace> {
+    return this.commands.ramSpace();
   }
 
   deleteFile(ramName: string): Promise<void> {

@@ -10,6 +10,12 @@ export type { SendParams } from '../core/options.js';
 
 export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
 
+/** The module's RAM drive (AT+QFLDS="RAM"), in bytes. */
+export interface RamSpace {
+  free: number;
+  total: number;
+}
+
 /** Result of one AT+QMMSEND (the +QMMSEND URC). */
 export interface SendResult {
   err: number;
@@ -58,6 +64,8 @@ export interface ModemApi extends EventEmitter {
   uploadFile(ramName: string, data: Buffer, onProgress?: (sent: number, total: number) => void): Promise<void>;
   /** AT+QFLST="RAM:*" → name (without "RAM:") → size. */
   listFiles(): Promise<Map<string, number>>;
+  /** AT+QFLDS="RAM" → free and total bytes of the RAM drive. */
+  ramSpace(): Promise<RamSpace>;
   /** AT+QFDEL="RAM:<name>"; a missing file is not an error. */
   deleteFile(ramName: string): Promise<void>;
   /**

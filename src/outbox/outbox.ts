@@ -19,6 +19,7 @@ import {
   type Status,
 } from '../core/message.js';
 import { isValidId } from '../core/validate.js';
+import { SpoolLock } from './spool-lock.js';
 import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
 
 export interface OutboxOptions {
@@ -33,6 +34,12 @@ export interface OutboxOptions {
   loadConcurrency?: number;
   /** Records read between two yields to the event loop at start-up. */
   loadBatch?: number;
+  /**
+   * Lock `dir` against a second daemon before reading it (DESIGN.md §14; SpoolLockError when
+   * another process holds it). Default true; tests that simulate a crash by abandoning an
+   * instance turn it off.
+   */
+  lockSpool?: boolean;
 }
 
 /** Legal status changes; staying in the same status is always allowed. */
@@ -164,6 +171,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
   private readonly locks = new Map<string, Promise<unknown>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastIdTime = 0;
+  private readonly spoolLock: SpoolLock | undefined;
 
   constructor(opts: OutboxOptions) {
     super();
@@ -176,10 +184,13 @@ export class Outbox extends EventEmitter implements OutboxApi {
     this.retentionMs = opts.retentionDays * DAY_MS;
     this.loadConcurrency = opts.loadConcurrency ?? 16;
     this.loadBatch = opts.loadBatch ?? 200;
+    this.spoolLock = opts.lockSpool === false ? undefined : new SpoolLock(opts.dir);
   }
 
   /** Loads the spool and recovers from a crash (DESIGN.md §6); then sweeps hourly. */
   async start(): Promise<RecoveryReport> {
+    // First of all: a second daemon must leave the spool exactly as it found it.
+    await this.spoolLock?.acquire();
     await mkdir(this.corruptDir, { recursive: true });
     await mkdir(this.attachmentsDir, { recursive: true });
     this.records.clear();
@@ -212,7 +223,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
         await this.write({ ...r, status: 'unknown', error: { ...RESULT_UNKNOWN_ERROR }, progress: 0, updated: now });
         report.unknown.push(r.id);
       } else {
-        await this.write({ ...r, status: 'queued', progress: 0, updated: now });
+        await this.write({ ...r, status: 'queued', progress: 0, updated: now, requeuedAt: now });
         report.requeued.push(r.id);
       }
     });
@@ -241,11 +252,12 @@ export class Outbox extends EventEmitter implements OutboxApi {
     return report;
   }
 
-  /** Stops the sweep and waits for writes in flight. */
+  /** Stops the sweep, waits for writes in flight and releases the spool lock. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     await Promise.allSettled([...this.locks.values()]);
+    await this.spoolLock?.release();
   }
 
   async submit(req: SendRequest): Promise<SubmitResult> {
@@ -308,7 +320,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
       const r = this.records.get(id);
       if (!r) continue;
       const due = r.status === 'queued' || (r.status === 'retrying' && (r.notBefore ?? 0) <= now);
-      if (due && (!best || byAge(r, best) < 0)) best = r;
+      if (due && (!best || byQueueOrder(r, best) < 0)) best = r;
     }
     return best;
   }
@@ -351,6 +363,8 @@ export class Outbox extends EventEmitter implements OutboxApi {
         throw new IllegalTransitionError(id, r.status, patch.status);
       }
       const draft: MessageRecord = { ...r, ...patch, updated: this.clock() };
+      // Back to the queue uncounted: behind the messages due now (DESIGN.md §14).
+      if (r.status === 'sending' && patch.status === 'queued') draft.requeuedAt = draft.updated;
       // An explicit `error: undefined` / `notBefore: undefined` clears the field.
       if ('error' in patch && patch.error === undefined) delete draft.error;
       if ('notBefore' in patch && patch.notBefore === undefined) delete draft.notBefore;
@@ -508,6 +522,16 @@ export class Outbox extends EventEmitter implements OutboxApi {
 /** Whether a message in this state keeps its attachment bytes in the spool (until retention). */
 function hasAttachmentBytes(status: Status): boolean {
   return !isFinal(status) || RESENDABLE_STATUSES.has(status);
+}
+
+/**
+ * The order due messages are sent in: by the time they joined the queue, which is when they were
+ * created, or when they last went back to it uncounted (`requeuedAt`); within the same
+ * millisecond, one that went back comes after one that did not.
+ */
+export function byQueueOrder(a: MessageRecord, b: MessageRecord): number {
+  const back = (r: MessageRecord): number => (r.requeuedAt === undefined ? 0 : 1);
+  return (a.requeuedAt ?? a.created) - (b.requeuedAt ?? b.created) || back(a) - back(b) || byAge(a, b);
 }
 
 function byAge(a: MessageRecord, b: MessageRecord): number {

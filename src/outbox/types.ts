@@ -35,7 +35,10 @@ export interface OutboxApi {
   list(): MessageRecord[];
   /** queued/retrying → cancelled; RequestError NotFound / NotCancellable otherwise. */
   cancel(id: string): Promise<MessageRecord>;
-  /** The next message due at `now`: queued, or retrying with notBefore <= now; oldest first. */
+  /**
+   * The next message due at `now`: queued, or retrying with notBefore <= now; in the order they
+   * joined the queue (created, or last put back uncounted: `requeuedAt`), oldest first.
+   */
   next(now: number): MessageRecord | undefined;
   /** Earliest notBefore among retrying messages, for the sender's timer. */
   nextDueAt(): number | undefined;

@@ -2,16 +2,25 @@
 // stage attachments in the module's RAM, edit, send, classify the result, retry, clean up.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { HTTP_STATUS_NAMES, SPEC_CODES, classifySendResult, specCode } from '../core/errors.js';
+import {
+  HTTP_STATUS_NAMES,
+  SPEC_CODES,
+  classifySendResult,
+  fileCode,
+  specCode,
+  type FileCode,
+  type SendErrorClass,
+} from '../core/errors.js';
 import type { MessageError, MessageRecord, Status } from '../core/message.js';
 import { attachmentNames } from '../core/names.js';
 import { mergeSendParams, sameSendParams } from '../core/options.js';
-import { ChecksumError, CmeError } from '../modem/errors.js';
+import { AtError, AtErrorResult, ChecksumError, CmeError } from '../modem/errors.js';
 import {
   SendNotAcceptedError,
   SendOutcomeUnknownError,
   type Charset,
   type ModemApi,
+  type RamSpace,
   type SendParams,
   type SendResult,
 } from '../modem/types.js';
@@ -31,6 +40,11 @@ export const DEFAULT_BUSY_WAIT_MS = 5_000;
 export const MAX_BUSY_IN_ROW = 50;
 /** Uploads tried again after a checksum mismatch before the message goes back to the queue. */
 export const CHECKSUM_RETRIES = 2;
+/**
+ * DESIGN.md §14: uncounted returns of one message to the queue in a row after which the next one
+ * counts as a failed attempt, so that a message the module keeps failing under follows maxAttempts.
+ */
+export const MAX_REQUEUES_IN_ROW = 10;
 const PROGRESS_MIN_INTERVAL_MS = 250;
 const PROGRESS_MIN_STEP = 0.05;
 /** Pause after a message went back to the queue because the modem failed under it: doubles up to the max. */
@@ -56,6 +70,11 @@ export interface SenderConfig {
   resendAmbiguous?: boolean;
   backoffMs?: readonly number[];
   busyWaitMs?: number;
+  /**
+   * `mms.maxMessageBytes`: when set, the module's RAM is read once the modem is first ready, and a
+   * warning logged when a message of that size could not fit (DESIGN.md §14).
+   */
+  maxMessageBytes?: number;
 }
 
 export type SenderModem = ModemApi & { withLock?<T>(fn: () => Promise<T>): Promise<T> };
@@ -128,6 +147,17 @@ class ModemRebooted extends Error {
   }
 }
 
+/**
+ * The module's RAM cannot hold the message's attachments, even after leftovers were deleted
+ * (DESIGN.md §14): the message fails as MessageTooLarge.
+ */
+class RamTooSmall extends Error {
+  override name = 'RamTooSmall';
+  constructor(readonly error: MessageError) {
+    super(error.name);
+  }
+}
+
 interface MessageRun {
   filesLostRetried: boolean;
   forceUpload: boolean;
@@ -139,6 +169,8 @@ interface TryContext {
   epoch: number;
   accepted: boolean;
   step: 'stage' | 'edit' | 'send';
+  /** Bytes this try uploads, and the RAM drive as AT+QFLDS last showed it (if it answered). */
+  ram?: { needed: number; space?: RamSpace };
 }
 
 type ResultVerdict = {
@@ -150,8 +182,23 @@ type ResultVerdict = {
   fallbackName?: string;
   /** The `+QMMSEND` result of an accepted send (not a refusal or an edit command's error). */
   afterSend: boolean;
+  /** How to treat it, when not by the spec's tables (a FILE command's error, DESIGN.md §14). */
+  cls?: SendErrorClass;
+  /** What the user sees, when not the spec's name for `err`. */
+  error?: MessageError;
 };
-type Verdict = ResultVerdict | { kind: 'unknown'; reason: string } | { kind: 'requeue'; reason: string };
+type RequeueVerdict = {
+  kind: 'requeue';
+  /** For the log. */
+  reason: string;
+  /** For the message's error, which clients see. */
+  publicReason: string;
+  /** The +CME ERROR code behind it, if any. */
+  code?: number;
+  /** Counts towards MAX_REQUEUES_IN_ROW (a stop does not). */
+  counts: boolean;
+};
+type Verdict = ResultVerdict | { kind: 'unknown'; reason: string } | RequeueVerdict;
 
 const SPEC_CODE_SET: ReadonlySet<number> = new Set(SPEC_CODES.map((c) => c.code));
 
@@ -173,8 +220,30 @@ export function sendResultError(
   return e;
 }
 
+/**
+ * DESIGN.md §14: what a user sees when the module's RAM cannot hold a message: MessageTooLarge with
+ * the sizes, after the FILE code and its name when the module answered one (`423 File too large`).
+ */
+export function messageTooLargeError(needed: number | undefined, space: RamSpace | undefined, code?: number): MessageError {
+  const ram = space ? `, which has ${space.free} free of ${space.total}` : '';
+  const what =
+    needed === undefined
+      ? "MessageTooLarge: the module's RAM cannot hold the attachments"
+      : `MessageTooLarge: the attachments need ${needed} bytes of the module's RAM${ram}`;
+  if (code === undefined) return { code: 0, name: what };
+  return { code, name: `${fileCode(code)?.name ?? `Error ${code}`} (${what})` };
+}
+
 function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A reason a client is shown: an AT command by its name only (its arguments carry message data). */
+function publicReasonOf(err: unknown): string {
+  if (err instanceof AtError && err.message.startsWith(err.command)) {
+    return err.command.replace(/=.*$/s, '') + err.message.slice(err.command.length);
+  }
+  return reasonOf(err);
 }
 
 const defaultSleep: Sleep = (ms, signal) =>
@@ -217,6 +286,10 @@ export class Sender extends EventEmitter<SenderEvents> {
   private paramsInForce: SendParams | undefined;
   /** RAM files to delete once the modem is ready → failed tries so far. */
   private readonly pendingDeletes = new Map<string, number>();
+  /** Message id → its uncounted returns to the queue in a row (DESIGN.md §14). */
+  private readonly uncountedRequeues = new Map<string, number>();
+  /** The RAM's size was checked against maxMessageBytes (once per start). */
+  private ramChecked = false;
   private progressChain: Promise<unknown> = Promise.resolve();
 
   private readonly onAdded = (): void => this.kick();
@@ -310,6 +383,7 @@ export class Sender extends EventEmitter<SenderEvents> {
         continue;
       }
       if (this.stopping) break;
+      if (!this.ramChecked) await this.checkRamCapacity();
       await this.deleteLeftovers();
       if (this.stopping) break;
       const rec = this.outbox.next(this.clock());
@@ -440,29 +514,90 @@ export class Sender extends EventEmitter<SenderEvents> {
       this.report(id, attempt, 'unknown', 'unknown', error, started);
       return 'unknown';
     }
-    if (verdict.kind === 'requeue') {
-      // §6: before AT+QMMSEND was accepted the message did not leave: back to the queue, not counted.
-      await this.outbox.update(id, { status: 'queued', attempts: attemptsBefore, progress: 0, sendAccepted: false });
-      this.report(id, attempt, 'requeued', 'queued', undefined, started, verdict.reason);
-      return 'requeued';
-    }
+    if (verdict.kind === 'requeue') return this.requeue(id, attempt, attemptsBefore, verdict, run, started);
+    this.uncountedRequeues.delete(id);
     return this.applyResult(id, attempt, attemptsBefore, verdict, run, started);
   }
 
-  /** What an exception from a try means (DESIGN.md §6). */
+  /**
+   * §6: before AT+QMMSEND was accepted the message did not leave: back to the queue, not counted,
+   * behind the other due messages (the outbox's order), with the reason as its error. §14: the
+   * tenth such return in a row counts as a failed attempt instead, so that a message the module
+   * keeps failing under ends after maxAttempts rather than going round for ever.
+   */
+  private async requeue(
+    id: string,
+    attempt: number,
+    attemptsBefore: number,
+    v: RequeueVerdict,
+    run: MessageRun,
+    started: number,
+  ): Promise<AttemptOutcome> {
+    if (!v.counts) {
+      await this.outbox.update(id, { status: 'queued', attempts: attemptsBefore, progress: 0, sendAccepted: false });
+      this.report(id, attempt, 'requeued', 'queued', undefined, started, v.reason);
+      return 'requeued';
+    }
+    const inRow = (this.uncountedRequeues.get(id) ?? 0) + 1;
+    const code = v.code ?? 0;
+    if (inRow >= MAX_REQUEUES_IN_ROW) {
+      this.uncountedRequeues.delete(id);
+      const error: MessageError = { code, name: `Not sent ${inRow} times in a row: ${v.publicReason}` };
+      return this.applyResult(id, attempt, attemptsBefore, { kind: 'result', err: code, httpStatus: 0, afterSend: false, cls: 'transient', error }, run, started);
+    }
+    this.uncountedRequeues.set(id, inRow);
+    const error: MessageError = { code, name: `Not sent, back in the queue: ${v.publicReason}` };
+    await this.outbox.update(id, { status: 'queued', attempts: attemptsBefore, progress: 0, sendAccepted: false, error });
+    this.report(id, attempt, 'requeued', 'queued', error, started, v.reason);
+    return 'requeued';
+  }
+
+  /** What an exception from a try means (DESIGN.md §6, §14). */
   private judge(err: unknown, ctx: TryContext): Verdict {
     if (err instanceof SendOutcomeUnknownError) return { kind: 'unknown', reason: err.message };
     if (ctx.accepted) return { kind: 'unknown', reason: reasonOf(err) };
+    if (err instanceof RamTooSmall) {
+      return { kind: 'result', err: err.error.code, httpStatus: 0, afterSend: false, cls: 'permanent', error: err.error };
+    }
     if (err instanceof SendNotAcceptedError) {
       // Refused with a code: classified like a result (764 busy, 75x permanent …). Refused without
       // one (ERROR, port closed): the module's trouble, not the message's (§4.1) — back to the queue.
-      if (err.code === undefined) return { kind: 'requeue', reason: err.message };
+      if (err.code === undefined) return { kind: 'requeue', reason: err.message, publicReason: err.message, counts: true };
       return { kind: 'result', err: err.code, httpStatus: 0, fallbackName: 'Send not accepted', afterSend: false };
     }
-    // A code of the spec's table answered to an edit command is classified like a send result,
-    // so that e.g. 757 fails at once and 763 re-uploads rather than looping through the queue.
-    if (err instanceof CmeError && SPEC_CODE_SET.has(err.code)) return { kind: 'result', err: err.code, httpStatus: 0, afterSend: false };
-    return { kind: 'requeue', reason: reasonOf(err) };
+    if (err instanceof CmeError) {
+      // A code of the spec's table answered to an edit command is classified like a send result,
+      // so that e.g. 757 fails at once and 763 re-uploads rather than looping through the queue.
+      if (SPEC_CODE_SET.has(err.code)) return { kind: 'result', err: err.code, httpStatus: 0, afterSend: false };
+      // §14: a FILE command's error is the message's (its size, its files), not the module's trouble.
+      const file = fileCode(err.code);
+      if (file) return this.fileVerdict(file, ctx);
+    }
+    return {
+      kind: 'requeue',
+      reason: reasonOf(err),
+      publicReason: publicReasonOf(err),
+      ...(err instanceof CmeError ? { code: err.code } : {}),
+      counts: !(err instanceof StopRequested),
+    };
+  }
+
+  /**
+   * DESIGN.md §14, the FILE table: RAM too small (403, 420, 423) fails the message as
+   * MessageTooLarge; 400/425 (and the others that cannot succeed) fail it at once; the rest count
+   * as a failed attempt — 407 among them, once the upload after deleting the old file met it again.
+   */
+  private fileVerdict(file: FileCode, ctx: TryContext): ResultVerdict {
+    const base = { kind: 'result', err: file.code, httpStatus: 0, afterSend: false } as const;
+    switch (file.class) {
+      case 'ram-too-small':
+        return { ...base, cls: 'permanent', error: messageTooLargeError(ctx.ram?.needed, ctx.ram?.space, file.code) };
+      case 'permanent':
+        return { ...base, cls: 'permanent', error: { code: file.code, name: file.name } };
+      case 'attempt':
+      case 'file-exists':
+        return { ...base, cls: 'transient', error: { code: file.code, name: file.name } };
+    }
   }
 
   private async applyResult(
@@ -479,8 +614,8 @@ export class Sender extends EventEmitter<SenderEvents> {
       this.report(id, attempt, 'sent', 'sent', undefined, started);
       return 'sent';
     }
-    const error = sendResultError(v.err, v.httpStatus, v.mmscResponse, v.fallbackName);
-    let cls = classifySendResult(v.err, v.httpStatus);
+    const error = v.error ?? sendResultError(v.err, v.httpStatus, v.mmscResponse, v.fallbackName);
+    let cls = v.cls ?? classifySendResult(v.err, v.httpStatus);
 
     if (cls === 'busy') {
       run.busyInRow += 1;
@@ -543,6 +678,7 @@ export class Sender extends EventEmitter<SenderEvents> {
 
   /** A final state, then the module's edit buffer and RAM files are cleaned up (§6). */
   private async finish(id: string, status: 'sent' | 'failed' | 'unknown', error: MessageError | undefined): Promise<void> {
+    this.uncountedRequeues.delete(id);
     await this.outbox.update(id, {
       status,
       error,
@@ -733,21 +869,28 @@ export class Sender extends EventEmitter<SenderEvents> {
     this.stagedEpoch.delete(id);
     this.checkpoint(ctx);
     const inRam = mayExist ? await this.modem.listFiles() : new Map<string, number>();
+    const reused = rec.attachments.map((att, i) => trusted && inRam.get(names[i]) === att.size);
+    // AT+QFUPL does not overwrite: a stale or partial file of that name goes first (its room too).
+    for (const [i, name] of names.entries()) {
+      if (reused[i] || !inRam.has(name)) continue;
+      this.checkpoint(ctx);
+      await this.modem.deleteFile(name);
+    }
+    const needed = rec.attachments.reduce((sum, att, i) => (reused[i] ? sum : sum + att.size), 0);
+    if (needed > 0) await this.makeRoom(id, names.filter((_, i) => reused[i]), needed, ctx);
 
     const total = rec.attachments.reduce((s, a) => s + a.size, 0);
     const progress = this.progressReporter(id, total);
     let done = 0;
     for (const [i, att] of rec.attachments.entries()) {
       const name = names[i];
-      if (trusted && inRam.get(name) === att.size) {
+      if (reused[i]) {
         this.log.debug({ id, file: name, at: 'stage' }, 'reusing file already in RAM');
         done += att.size;
         progress(done);
         continue;
       }
       this.checkpoint(ctx);
-      // AT+QFUPL does not overwrite: a stale or partial file of that name goes first.
-      if (inRam.has(name)) await this.modem.deleteFile(name);
       const data = await this.outbox.readAttachment(id, i);
       const base = done;
       await this.upload(id, name, data, ctx, (sent) => progress(base + sent));
@@ -756,6 +899,67 @@ export class Sender extends EventEmitter<SenderEvents> {
     progress(total);
     this.stagedEpoch.set(id, ctx.epoch);
     return names;
+  }
+
+  /**
+   * DESIGN.md §14: one AT+QFLDS before the uploads; attachments the RAM cannot hold fail the
+   * message as MessageTooLarge instead of being uploaded. When the RAM would hold them but other
+   * files take the room (a clean-up that failed, a lost journal: files no message journalled), those
+   * go first; only one message's files stay in the module at a time (see evictOthers).
+   */
+  private async makeRoom(id: string, keep: readonly string[], needed: number, ctx: TryContext): Promise<void> {
+    this.checkpoint(ctx);
+    let space: RamSpace;
+    try {
+      space = await this.modem.ramSpace();
+    } catch (err) {
+      // A module that cannot tell: the upload's own answer decides (423, 420 …).
+      if (!(err instanceof CmeError || err instanceof AtErrorResult)) throw err;
+      this.log.warn({ id, at: 'stage', err }, 'reading the RAM space failed; uploading anyway');
+      ctx.ram = { needed };
+      return;
+    }
+    ctx.ram = { needed, space };
+    if (needed <= space.free) return;
+    if (needed <= space.total) {
+      this.checkpoint(ctx);
+      const others = [...(await this.modem.listFiles())].filter(([name]) => !keep.includes(name));
+      for (const [name] of others) {
+        this.checkpoint(ctx);
+        await this.modem.deleteFile(name);
+      }
+      const freed = others.reduce((sum, [, size]) => sum + size, 0);
+      if (others.length > 0) {
+        this.log.warn({ id, at: 'stage', files: others.map(([name]) => name), freed }, 'files no message journalled took the RAM: deleted');
+      }
+      space = { free: space.free + freed, total: space.total };
+      ctx.ram = { needed, space };
+      if (needed <= space.free) return;
+    }
+    throw new RamTooSmall(messageTooLargeError(needed, space));
+  }
+
+  /**
+   * Once per start, when the modem is first ready: a warning when `mms.maxMessageBytes` is more
+   * than the module's RAM holds (such messages will fail as MessageTooLarge, DESIGN.md §14).
+   */
+  private async checkRamCapacity(): Promise<void> {
+    this.ramChecked = true;
+    const max = this.config.maxMessageBytes;
+    if (max === undefined) return;
+    try {
+      const space = await this.locked(() => this.modem.ramSpace());
+      if (max > space.total) {
+        this.log.warn(
+          { maxMessageBytes: max, ramTotal: space.total, ramFree: space.free },
+          "mms.maxMessageBytes is more than the module's RAM holds: larger messages will fail as MessageTooLarge",
+        );
+      } else {
+        this.log.debug({ maxMessageBytes: max, ramTotal: space.total, ramFree: space.free }, 'module RAM checked');
+      }
+    } catch (err) {
+      this.log.warn({ err }, "reading the module's RAM size failed");
+    }
   }
 
   /**
@@ -775,7 +979,11 @@ export class Sender extends EventEmitter<SenderEvents> {
     }
   }
 
-  /** One upload, tried again after a checksum mismatch (the module saw broken bytes, §6). */
+  /**
+   * One upload, tried again after a checksum mismatch (the module saw broken bytes, §6), and once
+   * after `407 File already existed` (§14: a file of that name we did not know of), each time
+   * after deleting what is there.
+   */
   private async upload(
     id: string,
     name: string,
@@ -783,13 +991,22 @@ export class Sender extends EventEmitter<SenderEvents> {
     ctx: TryContext,
     onProgress: (sent: number) => void,
   ): Promise<void> {
-    for (let retry = 0; ; retry++) {
+    let checksumRetries = 0;
+    let replaced = false;
+    for (;;) {
       try {
         await this.modem.uploadFile(name, data, (sent) => onProgress(sent));
         return;
       } catch (err) {
-        if (!(err instanceof ChecksumError) || retry >= CHECKSUM_RETRIES) throw err;
-        this.log.warn({ id, at: 'upload', file: name, retry: retry + 1 }, 'upload checksum mismatch, uploading again');
+        if (err instanceof CmeError && fileCode(err.code)?.class === 'file-exists' && !replaced) {
+          replaced = true;
+          this.log.warn({ id, at: 'upload', file: name, code: err.code }, 'a file of that name is in RAM already: deleting it, uploading again');
+        } else if (err instanceof ChecksumError && checksumRetries < CHECKSUM_RETRIES) {
+          checksumRetries += 1;
+          this.log.warn({ id, at: 'upload', file: name, retry: checksumRetries }, 'upload checksum mismatch, uploading again');
+        } else {
+          throw err;
+        }
         this.checkpoint(ctx);
         await this.modem.deleteFile(name);
       }

@@ -294,4 +294,59 @@ describe.concurrent('mmsd under the faults of DESIGN.md §6', () => {
       await expectNoRamFiles(s, expect);
     });
   });
+
+  // Field defect: a 2.1 MB photo with mms.maxMessageBytes 3,000,000 met "+CME ERROR: 423" (larger
+  // than the module's RAM) and went round the queue for ever, uncounted and silent, while the
+  // small message behind it was never tried (DESIGN.md §14).
+  it('fails a message the module RAM cannot hold as MessageTooLarge and sends the one behind it', async ({ expect }) => {
+    const ram = 2 * 1024 * 1024;
+    await withStack({ simArgs: ['--ram-bytes', String(ram)], config: { mms: { maxMessageBytes: 3_000_000 } } }, async (s) => {
+      const d = s.tb.daemon!;
+      await s.tb.modemReady(15_000);
+      // At start the daemon reads the RAM's size and says that such a limit cannot be met.
+      const warning = await d.waitFor((l) => l.maxMessageBytes === 3_000_000 && l.ramTotal === ram, 15_000, 'the RAM warning');
+      expect(warning.level).toBe(40);
+      const photo = join(s.tb.incomingDir, 'big.jpg');
+      await writeFile(photo, pseudoImage(2_200_000, 17));
+      const big = await s.client.sendPaths({ to: TO, subject: 'too-big', id: 'big-1' }, [{ path: photo, contentType: 'image/jpeg' }]);
+      const small = await s.client.sendData({ to: TO, subject: 'small-after-big', id: 'small-1' }, [text('behind the big one')]);
+      const bigFinal = await finalWithin(s, big, 30_000);
+      expect(bigFinal.Status).toBe('failed');
+      expect(bigFinal.Attempts).toBe(1);
+      expect(bigFinal.Error).toBe(`0 MessageTooLarge: the attachments need 2200000 bytes of the module's RAM, which has ${ram} free of ${ram}`);
+      expect((await finalWithin(s, small, 30_000)).Status).toBe('sent');
+      expect(await receivedWithSubject(s.tb, 'small-after-big')).toBe(1);
+      // Read before the upload (AT+QFLDS), never uploaded, never sent.
+      const t = await transcript(s.tb);
+      expect(countAt(t, /^AT\+QFUPL=.*,2200000,/)).toBe(0);
+      expect(countAt(t, /^AT\+QFLDS="RAM"$/)).toBeGreaterThanOrEqual(2);
+      expect(countAt(t, /^AT\+QMMSEND=/)).toBe(1);
+      await expectNoRamFiles(s, expect);
+    });
+  });
+
+  it('sends the message behind one that went back to the queue uncounted before trying that one again', async ({ expect }) => {
+    const config = { modem: { commandTimeoutMs: 1000, healthIntervalS: 3600 } };
+    await withStack({ config }, async (s) => {
+      const d = s.tb.daemon!;
+      await s.tb.modemReady(15_000);
+      await d.waitFor((l) => l.msg === 'module RAM checked', 15_000, 'the start-up RAM check');
+      // The answer to the first message's first command is lost: it times out and the message
+      // goes back to the queue uncounted (the module's trouble, not the message's).
+      await s.tb.fault({ drop: 1 });
+      const first = await s.client.sendData({ to: TO, subject: 'hol-a', id: 'hol-a' }, [text('first, put back')]);
+      const second = await s.client.sendData({ to: TO, subject: 'hol-b', id: 'hol-b' }, [text('second, not held up')]);
+      const finals = await Promise.all([finalWithin(s, first), finalWithin(s, second)]);
+      expect(finals.map((f) => [f.Status, f.Attempts])).toEqual([
+        ['sent', 1],
+        ['sent', 1],
+      ]);
+      const requeued = d.lines.find((l) => l.msg === 'send result' && l.id === 'hol-a' && l.outcome === 'requeued');
+      expect(requeued?.reason).toMatch(/no answer within 1000 ms/);
+      const order = d.lines.filter((l) => l.msg === 'sending').map((l) => l.id);
+      expect(order).toEqual(['hol-a', 'hol-b', 'hol-a']);
+      expect(await receivedWithSubject(s.tb, 'hol-a')).toBe(1);
+      expect(await receivedWithSubject(s.tb, 'hol-b')).toBe(1);
+    });
+  });
 });

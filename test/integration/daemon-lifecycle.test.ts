@@ -136,6 +136,31 @@ describe.concurrent('the mmsd process', () => {
       expect(countSends(await transcript(s.tb))).toBe(1);
     });
   });
+
+  // Field defect: restarted without mms.proxy.host, mmsd left the old gateway in the module (it
+  // keeps its settings until it restarts), and every send went on failing through it.
+  it('clears the proxy the module still holds when restarted with none configured', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      const proxyOf = async (): Promise<{ proxyHost: string; proxyPort: number }> =>
+        ((await s.tb.simState()) as { mms: { proxyHost: string; proxyPort: number } }).mms;
+      const mmsc = new URL(s.tb.simInfo.mmsc);
+      expect(await proxyOf()).toEqual(expect.objectContaining({ proxyHost: mmsc.hostname, proxyPort: Number(mmsc.port) }));
+      expect((await s.tb.daemon!.stop('SIGTERM', 10_000)).code).toBe(0);
+
+      const config = JSON.parse(await readFile(s.tb.configFile, 'utf8')) as { mms: Record<string, unknown> };
+      delete config.mms.proxy;
+      await writeFile(s.tb.configFile, JSON.stringify(config));
+      const boots = (await simView(s.tb)).boots;
+      await s.tb.startDaemon();
+      await s.tb.modemReady(15_000);
+      expect(await proxyOf()).toEqual(expect.objectContaining({ proxyHost: '', proxyPort: 80 }));
+      expect((await simView(s.tb)).boots).toBe(boots); // the same module, not restarted
+      const path = await s.client.sendData({ to: TO, subject: 'direct', id: 'direct-1' }, [{ name: 'a.bin', data: pseudoImage(1024, 5) }]);
+      expect((await finalWithin(s, path, 20_000)).Status).toBe('sent');
+      expect(await receivedWithSubject(s.tb, 'direct')).toBe(1);
+    });
+  });
 });
 
 function countSends(lines: string[]): number {

@@ -53,12 +53,13 @@ describe('mmsd sends through the virtual modem', () => {
     const ram = async (): Promise<unknown[]> => ((await s.tb.simState()) as { ramFiles: unknown[] }).ramFiles;
     await until(async () => ((await ram()).length === 0 ? true : undefined), 5_000, 'RAM files deleted').catch(() => undefined);
     expect(await ram()).toEqual([]);
-    const all = (await transcript(s.tb)).filter((c) => /QMMSEDIT|QFUPL|QMMSEND|QFDEL|"character"/.test(c));
+    const all = (await transcript(s.tb)).filter((c) => /QMMSEDIT|QFUPL|QFLDS|QMMSEND|QFDEL|"character"/.test(c));
     const at = all.slice(all.indexOf('AT+QMMSEDIT=0')); // after the start-up settings
     const send = at.indexOf('AT+QMMSEND=300');
     expect(send).toBeGreaterThan(0);
     expect(at.slice(0, send)).toEqual([
       'AT+QMMSEDIT=0',
+      'AT+QFLDS="RAM"', // DESIGN.md §14: does the RAM hold the attachments?
       expect.stringMatching(/^AT\+QFUPL="RAM:note\.txt",\d+,\d+,1$/),
       expect.stringMatching(/^AT\+QFUPL="RAM:photo\.jpg",102400,\d+,1$/),
       // No charset command before the addresses: the start-up left "ASCII" in force.

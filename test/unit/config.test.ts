@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, EX_CONFIG, loadConfig } from '../../src/config/load.js';
+import { ConfigError, EX_CONFIG, explicitKeys, loadConfig } from '../../src/config/load.js';
 import { envNameOf, leaves } from '../../src/config/schema.js';
 
 const MMSC = { MMSD_MMS_MMSC: 'http://mms.example.net/mms' };
@@ -192,6 +192,23 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig({ env: {} }))).toEqual(['mms.mmsc: must be set, got ""']);
   });
 
+  it.each(['mms.example.net/mms', 'mms.example.net', 'ftp://mms.example.net/mms', 'http://', 'http:/mms.example.net'])(
+    'refuses an MMSC URL without an http:// or https:// scheme: %j',
+    async (mmsc) => {
+      const problem = `mms.mmsc: must be a URL starting with http:// or https://, e.g. http://mms.example.net/mms, got ${JSON.stringify(mmsc)}`;
+      const path = await file({ mms: { mmsc } });
+      expect(problemsOf(() => loadConfig({ file: path, env: {} }))).toEqual([problem]);
+      expect(problemsOf(() => loadConfig({ env: { MMSD_MMS_MMSC: mmsc } }))).toEqual([`${problem} (from MMSD_MMS_MMSC)`]);
+    },
+  );
+
+  it.each(['http://mms.example.net/mms', 'https://mms.example.net:8443/mms', 'HTTP://10.0.0.1', 'http://mmsc'])(
+    'takes the MMSC URL %j',
+    (mmsc) => {
+      expect(loadConfig({ env: { MMSD_MMS_MMSC: mmsc } }).mms.mmsc).toBe(mmsc);
+    },
+  );
+
   it('never prints the value of a secret key', () => {
     const secret = 'hunter2;"\r';
     const problems = problemsOf(() => loadConfig({ env: { ...MMSC, MMSD_PDP_PASSWORD: secret } }));
@@ -254,5 +271,20 @@ describe('loadConfig', () => {
 
   it('exits the daemon with EX_CONFIG', () => {
     expect(EX_CONFIG).toBe(78);
+  });
+});
+
+describe('explicitKeys', () => {
+  it('names the keys the file or the environment set, not the defaulted ones', async () => {
+    const path = await file({ pdp: { apn: 'orange.acte', auth: 0 }, mms: { proxy: { port: 80 } } });
+    const c = loadConfig({ file: path, env: { ...MMSC, MMSD_PDP_USERNAME: '' } });
+    // Set to the default value, or to an empty string, is still set.
+    expect([...explicitKeys(c)].sort()).toEqual(['mms.mmsc', 'mms.proxy.port', 'pdp.apn', 'pdp.auth', 'pdp.username']);
+    expect(explicitKeys(loadConfig({ env: MMSC }))).toEqual(new Set(['mms.mmsc']));
+  });
+
+  it('refuses a config that loadConfig did not return', () => {
+    const c = loadConfig({ env: MMSC });
+    expect(() => explicitKeys({ ...c })).toThrow('explicitKeys: this Config object was not returned by loadConfig');
   });
 });

@@ -127,6 +127,22 @@ describe('answer parsers', () => {
     ]);
   });
 
+  it('reads the RAM drive\'s free and total bytes from AT+QFLDS="RAM"', async () => {
+    const at = new FakeAt().script('AT+QFLDS="RAM"', ['+QFLDS: 1048576,2097152'], ['+QFLDS: 7']);
+    const c = new QuectelCommands(at, 5000);
+    expect(await c.ramSpace()).toEqual({ free: 1048576, total: 2097152 });
+    await expect(c.ramSpace()).rejects.toThrow(/no "\+QFLDS: <free>,<total>" line/);
+    expect(at.transcript).toEqual(['AT+QFLDS="RAM"', 'AT+QFLDS="RAM"']);
+    expect(at.commandOptions[0].opts?.prefix).toBe('+QFLDS:');
+  });
+
+  it('sends an empty proxy gateway as "" (no proxy), which clears the one the module holds', async () => {
+    const at = new FakeAt();
+    const c = new QuectelCommands(at, 5000);
+    await c.mmsProxy('', 80);
+    expect(at.transcript).toEqual(['AT+QMMSCFG="proxy","",80']);
+  });
+
   it('gives the long commands their own timeouts', async () => {
     const at = new FakeAt();
     const c = new QuectelCommands(at, 5000);

@@ -191,6 +191,20 @@ describe('bring-up', () => {
     expect(at.transcript).toEqual(STARTUP);
   });
 
+  it('applies an empty proxy too, at start-up and after RDY, so that a gateway set before is cleared', async () => {
+    const at = new FakeAt();
+    const m = build(at, { mms: { ...testConfig().mms, proxyHost: '' } });
+    await m.start();
+    await whenState(m, 'ready');
+    const withoutProxy = STARTUP.map((l) => (l.startsWith('AT+QMMSCFG="proxy"') ? 'AT+QMMSCFG="proxy","",80' : l));
+    expect(at.transcript).toEqual(withoutProxy);
+    at.clear();
+    const ready = nextState(m, 'ready');
+    at.urc('RDY');
+    await ready;
+    expect(at.transcript).toEqual(withoutProxy);
+  });
+
   it('goes absent on port loss and re-initialises on reconnect, announcing a reboot', async () => {
     const at = new FakeAt();
     const m = build(at);

@@ -7,9 +7,11 @@ import {
   type Charset,
   type ModemApi,
   type ModemStatus,
+  type RamSpace,
   type SendParams,
   type SendResult,
 } from '../../src/modem/types.js';
+import { byQueueOrder } from '../../src/outbox/outbox.js';
 import type { MessagePatch, OutboxApi, SubmitResult } from '../../src/outbox/types.js';
 import type { Sleep } from '../../src/sender/sender.js';
 
@@ -105,7 +107,7 @@ export class FakeOutbox extends EventEmitter implements OutboxApi {
   next(now: number): MessageRecord | undefined {
     const due = [...this.records.values()]
       .filter((r) => r.status === 'queued' || (r.status === 'retrying' && (r.notBefore ?? 0) <= now))
-      .sort((a, b) => a.created - b.created);
+      .sort(byQueueOrder);
     return due[0] && copy(due[0]);
   }
 
@@ -122,6 +124,9 @@ export class FakeOutbox extends EventEmitter implements OutboxApi {
     const durable = opts?.durable ?? true;
     this.patches.push({ id, patch: { ...patch }, durable, at: this.clock() });
     this.trace.push(`outbox.update ${JSON.stringify(patch)}${durable ? '' : ' (not durable)'}`);
+    // As the outbox: back to the queue uncounted stamps the time, which orders it behind the others
+    // (on the fake's own time line, where each record's `created` is the clock plus a sequence).
+    if (r.status === 'sending' && patch.status === 'queued') r.requeuedAt = this.clock() + this.seq++;
     const target = r as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(patch)) {
       if (v === undefined) delete target[k];
@@ -170,6 +175,8 @@ export class FakeModem extends EventEmitter implements ModemApi {
   readonly hooks: Partial<Record<string, Hook>> = {};
   /** Upload progress is reported per block of this size. */
   blockSize = 1024;
+  /** The RAM drive's size (AT+QFLDS="RAM" answers it, less the files in `ram`). */
+  ramTotal = 10_000_000;
   whenReadyWaiting = 0;
 
   constructor(private readonly trace: string[]) {
@@ -247,6 +254,11 @@ export class FakeModem extends EventEmitter implements ModemApi {
   async listFiles(): Promise<Map<string, number>> {
     await this.call('listFiles');
     return new Map(this.ram);
+  }
+  async ramSpace(): Promise<RamSpace> {
+    await this.call('ramSpace');
+    const used = [...this.ram.values()].reduce((sum, size) => sum + size, 0);
+    return { free: Math.max(0, this.ramTotal - used), total: this.ramTotal };
   }
   async deleteFile(ramName: string): Promise<void> {
     await this.call('deleteFile', ramName);

@@ -2,11 +2,11 @@
 // §4.3/§5/§6, staging, cleanup, readiness and stop.
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { ChecksumError, ClosedError, CmeError } from '../../src/at/errors.js';
+import { AtErrorResult, ChecksumError, ClosedError, CmeError, TimeoutError } from '../../src/at/errors.js';
 import type { SendRequest } from '../../src/core/message.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError, type SendParams } from '../../src/modem/types.js';
 import { attachmentNames } from '../../src/core/names.js';
-import { DEFAULT_BUSY_WAIT_MS, Sender, type ResultEvent, type SenderConfig } from '../../src/sender/sender.js';
+import { DEFAULT_BUSY_WAIT_MS, MAX_REQUEUES_IN_ROW, Sender, type ResultEvent, type SenderConfig } from '../../src/sender/sender.js';
 import { FakeModem, FakeOutbox, FakeTime, deferred, waitFor } from './sender-fakes.js';
 
 const DEFAULTS: SendParams = {
@@ -52,7 +52,7 @@ interface Rig {
 
 let rigs: Rig[] = [];
 
-function rig(config: Partial<SenderConfig> = {}): Rig {
+function rig(config: Partial<SenderConfig> = {}, logger = pino({ level: 'silent' })): Rig {
   const trace: string[] = [];
   const time = new FakeTime();
   const outbox = new FakeOutbox(trace, time.clock);
@@ -60,7 +60,7 @@ function rig(config: Partial<SenderConfig> = {}): Rig {
   const sender = new Sender({
     outbox,
     modem,
-    logger: pino({ level: 'silent' }),
+    logger,
     clock: time.clock,
     sleep: time.sleep,
     config: { maxAttempts: 5, sendTimeoutS: 300, charset: 'UTF8', defaults: DEFAULTS, ...config },
@@ -118,6 +118,7 @@ describe('Sender', () => {
     await until('sent');
     expect(modem.calls).toEqual([
       'mmsClear',
+      'ramSpace', // §14: one AT+QFLDS="RAM" before the uploads
       `uploadFile ${N0} ${TEXT.length}`,
       `uploadFile ${N1} ${IMAGE.length}`,
       ...editSequence(),
@@ -610,5 +611,219 @@ describe('Sender', () => {
       ['resend', 765],
       ['sent', undefined],
     ]);
+  });
+});
+
+/** Bytes the standard request puts in the module's RAM. */
+const NEEDED = TEXT.length + IMAGE.length;
+
+/** The photo's upload answers `+CME ERROR: <code>` (`times` times, or always). */
+function failPhotoUpload(modem: FakeModem, code: number, times = Infinity): void {
+  let left = times;
+  modem.hooks.uploadFile = (name) => {
+    if (name !== N1 || left <= 0) return;
+    left -= 1;
+    throw new CmeError('AT+QFUPL', code);
+  };
+}
+
+describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
+  it.each([
+    [403, 'Drive full'],
+    [420, 'No space'],
+    [423, 'File too large'],
+  ])('fails the message at once as MessageTooLarge after %i %s, naming the sizes', async (code, name) => {
+    const { outbox, modem, sender, until } = rig();
+    failPhotoUpload(modem, code);
+    sender.start([]);
+    await outbox.submit(request());
+    await until('failed');
+    expect(outbox.get('m1')).toMatchObject({
+      attempts: 1,
+      error: { code, name: `${name} (MessageTooLarge: the attachments need ${NEEDED} bytes of the module's RAM, which has 10000000 free of 10000000)` },
+      ramFiles: [],
+    });
+    expect(modem.count(`uploadFile ${N1}`)).toBe(1);
+    expect(modem.count('send')).toBe(0);
+    expect(modem.ram.size).toBe(0);
+  });
+
+  it.each([
+    [400, 'Invalid input value'],
+    [425, 'Invalid parameter'],
+  ])('fails the message at once after %i %s', async (code, name) => {
+    const { outbox, modem, sender, until } = rig();
+    failPhotoUpload(modem, code);
+    sender.start([]);
+    await outbox.submit(request());
+    await until('failed');
+    expect(outbox.get('m1')).toMatchObject({ attempts: 1, error: { code, name } });
+    expect(modem.count(`uploadFile ${N1}`)).toBe(1);
+    expect(modem.count('send')).toBe(0);
+  });
+
+  it.each([
+    [421, 'Time out'],
+    [409, 'Fail to write the file'],
+    [426, 'File already opened'],
+  ])('counts %i %s as a failed attempt: sent again at once, failed after maxAttempts', async (code, name) => {
+    const once = rig();
+    failPhotoUpload(once.modem, code, 1);
+    once.sender.start([]);
+    await once.outbox.submit(request());
+    await once.until('sent');
+    expect(once.outbox.get('m1')).toMatchObject({ attempts: 2 });
+    expect(once.results.map((r) => [r.outcome, r.error])).toEqual([
+      ['resend', { code, name }],
+      ['sent', undefined],
+    ]);
+
+    const always = rig({ maxAttempts: 3 });
+    failPhotoUpload(always.modem, code);
+    always.sender.start([]);
+    await always.outbox.submit(request());
+    await always.until('failed');
+    expect(always.outbox.get('m1')).toMatchObject({ attempts: 3, error: { code, name } });
+    expect(always.modem.count('reactivatePdp')).toBe(1);
+  });
+
+  it('deletes the file and uploads again, once, after 407 File already existed', async () => {
+    const once = rig();
+    failPhotoUpload(once.modem, 407, 1);
+    once.sender.start([]);
+    await once.outbox.submit(request());
+    await once.until('sent');
+    const photo = once.modem.calls.filter((c) => c.endsWith(N1) || c.startsWith(`uploadFile ${N1}`));
+    expect(photo.slice(0, 3)).toEqual([`uploadFile ${N1} ${IMAGE.length}`, `deleteFile ${N1}`, `uploadFile ${N1} ${IMAGE.length}`]);
+    expect(once.outbox.get('m1')).toMatchObject({ attempts: 1 });
+
+    // Met again after the delete: a failed attempt like any other.
+    const twice = rig({ maxAttempts: 1 });
+    failPhotoUpload(twice.modem, 407);
+    twice.sender.start([]);
+    await twice.outbox.submit(request());
+    await twice.until('failed');
+    expect(twice.modem.count(`uploadFile ${N1}`)).toBe(2);
+    expect(twice.outbox.get('m1')).toMatchObject({ attempts: 1, error: { code: 407, name: 'File already existed' } });
+  });
+
+  it('fails a message the RAM cannot hold without uploading it, and sends the next one', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.ramTotal = 4000;
+    sender.start([]);
+    await outbox.submit(request());
+    await outbox.submit(request({ id: 'small', attachments: [{ name: 'hi.txt', contentType: 'text/plain', data: Buffer.from('hi') }] }));
+    await until('failed');
+    await until('sent', 'small');
+    expect(outbox.get('m1')).toMatchObject({
+      attempts: 1,
+      error: { code: 0, name: `MessageTooLarge: the attachments need ${NEEDED} bytes of the module's RAM, which has 4000 free of 4000` },
+    });
+    expect(modem.calls.filter((c) => c.startsWith('uploadFile'))).toEqual(['uploadFile hi.txt 2']);
+    expect(modem.count('send')).toBe(1);
+  });
+
+  it('deletes files no message journalled when they take the room the message needs', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.ram.set('stray.bin', modem.ramTotal - 1000);
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.calls.slice(0, 4)).toEqual(['mmsClear', 'ramSpace', 'listFiles', 'deleteFile stray.bin']);
+    expect(modem.ram.size).toBe(0);
+  });
+
+  it('reads the RAM space once per try that uploads, and uploads anyway when the module cannot tell', async () => {
+    const { outbox, modem, sender, until } = rig();
+    modem.sendScript.push({ err: 765, httpStatus: 0 });
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count('send')).toBe(2);
+    expect(modem.count('ramSpace')).toBe(1); // the resend reuses the files in RAM
+
+    const mute = rig();
+    mute.modem.hooks.ramSpace = () => {
+      throw new AtErrorResult('AT+QFLDS="RAM"');
+    };
+    mute.sender.start([]);
+    await mute.outbox.submit(request());
+    await mute.until('sent');
+    expect(mute.modem.count('uploadFile')).toBe(2);
+  });
+
+  it('warns once at start when mms.maxMessageBytes is more than the module RAM holds', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const { modem, sender, time, outbox, until } = rig({ maxMessageBytes: 3_000_000 }, logger);
+    modem.ramTotal = 2 * 1024 * 1024;
+    sender.start([]);
+    await waitFor(() => time.idle, 'the sender to go idle');
+    expect(modem.calls).toEqual(['ramSpace']);
+    expect(lines).toEqual([expect.objectContaining({ maxMessageBytes: 3_000_000, ramTotal: 2 * 1024 * 1024, ramFree: 2 * 1024 * 1024 })]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(modem.count('ramSpace')).toBe(2); // the message's own; no second start-up check
+  });
+});
+
+describe('Sender: no message holds up the others (DESIGN.md §14)', () => {
+  it('sends the message behind one that went back to the queue uncounted first', async () => {
+    const { outbox, modem, sender, until, results } = rig();
+    let failed = false;
+    modem.hooks.uploadFile = (name) => {
+      if (failed || name !== N1) return;
+      failed = true;
+      throw new TimeoutError('AT+QFUPL', 5000);
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await outbox.submit(request({ id: 'm2' }));
+    await until('sent');
+    await until('sent', 'm2');
+    expect(results.map((r) => [r.id, r.outcome])).toEqual([
+      ['m1', 'requeued'],
+      ['m2', 'sent'],
+      ['m1', 'sent'],
+    ]);
+    // While it waited, it said why; once sent, the error is gone.
+    expect(outbox.history('m1', 'error')[0]).toEqual({ code: 0, name: 'Not sent, back in the queue: AT+QFUPL: no answer within 5000 ms' });
+    expect(outbox.get('m1')).toMatchObject({ attempts: 1 });
+    expect(outbox.get('m1')!.error).toBeUndefined();
+  });
+
+  it('names the command of a return to the queue without its arguments (they carry the message)', async () => {
+    const { outbox, modem, sender, until } = rig();
+    let failed = false;
+    modem.hooks.addRecipient = () => {
+      if (failed) return;
+      failed = true;
+      throw new CmeError('AT+QMMSEDIT=1,1,"+15550000001"', 3);
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    expect(outbox.history('m1', 'error')[0]).toEqual({ code: 3, name: 'Not sent, back in the queue: AT+QMMSEDIT: +CME ERROR: 3' });
+  });
+
+  it('counts every tenth return to the queue in a row as a failed attempt, and fails after maxAttempts', async () => {
+    const { outbox, modem, sender, until, results } = rig({ maxAttempts: 2 });
+    modem.hooks.uploadFile = (name) => {
+      if (name === N1) throw new CmeError('AT+QFUPL', 3);
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await outbox.submit(request({ id: 'm2', attachments: [] }));
+    await until('failed');
+    await until('sent', 'm2');
+    const m1 = results.filter((r) => r.id === 'm1').map((r) => r.outcome);
+    const requeued = Array<string>(MAX_REQUEUES_IN_ROW - 1).fill('requeued');
+    expect(m1).toEqual([...requeued, 'resend', ...requeued, 'failed']);
+    expect(results.findIndex((r) => r.id === 'm2')).toBe(1);
+    expect(outbox.get('m1')).toMatchObject({
+      attempts: 2,
+      error: { code: 3, name: `Not sent ${MAX_REQUEUES_IN_ROW} times in a row: AT+QFUPL: +CME ERROR: 3` },
+    });
+    expect(outbox.history('m1', 'error')).toContainEqual({ code: 3, name: 'Not sent, back in the queue: AT+QFUPL: +CME ERROR: 3' });
   });
 });

@@ -396,6 +396,10 @@ describe('VirtualModem: AT+QMMSCFG (spec §2.1)', () => {
     expect(await h.at('AT+QMMSCFG="mmsc"')).toBe(info('+QMMSCFG: "mmsc","http://mmsc.example/mms"'));
     expect(await h.at('AT+QMMSCFG="proxy","10.0.0.172",80')).toBe(OK);
     expect(await h.at('AT+QMMSCFG="proxy"')).toBe(info('+QMMSCFG: "proxy","10.0.0.172",80'));
+    // An empty gateway clears it: the module then connects to the MMSC directly.
+    expect(await h.at('AT+QMMSCFG="proxy","",80')).toBe(OK);
+    expect(await h.at('AT+QMMSCFG="proxy"')).toBe(info('+QMMSCFG: "proxy","",80'));
+    expect(h.modem.state().mms.proxyHost).toBe('');
     expect(await h.at('AT+QMMSCFG="character", "UTF8"')).toBe(OK);
     expect(await h.at('AT+QMMSCFG="character"')).toBe(info('+QMMSCFG: "character","UTF8"'));
     expect(await h.at('AT+QMMSCFG="sendparam",6,2,0,0,2,4')).toBe(OK);
