@@ -2,16 +2,17 @@
 // serves as the front doors' context (DESIGN.md §1). Only this file knows every part.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { FrontDoorContext, RawSendRequest } from '../api/types.js';
+import type { FrontDoorContext } from '../api/types.js';
 import { AtChannel } from '../at/channel.js';
 import { createTransport } from '../at/transport.js';
 import type { Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
-import type { MessageRecord } from '../core/message.js';
+import type { MessageRecord, RawSendRequest } from '../core/message.js';
+import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig } from '../modem/config.js';
 import { QuectelModem } from '../modem/quectel.js';
-import type { ModemStatus, SendParams } from '../modem/types.js';
+import type { ModemStatus } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
 import type { SubmitResult } from '../outbox/types.js';
 import { Sender } from '../sender/sender.js';
@@ -46,12 +47,6 @@ export function modemConfigOf(config: Config): ModemConfig {
   };
 }
 
-/** The sendparam part of the `mms.*` settings: what a message without options is sent with. */
-function sendParamsOf(m: SendParams): SendParams {
-  const { validity, priority, deliveryReport, readReport, visibility } = m;
-  return { validity, priority, deliveryReport, readReport, visibility, class: m.class };
-}
-
 /** Events: 'added', 'changed', 'removed' (outbox), 'modemStatus' (ModemStatus). */
 export class Daemon extends EventEmitter implements FrontDoorContext {
   readonly logger: Logger;
@@ -74,7 +69,6 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.outbox = new Outbox({
       dir: config.outbox.dir,
       logger: logger.child({ part: 'outbox' }),
-      maxAttempts: config.outbox.maxAttempts,
       retentionDays: config.outbox.retentionDays,
     });
     // The channel and the driver name their own part (`part: 'at'`, `'modem'`): a second child
@@ -95,7 +89,8 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         resendAmbiguous: config.outbox.resendAmbiguous,
         sendTimeoutS: config.mms.sendTimeoutS,
         charset: config.mms.charset,
-        defaults: sendParamsOf(modemConfig.mms),
+        // The sendparam part of the `mms.*` settings: what a message without options is sent with.
+        defaults: pickSendParams(modemConfig.mms),
         maxMessageBytes: config.mms.maxMessageBytes,
       },
     });

@@ -1,7 +1,7 @@
 // Photos that fit (DESIGN.md §11): a message's images re-encoded so that the whole message fits a
 // byte limit. Knows parts and bytes only: the limit, the spool and the modem are the caller's.
 import type { AttachmentInput } from '../core/message.js';
-import { MAX_ATTACHMENT_NAME_BYTES } from '../core/validate.js';
+import { uniqueAttachmentName } from '../core/names.js';
 import { MessageTooLargeError } from './errors.js';
 import { boxSize, decodeUpright, fitPixels, MIN_LONG_SIDE, readHeader, type ImageHeader, type SearchStats } from './image.js';
 import { loadImageLibrary, type ImageLibraryLoader, type Sharp } from './library.js';
@@ -196,15 +196,10 @@ async function fitOne(sharp: Sharp, p: Pending, share: number, opts: FitOptions)
   return result;
 }
 
-/** `photo.heic` → `photo.jpg`, unique in the message (`photo-1.jpg`), within the module's name length. */
+/** `photo.heic` → `photo.jpg`, unique in the message (`photo-2.jpg`): core's attachment names. */
 export function jpegName(name: string, taken: ReadonlySet<string>): string {
   const dot = name.lastIndexOf('.');
-  const stem = dot > 0 && name.length - dot <= 10 ? name.slice(0, dot) : name;
-  for (let n = 0; ; n++) {
-    const suffix = `${n === 0 ? '' : `-${n}`}.jpg`;
-    const candidate = `${stem.slice(0, Math.max(1, MAX_ATTACHMENT_NAME_BYTES - suffix.length))}${suffix}`;
-    if (!taken.has(candidate.toLowerCase())) return candidate;
-  }
+  return uniqueAttachmentName(`${dot > 0 ? name.slice(0, dot) : name}.jpg`, 'image/jpeg', taken);
 }
 
 /** `photo.heic: 4032×3024 2.9 MB → 1600×1200 JPEG q78 241 KB` (sizes in SI units: KB = 1000 bytes). */

@@ -28,8 +28,6 @@ export interface OutboxOptions {
   logger: Logger;
   /** Unix ms; Date.now by default. */
   clock?: () => number;
-  /** `outbox.maxAttempts`, kept for the sender to read. */
-  maxAttempts: number;
   /** `outbox.retentionDays`: final messages older than this are removed (metadata too). */
   retentionDays: number;
   /** Parallel file operations at start-up (removals, recovery writes). */
@@ -156,7 +154,6 @@ async function writeDurable(dir: string, name: string, data: string | Uint8Array
 }
 
 export class Outbox extends EventEmitter implements OutboxApi {
-  readonly maxAttempts: number;
   private readonly dir: string;
   private readonly messagesDir: string;
   private readonly corruptDir: string;
@@ -184,7 +181,6 @@ export class Outbox extends EventEmitter implements OutboxApi {
     this.attachmentsDir = join(opts.dir, 'attachments');
     this.log = opts.logger;
     this.clock = opts.clock ?? Date.now;
-    this.maxAttempts = opts.maxAttempts;
     this.retentionMs = opts.retentionDays * DAY_MS;
     this.loadConcurrency = opts.loadConcurrency ?? 16;
     this.loadBatch = opts.loadBatch ?? 200;

@@ -8,7 +8,7 @@ import { AtChannel } from '../../src/at/channel.js';
 import { checksum16 } from '../../src/at/checksum.js';
 import { ClosedError, CmeError } from '../../src/at/errors.js';
 import { createTransport } from '../../src/at/transport.js';
-import { Testbed } from '../../src/sim/testbed.js';
+import { Testbed } from '../../src/harness/testbed.js';
 
 const log = pino({ level: 'silent' });
 let tb: Testbed | undefined;

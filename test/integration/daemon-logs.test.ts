@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { syslogPriority } from '../../src/daemon/logger.js';
-import { MMSD_BIN, Testbed } from '../../src/sim/testbed.js';
+import { MMSD_BIN, Testbed } from '../../src/harness/testbed.js';
 import { duplicateKeys } from '../helpers/json-keys.js';
 import { finalWithin, startStack, until, within } from '../helpers/stack.js';
 

@@ -8,7 +8,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type ExpectStatic } from 'vitest';
 import { BUS_NAME } from '../../src/api/dbus/names.js';
-import { MMSD_BIN, Testbed } from '../../src/sim/testbed.js';
+import { MMSD_BIN, Testbed } from '../../src/harness/testbed.js';
 import { connect, run, startDbusDaemon, systemLikeConfig, type Run } from '../helpers/dbus-daemon.js';
 import { finalWithin, simView, startStack, until, within } from '../helpers/stack.js';
 

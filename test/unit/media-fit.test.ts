@@ -2,9 +2,10 @@
 // bytes for the ones sharp would not write (a truncated JPEG, a PNG pixel bomb).
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { makePhoto } from '../../src/bench/fit.js';
+import { LIMITS } from '../../src/core/limits.js';
+import { makePhoto } from '../../src/harness/photos.js';
 import { pixelBombPng } from '../helpers/images.js';
-import { pseudoRandomBytes } from '../../src/bench/common.js';
+import { pseudoRandomBytes } from '../../src/harness/random.js';
 import type { AttachmentInput } from '../../src/core/message.js';
 import { RequestError } from '../../src/core/errors.js';
 import { ImageError, ImagePixelLimitError, MessageTooLargeError } from '../../src/media/errors.js';
@@ -230,7 +231,7 @@ describe('fitMessage', () => {
     const parts = [image('shot.png', 'image/png', big), image('shot.jpg', 'image/jpeg', small)];
     const r = await fitMessage(parts, 150_000, BOX);
     expect(r.parts[1]).toBe(parts[1]);
-    expect([r.parts[0].name, r.parts[0].contentType]).toEqual(['shot-1.jpg', 'image/jpeg']);
+    expect([r.parts[0].name, r.parts[0].contentType]).toEqual(['shot-2.jpg', 'image/jpeg']);
     expect(r.parts[0].data.length + small.length).toBeLessThanOrEqual(150_000 - HEADER_RESERVE);
     expect(r.adjustments).toHaveLength(1);
     expect(r.adjustments[0]).toMatch(/^shot\.png: 900×600 /);
@@ -311,9 +312,9 @@ describe('fitting helpers', () => {
     expect(jpegName('photo.heic', new Set())).toBe('photo.jpg');
     expect(jpegName('photo.heic', new Set(['photo.jpg', 'photo-1.jpg']))).toBe('photo-2.jpg');
     expect(jpegName('snapshot', new Set())).toBe('snapshot.jpg');
-    const long = jpegName('a'.repeat(64), new Set());
+    const long = jpegName('a'.repeat(100), new Set());
     expect(long).toMatch(/^a+\.jpg$/);
-    expect(long.length).toBeLessThanOrEqual(64);
+    expect(`RAM:${long}`.length).toBe(LIMITS.ramNameBytes);
   });
 
   it('refuses a size box smaller than the 320 px floor', async () => {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { SimFaultRequest } from './control.js';
-import type { ReceivedMessage } from './types.js';
+import type { SimFaultRequest } from '../sim/control.js';
+import type { ReceivedMessage } from '../sim/types.js';
 
 // The built entry points (`npm run build`), whether this file runs from src/ (tests) or dist/.
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
