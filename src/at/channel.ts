@@ -12,7 +12,9 @@ import {
   CmsError,
   TimeoutError,
 } from './errors.js';
+import { LineFramer } from './framing.js';
 import { classifyLine, DEFAULT_URC_PREFIXES, responsePrefixOf, type Phase } from './lines.js';
+import { Link } from './link.js';
 import type { AtCommander, AtResponse, CommandOptions, Transport, UploadOptions, UploadResult } from './types.js';
 
 export interface AtChannelOptions {
@@ -43,13 +45,8 @@ const RESYNC_COMMAND = 'AT+CMEE?';
 const RESYNC_PREFIX = '+CMEE:';
 const RESYNC_TRIES = 3;
 const ESCAPE_SEQUENCE = '+++';
-/** A line longer than this without CR/LF is noise, not a response. */
-const MAX_LINE_BYTES = 16 * 1024;
-const CR = 0x0d;
-const LF = 0x0a;
-const ACK = 0x41; // 'A'
-/** Bytes that may follow a bare ACK "A" (sim: no CR/LF), so that "A" is not the start of a line. */
-const AFTER_ACK = new Set([CR, LF, 0x2b /* + */, ACK]);
+/** The module's ACK in upload mode: a bare "A", without CR/LF. */
+const ACK_TOKENS: readonly string[] = ['A'];
 
 type WaitResult = { kind: 'ok'; lines: string[] } | { kind: 'connect' } | { kind: 'ack' };
 
@@ -91,27 +88,18 @@ const RESTART_URCS: ReadonlySet<string> = new Set(['RDY']);
 const FINAL_INFO = /^\+[A-Z0-9_]+:\s*(\d+)\s*,\s*([0-9A-Fa-f]+)\s*$/i;
 
 export class AtChannel extends EventEmitter<AtChannelEvents> implements AtCommander {
-  private readonly openTransport: () => Transport;
   private readonly log: Logger;
   private readonly defaultTimeoutMs: number;
-  private readonly reopenMinMs: number;
-  private readonly reopenMaxMs: number;
   private readonly urcPrefixes: readonly string[];
   private readonly resyncTimeoutMs: number;
   private readonly escapeGuardMs: number;
+  private readonly link: Link;
+  private readonly framer: LineFramer;
 
-  private transport: Transport | undefined;
-  private detach: (() => void) | undefined;
   private connected = false;
-  private started = false;
-  private stopped = true;
-  private reopenTimer: NodeJS.Timeout | undefined;
-  private backoffMs: number;
-  /** Bumped on every close: a job begun on an older transport must not write to a newer one. */
-  private generation = 0;
+  /** The link generation the job in hand began on. */
   private jobGeneration = 0;
 
-  private rx: Buffer = Buffer.alloc(0);
   private lastRxAt = 0;
   /**
    * Last write, or the opening of the transport: another process (an mmsd that crashed) may have
@@ -133,47 +121,46 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
 
   constructor(opts: AtChannelOptions) {
     super();
-    this.openTransport = opts.openTransport;
     this.log = opts.logger.child({ part: 'at' });
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 5000;
-    this.reopenMinMs = opts.reopenMinMs ?? 500;
-    this.reopenMaxMs = opts.reopenMaxMs ?? 30_000;
     this.urcPrefixes = opts.urcPrefixes ?? DEFAULT_URC_PREFIXES;
     this.resyncTimeoutMs = opts.resyncTimeoutMs ?? 1000;
     this.escapeGuardMs = opts.escapeGuardMs ?? 1000;
-    this.backoffMs = this.reopenMinMs;
+    this.framer = new LineFramer({
+      tokens: () => {
+        const w = this.activeWaiter();
+        return w && (w.phase === 'ack' || w.phase === 'final') ? ACK_TOKENS : [];
+      },
+      line: (line) => this.onLine(line),
+      raw: () => undefined,
+      overlong: (bytes) => this.log.warn({ bytes }, 'dropping an overlong unterminated line'),
+    });
+    this.link = new Link({
+      openTransport: opts.openTransport,
+      log: this.log,
+      reopenMinMs: opts.reopenMinMs ?? 500,
+      reopenMaxMs: opts.reopenMaxMs ?? 30_000,
+      opened: () => this.onOpened(),
+      data: (chunk) => this.onData(chunk),
+      lost: (err, port) => this.onTransportClose(err, port),
+    });
   }
 
   get isConnected(): boolean {
-    return this.connected && (this.transport?.isOpen ?? false);
+    return this.connected && this.link.isOpen;
   }
 
   /** Opens the transport once; on failure keeps retrying in the background with backoff. */
-  async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
-    this.stopped = false;
-    this.backoffMs = this.reopenMinMs;
-    await this.tryOpen();
+  start(): Promise<void> {
+    return this.link.start();
   }
 
   /** Stops reopening, fails every queued and in-flight command with ClosedError, closes the transport. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.started = false;
-    if (this.reopenTimer) clearTimeout(this.reopenTimer);
-    this.reopenTimer = undefined;
-    const t = this.transport;
-    const wasConnected = this.connected;
-    this.dropTransport();
-    this.failAll('stopped');
-    if (t) {
-      try {
-        await t.close();
-      } catch (err) {
-        this.log.warn({ err, port: t.description }, 'closing the transport failed');
-      }
-    }
+    const wasConnected = await this.link.stop(() => {
+      this.dropTransport();
+      this.failAll('stopped');
+    });
     if (wasConnected) this.emitSafe('disconnected');
   }
 
@@ -206,60 +193,16 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     return this.enqueue(ESCAPE_SEQUENCE, true, () => this.escape());
   }
 
-  // ---- transport lifecycle ----
+  // ---- transport lifecycle (the link opens and reopens; this keeps the channel's side) ----
 
-  private async tryOpen(): Promise<void> {
-    if (this.stopped) return;
-    const t = this.openTransport();
-    const onData = (chunk: Buffer): void => {
-      if (this.transport === t) this.onData(chunk);
-    };
-    const onClose = (err?: Error): void => {
-      if (this.transport === t) this.onTransportClose(err);
-    };
-    t.on('data', onData);
-    t.on('close', onClose);
-    const detach = (): void => {
-      t.off('data', onData);
-      t.off('close', onClose);
-    };
-    try {
-      await t.open();
-    } catch (err) {
-      detach();
-      this.log.warn({ err, port: t.description, retryInMs: this.backoffMs }, 'cannot open the modem port');
-      this.scheduleReopen();
-      return;
-    }
-    // stop() during the open, a start() racing a reopen, or a port that closed at once.
-    if (this.stopped || this.transport || !t.isOpen) {
-      detach();
-      if (this.stopped || this.transport) await t.close().catch(() => undefined);
-      else this.scheduleReopen();
-      return;
-    }
-    this.transport = t;
-    this.detach = detach;
+  private onOpened(): void {
     this.connected = true;
-    this.rx = Buffer.alloc(0);
+    this.framer.reset();
     this.lastTxAt = Date.now();
-    this.backoffMs = this.reopenMinMs;
-    this.log.info({ port: t.description }, 'modem port open');
     this.emitSafe('connected');
   }
 
-  private scheduleReopen(): void {
-    if (this.stopped || this.reopenTimer) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.reopenMaxMs);
-    this.reopenTimer = setTimeout(() => {
-      this.reopenTimer = undefined;
-      void this.tryOpen();
-    }, delay);
-  }
-
-  private onTransportClose(err?: Error): void {
-    const port = this.transport?.description;
+  private onTransportClose(err: Error | undefined, port: string): void {
     // DESIGN.md §6: a port lost mid-upload leaves the module in data mode (it keeps its state
     // while the USB port re-enumerates): leave it with "+++" before the first command.
     const w = this.activeWaiter();
@@ -268,16 +211,11 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     this.log.warn({ err, port }, 'modem port closed');
     this.failAll(err ? `transport closed: ${err.message}` : 'transport closed');
     this.emitSafe('disconnected', err);
-    this.scheduleReopen();
   }
 
   private dropTransport(): void {
-    this.detach?.();
-    this.detach = undefined;
-    this.transport = undefined;
     this.connected = false;
-    this.generation++;
-    this.rx = Buffer.alloc(0);
+    this.framer.reset();
   }
 
   /** Every pending thing ends with ClosedError: the waiter, queued jobs, escape's silences. */
@@ -307,7 +245,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     this.pumping = true;
     try {
       for (let job = this.queue.shift(); job; job = this.queue.shift()) {
-        this.jobGeneration = this.generation;
+        this.jobGeneration = this.link.generation;
         try {
           if (!job.recovery) await this.recover();
           job.resolve(await job.run());
@@ -511,11 +449,10 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
 
   /** Never hangs on a closed port: checks isOpen and the generation first, fails instead. */
   private async send(cmd: string, bytes: Buffer): Promise<void> {
-    const t = this.transport;
-    if (!t || !t.isOpen || this.jobGeneration !== this.generation) throw new ClosedError(cmd, 'not open');
+    if (!this.link.writable(this.jobGeneration)) throw new ClosedError(cmd, 'not open');
     try {
       this.lastTxAt = Date.now();
-      await t.write(bytes);
+      await this.link.write(bytes);
       this.lastTxAt = Date.now();
     } catch (err) {
       throw new ClosedError(cmd, `write failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -531,34 +468,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
 
   private onData(chunk: Buffer): void {
     this.lastRxAt = Date.now();
-    let rx = this.rx.length ? Buffer.concat([this.rx, chunk]) : chunk;
-    for (;;) {
-      let start = 0;
-      while (start < rx.length && (rx[start] === CR || rx[start] === LF)) start++;
-      rx = rx.subarray(start);
-      if (rx.length === 0) break;
-      const w = this.activeWaiter();
-      // The module's ACK in upload mode is a bare "A" without CR/LF.
-      if (w && (w.phase === 'ack' || w.phase === 'final') && rx[0] === ACK && (rx.length === 1 || AFTER_ACK.has(rx[1]))) {
-        rx = rx.subarray(1);
-        this.onLine('A');
-        continue;
-      }
-      let end = rx.indexOf(CR);
-      const lf = rx.indexOf(LF);
-      if (end < 0 || (lf >= 0 && lf < end)) end = lf;
-      if (end < 0) {
-        if (rx.length > MAX_LINE_BYTES) {
-          this.log.warn({ bytes: rx.length }, 'dropping an overlong unterminated line');
-          rx = Buffer.alloc(0);
-        }
-        break;
-      }
-      const line = rx.subarray(0, end).toString('utf8');
-      rx = rx.subarray(end + 1);
-      this.onLine(line);
-    }
-    this.rx = Buffer.from(rx);
+    this.framer.push(chunk);
   }
 
   private onLine(line: string): void {

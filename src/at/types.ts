@@ -2,8 +2,15 @@
 // Knows no Quectel command (DESIGN.md §1).
 import type { EventEmitter } from 'node:events';
 
+export interface TransportEvents {
+  /** Bytes from the module. */
+  data: [chunk: Buffer];
+  /** The pipe closed (by close(), or by itself: then with the reason when known). */
+  close: [err?: Error];
+}
+
 /** A byte pipe to the module: a serial device or a raw TCP socket (ser2net). */
-export interface Transport extends EventEmitter {
+export interface Transport extends EventEmitter<TransportEvents> {
   /** Opens the pipe; rejects when it cannot be opened. */
   open(): Promise<void>;
   /** Closes the pipe; resolves also when already closed. */
@@ -13,7 +20,6 @@ export interface Transport extends EventEmitter {
   readonly isOpen: boolean;
   /** Human-readable location, e.g. "/dev/ttyUSB2" or "tcp://10.0.0.1:4001". */
   readonly description: string;
-  // events: 'data' (chunk: Buffer), 'close' (err?: Error)
 }
 
 export interface CommandOptions {

@@ -2,7 +2,7 @@
 // resynchronisation, uploads in ACK mode, escape, and transport loss with reopen.
 import { once } from 'node:events';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AtChannel, type AtChannelOptions } from '../../src/at/channel.js';
 import { checksum16 } from '../../src/at/checksum.js';
 import {
@@ -480,12 +480,20 @@ describe('AtChannel transport loss', () => {
     r.m().on('AT+HANG', () => undefined);
     const p = r.ch.command('AT+HANG').catch((e: unknown) => e);
     await until(() => r.m().commands.includes('AT+HANG'));
-    await r.ch.stop();
-    expect(await p).toBeInstanceOf(ClosedError);
-    expect(r.t().isOpen).toBe(false);
-    expect(r.ch.isConnected).toBe(false);
-    await new Promise((res) => setTimeout(res, 50));
-    expect(r.transports).toHaveLength(1);
+    // A reopen would be a timer: with timers faked from here, none may be pending after stop(),
+    // and running every timer there is opens nothing.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      await r.ch.stop();
+      expect(await p).toBeInstanceOf(ClosedError);
+      expect(r.t().isOpen).toBe(false);
+      expect(r.ch.isConnected).toBe(false);
+      expect(vi.getTimerCount()).toBe(0);
+      await vi.runAllTimersAsync();
+      expect(r.transports).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fails instead of hanging when the transport write rejects', async () => {

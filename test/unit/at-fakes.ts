@@ -2,9 +2,9 @@
 // that answers command lines and runs an ACK-mode upload.
 import { EventEmitter } from 'node:events';
 import { checksum16 } from '../../src/at/checksum.js';
-import type { Transport } from '../../src/at/types.js';
+import type { Transport, TransportEvents } from '../../src/at/types.js';
 
-export class FakeTransport extends EventEmitter implements Transport {
+export class FakeTransport extends EventEmitter<TransportEvents> implements Transport {
   isOpen = false;
   readonly description = 'fake://modem';
   readonly writes: Buffer[] = [];
