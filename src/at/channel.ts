@@ -13,9 +13,18 @@ import {
   TimeoutError,
 } from './errors.js';
 import { LineFramer } from './framing.js';
-import { classifyLine, DEFAULT_URC_PREFIXES, responsePrefixOf, type Phase } from './lines.js';
+import { classifyLine, responsePrefixOf, type Phase } from './lines.js';
 import { Link } from './link.js';
-import type { AtCommander, AtResponse, CommandOptions, Transport, UploadOptions, UploadResult } from './types.js';
+import type {
+  AtCommander,
+  AtCommanderEvents,
+  AtResponse,
+  CommandOptions,
+  Transport,
+  UploadOptions,
+  UploadResult,
+} from './types.js';
+import { UrcRouter, type UrcHandler, type UrcOptions } from './urc-router.js';
 
 export interface AtChannelOptions {
   /** Makes a NEW transport for every (re)open. */
@@ -26,19 +35,13 @@ export interface AtChannelOptions {
   /** First reopen delay after a failed open or a lost transport; doubles up to reopenMaxMs. */
   reopenMinMs?: number;
   reopenMaxMs?: number;
-  /** Replaces DEFAULT_URC_PREFIXES (extend it with `[...DEFAULT_URC_PREFIXES, …]`). */
-  urcPrefixes?: readonly string[];
   /** Timeout of each resynchronisation probe after a timeout. */
   resyncTimeoutMs?: number;
   /** Silence before and after "+++" (DESIGN.md §6: about a second). */
   escapeGuardMs?: number;
 }
 
-export interface AtChannelEvents {
-  connected: [];
-  disconnected: [err?: Error];
-  urc: [line: string];
-}
+export type AtChannelEvents = AtCommanderEvents;
 
 /** The probe that resynchronises the line after a timeout: a 27.007 query with a distinct answer. */
 const RESYNC_COMMAND = 'AT+CMEE?';
@@ -90,7 +93,7 @@ const FINAL_INFO = /^\+[A-Z0-9_]+:\s*(\d+)\s*,\s*([0-9A-Fa-f]+)\s*$/i;
 export class AtChannel extends EventEmitter<AtChannelEvents> implements AtCommander {
   private readonly log: Logger;
   private readonly defaultTimeoutMs: number;
-  private readonly urcPrefixes: readonly string[];
+  private readonly urcs: UrcRouter;
   private readonly resyncTimeoutMs: number;
   private readonly escapeGuardMs: number;
   private readonly link: Link;
@@ -123,7 +126,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     super();
     this.log = opts.logger.child({ part: 'at' });
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 5000;
-    this.urcPrefixes = opts.urcPrefixes ?? DEFAULT_URC_PREFIXES;
+    this.urcs = new UrcRouter((err, line) => this.log.error({ err, line }, 'URC handler threw'));
     this.resyncTimeoutMs = opts.resyncTimeoutMs ?? 1000;
     this.escapeGuardMs = opts.escapeGuardMs ?? 1000;
     this.framer = new LineFramer({
@@ -162,6 +165,10 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       this.failAll('stopped');
     });
     if (wasConnected) this.emitSafe('disconnected');
+  }
+
+  onUrc(prefix: string, handler: UrcHandler, opts?: UrcOptions): () => void {
+    return this.urcs.add(prefix, handler, opts);
   }
 
   command(cmd: string, opts: CommandOptions = {}): Promise<AtResponse> {
@@ -216,6 +223,8 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   private dropTransport(): void {
     this.connected = false;
     this.framer.reset();
+    const cut = this.urcs.reset();
+    if (cut !== undefined) this.log.warn({ line: cut }, 'URC dropped: the port closed before its trailing lines');
   }
 
   /** Every pending thing ends with ClosedError: the waiter, queued jobs, escape's silences. */
@@ -474,11 +483,16 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   private onLine(line: string): void {
     const w = this.activeWaiter();
     this.log.debug({ at: w?.cmd, line }, 'rx');
+    // The lines a registered URC said follow it are its own, whatever they look like.
+    if (this.urcs.waitingForLines) {
+      if (line.trim() !== '') this.urcs.take(line.trim());
+      return;
+    }
     const c = classifyLine(line, {
       phase: w?.phase ?? (this.escaping ? 'resync' : undefined),
       prefix: w?.prefix,
       echoes: w ? [w.cmd, ...this.recentCommands] : this.recentCommands,
-      urcPrefixes: this.urcPrefixes,
+      urcPrefixes: this.urcs.prefixes(),
     });
     switch (c.kind) {
       case 'empty':
@@ -486,19 +500,19 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         return;
       case 'garbage':
         this.log.warn({ at: w?.cmd, line: JSON.stringify(line) }, 'garbage on the AT line');
-        if (!w) this.emitSafe('urc', line);
+        if (!w) this.emitSafe('unsolicited', line);
         return;
       case 'discard':
         this.log.debug({ at: w?.cmd, line }, 'discarded while resynchronising');
         return;
       case 'urc':
-        this.emitSafe('urc', line);
-        // A restarted module is in command mode: the upload's next ACK or result never comes, so
-        // fail it now instead of after its (long) timeout; no escape is needed.
-        if (w && UPLOAD_PHASES.has(w.phase) && RESTART_URCS.has(line.trim())) {
-          this.restartedInUpload = true;
-          this.settle(w, new AtError(`${w.cmd}: module restarted during the upload (${line.trim()})`, w.cmd));
-        }
+        this.urcs.route(line.trim());
+        this.checkRestart(w, line);
+        return;
+      case 'unsolicited':
+        this.log.debug({ at: w?.cmd, line }, 'a line for no one: dropped');
+        this.emitSafe('unsolicited', line.trim());
+        this.checkRestart(w, line);
         return;
       case 'info':
         if (w) {
@@ -522,6 +536,17 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         // While resynchronising, an error is the timed-out command's late answer.
         if (!w || w.phase === 'resync') return this.stray(line);
         return this.settle(w, finalError(w.cmd, c));
+    }
+  }
+
+  /**
+   * A restarted module is in command mode: the upload's next ACK or result never comes, so fail it
+   * now instead of after its (long) timeout; no escape is needed.
+   */
+  private checkRestart(w: Waiter | undefined, line: string): void {
+    if (w && UPLOAD_PHASES.has(w.phase) && RESTART_URCS.has(line.trim())) {
+      this.restartedInUpload = true;
+      this.settle(w, new AtError(`${w.cmd}: module restarted during the upload (${line.trim()})`, w.cmd));
     }
   }
 

@@ -1,6 +1,9 @@
 // Contract of the AT layer: transports, the channel's public surface, and its typed errors.
 // Knows no Quectel command (DESIGN.md §1).
 import type { EventEmitter } from 'node:events';
+import type { UrcHandler, UrcOptions } from './urc-router.js';
+
+export type { UrcHandler, UrcOptions } from './urc-router.js';
 
 export interface TransportEvents {
   /** Bytes from the module. */
@@ -27,8 +30,8 @@ export interface CommandOptions {
   timeoutMs?: number;
   /**
    * Prefix of the information lines this command answers with, e.g. "+CGREG:".
-   * Lines with this prefix are collected; other lines that arrive meanwhile are URCs.
-   * When omitted, lines that are not known URCs are collected (for AT+CIMI, ATI …).
+   * Lines with this prefix are collected; other lines that arrive meanwhile are URCs (or for no one).
+   * When omitted, lines that are no registered URC are collected (for AT+CIMI, ATI …).
    */
   prefix?: string;
 }
@@ -52,12 +55,26 @@ export interface UploadResult extends AtResponse {
   checksum: number;
 }
 
+export interface AtCommanderEvents {
+  /** A transport is open (the first time, or again after it was lost). */
+  connected: [];
+  /** The transport closed; every pending command failed with ClosedError. */
+  disconnected: [err?: Error];
+  /** A line for no one: not the command's, and no registered URC (diagnostics; it is dropped). */
+  unsolicited: [line: string];
+}
+
 /**
  * What the modem driver needs of the AT channel. `AtChannel` implements it; unit tests of
  * `src/modem` use a fake.
- * Events: 'urc' (line: string), 'connected' (), 'disconnected' (err?: Error).
  */
-export interface AtCommander extends EventEmitter {
+export interface AtCommander extends EventEmitter<AtCommanderEvents> {
+  /**
+   * Routes URCs starting with `prefix` to `handler` (with `trailingLines` lines that follow them);
+   * also makes such lines URCs rather than the answer of a command without a prefix. Returns the
+   * function that removes the registration.
+   */
+  onUrc(prefix: string, handler: UrcHandler, opts?: UrcOptions): () => void;
   /** Sends "<cmd>\r" (cmd without the trailing CR, e.g. 'AT+CGREG?') and waits for the final code. */
   command(cmd: string, opts?: CommandOptions): Promise<AtResponse>;
   /**

@@ -71,7 +71,7 @@ for (const tcp of [false, true]) {
         '+QMMSEDIT: 5,"RAM:test_ram.txt"',
         '+QMMSEDIT: 5,"RAM:test_pic.jpg"',
       ]);
-      const result = new Promise<string>((resolve) => at.on('urc', (l) => l.startsWith('+QMMSEND:') && resolve(l)));
+      const result = new Promise<string>((resolve) => at.onUrc('+QMMSEND:', resolve));
       await at.command('AT+QMMSEND=100');
       expect(await result).toBe('+QMMSEND: 0,200');
       await at.command('AT+QMMSEDIT=0');
@@ -122,12 +122,10 @@ describe('the virtual modem posts real MMS (raw AT over a pty)', () => {
     await at.command(`AT+QMMSCFG="character","${charset}"`);
     await at.command(`AT+QMMSEDIT=4,1,"${hex}"`);
     const result = new Promise<string>((resolve) => {
-      const onUrc = (l: string): void => {
-        if (!l.startsWith('+QMMSEND:')) return;
-        at.off('urc', onUrc);
+      const off = at.onUrc('+QMMSEND:', (l) => {
+        off();
         resolve(l);
-      };
-      at.on('urc', onUrc);
+      });
     });
     await at.command('AT+QMMSEND=30');
     return result;

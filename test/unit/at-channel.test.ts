@@ -26,6 +26,9 @@ afterEach(async () => {
 const up = (name: string, n: number): string => `AT+QFUPL="RAM:${name}",${n},60,1`;
 const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff));
 
+/** What a driver registers before it talks to the module (the channel knows no URC of its own). */
+const DRIVER_URCS: readonly string[] = ['RDY', '+CGREG:', '+CEREG:', '+CPIN:', '+QIURC:', '+QIND:', '+QMMSEND:', '+CMTI:'];
+
 interface Rig {
   ch: AtChannel;
   transports: FakeTransport[];
@@ -33,10 +36,17 @@ interface Rig {
   /** The current transport and module. */
   t: () => FakeTransport;
   m: () => ScriptedModem;
+  /** Lines routed to the registrations of `urcPrefixes`. */
   urcs: string[];
+  /** Lines for no one ('unsolicited'). */
+  unsolicited: string[];
 }
 
-async function rig(opts: Partial<AtChannelOptions> = {}, setup?: (m: ScriptedModem) => void): Promise<Rig> {
+async function rig(
+  opts: Partial<AtChannelOptions> = {},
+  setup?: (m: ScriptedModem) => void,
+  urcPrefixes: readonly string[] = DRIVER_URCS,
+): Promise<Rig> {
   const transports: FakeTransport[] = [];
   const modems: ScriptedModem[] = [];
   const ch = new AtChannel({
@@ -58,9 +68,11 @@ async function rig(opts: Partial<AtChannelOptions> = {}, setup?: (m: ScriptedMod
   });
   channels.push(ch);
   const urcs: string[] = [];
-  ch.on('urc', (l) => urcs.push(l));
+  const unsolicited: string[] = [];
+  for (const p of urcPrefixes) ch.onUrc(p, (l) => urcs.push(l));
+  ch.on('unsolicited', (l) => unsolicited.push(l));
   await ch.start();
-  return { ch, transports, modems, t: () => transports.at(-1)!, m: () => modems.at(-1)!, urcs };
+  return { ch, transports, modems, t: () => transports.at(-1)!, m: () => modems.at(-1)!, urcs, unsolicited };
 }
 
 describe('AtChannel commands', () => {
@@ -122,13 +134,14 @@ describe('AtChannel commands', () => {
 
   it('collects only prefixed lines and routes the rest as URCs, even mid-response', async () => {
     const r = await rig();
-    r.m().on('AT+QFLST="RAM:*"', '+QFLST: "RAM:a.txt",10\r\n+CEREG: 1\r\n+QFLST: "RAM:b.jpg",20\r\nRDY\r\n\r\nOK');
+    r.m().on('AT+QFLST="RAM:*"', '+QFLST: "RAM:a.txt",10\r\n+CEREG: 1\r\n+QFLST: "RAM:b.jpg",20\r\nRDY\r\nnoise\r\n\r\nOK');
     const res = await r.ch.command('AT+QFLST="RAM:*"', { prefix: '+QFLST:' });
     expect(res.lines).toEqual(['+QFLST: "RAM:a.txt",10', '+QFLST: "RAM:b.jpg",20']);
     expect(r.urcs).toEqual(['+CEREG: 1', 'RDY']);
+    expect(r.unsolicited).toEqual(['noise']);
   });
 
-  it('without a prefix collects every line that is not a known URC', async () => {
+  it('without a prefix collects every line that is not a registered URC', async () => {
     const r = await rig();
     r.m().on('ATI', 'Quectel\r\nEC25\r\n+QIND: "csq",20,99\r\nRevision: EC25EFAR06A06M4G\r\n\r\nOK');
     const res = await r.ch.command('ATI');
@@ -218,14 +231,15 @@ describe('AtChannel commands', () => {
     expect(r.m().commands.filter((c) => c === 'AT+CMEE?')).toHaveLength(3);
   });
 
-  it('logs garbage lines, emits them as URCs between commands and ignores them inside one', async () => {
+  it('logs garbage lines, emits them as unsolicited between commands and ignores them inside one', async () => {
     const r = await rig();
     r.t().reply('\r\n\x00\x13\xff\xfe\r\n');
-    await until(() => r.urcs.length === 1);
-    expect(r.urcs[0]).toContain('\u0013');
+    await until(() => r.unsolicited.length === 1);
+    expect(r.unsolicited[0]).toContain('\u0013');
     r.m().on('AT+CGSN', '\x01\x02junk\r\n867698040123456\r\n\r\nOK');
     expect((await r.ch.command('AT+CGSN')).lines).toEqual(['867698040123456']);
-    expect(r.urcs).toHaveLength(1);
+    expect(r.unsolicited).toHaveLength(1);
+    expect(r.urcs).toEqual([]);
   });
 
   it('drops a stray final result code that arrives between commands', async () => {
@@ -236,11 +250,80 @@ describe('AtChannel commands', () => {
     expect(r.urcs).toEqual([]);
   });
 
-  it('uses the configured URC table instead of the default', async () => {
-    const r = await rig({ urcPrefixes: ['+MYURC:'] });
+  it('knows only the URCs registered, until their registration is removed', async () => {
+    const r = await rig({}, undefined, []);
+    const mine: string[] = [];
+    const off = r.ch.onUrc('+MYURC:', (l) => mine.push(l));
     r.m().on('ATI', '+MYURC: 1\r\n+CEREG: 1\r\n\r\nOK');
     expect((await r.ch.command('ATI')).lines).toEqual(['+CEREG: 1']);
-    expect(r.urcs).toEqual(['+MYURC: 1']);
+    expect(mine).toEqual(['+MYURC: 1']);
+    off();
+    expect((await r.ch.command('ATI')).lines).toEqual(['+MYURC: 1', '+CEREG: 1']);
+    r.t().reply('\r\n+MYURC: 2\r\n');
+    await until(() => r.unsolicited.length === 1);
+    expect(r.unsolicited).toEqual(['+MYURC: 2']);
+    expect(mine).toEqual(['+MYURC: 1']);
+  });
+});
+
+describe('AtChannel URC routing', () => {
+  const PDU = '07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07';
+
+  it('hands a URC its trailing lines, between commands and mid-response', async () => {
+    const r = await rig();
+    const cmt: [string, readonly string[]][] = [];
+    r.ch.onUrc('+CMT:', (line, trailing) => cmt.push([line, trailing]), { trailingLines: 1 });
+    r.t().reply(`\r\n+CMT: ,24\r\n${PDU}\r\n`);
+    await until(() => cmt.length === 1);
+    // Mid-response of a command without a prefix, whose info lines would otherwise take the PDU.
+    r.m().on('AT+CGSN', `867698040123456\r\n+CMT: "",24\r\n${PDU}\r\n\r\nOK`);
+    expect((await r.ch.command('AT+CGSN')).lines).toEqual(['867698040123456']);
+    expect(cmt).toEqual([
+      ['+CMT: ,24', [PDU]],
+      ['+CMT: "",24', [PDU]],
+    ]);
+    expect(r.unsolicited).toEqual([]);
+  });
+
+  it('calls every handler of a prefix once per URC, and the others even when one throws', async () => {
+    const r = await rig();
+    const a: string[] = [];
+    const b: string[] = [];
+    const offA = r.ch.onUrc('+CMTI:', (l) => a.push(l));
+    r.ch.onUrc('+CMTI:', () => {
+      throw new Error('handler bug');
+    });
+    r.ch.onUrc('+CMTI:', (l) => b.push(l));
+    r.t().reply('\r\n+CMTI: "ME",3\r\n');
+    await until(() => b.length === 1);
+    offA();
+    r.t().reply('\r\n+CMTI: "ME",4\r\n');
+    await until(() => b.length === 2);
+    expect(a).toEqual(['+CMTI: "ME",3']);
+    expect(b).toEqual(['+CMTI: "ME",3', '+CMTI: "ME",4']);
+    // The rig's own registration of +CMTI: got both as well; the channel still works.
+    expect(r.urcs).toEqual(['+CMTI: "ME",3', '+CMTI: "ME",4']);
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+
+  it('drops a URC whose trailing lines were cut off by the port closing', async () => {
+    const r = await rig();
+    const cmt: string[] = [];
+    r.ch.onUrc('+CMT:', (l) => cmt.push(l), { trailingLines: 1 });
+    const reconnected = once(r.ch, 'connected');
+    r.t().reply('\r\n+CMT: ,24\r\n'); // taken at once: the fake emits synchronously
+    r.t().lose();
+    await reconnected;
+    r.t().reply('\r\n+CEREG: 1\r\n');
+    await until(() => r.urcs.length === 1);
+    expect(r.urcs).toEqual(['+CEREG: 1']);
+    expect(cmt).toEqual([]);
+  });
+
+  it('refuses an empty prefix and a negative number of trailing lines', () => {
+    const ch = new AtChannel({ logger: log, openTransport: () => new FakeTransport() });
+    expect(() => ch.onUrc('', () => undefined)).toThrow(TypeError);
+    expect(() => ch.onUrc('+CMT:', () => undefined, { trailingLines: -1 })).toThrow(TypeError);
   });
 });
 

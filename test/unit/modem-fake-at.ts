@@ -1,9 +1,18 @@
 // A scripted AtCommander for the modem driver's unit tests: answers from a table (a healthy
-// module by default) or one-shot scripts, records the transcript, and emits urc/connected/disconnected.
+// module by default) or one-shot scripts, records the transcript, routes URCs through the real
+// router of src/at to whoever registered them, and emits connected/disconnected.
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { AtErrorResult, ClosedError, CmeError } from '../../src/at/errors.js';
-import type { AtCommander, AtResponse, CommandOptions, UploadOptions, UploadResult } from '../../src/at/types.js';
+import type {
+  AtCommander,
+  AtCommanderEvents,
+  AtResponse,
+  CommandOptions,
+  UploadOptions,
+  UploadResult,
+} from '../../src/at/types.js';
+import { UrcRouter, type UrcHandler, type UrcOptions } from '../../src/at/urc-router.js';
 import { checksum16 } from '../../src/at/checksum.js';
 import type { ModemConfig } from '../../src/modem/config.js';
 import type { QuectelModem } from '../../src/modem/quectel.js';
@@ -26,8 +35,12 @@ export const HEALTHY: ReadonlyMap<string, Reply> = new Map<string, Reply>([
   ['AT+QIACT?', []],
 ]);
 
-export class FakeAt extends EventEmitter implements AtCommander {
+export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommander {
   isConnected = true;
+  /** The URC registrations the driver made; a handler that throws fails the test. */
+  readonly urcs = new UrcRouter((err) => {
+    throw err;
+  });
   /** Every command written, in order (uploads included). */
   readonly transcript: string[] = [];
   readonly commandOptions: { cmd: string; opts?: CommandOptions }[] = [];
@@ -55,8 +68,15 @@ export class FakeAt extends EventEmitter implements AtCommander {
     this.transcript.length = 0;
   }
 
-  urc(line: string): void {
-    this.emit('urc', line);
+  onUrc(prefix: string, handler: UrcHandler, opts?: UrcOptions): () => void {
+    return this.urcs.add(prefix, handler, opts);
+  }
+
+  /** The module sends a URC (with its trailing lines); false when nobody registered for it. */
+  urc(line: string, ...trailing: string[]): boolean {
+    const routed = this.urcs.route(line);
+    for (const t of trailing) this.urcs.take(t);
+    return routed;
   }
 
   disconnect(): void {

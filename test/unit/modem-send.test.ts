@@ -39,7 +39,7 @@ describe('send()', () => {
     });
     expect(r).toEqual({ err: 0, httpStatus: 200 });
     expect(order).toEqual(['accepted after AT+QMMSEND=300']);
-    expect(at.listenerCount('urc')).toBe(0);
+    expect(at.urcs.size).toBe(0);
     expect(at.listenerCount('disconnected')).toBe(0);
   });
 
@@ -92,7 +92,7 @@ describe('send()', () => {
     expect(err).toBeInstanceOf(SendNotAcceptedError);
     expect((err as SendNotAcceptedError).code).toBe(764);
     expect(onAccepted).not.toHaveBeenCalled();
-    expect(at.listenerCount('urc')).toBe(0);
+    expect(at.urcs.size).toBe(0);
   });
 
   it('plain ERROR → SendNotAcceptedError without a code', async () => {
