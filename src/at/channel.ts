@@ -1,30 +1,29 @@
-// The AT channel (DESIGN.md §1 src/at): one command in flight, line framing, final result codes,
-// per-command timeouts, URCs, upload data mode, and reopening the transport with backoff.
+// The AT channel (DESIGN.md §1 src/at): one command in flight, final result codes, per-command
+// timeouts and resynchronisation, URCs routed to whoever registered them, data mode run for a
+// driver's protocol. Framing (framing.ts), classification (lines.ts), the link (link.ts) and the
+// URC router (urc-router.ts) are parts of their own. Knows no vendor.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { checksum16 } from './checksum.js';
-import {
-  AtError,
-  AtErrorResult,
-  ChecksumError,
-  ClosedError,
-  CmeError,
-  CmsError,
-  TimeoutError,
-} from './errors.js';
+import { checkProtocol, Transfer } from './data-mode.js';
+import { AtError, ClosedError, finalError, TimeoutError } from './errors.js';
 import { LineFramer } from './framing.js';
-import { classifyLine, responsePrefixOf, type Phase } from './lines.js';
+import { checkCommand, classifyLine, responsePrefixOf, type Phase } from './lines.js';
 import { Link } from './link.js';
+import { JobQueue } from './queue.js';
+import { ESCAPE_SEQUENCE, LineRecovery, RESYNC_COMMAND, RESYNC_PREFIX } from './recovery.js';
 import type {
   AtCommander,
   AtCommanderEvents,
   AtResponse,
   CommandOptions,
+  DataModeProtocol,
+  DataModeReply,
+  DataModeSession,
+  DataModeUntil,
   Transport,
-  UploadOptions,
-  UploadResult,
 } from './types.js';
 import { UrcRouter, type UrcHandler, type UrcOptions } from './urc-router.js';
+import { newWaiter, settleWaiter, type WaitResult, type Waiter } from './waiter.js';
 
 export interface AtChannelOptions {
   /** Makes a NEW transport for every (re)open. */
@@ -43,59 +42,14 @@ export interface AtChannelOptions {
 
 export type AtChannelEvents = AtCommanderEvents;
 
-/** The probe that resynchronises the line after a timeout: a 27.007 query with a distinct answer. */
-const RESYNC_COMMAND = 'AT+CMEE?';
-const RESYNC_PREFIX = '+CMEE:';
-const RESYNC_TRIES = 3;
-const ESCAPE_SEQUENCE = '+++';
-/** The module's ACK in upload mode: a bare "A", without CR/LF. */
-const ACK_TOKENS: readonly string[] = ['A'];
-
-type WaitResult = { kind: 'ok'; lines: string[] } | { kind: 'connect' } | { kind: 'ack' };
-
-interface Waiter {
-  cmd: string;
-  phase: Phase;
-  prefix?: string;
-  lines: string[];
-  sawInfo: boolean;
-  settled: boolean;
-  /** The bytes were handed to the transport (the module may have them even if the port closes). */
-  writeStarted: boolean;
-  timer?: NodeJS.Timeout;
-  promise: Promise<WaitResult>;
-  resolve: (r: WaitResult) => void;
-  reject: (e: Error) => void;
-}
-
-interface Job {
-  cmd: string;
-  /** An escape job recovers the line itself; it must not be preceded by another recovery. */
-  recovery: boolean;
-  run: () => Promise<unknown>;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-}
-
-interface Delay {
-  timer: NodeJS.Timeout;
-  reject: (e: Error) => void;
-}
-
-const UPLOAD_PHASES: ReadonlySet<Phase> = new Set(['connect', 'ack', 'final']);
-/**
- * URCs a module sends when it has (re)started: it then is in command mode, so an upload it was
- * taking will never be acknowledged (DESIGN.md §6 "the module rebooting mid-message").
- */
-const RESTART_URCS: ReadonlySet<string> = new Set(['RDY']);
-const FINAL_INFO = /^\+[A-Z0-9_]+:\s*(\d+)\s*,\s*([0-9A-Fa-f]+)\s*$/i;
+/** From the data-mode command's write to its final result: the module may be deaf to AT. */
+const DATA_PHASES: ReadonlySet<Phase> = new Set(['connect', 'data']);
 
 export class AtChannel extends EventEmitter<AtChannelEvents> implements AtCommander {
   private readonly log: Logger;
   private readonly defaultTimeoutMs: number;
   private readonly urcs: UrcRouter;
-  private readonly resyncTimeoutMs: number;
-  private readonly escapeGuardMs: number;
+  private readonly recovery: LineRecovery;
   private readonly link: Link;
   private readonly framer: LineFramer;
 
@@ -112,31 +66,35 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   private waiter: Waiter | undefined;
   /** The last commands written: their echo may still arrive (echo can come back on at any time). */
   private recentCommands: string[] = [];
-  private readonly queue: Job[] = [];
-  private pumping = false;
-  private readonly delays = new Set<Delay>();
-  private needResync = false;
-  private needEscape = false;
-  /** An RDY arrived during the upload in hand: the module left data mode by restarting. */
-  private restartedInUpload = false;
-  /** Between "+++" and the probe: what the module says then (an upload's result) is for no one. */
-  private escaping = false;
+  private readonly queue: JobQueue;
+  /** The data-mode transfer in hand, from its command's write to the end of its protocol. */
+  private transfer: Transfer | undefined;
 
   constructor(opts: AtChannelOptions) {
     super();
     this.log = opts.logger.child({ part: 'at' });
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 5000;
     this.urcs = new UrcRouter((err, line) => this.log.error({ err, line }, 'URC handler threw'));
-    this.resyncTimeoutMs = opts.resyncTimeoutMs ?? 1000;
-    this.escapeGuardMs = opts.escapeGuardMs ?? 1000;
-    this.framer = new LineFramer({
-      tokens: () => {
-        const w = this.activeWaiter();
-        return w && (w.phase === 'ack' || w.phase === 'final') ? ACK_TOKENS : [];
+    this.recovery = new LineRecovery({
+      log: this.log,
+      escapeGuardMs: opts.escapeGuardMs ?? 1000,
+      resyncTimeoutMs: opts.resyncTimeoutMs ?? 1000,
+      write: (label, bytes) => this.send(label, bytes),
+      probe: async (timeoutMs) => {
+        await this.exchange(RESYNC_COMMAND, 'resync', RESYNC_PREFIX, timeoutMs);
       },
+      lastActivityAt: () => Math.max(this.lastRxAt, this.lastTxAt),
+    });
+    this.framer = new LineFramer({
+      tokens: () => this.dataTokens(),
       line: (line) => this.onLine(line),
-      raw: () => undefined,
+      raw: (bytes) => this.onRaw(bytes),
       overlong: (bytes) => this.log.warn({ bytes }, 'dropping an overlong unterminated line'),
+    });
+    this.queue = new JobQueue({
+      accepting: () => this.isConnected,
+      starting: () => (this.jobGeneration = this.link.generation),
+      recover: () => this.recovery.run(),
     });
     this.link = new Link({
       openTransport: opts.openTransport,
@@ -175,29 +133,23 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     const bad = checkCommand(cmd);
     if (bad) return Promise.reject(bad);
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
-    return this.enqueue(cmd, false, async () => {
+    return this.queue.enqueue(cmd, false, async () => {
       const r = await this.exchange(cmd, 'command', opts.prefix, timeoutMs);
       return { lines: r.kind === 'ok' ? r.lines : [] };
     });
   }
 
-  upload(cmd: string, data: Buffer, opts: UploadOptions = {}): Promise<UploadResult> {
-    const bad = checkCommand(cmd);
+  dataMode<R>(cmd: string, protocol: DataModeProtocol<R>, opts: CommandOptions = {}): Promise<R> {
+    const bad = checkCommand(cmd) ?? checkProtocol(cmd, protocol);
     if (bad) return Promise.reject(bad);
-    // The module cannot take a 0-byte file in data mode: refuse before it waits for bytes.
-    if (data.length === 0) return Promise.reject(new AtError(`${cmd}: refusing to upload 0 bytes`, cmd));
-    const blockSize = opts.blockSize ?? 1024;
-    if (!Number.isInteger(blockSize) || blockSize < 1) {
-      return Promise.reject(new AtError(`${cmd}: invalid block size ${blockSize}`, cmd));
-    }
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     const prefix = opts.prefix ?? responsePrefixOf(cmd);
-    return this.enqueue(cmd, false, () => this.runUpload(cmd, data, blockSize, timeoutMs, prefix, opts.onProgress));
+    return this.queue.enqueue(cmd, false, () => this.runDataMode(cmd, new Transfer(protocol, prefix), prefix, timeoutMs));
   }
 
   /** Leaves a data mode the module may still be in: silence, "+++", silence, then resynchronise. */
   escapeDataMode(): Promise<void> {
-    return this.enqueue(ESCAPE_SEQUENCE, true, () => this.escape());
+    return this.queue.enqueue(ESCAPE_SEQUENCE, true, () => this.recovery.escape());
   }
 
   // ---- transport lifecycle (the link opens and reopens; this keeps the channel's side) ----
@@ -213,7 +165,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     // DESIGN.md §6: a port lost mid-upload leaves the module in data mode (it keeps its state
     // while the USB port re-enumerates): leave it with "+++" before the first command.
     const w = this.activeWaiter();
-    if (w && UPLOAD_PHASES.has(w.phase)) this.needEscape = true;
+    if (w && DATA_PHASES.has(w.phase)) this.recovery.needEscape = true;
     this.dropTransport();
     this.log.warn({ err, port }, 'modem port closed');
     this.failAll(err ? `transport closed: ${err.message}` : 'transport closed');
@@ -231,161 +183,69 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
   private failAll(reason: string): void {
     const w = this.waiter;
     if (w && !w.settled) this.settle(w, new ClosedError(w.cmd, reason, { mayHaveArrived: w.writeStarted }));
-    for (const job of this.queue.splice(0)) job.reject(new ClosedError(job.cmd, reason));
-    for (const d of [...this.delays]) {
-      clearTimeout(d.timer);
-      this.delays.delete(d);
-      d.reject(new ClosedError(ESCAPE_SEQUENCE, reason));
-    }
-  }
-
-  // ---- the queue: one job at a time ----
-
-  private enqueue<T>(cmd: string, recovery: boolean, run: () => Promise<T>): Promise<T> {
-    if (!this.isConnected) return Promise.reject(new ClosedError(cmd, 'not connected'));
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ cmd, recovery, run, resolve: resolve as (v: unknown) => void, reject });
-      void this.pump();
-    });
-  }
-
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      for (let job = this.queue.shift(); job; job = this.queue.shift()) {
-        this.jobGeneration = this.link.generation;
-        try {
-          if (!job.recovery) await this.recover();
-          job.resolve(await job.run());
-        } catch (err) {
-          job.reject(err instanceof Error ? err : new AtError(String(err), job.cmd));
-        }
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  /** After a timeout the line may carry a late answer (or the module may sit in data mode). */
-  private async recover(): Promise<void> {
-    if (this.needEscape) await this.escape();
-    else if (this.needResync) await this.resync();
-  }
-
-  private async escape(): Promise<void> {
-    this.needEscape = false;
-    // §6: "+++" is an escape only when framed by about a second of silence.
-    await this.waitForSilence(this.escapeGuardMs);
-    this.log.debug({ at: ESCAPE_SEQUENCE }, 'tx');
-    this.escaping = true;
-    try {
-      await this.send(ESCAPE_SEQUENCE, Buffer.from(ESCAPE_SEQUENCE, 'ascii'));
-      // A fifth more than the guard: the module's own guard timer starts when "+++" reaches it.
-      await this.delay(Math.ceil(this.escapeGuardMs * 1.2));
-      // If the module was not in data mode, "+++" sits in its command buffer: end that line here
-      // (its ERROR is dropped) so that the probe arrives on a line of its own.
-      await this.send(ESCAPE_SEQUENCE, Buffer.from('\r', 'ascii'));
-      this.needResync = true;
-      await this.resync();
-    } finally {
-      this.escaping = false;
-    }
-  }
-
-  /**
-   * Sends the probe until its own answer ("+CMEE: n" then OK) comes back; a stray OK or ERROR
-   * of the timed-out command arriving first is not taken for it.
-   */
-  private async resync(): Promise<void> {
-    for (let attempt = 1; attempt <= RESYNC_TRIES; attempt++) {
-      try {
-        await this.exchange(RESYNC_COMMAND, 'resync', RESYNC_PREFIX, this.resyncTimeoutMs);
-        this.needResync = false;
-        this.log.debug({ attempt }, 'line resynchronised');
-        return;
-      } catch (err) {
-        if (err instanceof ClosedError) throw err;
-        this.log.debug({ err, attempt }, 'resynchronisation probe failed');
-      }
-    }
-    // Give the next command its chance; if the module is gone it times out and we come back here.
-    this.needResync = false;
-    this.log.warn({ tries: RESYNC_TRIES }, 'could not resynchronise the AT line');
-  }
-
-  private async waitForSilence(ms: number): Promise<void> {
-    // Bounded: a module that never stops talking still gets its "+++" eventually.
-    for (let i = 0; i < 10; i++) {
-      // Silence both ways: the module counts the guard from the last byte it received.
-      const quietFor = Date.now() - Math.max(this.lastRxAt, this.lastTxAt);
-      if (quietFor >= ms) return;
-      await this.delay(ms - quietFor);
-    }
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const d: Delay = {
-        timer: setTimeout(() => {
-          this.delays.delete(d);
-          resolve();
-        }, ms),
-        reject,
-      };
-      this.delays.add(d);
-    });
+    this.queue.failQueued(reason);
+    this.recovery.failDelays(reason);
   }
 
   // ---- one exchange: write, then wait for what the phase expects ----
 
-  private async runUpload(
-    cmd: string,
-    data: Buffer,
-    blockSize: number,
-    timeoutMs: number,
-    prefix: string | undefined,
-    onProgress: ((sent: number, total: number) => void) | undefined,
-  ): Promise<UploadResult> {
-    const total = data.length;
-    this.log.debug({ at: cmd, size: total, blockSize }, 'upload');
-    await this.exchange(cmd, 'connect', undefined, timeoutMs);
-    let sent = 0;
-    let finalLines: string[] | undefined;
-    this.restartedInUpload = false;
+  /**
+   * Writes the command, waits for CONNECT, then runs the protocol. Between CONNECT and the final
+   * OK the module is in data mode, deaf to AT, whatever ended our side (a failed write, a closed
+   * port, a timeout, the protocol itself): it is left with "+++" before the next command, on this
+   * port or the one that comes back. Not after a restart URC: the module is in command mode.
+   */
+  private async runDataMode<R>(cmd: string, t: Transfer<R>, prefix: string | undefined, timeoutMs: number): Promise<R> {
+    this.log.debug({ at: cmd, ...t.protocol.logFields }, t.protocol.name);
+    this.transfer = t;
     try {
-      while (finalLines === undefined) {
-        const block = data.subarray(sent, sent + blockSize);
-        const last = sent + block.length >= total;
-        const r = await this.exchange(cmd, last ? 'final' : 'ack', prefix, timeoutMs, block);
-        sent += block.length;
-        // OK before the last block: the module took fewer bytes than we have; the size check says so.
-        if (r.kind === 'ok') finalLines = r.lines;
-        else this.progress(cmd, onProgress, sent, total);
+      const c = await this.exchange(cmd, 'connect', undefined, timeoutMs);
+      const step = (until: DataModeUntil, data?: Buffer): Promise<DataModeReply> =>
+        this.transferStep(t, cmd, prefix, timeoutMs, until, data);
+      const session: DataModeSession = {
+        command: cmd,
+        connectLine: c.kind === 'connect' ? c.line : 'CONNECT',
+        log: this.log,
+        send: (data, until) => step(until, data),
+        receive: (until) => step(until),
+      };
+      try {
+        return await t.protocol.run(session);
+      } catch (err) {
+        if (!t.finished && !t.restarted) this.recovery.needEscape = true;
+        throw err;
       }
-    } catch (err) {
-      // Between CONNECT and the final code the module is in data mode, deaf to AT, whatever ended
-      // our side (a failed write, a closed port, a timeout): leave it with "+++" before the next
-      // command, on this port or the one that comes back. Not after a restart: it is in command mode.
-      if (!this.restartedInUpload) this.needEscape = true;
-      throw err;
+    } finally {
+      if (this.transfer === t) this.transfer = undefined;
+      if (this.waiter?.parked) this.waiter = undefined;
     }
-    this.progress(cmd, onProgress, sent, total);
-    const info = finalLines.map((l) => FINAL_INFO.exec(l)).find((m) => m !== null);
-    if (!info) throw new AtError(`${cmd}: no "<size>,<checksum>" line in the answer`, cmd);
-    const reported = { size: Number(info[1]), checksum: parseInt(info[2], 16) };
-    const expected = { size: total, checksum: checksum16(data) };
-    if (reported.size !== expected.size || reported.checksum !== expected.checksum) {
-      throw new ChecksumError(cmd, expected, reported);
-    }
-    return { lines: finalLines, size: reported.size, checksum: reported.checksum };
   }
 
-  private progress(cmd: string, cb: ((sent: number, total: number) => void) | undefined, sent: number, total: number): void {
-    try {
-      cb?.(sent, total);
-    } catch (err) {
-      this.log.warn({ err, at: cmd }, 'upload progress listener threw');
+  /** One wait of a protocol: a write (or none) and what ends the wait. */
+  private async transferStep(
+    t: Transfer,
+    cmd: string,
+    prefix: string | undefined,
+    timeoutMs: number,
+    until: DataModeUntil,
+    data?: Buffer,
+  ): Promise<DataModeReply> {
+    if (this.transfer !== t || t.finished) throw new AtError(`${cmd}: the ${t.protocol.name} is over`, cmd);
+    if (until === 'bytes') {
+      const unavailable = t.rawUnavailable(cmd);
+      if (unavailable) throw unavailable;
+      const held = t.takeHeld();
+      if (held) return { kind: 'bytes', data: held };
+    }
+    const r = await this.exchange(cmd, 'data', prefix, timeoutMs, data, until);
+    switch (r.kind) {
+      case 'ok':
+        t.finished = true;
+        return { kind: 'final', lines: r.lines };
+      case 'connect':
+        throw new AtError(`${cmd}: a second CONNECT`, cmd);
+      default:
+        return r;
     }
   }
 
@@ -399,18 +259,25 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     prefix: string | undefined,
     timeoutMs: number,
     payload?: Buffer,
+    until?: DataModeUntil,
   ): Promise<WaitResult> {
-    const w = this.arm(cmd, phase, prefix);
+    const parked = phase === 'data' ? this.unpark() : undefined;
+    if (parked) parked.until = until;
+    const w = parked ?? this.arm(cmd, phase, prefix, until);
     try {
-      if (payload) {
-        this.log.debug({ at: cmd, bytes: payload.length }, 'tx data');
+      if (phase === 'data') {
+        if (payload) this.log.debug({ at: cmd, bytes: payload.length }, 'tx data');
       } else {
         this.log.debug({ at: cmd }, 'tx');
         this.recentCommands = [cmd, ...this.recentCommands.filter((c) => c !== cmd)].slice(0, 2);
       }
-      // From here the module may get the bytes, even if the port closes before the write resolves.
-      w.writeStarted = true;
-      await this.send(cmd, payload ?? Buffer.from(`${cmd}\r`, 'utf8'));
+      const bytes = phase === 'data' ? payload : Buffer.from(`${cmd}\r`, 'utf8');
+      // Not when the module ended data mode already (its final result came while parked).
+      if (bytes && !w.settled) {
+        // From here the module may get the bytes, even if the port closes before the write resolves.
+        w.writeStarted = true;
+        await this.send(cmd, bytes);
+      }
       if (!w.settled) w.timer = setTimeout(() => this.onTimeout(w, timeoutMs), timeoutMs);
     } catch (err) {
       if (!w.settled) this.settle(w, err instanceof Error ? err : new ClosedError(cmd, String(err)));
@@ -423,35 +290,33 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     }
   }
 
-  private arm(cmd: string, phase: Phase, prefix: string | undefined): Waiter {
-    let resolve!: (r: WaitResult) => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<WaitResult>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // The answer may come while exchange() still awaits the write (a pty drains after the module
-    // replied): an error then would reject a promise nobody awaits yet, which ends the process.
-    // exchange() awaits it right after the write and gets the same rejection.
-    promise.catch(() => undefined);
-    const w: Waiter = { cmd, phase, prefix, lines: [], sawInfo: false, settled: false, writeStarted: false, promise, resolve, reject };
+  private arm(cmd: string, phase: Phase, prefix: string | undefined, until?: DataModeUntil): Waiter {
+    const w = newWaiter(cmd, phase, prefix, until);
     this.waiter = w;
     return w;
   }
 
   private settle(w: Waiter, outcome: WaitResult | Error): void {
-    if (w.settled) return;
-    w.settled = true;
-    if (w.timer) clearTimeout(w.timer);
-    if (outcome instanceof Error) w.reject(outcome);
-    else w.resolve(outcome);
+    if (!settleWaiter(w, outcome)) return;
+    // Still in data mode: keep listening, at once (the rest of this chunk may be for the protocol).
+    if (!(outcome instanceof Error) && outcome.kind !== 'ok' && this.transfer && DATA_PHASES.has(w.phase)) {
+      this.arm(w.cmd, 'data', this.transfer.prefix).parked = true;
+    }
+  }
+
+  /** The waiter parked between a transfer's waits, for the next one to take over. */
+  private unpark(): Waiter | undefined {
+    const w = this.waiter;
+    if (!w?.parked) return undefined;
+    w.parked = false;
+    return w;
   }
 
   private onTimeout(w: Waiter, timeoutMs: number): void {
     if (w.settled) return;
-    // In data mode the module is deaf to AT commands until "+++" or its own upload timeout.
-    if (UPLOAD_PHASES.has(w.phase)) this.needEscape = true;
-    else this.needResync = true;
+    // In data mode the module is deaf to AT commands until "+++" or its own timeout.
+    if (DATA_PHASES.has(w.phase)) this.recovery.needEscape = true;
+    else this.recovery.needResync = true;
     this.log.warn({ at: w.cmd, timeoutMs }, 'AT command timed out');
     this.settle(w, new TimeoutError(w.cmd, timeoutMs));
   }
@@ -480,6 +345,25 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     this.framer.push(chunk);
   }
 
+  /** The protocol's tokens, while a wait in data mode is armed. */
+  private dataTokens(): readonly string[] {
+    return this.activeWaiter()?.phase === 'data' ? (this.transfer?.tokens ?? []) : [];
+  }
+
+  /** Raw bytes after CONNECT (never logged): to the protocol once all have come. */
+  private onRaw(bytes: Buffer): void {
+    const t = this.transfer;
+    const all = t?.addRaw(bytes);
+    if (!t || !all) return;
+    const w = this.activeWaiter();
+    if (w?.phase === 'data' && w.until === 'bytes') {
+      t.handedOut();
+      this.settle(w, { kind: 'bytes', data: all });
+    } else {
+      t.hold(all);
+    }
+  }
+
   private onLine(line: string): void {
     const w = this.activeWaiter();
     this.log.debug({ at: w?.cmd, line }, 'rx');
@@ -489,8 +373,9 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       return;
     }
     const c = classifyLine(line, {
-      phase: w?.phase ?? (this.escaping ? 'resync' : undefined),
+      phase: w?.phase ?? (this.recovery.escaping ? 'resync' : undefined),
       prefix: w?.prefix,
+      tokens: w?.phase === 'data' ? this.transfer?.tokens : undefined,
       echoes: w ? [w.cmd, ...this.recentCommands] : this.recentCommands,
       urcPrefixes: this.urcs.prefixes(),
     });
@@ -521,10 +406,11 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         }
         return;
       case 'connect':
-        if (w) this.settle(w, { kind: 'connect' });
+        if (w) this.onConnect(w, line.trim());
         return;
-      case 'ack':
-        if (w?.phase === 'ack') this.settle(w, { kind: 'ack' });
+      case 'token':
+        // A token the wait is not for (an ACK before the final result) is dropped.
+        if (w?.phase === 'data' && w.until === 'token') this.settle(w, { kind: 'token', token: c.token });
         return;
       case 'ok':
         if (!w || (w.phase === 'resync' && !w.sawInfo)) return this.stray(line);
@@ -539,14 +425,29 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     }
   }
 
+  /** CONNECT: raw bytes may follow at once, so the framer is told before the next byte is read. */
+  private onConnect(w: Waiter, line: string): void {
+    const t = this.transfer;
+    try {
+      const n = t?.rawAfter(w.cmd, line) ?? 0;
+      if (n > 0) this.framer.captureRaw(n);
+    } catch (err) {
+      this.settle(w, err instanceof Error ? err : new AtError(String(err), w.cmd));
+      return;
+    }
+    this.settle(w, { kind: 'connect', line });
+  }
+
   /**
-   * A restarted module is in command mode: the upload's next ACK or result never comes, so fail it
-   * now instead of after its (long) timeout; no escape is needed.
+   * A restarted module is in command mode (DESIGN.md §6 "the module rebooting mid-message"): the
+   * transfer's next token or result never comes, so fail it now instead of after its (long)
+   * timeout; no escape is needed. The protocol names the URCs that say so.
    */
   private checkRestart(w: Waiter | undefined, line: string): void {
-    if (w && UPLOAD_PHASES.has(w.phase) && RESTART_URCS.has(line.trim())) {
-      this.restartedInUpload = true;
-      this.settle(w, new AtError(`${w.cmd}: module restarted during the upload (${line.trim()})`, w.cmd));
+    const t = this.transfer;
+    if (w && t && DATA_PHASES.has(w.phase) && t.isRestart(line.trim())) {
+      t.restarted = true;
+      this.settle(w, new AtError(`${w.cmd}: module restarted during the ${t.protocol.name} (${line.trim()})`, w.cmd));
     }
   }
 
@@ -561,30 +462,4 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       this.log.error({ err, event }, 'AT channel listener threw');
     }
   }
-}
-
-function finalError(
-  cmd: string,
-  c: { kind: 'error'; text: string } | { kind: 'cme'; code: number; text?: string } | { kind: 'cms'; code: number; text?: string },
-): AtError {
-  switch (c.kind) {
-    case 'cme':
-      return new CmeError(cmd, c.code, c.text);
-    case 'cms':
-      return new CmsError(cmd, c.code);
-    case 'error': {
-      // "NO CARRIER" and the like end a command as "ERROR" does; keep their text in the message.
-      const e = new AtErrorResult(cmd);
-      if (c.text !== 'ERROR') e.message = `${cmd}: ${c.text}`;
-      return e;
-    }
-  }
-}
-
-/** A command must be one line: CR, LF or Ctrl-Z inside it would end it early or send it as text. */
-function checkCommand(cmd: string): AtError | undefined {
-  if (cmd === '' || /[\r\n\x1a\x1b]/.test(cmd)) {
-    return new AtError(`refusing a command with CR, LF, Ctrl-Z or ESC: ${JSON.stringify(cmd)}`, cmd.replace(/[\r\n\x1a\x1b]/g, ' '));
-  }
-  return undefined;
 }

@@ -1,6 +1,7 @@
 // Line classification of the AT channel: every line the module sends is sorted here, in one
 // function, the way reference-ril's atchannel.c processLine does. Knows no vendor: which lines are
 // URCs is what the driver registered (urc-router.ts).
+import { AtError } from './errors.js';
 
 /** Result codes that end a command (3GPP TS 27.007 §5.7; "NO CARRIER" etc. as in reference-ril). */
 const ERROR_FINALS: readonly string[] = ['ERROR', 'NO CARRIER', 'NO ANSWER', 'NO DIALTONE', 'BUSY'];
@@ -9,12 +10,10 @@ const ERROR_FINALS: readonly string[] = ['ERROR', 'NO CARRIER', 'NO ANSWER', 'NO
 export type Phase =
   /** An ordinary command: info lines by prefix (or any line that is no registered URC, without a prefix). */
   | 'command'
-  /** An upload command before the module switched to data mode. */
+  /** A data-mode command before the module switched to data mode: CONNECT, or a final error. */
   | 'connect'
-  /** Between blocks of an upload: the module's "A". */
-  | 'ack'
-  /** After the last block: "+QFUPL: <size>,<checksum>" then OK; a stray "A" may come first. */
-  | 'final'
+  /** In data mode: the protocol's tokens, info lines by prefix, the final result. */
+  | 'data'
   /** Resynchronisation after a timeout: everything but the probe's answer and registered URCs is dropped. */
   | 'resync';
 
@@ -23,6 +22,8 @@ export interface LineContext {
   phase?: Phase;
   /** Info-line prefix of the command in flight. */
   prefix?: string;
+  /** In the data phase: what the data-mode protocol sends as tokens (e.g. an ACK "A"). */
+  tokens?: readonly string[];
   /** Commands whose echo may still arrive (the one in flight, the one before). */
   echoes: readonly string[];
   /** The prefixes registered as URCs (by the driver, through the channel's onUrc). */
@@ -39,7 +40,7 @@ export type LineClass =
   | { kind: 'cme'; code: number; text?: string }
   | { kind: 'cms'; code: number; text?: string }
   | { kind: 'connect' }
-  | { kind: 'ack' }
+  | { kind: 'token'; token: string }
   | { kind: 'info' }
   /** A registered URC: for the router. */
   | { kind: 'urc' }
@@ -85,7 +86,7 @@ export function classifyLine(raw: string, ctx: LineContext): LineClass {
   const phase = ctx.phase;
   if (phase === undefined) return registered ? { kind: 'urc' } : { kind: 'unsolicited' };
   if (phase === 'connect' && line.startsWith('CONNECT')) return { kind: 'connect' };
-  if ((phase === 'ack' || phase === 'final') && line === 'A') return { kind: 'ack' };
+  if (phase === 'data' && ctx.tokens?.includes(line)) return { kind: 'token', token: line };
   if (ctx.prefix !== undefined && ctx.prefix !== '' && line.startsWith(ctx.prefix)) return { kind: 'info' };
   if (registered) return { kind: 'urc' };
   if (phase === 'resync') return { kind: 'discard' };
@@ -95,9 +96,17 @@ export function classifyLine(raw: string, ctx: LineContext): LineClass {
 
 /**
  * The info-line prefix an extended command answers with: "AT+QFUPL=…" → "+QFUPL:".
- * Used when an upload is given no prefix, so the channel needs no table of commands.
+ * Used when a data-mode command is given no prefix, so the channel needs no table of commands.
  */
 export function responsePrefixOf(cmd: string): string | undefined {
   const m = /^AT([+$%^][A-Z0-9_]+)/i.exec(cmd.trim());
   return m ? `${m[1].toUpperCase()}:` : undefined;
+}
+
+/** A command must be one line: CR, LF or Ctrl-Z inside it would end it early or send it as text. */
+export function checkCommand(cmd: string): AtError | undefined {
+  if (cmd === '' || /[\r\n\x1a\x1b]/.test(cmd)) {
+    return new AtError(`refusing a command with CR, LF, Ctrl-Z or ESC: ${JSON.stringify(cmd)}`, cmd.replace(/[\r\n\x1a\x1b]/g, ' '));
+  }
+  return undefined;
 }

@@ -1,79 +1,17 @@
-// AtChannel against a scripted fake transport: final codes, prefixes, URCs, echo, timeouts and
-// resynchronisation, uploads in ACK mode, escape, and transport loss with reopen.
+// AtChannel against a scripted fake transport: final codes, prefixes, URCs and their routing,
+// echo, timeouts and resynchronisation, data mode run for a protocol, escape, and transport loss
+// with reopen. (The QFUPL upload protocol's own tests: modem-qfupl.test.ts.)
 import { once } from 'node:events';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AtChannel, type AtChannelOptions } from '../../src/at/channel.js';
-import { checksum16 } from '../../src/at/checksum.js';
-import {
-  AtError,
-  AtErrorResult,
-  ChecksumError,
-  ClosedError,
-  CmeError,
-  CmsError,
-  TimeoutError,
-} from '../../src/at/errors.js';
-import { FakeTransport, ScriptedModem, until } from './at-fakes.js';
+import { AtChannel } from '../../src/at/channel.js';
+import { AtError, AtErrorResult, ClosedError, CmeError, CmsError, TimeoutError } from '../../src/at/errors.js';
+import type { DataModeProtocol, DataModeSession } from '../../src/at/types.js';
+import { FakeTransport, ScriptedModem, rig, stopChannels, stopLater, until } from './at-fakes.js';
 
 const log = pino({ level: 'silent' });
-const channels: AtChannel[] = [];
 
-afterEach(async () => {
-  for (const c of channels.splice(0)) await c.stop();
-});
-
-const up = (name: string, n: number): string => `AT+QFUPL="RAM:${name}",${n},60,1`;
-const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff));
-
-/** What a driver registers before it talks to the module (the channel knows no URC of its own). */
-const DRIVER_URCS: readonly string[] = ['RDY', '+CGREG:', '+CEREG:', '+CPIN:', '+QIURC:', '+QIND:', '+QMMSEND:', '+CMTI:'];
-
-interface Rig {
-  ch: AtChannel;
-  transports: FakeTransport[];
-  modems: ScriptedModem[];
-  /** The current transport and module. */
-  t: () => FakeTransport;
-  m: () => ScriptedModem;
-  /** Lines routed to the registrations of `urcPrefixes`. */
-  urcs: string[];
-  /** Lines for no one ('unsolicited'). */
-  unsolicited: string[];
-}
-
-async function rig(
-  opts: Partial<AtChannelOptions> = {},
-  setup?: (m: ScriptedModem) => void,
-  urcPrefixes: readonly string[] = DRIVER_URCS,
-): Promise<Rig> {
-  const transports: FakeTransport[] = [];
-  const modems: ScriptedModem[] = [];
-  const ch = new AtChannel({
-    logger: log,
-    defaultTimeoutMs: 1000,
-    reopenMinMs: 5,
-    reopenMaxMs: 20,
-    resyncTimeoutMs: 200,
-    escapeGuardMs: 20,
-    openTransport: () => {
-      const t = new FakeTransport();
-      const m = new ScriptedModem(t);
-      setup?.(m);
-      transports.push(t);
-      modems.push(m);
-      return t;
-    },
-    ...opts,
-  });
-  channels.push(ch);
-  const urcs: string[] = [];
-  const unsolicited: string[] = [];
-  for (const p of urcPrefixes) ch.onUrc(p, (l) => urcs.push(l));
-  ch.on('unsolicited', (l) => unsolicited.push(l));
-  await ch.start();
-  return { ch, transports, modems, t: () => transports.at(-1)!, m: () => modems.at(-1)!, urcs, unsolicited };
-}
+afterEach(stopChannels);
 
 describe('AtChannel commands', () => {
   it('writes the command with CR in one write and resolves its info lines on OK', async () => {
@@ -327,139 +265,125 @@ describe('AtChannel URC routing', () => {
   });
 });
 
-describe('AtChannel uploads', () => {
+/** A download: "CONNECT <n>", exactly n raw bytes, then "+XDL: <n>" and OK (a QFDWL-like shape). */
+class TestDownload implements DataModeProtocol<{ connectLine: string; data: Buffer; lines: string[] }> {
+  readonly name = 'download';
+  rawBytesAfter(line: string): number {
+    return Number(/^CONNECT (\d+)$/.exec(line)?.[1] ?? 0);
+  }
+  async run(s: DataModeSession): Promise<{ connectLine: string; data: Buffer; lines: string[] }> {
+    const b = await s.receive('bytes');
+    const f = await s.receive('final');
+    if (b.kind !== 'bytes' || f.kind !== 'final') throw new Error(`unexpected ${b.kind}, ${f.kind}`);
+    return { connectLine: s.connectLine, data: b.data, lines: f.lines };
+  }
+}
 
-  for (const size of [1, 1023, 1024, 1025, 2048, 3000]) {
-    it(`uploads ${size} bytes in 1024-byte blocks, waiting for each ACK`, async () => {
-      const r = await rig();
-      const data = bytes(size);
-      const progress: [number, number][] = [];
-      const res = await r.ch.upload(up('f.bin', size), data, { onProgress: (s, t) => progress.push([s, t]) });
-      expect(res.size).toBe(size);
-      expect(res.checksum).toBe(checksum16(data));
-      expect(r.m().uploaded).toEqual(data);
-      const blocks = Math.ceil(size / 1024);
-      // One command write and one write per block.
-      expect(r.t().writes).toHaveLength(1 + blocks);
-      expect(r.t().writes.slice(1).map((w) => w.length)).toEqual(
-        Array.from({ length: blocks }, (_, i) => Math.min(1024, size - i * 1024)),
-      );
-      expect(progress.at(-1)).toEqual([size, size]);
-      expect(progress.map((p) => p[0])).toEqual([
-        ...Array.from({ length: blocks - 1 }, (_, i) => (i + 1) * 1024),
-        size,
+/** Sends one block, waits for its ">" token; `fail` makes it throw after CONNECT instead. */
+class TestBlock implements DataModeProtocol<string> {
+  readonly name = 'test transfer';
+  readonly tokens = ['>'];
+  readonly restartUrcs = ['RDY'];
+  session: DataModeSession | undefined;
+  constructor(private readonly fail = false) {}
+  async run(s: DataModeSession): Promise<string> {
+    this.session = s;
+    if (this.fail) throw new Error('protocol gave up');
+    const r = await s.send(Buffer.from('payload'), 'token');
+    return r.kind === 'token' ? r.token : r.kind;
+  }
+}
+
+describe('AtChannel data mode', () => {
+  // Holds CR, LF, "OK", "A" and "+": none of it may be read as a line.
+  const PAYLOAD = Buffer.from('\r\nOK\r\nA+X\x00\xff\n', 'latin1');
+
+  function downloadModule(r: Awaited<ReturnType<typeof rig>>, chunks: (all: Buffer) => Buffer[]): void {
+    const t = r.t();
+    const onWrite = t.onWrite;
+    t.onWrite = (d) => {
+      if (d.toString('latin1') !== 'AT+XDL\r') return onWrite?.(d);
+      const all = Buffer.concat([
+        Buffer.from(`\r\nCONNECT ${PAYLOAD.length}\r\n`),
+        PAYLOAD,
+        Buffer.from(`\r\n+XDL: ${PAYLOAD.length}\r\n\r\nOK\r\n`),
       ]);
+      const parts = chunks(all);
+      const next = (i: number): void => {
+        if (i >= parts.length) return;
+        t.reply(parts[i]);
+        setImmediate(() => next(i + 1));
+      };
+      next(0);
+    };
+  }
+
+  for (const [how, chunks] of [
+    ['in one chunk', (all: Buffer) => [all]],
+    ['byte by byte', (all: Buffer) => [...all].map((b) => Buffer.from([b]))],
+  ] as const) {
+    it(`reads exactly the raw bytes announced after CONNECT, then the trailer, ${how}`, async () => {
+      const r = await rig();
+      downloadModule(r, chunks);
+      const res = await r.ch.dataMode('AT+XDL', new TestDownload());
+      expect(res).toEqual({ connectLine: `CONNECT ${PAYLOAD.length}`, data: PAYLOAD, lines: [`+XDL: ${PAYLOAD.length}`] });
+      expect(r.unsolicited).toEqual([]);
+      // The module left data mode with its OK: the next command goes out as it is.
+      await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+      expect(r.t().writes.map((w) => w.toString('latin1'))).toEqual(['AT+XDL\r', 'AT\r']);
     });
   }
 
-  it('accepts "A\\r\\n" ACKs and a stray "A" before the result of a last full block', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { ack: 'crlf', ackLastFullBlock: true };
-    });
-    const data = bytes(4096);
-    const res = await r.ch.upload(up('x', 4096), data);
-    expect(res.size).toBe(4096);
-    expect(r.urcs).toEqual([]);
-  });
-
-  it('accepts a bare "A" glued to the final result in one chunk', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { ack: 'bare', ackLastFullBlock: true };
-    });
-    const res = await r.ch.upload(up('x', 2048), bytes(2048), { blockSize: 1024 });
-    expect(res.size).toBe(2048);
-  });
-
-  it('honours another block size', async () => {
+  it('fails a transfer at once on a restart URC its protocol names, and needs no escape after it', async () => {
     const r = await rig();
-    const data = bytes(10);
+    r.m().on('AT+XUP', 'CONNECT');
     const t = r.t();
-    t.onWrite = (d) => {
-      if (d.toString().startsWith('AT+QFUPL')) return t.reply('\r\nCONNECT\r\n');
-      const sent = Buffer.concat(t.writes.slice(1)).length;
-      if (sent < 10) t.reply('A');
-      else t.reply(`\r\n+QFUPL: 10,${checksum16(data).toString(16)}\r\n\r\nOK\r\n`);
-    };
-    const progress: number[] = [];
-    await r.ch.upload(up('y', 10), data, { blockSize: 4, onProgress: (s) => progress.push(s) });
-    expect(t.writes.slice(1).map((w) => w.length)).toEqual([4, 4, 2]);
-    expect(progress).toEqual([4, 8, 10]);
+    t.onWrite = ((inner) => (d: Buffer) => {
+      if (d.toString('latin1') === 'payload') t.reply('\r\nRDY\r\n');
+      else inner?.(d);
+    })(t.onWrite);
+    const err = await r.ch.dataMode('AT+XUP', new TestBlock(), { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtError);
+    expect((err as Error).message).toBe('AT+XUP: module restarted during the test transfer (RDY)');
+    expect(r.urcs).toEqual(['RDY']);
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    expect(r.t().writes.map((w) => w.toString('latin1'))).toEqual(['AT+XUP\r', 'payload', 'AT\r']);
   });
 
-  it('refuses an empty upload with a clear error and writes nothing', async () => {
+  it('takes the protocol\'s token bare, and leaves data mode with "+++" when the protocol fails', async () => {
     const r = await rig();
-    const err = await r.ch.upload(up('e', 0), Buffer.alloc(0)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AtError);
-    expect((err as Error).message).toContain('0 bytes');
+    r.m().on('AT+XUP', 'CONNECT');
+    const t = r.t();
+    t.onWrite = ((inner) => (d: Buffer) => {
+      if (d.toString('latin1') === 'payload') t.reply('>');
+      else inner?.(d);
+    })(t.onWrite);
+    expect(await r.ch.dataMode('AT+XUP', new TestBlock())).toBe('>');
+    const failing = new TestBlock(true);
+    await expect(r.ch.dataMode('AT+XUP', failing)).rejects.toThrow('protocol gave up');
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    expect(r.t().writes.map((w) => w.toString('latin1')).slice(-5)).toEqual(['AT+XUP\r', '+++', '\r', 'AT+CMEE?\r', 'AT\r']);
+    // A session is good for its own transfer only.
+    await expect(failing.session!.send(Buffer.from('late'), 'token')).rejects.toThrow('AT+XUP: the test transfer is over');
+    // Outside data mode the token is an ordinary line.
+    r.m().on('ATI', '>\r\n\r\nOK');
+    expect((await r.ch.command('ATI')).lines).toEqual(['>']);
+  });
+
+  it('refuses a protocol with an empty token, or none with a name, before writing anything', async () => {
+    const r = await rig();
+    const noName: DataModeProtocol<void> = { name: '', run: () => Promise.resolve() };
+    const emptyToken: DataModeProtocol<void> = { name: 'x', tokens: [''], run: () => Promise.resolve() };
+    await expect(r.ch.dataMode('AT+XUP', noName)).rejects.toBeInstanceOf(AtError);
+    await expect(r.ch.dataMode('AT+XUP', emptyToken)).rejects.toThrow('invalid data-mode token ""');
     expect(r.t().writes).toEqual([]);
   });
 
-  it('rejects with ChecksumError when the module reports another checksum', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { reportChecksum: (d) => checksum16(d) ^ 0x0100 };
-    });
-    const data = bytes(1500);
-    const err = await r.ch.upload(up('c', 1500), data).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ChecksumError);
-    expect((err as ChecksumError).expected).toEqual({ size: 1500, checksum: checksum16(data) });
-    expect((err as ChecksumError).reported.checksum).toBe(checksum16(data) ^ 0x0100);
-    // The channel stays usable.
-    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
-  });
-
-  it('rejects with ChecksumError when the module took fewer bytes than sent', async () => {
+  it('fails the transfer when the protocol announces an impossible number of raw bytes', async () => {
     const r = await rig();
-    const data = bytes(3000);
-    // The command announces 1500 bytes: the module leaves data mode after the second block.
-    const err = await r.ch.upload(up('s', 1500), data).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ChecksumError);
-    expect((err as ChecksumError).reported.size).toBe(2048);
-  });
-
-  it('rejects the typed error when the module refuses the upload instead of CONNECT', async () => {
-    const r = await rig();
-    r.m().on('AT+QFUPL=*', '+CME ERROR: 407');
-    const err = await r.ch.upload(up('z', 5), bytes(5)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CmeError);
-    expect((err as CmeError).code).toBe(407);
-    expect(r.t().writes).toHaveLength(1);
-  });
-
-  it('after an upload stalls, escapes data mode before the next command', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { silentAfterBlocks: 1 };
-    });
-    const err = await r.ch.upload(up('t', 3000), bytes(3000), { timeoutMs: 50 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TimeoutError);
-    // A module that answers commands again once it saw "+++".
-    const t = r.t();
-    let escaped = false;
-    t.onWrite = (d) => {
-      const s = d.toString('latin1');
-      if (s === '+++') {
-        escaped = true;
-        // The module ends the upload keeping what arrived; that result is for no one.
-        t.reply('\r\n+QFUPL: 2048,0\r\n\r\nOK\r\n');
-      }
-      else if (escaped && s === '\r') t.reply('\r\nERROR\r\n');
-      else if (escaped && s === 'AT+CMEE?\r') t.reply('\r\n+CMEE: 1\r\n\r\nOK\r\n');
-      else if (escaped && s === 'AT\r') t.reply('\r\nOK\r\n');
-    };
-    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
-    const tail = t.writes.slice(-4).map((w) => w.toString('latin1'));
-    expect(tail).toEqual(['+++', '\r', 'AT+CMEE?\r', 'AT\r']);
-    expect(r.urcs).toEqual([]);
-  });
-
-  it('never writes upload bytes to the log', async () => {
-    const lines: string[] = [];
-    const logger = pino({ level: 'trace' }, { write: (s: string) => void lines.push(s) });
-    const r = await rig({ logger });
-    const secret = Buffer.from('SECRET-PAYLOAD-BYTES');
-    await r.ch.upload(up('p', secret.length), secret);
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.join('\n')).not.toContain('SECRET');
-    expect(lines.join('\n')).toContain('AT+QFUPL');
+    r.m().on('AT+XDL', 'CONNECT 12');
+    const bad: DataModeProtocol<void> = { name: 'download', rawBytesAfter: () => -1, run: () => Promise.resolve() };
+    await expect(r.ch.dataMode('AT+XDL', bad)).rejects.toThrow('expects -1 raw bytes after "CONNECT 12"');
   });
 });
 
@@ -503,38 +427,6 @@ describe('AtChannel transport loss', () => {
     await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
   });
 
-  it('escapes data mode on the returning port when a write failed mid-upload before the port closed', async () => {
-    const r = await rig();
-    const t = r.t();
-    const write = t.write.bind(t);
-    let blocks = 0;
-    // USB unplugged: the third data block's write fails (EIO) before the port reports its close.
-    t.write = async (data: Buffer): Promise<void> => {
-      if (!data.toString('latin1').startsWith('AT') && ++blocks === 3) {
-        setImmediate(() => t.lose(new Error('EIO')));
-        throw new Error('EIO: i/o error, write');
-      }
-      return write(data);
-    };
-    const reconnected = once(r.ch, 'connected');
-    const err = await r.ch.upload(up('w', 5000), bytes(5000)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ClosedError);
-    await reconnected;
-    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
-    // The module may still sit in data mode behind the new port: "+++" goes first.
-    expect(r.t().writes.map((w) => w.toString('latin1'))).toEqual(['+++', '\r', 'AT+CMEE?\r', 'AT\r']);
-  });
-
-  it('fails an upload in progress when the port goes away', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { silentAfterBlocks: 1 };
-    });
-    const p = r.ch.upload('AT+QFUPL="RAM:a",3000,60,1', Buffer.alloc(3000, 1), { timeoutMs: 5000 }).catch((e: unknown) => e);
-    await until(() => r.t().writes.length >= 3);
-    r.t().lose();
-    expect(await p).toBeInstanceOf(ClosedError);
-  });
-
   it('keeps retrying to open with backoff and connects once the port appears', async () => {
     let attempts = 0;
     const ch = new AtChannel({
@@ -548,7 +440,7 @@ describe('AtChannel transport loss', () => {
         return t;
       },
     });
-    channels.push(ch);
+    stopLater(ch);
     const connected = once(ch, 'connected');
     await ch.start();
     expect(ch.isConnected).toBe(false);

@@ -44,12 +44,14 @@ describe('classifyLine', () => {
     expect(classifyLine('+QMMSEND: 0,200', { ...cmd('AT+CIMI'), urcPrefixes: [] })).toEqual({ kind: 'info' });
   });
 
-  it('knows CONNECT only while an upload waits for it, and "A" only between blocks', () => {
+  it('knows CONNECT only while a data-mode command waits for it, and its tokens only in data mode', () => {
+    const data = { ...cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'data'), tokens: ['A'] };
     expect(classifyLine('CONNECT', cmd('AT+QFUPL="RAM:a",1,5,1', undefined, 'connect'))).toEqual({ kind: 'connect' });
-    expect(classifyLine('A', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'ack'))).toEqual({ kind: 'ack' });
-    expect(classifyLine('A', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'final'))).toEqual({ kind: 'ack' });
+    expect(classifyLine('CONNECT', cmd('ATI'))).toEqual({ kind: 'info' });
+    expect(classifyLine('A', data)).toEqual({ kind: 'token', token: 'A' });
+    expect(classifyLine('A', { ...data, tokens: [] })).toEqual({ kind: 'unsolicited' });
     expect(classifyLine('A', cmd('ATI'))).toEqual({ kind: 'info' });
-    expect(classifyLine('+QFUPL: 1,100', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'final'))).toEqual({ kind: 'info' });
+    expect(classifyLine('+QFUPL: 1,100', data)).toEqual({ kind: 'info' });
   });
 
   it('while resynchronising keeps the probe answer and URCs and discards the rest', () => {

@@ -9,8 +9,9 @@ import type {
   AtCommanderEvents,
   AtResponse,
   CommandOptions,
-  UploadOptions,
-  UploadResult,
+  DataModeProtocol,
+  DataModeReply,
+  DataModeSession,
 } from '../../src/at/types.js';
 import { UrcRouter, type UrcHandler, type UrcOptions } from '../../src/at/urc-router.js';
 import { checksum16 } from '../../src/at/checksum.js';
@@ -44,7 +45,8 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
   /** Every command written, in order (uploads included). */
   readonly transcript: string[] = [];
   readonly commandOptions: { cmd: string; opts?: CommandOptions }[] = [];
-  readonly uploads: { cmd: string; data: Buffer; opts?: UploadOptions }[] = [];
+  /** Every data-mode transfer: its command, the bytes the protocol sent, the options. */
+  readonly uploads: { cmd: string; data: Buffer; opts?: CommandOptions }[] = [];
   private readonly table = new Map<string, Reply>(HEALTHY);
   private readonly scripts = new Map<string, Reply[]>();
 
@@ -100,14 +102,31 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
     return { lines: r };
   }
 
-  async upload(cmd: string, data: Buffer, opts?: UploadOptions): Promise<UploadResult> {
+  /**
+   * Runs the protocol against a module that takes an ACK-mode upload of the size the command
+   * announces: "A" after each block but the last, then "+QFUPL: <size>,<checksum>".
+   */
+  async dataMode<R>(cmd: string, protocol: DataModeProtocol<R>, opts?: CommandOptions): Promise<R> {
     if (!this.isConnected) throw new ClosedError(cmd);
     this.transcript.push(cmd);
-    this.uploads.push({ cmd, data, opts });
-    await Promise.resolve();
-    opts?.onProgress?.(data.length, data.length);
-    const checksum = checksum16(data);
-    return { lines: [`+QFUPL: ${data.length},${checksum.toString(16)}`], size: data.length, checksum };
+    const size = Number(/^AT\+QFUPL="[^"]*",(\d+)/.exec(cmd)?.[1] ?? NaN);
+    const got: Buffer[] = [];
+    const record = { cmd, data: Buffer.alloc(0), opts };
+    this.uploads.push(record);
+    const session: DataModeSession = {
+      command: cmd,
+      connectLine: 'CONNECT',
+      log: silentLogger,
+      send: async (data: Buffer): Promise<DataModeReply> => {
+        await Promise.resolve();
+        got.push(Buffer.from(data));
+        record.data = Buffer.concat(got);
+        if (record.data.length < size) return { kind: 'token', token: 'A' };
+        return { kind: 'final', lines: [`+QFUPL: ${record.data.length},${checksum16(record.data).toString(16)}`] };
+      },
+      receive: () => Promise.reject(new Error(`FakeAt: ${cmd} is no download`)),
+    };
+    return protocol.run(session);
   }
 
   escapeDataMode(): Promise<void> {

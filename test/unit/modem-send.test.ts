@@ -290,7 +290,9 @@ describe('RAM files', () => {
     await m.uploadFile('pic.jpg', Buffer.alloc(102_400, 7), (sent) => progress.push(sent));
     expect(at.transcript).toEqual(['AT+QFUPL="RAM:pic.jpg",102400,80,1']);
     expect(at.uploads[0].opts?.timeoutMs).toBe(90_000);
-    expect(progress).toEqual([102_400]);
+    // One call per acknowledged 1024-byte block (the driver's QFUPL protocol).
+    expect(progress).toEqual(Array.from({ length: 100 }, (_, i) => (i + 1) * 1024));
+    expect(at.uploads[0].data).toEqual(Buffer.alloc(102_400, 7));
   });
 
   it('lists RAM files by name without the prefix', async () => {
