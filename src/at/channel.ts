@@ -16,6 +16,8 @@ import type {
   AtCommanderEvents,
   AtResponse,
   CommandOptions,
+  PduCommandOptions,
+  PduResponse,
   DataModeProtocol,
   DataModeReply,
   DataModeSession,
@@ -23,7 +25,7 @@ import type {
   Transport,
 } from './types.js';
 import { UrcRouter, type UrcHandler, type UrcOptions } from './urc-router.js';
-import { newWaiter, settleWaiter, type WaitResult, type Waiter } from './waiter.js';
+import { newWaiter, settleWaiter, type WaitFor, type WaitResult, type Waiter } from './waiter.js';
 
 export interface AtChannelOptions {
   /** Makes a NEW transport for every (re)open. */
@@ -129,13 +131,19 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     return this.urcs.add(prefix, handler, opts);
   }
 
-  command(cmd: string, opts: CommandOptions = {}): Promise<AtResponse> {
-    const bad = checkCommand(cmd);
+  command(cmd: string, opts: PduCommandOptions): Promise<PduResponse>;
+  command(cmd: string, opts?: CommandOptions): Promise<AtResponse>;
+  command(cmd: string, opts: CommandOptions = {}): Promise<AtResponse | PduResponse> {
+    const bad =
+      checkCommand(cmd) ??
+      (opts.pdu && !opts.prefix ? new AtError(`${cmd}: a PDU command needs the prefix of its header lines`, cmd) : undefined);
     if (bad) return Promise.reject(bad);
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const pdu = opts.pdu ?? false;
     return this.queue.enqueue(cmd, false, async () => {
-      const r = await this.exchange(cmd, 'command', opts.prefix, timeoutMs);
-      return { lines: r.kind === 'ok' ? r.lines : [] };
+      const r = await this.exchange(cmd, 'command', opts.prefix, timeoutMs, undefined, { pdu });
+      const lines = r.kind === 'ok' ? r.lines : [];
+      return pdu ? { lines, pdus: r.kind === 'ok' ? r.pdus : [] } : { lines };
     });
   }
 
@@ -237,7 +245,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       const held = t.takeHeld();
       if (held) return { kind: 'bytes', data: held };
     }
-    const r = await this.exchange(cmd, 'data', prefix, timeoutMs, data, until);
+    const r = await this.exchange(cmd, 'data', prefix, timeoutMs, data, { until });
     switch (r.kind) {
       case 'ok':
         t.finished = true;
@@ -259,11 +267,11 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     prefix: string | undefined,
     timeoutMs: number,
     payload?: Buffer,
-    until?: DataModeUntil,
+    wait: WaitFor = {},
   ): Promise<WaitResult> {
     const parked = phase === 'data' ? this.unpark() : undefined;
-    if (parked) parked.until = until;
-    const w = parked ?? this.arm(cmd, phase, prefix, until);
+    if (parked) parked.until = wait.until;
+    const w = parked ?? this.arm(cmd, phase, prefix, wait);
     try {
       if (phase === 'data') {
         if (payload) this.log.debug({ at: cmd, bytes: payload.length }, 'tx data');
@@ -290,8 +298,8 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     }
   }
 
-  private arm(cmd: string, phase: Phase, prefix: string | undefined, until?: DataModeUntil): Waiter {
-    const w = newWaiter(cmd, phase, prefix, until);
+  private arm(cmd: string, phase: Phase, prefix: string | undefined, wait?: WaitFor): Waiter {
+    const w = newWaiter(cmd, phase, prefix, wait);
     this.waiter = w;
     return w;
   }
@@ -376,6 +384,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       phase: w?.phase ?? (this.recovery.escaping ? 'resync' : undefined),
       prefix: w?.prefix,
       tokens: w?.phase === 'data' ? this.transfer?.tokens : undefined,
+      bodyPending: w?.header !== undefined,
       echoes: w ? [w.cmd, ...this.recentCommands] : this.recentCommands,
       urcPrefixes: this.urcs.prefixes(),
     });
@@ -403,6 +412,14 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         if (w) {
           w.lines.push(line.trim());
           w.sawInfo = true;
+          if (w.pdu) w.header = line.trim();
+        }
+        return;
+      case 'body':
+        if (w?.header !== undefined) {
+          w.lines.push(line.trim());
+          w.pdus.push({ header: w.header, body: line.trim() });
+          w.header = undefined;
         }
         return;
       case 'connect':
@@ -415,7 +432,8 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
       case 'ok':
         if (!w || (w.phase === 'resync' && !w.sawInfo)) return this.stray(line);
         if (w.phase === 'connect') return this.settle(w, new AtError(`${w.cmd}: OK without CONNECT`, w.cmd));
-        return this.settle(w, { kind: 'ok', lines: w.lines });
+        if (w.header !== undefined) return this.settle(w, new AtError(`${w.cmd}: "${w.header}" came without its PDU line`, w.cmd));
+        return this.settle(w, { kind: 'ok', lines: w.lines, pdus: w.pdus });
       case 'error':
       case 'cme':
       case 'cms':

@@ -24,6 +24,8 @@ export interface LineContext {
   prefix?: string;
   /** In the data phase: what the data-mode protocol sends as tokens (e.g. an ACK "A"). */
   tokens?: readonly string[];
+  /** A PDU command took a header line: the next line is its PDU. */
+  bodyPending?: boolean;
   /** Commands whose echo may still arrive (the one in flight, the one before). */
   echoes: readonly string[];
   /** The prefixes registered as URCs (by the driver, through the channel's onUrc). */
@@ -42,6 +44,8 @@ export type LineClass =
   | { kind: 'connect' }
   | { kind: 'token'; token: string }
   | { kind: 'info' }
+  /** The PDU line after a PDU command's header. */
+  | { kind: 'body' }
   /** A registered URC: for the router. */
   | { kind: 'urc' }
   /** For no one: not the command's, and no registered URC. Logged, and emitted for diagnostics. */
@@ -85,6 +89,7 @@ export function classifyLine(raw: string, ctx: LineContext): LineClass {
   const registered = isRegisteredUrc(line, ctx.urcPrefixes);
   const phase = ctx.phase;
   if (phase === undefined) return registered ? { kind: 'urc' } : { kind: 'unsolicited' };
+  if (ctx.bodyPending) return registered ? { kind: 'urc' } : { kind: 'body' };
   if (phase === 'connect' && line.startsWith('CONNECT')) return { kind: 'connect' };
   if (phase === 'data' && ctx.tokens?.includes(line)) return { kind: 'token', token: line };
   if (ctx.prefix !== undefined && ctx.prefix !== '' && line.startsWith(ctx.prefix)) return { kind: 'info' };

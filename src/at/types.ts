@@ -35,11 +35,38 @@ export interface CommandOptions {
    * When omitted, lines that are no registered URC are collected (for AT+CIMI, ATI …).
    */
   prefix?: string;
+  /**
+   * The PDU command type (3GPP TS 27.005 AT+CMGR, AT+CMGL in PDU mode): each line with `prefix`
+   * is followed by its PDU, a line without a prefix; the answer carries the pairs as `pdus`.
+   * Needs `prefix`. A header followed by the final result instead of its PDU fails with AtError.
+   * Nothing comes between a header and its PDU on a real module; should a registered URC land
+   * there anyway, it is routed as a URC and the PDU is the next line (a PDU is hex, never a URC).
+   */
+  pdu?: boolean;
+}
+
+/** CommandOptions of the PDU command type. */
+export interface PduCommandOptions extends CommandOptions {
+  prefix: string;
+  pdu: true;
+}
+
+/** One prefixed line of a PDU command's answer and the PDU line that followed it. */
+export interface PduEntry {
+  /** E.g. `+CMGL: 1,0,,24`. */
+  header: string;
+  /** The PDU, hex as the module sent it. */
+  body: string;
 }
 
 export interface AtResponse {
   /** Information lines, without the final result code and without echo. */
   lines: string[];
+}
+
+/** The answer of a PDU command: `lines` holds every header and PDU line, in order. */
+export interface PduResponse extends AtResponse {
+  pdus: PduEntry[];
 }
 
 /** What ends a wait in data mode (DataModeSession). */
@@ -119,6 +146,7 @@ export interface AtCommander extends EventEmitter<AtCommanderEvents> {
    */
   onUrc(prefix: string, handler: UrcHandler, opts?: UrcOptions): () => void;
   /** Sends "<cmd>\r" (cmd without the trailing CR, e.g. 'AT+CGREG?') and waits for the final code. */
+  command(cmd: string, opts: PduCommandOptions): Promise<PduResponse>;
   command(cmd: string, opts?: CommandOptions): Promise<AtResponse>;
   /**
    * Sends a command that switches the module to data mode (e.g. an upload), waits for CONNECT,

@@ -2,10 +2,10 @@
 // it (or a timeout, or the port closing). Its timer starts after the write (zigbee-herdsman
 // waitress).
 import type { Phase } from './lines.js';
-import type { DataModeUntil } from './types.js';
+import type { DataModeUntil, PduEntry } from './types.js';
 
 export type WaitResult =
-  | { kind: 'ok'; lines: string[] }
+  | { kind: 'ok'; lines: string[]; pdus: PduEntry[] }
   | { kind: 'connect'; line: string }
   | { kind: 'token'; token: string }
   | { kind: 'bytes'; data: Buffer };
@@ -21,7 +21,12 @@ export interface Waiter {
    * meanwhile (a download's trailer right behind its bytes) is kept for the protocol's next wait.
    */
   parked?: boolean;
+  /** The PDU command type: each header line takes the next line as its PDU. */
+  pdu: boolean;
+  /** A header whose PDU line is still to come. */
+  header?: string;
   lines: string[];
+  pdus: PduEntry[];
   sawInfo: boolean;
   settled: boolean;
   /** The bytes were handed to the transport (the module may have them even if the port closes). */
@@ -32,7 +37,14 @@ export interface Waiter {
   reject: (e: Error) => void;
 }
 
-export function newWaiter(cmd: string, phase: Phase, prefix: string | undefined, until?: DataModeUntil): Waiter {
+export interface WaitFor {
+  /** In the data phase: what ends the wait. */
+  until?: DataModeUntil;
+  /** The PDU command type. */
+  pdu?: boolean;
+}
+
+export function newWaiter(cmd: string, phase: Phase, prefix: string | undefined, o: WaitFor = {}): Waiter {
   let resolve!: (r: WaitResult) => void;
   let reject!: (e: Error) => void;
   const promise = new Promise<WaitResult>((res, rej) => {
@@ -43,7 +55,21 @@ export function newWaiter(cmd: string, phase: Phase, prefix: string | undefined,
   // replied): an error then would reject a promise nobody awaits yet, which ends the process.
   // exchange() awaits it right after the write and gets the same rejection.
   promise.catch(() => undefined);
-  return { cmd, phase, prefix, until, lines: [], sawInfo: false, settled: false, writeStarted: false, promise, resolve, reject };
+  return {
+    cmd,
+    phase,
+    prefix,
+    until: o.until,
+    pdu: o.pdu ?? false,
+    lines: [],
+    pdus: [],
+    sawInfo: false,
+    settled: false,
+    writeStarted: false,
+    promise,
+    resolve,
+    reject,
+  };
 }
 
 /** Ends the wait once; false when it had ended already. */

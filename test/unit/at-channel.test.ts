@@ -265,6 +265,75 @@ describe('AtChannel URC routing', () => {
   });
 });
 
+describe('AtChannel PDU commands (27.005 AT+CMGR, AT+CMGL in PDU mode)', () => {
+  const PDU1 = '07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07';
+  const PDU2 = '0791448720003023240DD0E474D81C0EBB010000111011315214000BE474D81C0EBB5DE3771B';
+  const CMGR = { prefix: '+CMGR:', pdu: true } as const;
+  const CMGL = { prefix: '+CMGL:', pdu: true } as const;
+
+  it('takes the line after each header as its PDU: AT+CMGR', async () => {
+    const r = await rig();
+    r.m().on('AT+CMGR=3', `+CMGR: 0,,38\r\n${PDU1}\r\n\r\nOK`);
+    expect(await r.ch.command('AT+CMGR=3', CMGR)).toEqual({
+      lines: ['+CMGR: 0,,38', PDU1],
+      pdus: [{ header: '+CMGR: 0,,38', body: PDU1 }],
+    });
+    expect(r.urcs).toEqual([]);
+    expect(r.unsolicited).toEqual([]);
+  });
+
+  it('pairs every header with its PDU: AT+CMGL=4, and an empty list', async () => {
+    const r = await rig();
+    r.m().on('AT+CMGL=4', `+CMGL: 1,0,,38\r\n${PDU1}\r\n+CMGL: 2,1,,37\r\n${PDU2}\r\n\r\nOK`);
+    expect(await r.ch.command('AT+CMGL=4', CMGL)).toEqual({
+      lines: ['+CMGL: 1,0,,38', PDU1, '+CMGL: 2,1,,37', PDU2],
+      pdus: [
+        { header: '+CMGL: 1,0,,38', body: PDU1 },
+        { header: '+CMGL: 2,1,,37', body: PDU2 },
+      ],
+    });
+    r.m().on('AT+CMGL=4', 'OK');
+    expect(await r.ch.command('AT+CMGL=4', CMGL)).toEqual({ lines: [], pdus: [] });
+  });
+
+  it('routes a +CMTI arriving mid-response as a URC, between pairs and even inside one', async () => {
+    const r = await rig();
+    r.m().on(
+      'AT+CMGL=4',
+      `+CMGL: 1,0,,38\r\n${PDU1}\r\n+CMTI: "ME",5\r\n+CMGL: 2,1,,37\r\n+CMTI: "ME",6\r\n${PDU2}\r\n\r\nOK`,
+    );
+    const res = await r.ch.command('AT+CMGL=4', CMGL);
+    expect(res.pdus).toEqual([
+      { header: '+CMGL: 1,0,,38', body: PDU1 },
+      { header: '+CMGL: 2,1,,37', body: PDU2 },
+    ]);
+    expect(res.lines).toEqual(['+CMGL: 1,0,,38', PDU1, '+CMGL: 2,1,,37', PDU2]);
+    expect(r.urcs).toEqual(['+CMTI: "ME",5', '+CMTI: "ME",6']);
+  });
+
+  it('fails with AtError when a header comes without its PDU, and typed on +CMS ERROR', async () => {
+    const r = await rig();
+    r.m().on('AT+CMGR=1', '+CMGR: 0,,38\r\n\r\nOK');
+    const err = await r.ch.command('AT+CMGR=1', CMGR).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtError);
+    expect((err as Error).message).toBe('AT+CMGR=1: "+CMGR: 0,,38" came without its PDU line');
+    r.m().on('AT+CMGR=2', '+CMS ERROR: 321');
+    const cms = await r.ch.command('AT+CMGR=2', CMGR).catch((e: unknown) => e);
+    expect(cms).toBeInstanceOf(CmsError);
+    expect((cms as CmsError).code).toBe(321);
+    // Without the PDU type the same answer is a header and a line for no one.
+    r.m().on('AT+CMGR=3', `+CMGR: 0,,38\r\n${PDU1}\r\n\r\nOK`);
+    expect(await r.ch.command('AT+CMGR=3', { prefix: '+CMGR:' })).toEqual({ lines: ['+CMGR: 0,,38'] });
+    expect(r.unsolicited).toEqual([PDU1]);
+  });
+
+  it('refuses a PDU command without a prefix before writing it', async () => {
+    const r = await rig();
+    await expect(r.ch.command('AT+CMGR=1', { pdu: true })).rejects.toThrow('a PDU command needs the prefix');
+    expect(r.t().writes).toEqual([]);
+  });
+});
+
 /** A download: "CONNECT <n>", exactly n raw bytes, then "+XDL: <n>" and OK (a QFDWL-like shape). */
 class TestDownload implements DataModeProtocol<{ connectLine: string; data: Buffer; lines: string[] }> {
   readonly name = 'download';

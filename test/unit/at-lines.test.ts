@@ -54,6 +54,16 @@ describe('classifyLine', () => {
     expect(classifyLine('+QFUPL: 1,100', data)).toEqual({ kind: 'info' });
   });
 
+  it('after a PDU command\'s header takes the next line as its PDU, unless it is a final code or a URC', () => {
+    const ctx = { ...cmd('AT+CMGL=4', '+CMGL:'), bodyPending: true };
+    expect(classifyLine('0791448720003023240DD0E4', ctx)).toEqual({ kind: 'body' });
+    expect(classifyLine('+CMGL: 2,1,,37', ctx)).toEqual({ kind: 'body' });
+    expect(classifyLine('+CEREG: 1', ctx)).toEqual({ kind: 'urc' });
+    expect(classifyLine('OK', ctx)).toEqual({ kind: 'ok' });
+    expect(classifyLine('+CMS ERROR: 500', ctx)).toEqual({ kind: 'cms', code: 500 });
+    expect(classifyLine('0791448720003023240DD0E4', cmd('AT+CMGL=4', '+CMGL:'))).toEqual({ kind: 'unsolicited' });
+  });
+
   it('while resynchronising keeps the probe answer and URCs and discards the rest', () => {
     const ctx = cmd('AT+CMEE?', '+CMEE:', 'resync');
     expect(classifyLine('+CMEE: 1', ctx)).toEqual({ kind: 'info' });

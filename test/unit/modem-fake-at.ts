@@ -12,6 +12,8 @@ import type {
   DataModeProtocol,
   DataModeReply,
   DataModeSession,
+  PduCommandOptions,
+  PduResponse,
 } from '../../src/at/types.js';
 import { UrcRouter, type UrcHandler, type UrcOptions } from '../../src/at/urc-router.js';
 import { checksum16 } from '../../src/at/checksum.js';
@@ -91,7 +93,10 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
     this.emit('connected');
   }
 
-  async command(cmd: string, opts?: CommandOptions): Promise<AtResponse> {
+  command(cmd: string, opts: PduCommandOptions): Promise<PduResponse>;
+  command(cmd: string, opts?: CommandOptions): Promise<AtResponse>;
+  /** A PDU command's lines are header, PDU, header, PDU …: paired as the channel does. */
+  async command(cmd: string, opts?: CommandOptions): Promise<AtResponse | PduResponse> {
     if (!this.isConnected) throw new ClosedError(cmd);
     this.transcript.push(cmd);
     this.commandOptions.push({ cmd, opts });
@@ -99,7 +104,9 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
     let r: Reply = queued?.shift() ?? this.table.get(cmd) ?? [];
     if (typeof r === 'function') r = await r(cmd);
     if (r instanceof Error) throw r;
-    return { lines: r };
+    if (!opts?.pdu) return { lines: r };
+    const lines = r;
+    return { lines, pdus: lines.flatMap((header, i) => (i % 2 === 0 ? [{ header, body: lines[i + 1] ?? '' }] : [])) };
   }
 
   /**
