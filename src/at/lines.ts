@@ -100,7 +100,7 @@ export function classifyLine(raw: string, ctx: LineContext): LineClass {
 }
 
 /**
- * The info-line prefix an extended command answers with: "AT+QFUPL=…" → "+QFUPL:".
+ * The info-line prefix an extended command answers with: "AT+CMGR=1" → "+CMGR:".
  * Used when a data-mode command is given no prefix, so the channel needs no table of commands.
  */
 export function responsePrefixOf(cmd: string): string | undefined {
