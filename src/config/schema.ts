@@ -61,6 +61,11 @@ export interface Config {
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   };
+  carrier: {
+    auto: boolean;
+    database: string;
+    provider: string;
+  };
 }
 
 interface LeafBase {
@@ -177,6 +182,9 @@ function noSpaces(v: string): string | undefined {
   return /\s/.test(v) ? 'must not contain spaces' : undefined;
 }
 
+/** Where Debian's mobile-broadband-provider-info installs its database. */
+export const DEFAULT_CARRIER_DATABASE = '/usr/share/mobile-broadband-provider-info/serviceproviders.xml';
+
 /** Baud rates the Quectel modules' AT+IPR accepts (and the serial bindings know). */
 export const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3000000] as const;
 
@@ -211,8 +219,7 @@ export const SCHEMA = {
     auth: int(0, 0, 3, 'MMSD_PDP_AUTH', 'Authentication of the PDP context: 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP.'),
   },
   mms: {
-    mmsc: str('', 'MMSD_MMS_MMSC', 'URL of the operator\'s MMSC (AT+QMMSCFG="mmsc") with its scheme, e.g. http://mms.example.net/mms.', {
-      required: true,
+    mmsc: str('', 'MMSD_MMS_MMSC', 'URL of the operator\'s MMSC (AT+QMMSCFG="mmsc") with its scheme, e.g. http://mms.example.net/mms. Empty: taken from the carrier database (docs/carriers.md); set it to override the database.', {
       maxBytes: 100,
       atLine: true,
       shape: 'http:// or https:// URL',
@@ -278,6 +285,21 @@ export const SCHEMA = {
   },
   log: {
     level: oneOf('info', LOG_LEVELS, 'MMSD_LOG_LEVEL', 'pino log level.'),
+  },
+  carrier: {
+    auto: bool(
+      true,
+      'MMSD_CARRIER_AUTO',
+      'Look the SIM up in the carrier database (DESIGN.md §10, docs/carriers.md) and take every carrier key not set here (pdp.apn, pdp.username, pdp.password, pdp.auth, mms.mmsc, mms.proxy.*, mms.maxMessageBytes) from it. false: the config alone.',
+    ),
+    database: str(DEFAULT_CARRIER_DATABASE, 'MMSD_CARRIER_DATABASE', 'The mobile-broadband-provider-info file (serviceproviders.xml); read only when a lookup is needed.', {
+      required: true,
+      shape: 'absolute path',
+      check: absolutePath,
+    }),
+    provider: str('', 'MMSD_CARRIER_PROVIDER', 'Picks one provider when the SIM\'s network has several in the database: the name mmsctl carrier lists, e.g. "Orange (208-01)". Empty: chosen by the SIM\'s service provider name, else none (ambiguous).', {
+      maxBytes: 200,
+    }),
   },
 } satisfies Group;
 

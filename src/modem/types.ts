@@ -10,6 +10,10 @@ export const MODEM_STATES = [
   'registered',
   'ready',
   'error',
+  // DESIGN.md §10: no MMSC from the config or the carrier database; messages wait.
+  'unconfigured',
+  // DESIGN.md §10: pdp.contextId is active with another APN (someone else's data): left alone.
+  'context-in-use',
 ] as const;
 export type ModemState = (typeof MODEM_STATES)[number];
 
@@ -23,6 +27,16 @@ export interface ModemStatus {
   signal: number;
   /** Last failure that put the modem into `error`, for STATUS= and logs. */
   detail?: string;
+}
+
+/** What the driver reads of the SIM once it is READY (DESIGN.md §10); '' where it could not. */
+export interface SimIdentity {
+  /** AT+CIMI: MCC + MNC + subscriber number. */
+  imsi: string;
+  /** AT+QCCID: the card's serial number. */
+  iccid: string;
+  /** AT+QSPN: the service provider name; '' when the SIM has none. */
+  spn: string;
 }
 
 export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
