@@ -62,7 +62,20 @@ export interface VirtualModemOptions {
   responseDelayMs?: number;
   /** +CSQ rssi, 0–31 or 99. Default 20. */
   signal?: number;
+  /** The SIM's identity (AT+CIMI, AT+QCCID, AT+QSPN's SPN). Default 001010123456789, 89860000000000000001, no SPN. */
+  identity?: Partial<SimIdentityState>;
 }
+
+/** The inserted SIM's identity (DESIGN.md §10): what AT+CIMI, AT+QCCID and AT+QSPN read. */
+export interface SimIdentityState {
+  imsi: string;
+  iccid: string;
+  /** '' = the SIM has no service provider name. */
+  spn: string;
+}
+
+/** How a SIM swap shows on the line: `cpin` +CPIN: NOT READY then READY; `qusim` +QUSIM: 1, +CPIN: READY only. */
+export type SimSwapUrcs = 'cpin' | 'qusim';
 
 type Final = 'OK' | 'ERROR' | 'CONNECT' | { cme: number };
 
@@ -168,6 +181,7 @@ export interface VirtualModemState {
   hold: boolean;
   boots: number;
   transcript: string[];
+  identity: SimIdentityState;
 }
 
 const CHARSETS: readonly SimCharset[] = ['ASCII', 'UTF8', 'UCS2', 'GBK'];
@@ -279,6 +293,7 @@ export class VirtualModem extends EventEmitter {
   private netStat: number;
   private signal: number;
   private sender: SimSender | undefined;
+  private identity: SimIdentityState;
 
   // Faults (survive a module restart; they belong to the test, not the module).
   private sendQueue: SimSendOutcome[];
@@ -343,6 +358,7 @@ export class VirtualModem extends EventEmitter {
     this.sendDelayMs = opts.sendDelayMs ?? 50;
     this.responseDelayMs = opts.responseDelayMs ?? 0;
     this.signal = opts.signal ?? 20;
+    this.identity = { imsi: IMSI, iccid: ICCID, spn: '', ...opts.identity };
     this.rx = new LinePacer(this.clock, () => this.pump());
     this.tx = new LinePacer(this.clock, () => this.flushTx());
     this.rx.rate = this.tx.rate = opts.bytesPerSecond ?? 0;
@@ -366,6 +382,7 @@ export class VirtualModem extends EventEmitter {
       '+CPIN': (c) => this.cmdCpin(c),
       '+CIMI': (c) => this.cmdCimi(c),
       '+QCCID': (c) => this.cmdQccid(c),
+      '+QSPN': (c) => this.cmdQspn(c),
       '+CSQ': (c) => (c.form === 'exec' ? ok([`+CSQ: ${this.fun === 1 ? this.signal : 99},99`]) : c.form === 'test' ? ok(['+CSQ: (0-31,99),(0-7,99)']) : error()),
       '+COPS': (c) => this.cmdCops(c),
       '+CREG': (c) => this.cmdReg(c, '+CREG'),
@@ -423,6 +440,42 @@ export class VirtualModem extends EventEmitter {
     else if (state === 'pin') this.urc('+CPIN: SIM PIN');
     else this.urc('+CPIN: NOT READY');
     this.updateNetwork();
+  }
+
+  /**
+   * Another SIM goes in (DESIGN.md §10): the card is pulled — its contexts dropped with
+   * `+QIURC: "pdpdeact"`, registration lost — and the new one inserted, with the URCs of `urcs`.
+   * The SIM ends up READY whatever it was.
+   */
+  swapSim(identity: Partial<SimIdentityState>, urcs: SimSwapUrcs = 'cpin'): void {
+    const live = this.mode === 'command' || this.mode === 'data';
+    if (urcs === 'cpin' && this.simCard !== 'absent') this.setSim('absent');
+    this.identity = { ...this.identity, ...identity };
+    this.log.info({ identity: this.identity, urcs }, 'SIM swapped');
+    if (urcs === 'qusim') {
+      // The module saw the card go without saying so: the contexts went with it.
+      for (const ctx of [...this.active]) this.deactivate(ctx, true);
+      this.simCard = 'ready';
+      this.pinUnlocked = false;
+      if (live) {
+        this.urc('+QUSIM: 1');
+        this.urc('+CPIN: READY');
+      }
+      this.updateNetwork();
+      return;
+    }
+    this.setSim('ready');
+  }
+
+  /**
+   * Someone else uses the module too (the host's own internet over QMI, ECM or PPP): context
+   * `ctx` configured with `apn` and active. Refused (false) when three are active already.
+   */
+  activateOtherContext(ctx: number, apn: string): boolean {
+    if (!this.active.has(ctx) && this.active.size >= MAX_ACTIVE_CONTEXTS) return false;
+    this.pdpConfig.set(ctx, { type: 1, apn, username: '', password: '', auth: 0 });
+    this.active.add(ctx);
+    return true;
   }
 
   /** The network's registration stat (0–5) while the SIM is ready and the radio on. */
@@ -544,6 +597,7 @@ export class VirtualModem extends EventEmitter {
       hold: this.hold,
       boots: this.boots,
       transcript: [...this.transcript],
+      identity: { ...this.identity },
     };
   }
 
@@ -855,14 +909,27 @@ export class VirtualModem extends EventEmitter {
   private cmdCimi(c: ParsedCommand): Reply {
     if (c.form === 'test') return ok();
     if (c.form !== 'exec') return error();
-    return this.simError() ?? ok([IMSI]);
+    return this.simError() ?? ok([this.identity.imsi]);
   }
 
   private cmdQccid(c: ParsedCommand): Reply {
     if (c.form === 'test') return ok();
     if (c.form !== 'exec') return error();
     if (this.simCard === 'absent') return cme(CME_SIM_NOT_INSERTED);
-    return ok([`+QCCID: ${ICCID}`]);
+    return ok([`+QCCID: ${this.identity.iccid}`]);
+  }
+
+  /** +QSPN: <FNN>,<SNN>,<SPN>,<alphabet>,<RPLMN>; the SPN is the SIM's, "" when it has none. */
+  private cmdQspn(c: ParsedCommand): Reply {
+    if (c.form === 'test') return ok();
+    if (c.form !== 'exec') return error();
+    const err = this.simError();
+    if (err) return err;
+    const { imsi, spn } = this.identity;
+    const registered = this.isRegistered();
+    // North American networks (MCC 3xx) have three-digit MNCs.
+    const plmn = registered ? imsi.slice(0, imsi.startsWith('3') ? 6 : 5) : '';
+    return ok([`+QSPN: "${registered ? OPERATOR : ''}","${registered ? 'VOP' : ''}","${atSafe(spn)}",0,"${plmn}"`]);
   }
 
   private cmdCops(c: ParsedCommand): Reply {
