@@ -528,7 +528,7 @@ export function describeCarrier(p: CarrierProperties): string[] {
   lines.push(`why:       ${p.Reason}`);
   if (p.Source === 'ambiguous') {
     lines.push('', 'The carrier database has several providers for this SIM and mmsd guesses none.');
-    lines.push('Add the line of yours to the config file (inside its outer braces), then restart mmsd:');
+    lines.push('Put the line of yours inside the config file\'s outer braces (a comma between it and the key before), then restart mmsd:');
     for (const line of p.Candidates) lines.push(`  ${line}`);
   } else if (p.Source === 'not-found') {
     lines.push('', 'Set mms.mmsc (and pdp.apn, mms.proxy.host, mms.proxy.port as your operator says) in the');
