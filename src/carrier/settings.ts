@@ -114,6 +114,9 @@ export function resolveCarrier(inputs: CarrierInputs): ResolvedCarrier {
   const configKeys: string[] = [];
   const problems: string[] = [];
   let fromDatabase = 0;
+  // Credentials belong to their APN: with pdp.apn set to another APN than the entry's, the entry's
+  // user name, password and authentication are not that APN's, and the config's stand.
+  const otherApn = isSet('apn') && config.apn.toLowerCase() !== lookup.apn.toLowerCase();
   for (const f of FIELDS) {
     const key = CARRIER_KEYS[f];
     const value = db[f];
@@ -124,6 +127,7 @@ export function resolveCarrier(inputs: CarrierInputs): ResolvedCarrier {
     }
     // A port belongs to its host: a proxy host from the config keeps the config's port.
     if (f === 'proxyPort' && (isSet('proxyHost') || db.proxyHost === '')) continue;
+    if ((f === 'username' || f === 'password' || f === 'auth') && otherApn) continue;
     const leaf = LEAVES.get(key);
     const problem = leaf && checkLeaf(leaf, value);
     if (problem) {

@@ -81,6 +81,8 @@ export class HealthMonitor extends EventEmitter {
   private params: CarrierParams;
   /** The SIM's identity as last read; undefined before the first read. */
   private sim: SimIdentity | undefined;
+  /** The IMSI of the SIM the module's AT+QMMSCFG settings were applied for. */
+  private configuredImsi: string | undefined;
   /** The APN mmsd itself last wrote to pdp.contextId (AT+QICSGP): that context is not someone else's. */
   private ownApn: string | undefined;
   /** A `+CPIN: READY` came while ready: the SIM may be another one; checked at the next chance. */
@@ -421,6 +423,8 @@ export class HealthMonitor extends EventEmitter {
    */
   private async resolveSettings(gen: number): Promise<boolean> {
     const sim = await this.readIdentity(gen);
+    // §10: another SIM gets everything applied again, even where its settings are the same.
+    if (sim.imsi !== this.configuredImsi) this.mmsConfigured = false;
     const provider = this.o.settings;
     if (provider === undefined) return true;
     const verdict = await provider(sim);
@@ -590,6 +594,7 @@ export class HealthMonitor extends EventEmitter {
     await c.mmsConnectTimeout(mms.connectTimeoutS);
     this.check(gen);
     this.mmsConfigured = true;
+    this.configuredImsi = this.sim?.imsi;
   }
 
   /** The idle poll while ready (AT+CPIN?, +CGREG/+CEREG, +CSQ, AT+QIACT?). */

@@ -81,6 +81,13 @@ describe('resolveCarrier', () => {
     expect(settings.apn).toBe('');
   });
 
+  it('takes the entry\'s credentials only for the entry\'s APN (ignoring case), not for another APN set in the config', () => {
+    const other = resolveCarrier({ auto: true, config: { ...DEFAULTS, apn: 'my.private.apn' }, explicit: new Set(['pdp.apn']), lookup: FOUND });
+    expect(other.settings).toMatchObject({ apn: 'my.private.apn', username: '', password: '', auth: 0, mmsc: 'http://mms.orange.fr' });
+    const same = resolveCarrier({ auto: true, config: { ...DEFAULTS, apn: 'ORANGE-ACTE' }, explicit: new Set(['pdp.apn']), lookup: FOUND });
+    expect(same.settings).toMatchObject({ apn: 'ORANGE-ACTE', username: 'orange', password: 'orange', auth: 3 });
+  });
+
   it('keeps the config\'s proxy port with a proxy host from the config', () => {
     const config = { ...DEFAULTS, proxyHost: 'proxy.example' };
     const { settings, report } = resolveCarrier({ auto: true, config, explicit: new Set(['mms.proxy.host']), lookup: FOUND });

@@ -503,6 +503,19 @@ describe('carrier settings from the SIM (DESIGN.md §10)', () => {
     ]);
   });
 
+  it('applies every AT+QMMSCFG again for another SIM of the same carrier (same settings, another IMSI)', async () => {
+    const at = new FakeAt().reply('AT+CIMI', ['270011234567890']);
+    const p = provider({ '270011234567890': { use: LUX }, '270019999999999': { use: LUX } });
+    const m = withSettings(at, p.settings);
+    await startReady(m, at);
+    at.urc('+CPIN: NOT READY');
+    at.reply('AT+CIMI', ['270019999999999']);
+    const ready = nextState(m, 'ready');
+    at.urc('+CPIN: READY');
+    await ready;
+    expect(at.transcript.filter((c) => /QMMSCFG/.test(c))).toHaveLength(7);
+  });
+
   it('re-applies nothing when a +CPIN: READY brings the same SIM', async () => {
     const at = new FakeAt().reply('AT+CIMI', ['270011234567890']);
     const p = provider({ '270011234567890': { use: LUX } });
