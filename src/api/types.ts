@@ -1,12 +1,14 @@
 // What a front door (D-Bus, MQTT) is given by the daemon's composition root.
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { CarrierReport } from '../carrier/types.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import type { ModemStatus } from '../core/status.js';
 import type { SubmitResult } from '../outbox/types.js';
 
 /**
- * Events: 'added' (record), 'changed' (record), 'removed' (id), 'modemStatus' (ModemStatus).
+ * Events: 'added' (record), 'changed' (record), 'removed' (id), 'modemStatus' (ModemStatus),
+ * 'carrier' (CarrierReport).
  */
 export interface FrontDoorContext extends EventEmitter {
   /** Validates (throws RequestError with a name from core/errors) and durably queues. */
@@ -22,6 +24,8 @@ export interface FrontDoorContext extends EventEmitter {
    */
   resend(id: string, newId?: string): Promise<SubmitResult>;
   modemStatus(): ModemStatus;
+  /** The carrier settings in force and where they came from (DESIGN.md §10); no credentials. */
+  carrier(): CarrierReport;
   queueLength(): number;
   /** `outbox.maxAttempts`: tries a message gets before it fails. */
   readonly maxAttempts: number;

@@ -1,12 +1,14 @@
 // The carrier database (DESIGN.md §10): `carrier.database`, read and indexed once, when the first
 // lookup needs it; until then neither the file nor the XML parser is loaded.
 import { readFile } from 'node:fs/promises';
+import { DEFAULT_CARRIER_DATABASE } from '../config/schema.js';
 import { lookupCarrier, type LookupChoice } from './lookup.js';
 import { CarrierDatabaseError } from './errors.js';
 import type { CarrierIndex } from './parse.js';
 import type { CarrierLookup, SimIdentity } from './types.js';
 
-export const DEFAULT_DATABASE = '/usr/share/mobile-broadband-provider-info/serviceproviders.xml';
+/** `carrier.database`'s default: where Debian's mobile-broadband-provider-info installs it. */
+export const DEFAULT_DATABASE = DEFAULT_CARRIER_DATABASE;
 
 /** Reads and indexes the file; throws CarrierDatabaseError naming the file and what is wrong. */
 export async function loadCarrierIndex(path: string): Promise<CarrierIndex> {

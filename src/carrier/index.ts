@@ -4,5 +4,5 @@ export { CarrierDatabase, DEFAULT_DATABASE, loadCarrierIndex } from './database.
 export { CarrierDatabaseError, InvalidImsiError } from './errors.js';
 export { lookupCarrier, type LookupChoice } from './lookup.js';
 export type { CarrierIndex, MmsApn, ProviderEntry } from './parse.js';
-export { carrierSettingsOf, resolveCarrier, type CarrierInputs, type ResolvedCarrier } from './settings.js';
+export { carrierSettingsOf, lookupNeeded, noMmscReason, resolveCarrier, type CarrierInputs, type ResolvedCarrier } from './settings.js';
 export * from './types.js';

@@ -68,12 +68,36 @@ function reportOf(source: CarrierSource, s: CarrierSettings, l: CarrierLookup | 
   };
 }
 
+/**
+ * Whether the database has anything to give: carrier.auto is on and some key of CARRIER_KEYS was
+ * not set explicitly. When false, the database is never read (nor its parser loaded).
+ */
+export function lookupNeeded(auto: boolean, explicit: ReadonlySet<string>): boolean {
+  return auto && Object.values(CARRIER_KEYS).some((key) => !explicit.has(key));
+}
+
+/**
+ * Why mmsd cannot send with what was resolved — no MMSC from the config or the database — in one
+ * sentence that names what to set (ModemState `unconfigured`); undefined when there is an MMSC.
+ */
+export function noMmscReason(resolved: ResolvedCarrier): string | undefined {
+  const { settings, report } = resolved;
+  if (settings.mmsc !== '') return undefined;
+  if (report.source === 'ambiguous') return `no MMSC: ${report.reason}, or set mms.mmsc`;
+  if (report.source === 'config') return `no MMSC: mms.mmsc is empty (${report.reason}); set mms.mmsc`;
+  const reason = report.reason.endsWith('set mms.mmsc') ? report.reason : `${report.reason}; set mms.mmsc`;
+  return `no MMSC: ${reason}`;
+}
+
 /** The effective settings and the Carrier report. */
 export function resolveCarrier(inputs: CarrierInputs): ResolvedCarrier {
   const { config, explicit, lookup } = inputs;
   const isSet = (f: keyof CarrierSettings): boolean => explicit.has(CARRIER_KEYS[f]);
   if (!inputs.auto) {
     return { settings: { ...config }, report: reportOf('config', config, undefined, 'carrier.auto is false: the settings are the config\'s', []) };
+  }
+  if (!lookupNeeded(inputs.auto, explicit)) {
+    return { settings: { ...config }, report: reportOf('config', config, undefined, 'every carrier key is set in the config: no lookup', []) };
   }
   if (lookup === undefined) {
     return { settings: { ...config }, report: reportOf('pending', config, undefined, 'waiting for the SIM\'s identity', []) };
@@ -90,6 +114,9 @@ export function resolveCarrier(inputs: CarrierInputs): ResolvedCarrier {
   const configKeys: string[] = [];
   const problems: string[] = [];
   let fromDatabase = 0;
+  // Credentials belong to their APN: with pdp.apn set to another APN than the entry's, the entry's
+  // user name, password and authentication are not that APN's, and the config's stand.
+  const otherApn = isSet('apn') && config.apn.toLowerCase() !== lookup.apn.toLowerCase();
   for (const f of FIELDS) {
     const key = CARRIER_KEYS[f];
     const value = db[f];
@@ -100,6 +127,7 @@ export function resolveCarrier(inputs: CarrierInputs): ResolvedCarrier {
     }
     // A port belongs to its host: a proxy host from the config keeps the config's port.
     if (f === 'proxyPort' && (isSet('proxyHost') || db.proxyHost === '')) continue;
+    if ((f === 'username' || f === 'password' || f === 'auth') && otherApn) continue;
     const leaf = LEAVES.get(key);
     const problem = leaf && checkLeaf(leaf, value);
     if (problem) {

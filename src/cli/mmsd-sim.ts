@@ -8,16 +8,23 @@ import { VirtualModem } from '../sim/modem.js';
 import { ProgramMissingError } from '../sim/programs.js';
 import { PtyServer, TcpServer, type PortServer } from '../sim/serve.js';
 import type { SimSendOutcome, SimSender } from '../sim/types.js';
+import type { SimIdentityState } from '../sim/modem.js';
 
 const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --pty PATH               serve the module on a pty pair; PATH links to the daemon's end
   --tcp HOST:PORT          serve the module on a TCP socket (port 0 = any free port)
   --mmsc HOST:PORT         also run the loopback MMSC there (it is proxy and MMSC at once)
+  --network                with --mmsc: play the operator's network, which carries every MMS
+                           request to the loopback MMSC whatever MMSC URL and proxy the module
+                           was given (for settings from the carrier database)
   --store DIR              where the MMSC keeps what it received
   --baud N                 throttle the line to N/10 bytes per second each way
   --fail-send ERR[:HTTP[:MMSRSP]]  result of the next AT+QMMSEND (repeatable, in order)
   --lte-only               registration through +CEREG only
   --no-sim                 no SIM card inserted
+  --imsi DIGITS            the SIM's IMSI, AT+CIMI (default 001010123456789: test network 001-01)
+  --iccid DIGITS           the SIM's ICCID, AT+QCCID (default 89860000000000000001)
+  --spn NAME               the SIM's service provider name in AT+QSPN (default none)
   --control HOST:PORT      run-time control API (default 127.0.0.1:0)
   --boot-ms N              restart time before RDY (default 300)
   --escape-guard-ms N      silence around "+++" in upload mode (default 1000)
@@ -42,6 +49,23 @@ function parseFailSend(text: string): SimSendOutcome {
   return outcome;
 }
 
+function identityOf(values: { imsi?: string; iccid?: string; spn?: string }): Partial<SimIdentityState> {
+  const out: Partial<SimIdentityState> = {};
+  if (values.imsi !== undefined) {
+    if (!/^[0-9]{6,15}$/.test(values.imsi)) throw new UsageError(`--imsi wants 6-15 digits, got "${values.imsi}"`);
+    out.imsi = values.imsi;
+  }
+  if (values.iccid !== undefined) {
+    if (!/^[0-9]{10,21}[0-9Ff]?$/.test(values.iccid)) throw new UsageError(`--iccid wants 10-22 digits, got "${values.iccid}"`);
+    out.iccid = values.iccid;
+  }
+  if (values.spn !== undefined) {
+    if (!/^[\x20-\x7e]{0,16}$/.test(values.spn) || values.spn.includes('"')) throw new UsageError(`--spn wants up to 16 printable ASCII characters without ", got "${values.spn}"`);
+    out.spn = values.spn;
+  }
+  return out;
+}
+
 function nonNegativeInt(text: string | undefined, option: string, fallback: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text)) throw new UsageError(`${option} wants a whole number, got "${text}"`);
@@ -56,12 +80,18 @@ async function startMmsc(
   addr: { host: string; port: number },
   store: string | undefined,
   logger: Logger,
+  network: boolean,
 ): Promise<{ mmsc: MmscHandle; url: string; sender: SimSender }> {
   // Loaded only with --mmsc, so that the module alone needs nothing of the MMS side.
   const [{ LoopbackMmsc }, { postMms }] = await Promise.all([import('../sim/mmsc.js'), import('../sim/mms-post.js')]);
   const mmsc = new LoopbackMmsc({ host: addr.host, port: addr.port, logger, ...(store !== undefined ? { store } : {}) });
   const { url } = await mmsc.start();
-  return { mmsc, url, sender: postMms };
+  if (!network) return { mmsc, url, sender: postMms };
+  // --network: the loopback MMSC is the proxy of every request, which then goes in proxy form
+  // with the module's own MMSC URL (http://mmsc.pt.lu/…) as its target; it answers on any path.
+  const loopback = new URL(url);
+  const proxy = { host: loopback.hostname.replace(/^\[|\]$/g, ''), port: Number(loopback.port) };
+  return { mmsc, url, sender: (req) => postMms({ ...req, proxy }) };
 }
 
 async function main(): Promise<number> {
@@ -75,6 +105,10 @@ async function main(): Promise<number> {
       'fail-send': { type: 'string', multiple: true },
       'lte-only': { type: 'boolean' },
       'no-sim': { type: 'boolean' },
+      network: { type: 'boolean' },
+      imsi: { type: 'string' },
+      iccid: { type: 'string' },
+      spn: { type: 'string' },
       control: { type: 'string' },
       'boot-ms': { type: 'string' },
       'escape-guard-ms': { type: 'string' },
@@ -97,6 +131,8 @@ async function main(): Promise<number> {
   const control = parseHostPort(values.control ?? '127.0.0.1:0', '--control');
   const tcp = values.tcp !== undefined ? parseHostPort(values.tcp, '--tcp') : undefined;
   const mmscAddr = values.mmsc !== undefined ? parseHostPort(values.mmsc, '--mmsc') : undefined;
+  if (values.network && !mmscAddr) throw new UsageError('--network needs --mmsc HOST:PORT (the loopback MMSC it carries requests to)');
+  const identity = identityOf(values);
 
   // Handlers first: a supervisor may send SIGTERM during start-up or the moment it reads the
   // ready line; either way socat must not be left behind.
@@ -124,7 +160,7 @@ async function main(): Promise<number> {
     let mmscUrl: string | undefined;
     let sender: SimSender | undefined;
     if (mmscAddr) {
-      const started = await startMmsc(mmscAddr, values.store, logger);
+      const started = await startMmsc(mmscAddr, values.store, logger, values.network ?? false);
       ({ mmsc, url: mmscUrl, sender } = started);
       const m = mmsc;
       cleanups.push(() => m.stop());
@@ -139,6 +175,7 @@ async function main(): Promise<number> {
       bytesPerSecond: baud / 10,
       sendDelayMs: nonNegativeInt(values['send-delay-ms'], '--send-delay-ms', 50),
       sendResults,
+      identity,
       ...(sender ? { sender } : {}),
     });
     modem.start();

@@ -61,6 +61,11 @@ export interface Config {
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   };
+  carrier: {
+    auto: boolean;
+    database: string;
+    provider: string;
+  };
 }
 
 interface LeafBase {
@@ -177,6 +182,9 @@ function noSpaces(v: string): string | undefined {
   return /\s/.test(v) ? 'must not contain spaces' : undefined;
 }
 
+/** Where Debian's mobile-broadband-provider-info installs its database. */
+export const DEFAULT_CARRIER_DATABASE = '/usr/share/mobile-broadband-provider-info/serviceproviders.xml';
+
 /** Baud rates the Quectel modules' AT+IPR accepts (and the serial bindings know). */
 export const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3000000] as const;
 
@@ -198,34 +206,33 @@ export const SCHEMA = {
   },
   pdp: {
     contextId: int(1, 1, 16, 'MMSD_PDP_CONTEXT_ID', 'PDP context used for MMS (AT+QICSGP, AT+QIACT, AT+QMMSCFG="contextid"), spec §2.1.'),
-    apn: str('', 'MMSD_PDP_APN', 'Access point name of the MMS context; empty lets the network choose.', {
+    apn: str('', 'MMSD_PDP_APN', 'Access point name of the MMS context. Not set: from the carrier database (docs/carriers.md); set to "" to let the network choose.', {
       maxBytes: 100,
       atLine: true,
       check: noSpaces,
     }),
-    username: str('', 'MMSD_PDP_USERNAME', 'User name of the PDP context, if the operator wants one.', { maxBytes: 127, atLine: true }),
+    username: str('', 'MMSD_PDP_USERNAME', 'User name of the PDP context, if the operator wants one. Not set: from the carrier database.', { maxBytes: 127, atLine: true }),
     password: {
-      ...str('', 'MMSD_PDP_PASSWORD', 'Password of the PDP context. Prefer the environment variable to the file.', { maxBytes: 127, atLine: true }),
+      ...str('', 'MMSD_PDP_PASSWORD', 'Password of the PDP context. Prefer the environment variable to the file. Not set: from the carrier database.', { maxBytes: 127, atLine: true }),
       sensitive: true,
     },
-    auth: int(0, 0, 3, 'MMSD_PDP_AUTH', 'Authentication of the PDP context: 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP.'),
+    auth: int(0, 0, 3, 'MMSD_PDP_AUTH', 'Authentication of the PDP context: 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP. Not set: from the carrier database.'),
   },
   mms: {
-    mmsc: str('', 'MMSD_MMS_MMSC', 'URL of the operator\'s MMSC (AT+QMMSCFG="mmsc") with its scheme, e.g. http://mms.example.net/mms.', {
-      required: true,
+    mmsc: str('', 'MMSD_MMS_MMSC', 'URL of the operator\'s MMSC (AT+QMMSCFG="mmsc") with its scheme, e.g. http://mms.example.net/mms. Empty: taken from the carrier database (docs/carriers.md); set it to override the database.', {
       maxBytes: 100,
       atLine: true,
       shape: 'http:// or https:// URL',
       check: mmscUrl,
     }),
     proxy: {
-      host: str('', 'MMSD_MMS_PROXY_HOST', 'WAP gateway (MMS proxy) address (AT+QMMSCFG="proxy"); empty for none, which clears a gateway the module still holds.', {
+      host: str('', 'MMSD_MMS_PROXY_HOST', 'WAP gateway (MMS proxy) address (AT+QMMSCFG="proxy"). Not set: from the carrier database; "" for none, which clears a gateway the module still holds.', {
         maxBytes: 50,
         atLine: true,
         shape: 'a host name or IP address',
         check: hostName,
       }),
-      port: int(80, 1, 65535, 'MMSD_MMS_PROXY_PORT', 'WAP gateway port.'),
+      port: int(80, 1, 65535, 'MMSD_MMS_PROXY_PORT', 'WAP gateway port. Not set: the carrier database\'s, with its gateway.'),
     },
     charset: oneOf('UTF8', CHARSETS, 'MMSD_MMS_CHARSET', 'Charset for subjects and text that are not plain ASCII (spec §2.2, §3.3).'),
     validity: int(6, 0, 6, 'MMSD_MMS_VALIDITY', 'sendparam <valid>: 0 1 hour, 1 12 hours, 2 24 hours, 3 2 days, 4 1 week, 5 maximum, 6 network default.'),
@@ -237,7 +244,7 @@ export const SCHEMA = {
     supportField: int(0, 0, 1, 'MMSD_MMS_SUPPORT_FIELD', 'supportfield <mode>: 1 adds the x-up-calling-id header.'),
     connectTimeoutS: int(125, 1, 125, 'MMSD_MMS_CONNECT_TIMEOUT_S', 'TCP handshake timeout towards the MMSC, in seconds (AT+QMMSCFG="connecttimeout").'),
     sendTimeoutS: int(300, 1, 65535, 'MMSD_MMS_SEND_TIMEOUT_S', 'Default AT+QMMSEND=<timeout>, in seconds; a message may set its own.'),
-    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge). A message the module\'s RAM drive cannot hold fails as MessageTooLarge when it is sent; mmsd warns at start when this is more than the RAM holds.'),
+    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge). A message the module\'s RAM drive cannot hold fails as MessageTooLarge when it is sent; mmsd warns at start when this is more than the RAM holds. Not set: the carrier\'s <mmsattachmentsize> when the database has one.'),
   },
   outbox: {
     dir: str('/var/lib/mmsd', 'MMSD_OUTBOX_DIR', 'Where the durable outbox (the spool) lives.', { required: true, shape: 'absolute path', check: absolutePath }),
@@ -278,6 +285,21 @@ export const SCHEMA = {
   },
   log: {
     level: oneOf('info', LOG_LEVELS, 'MMSD_LOG_LEVEL', 'pino log level.'),
+  },
+  carrier: {
+    auto: bool(
+      true,
+      'MMSD_CARRIER_AUTO',
+      'Look the SIM up in the carrier database (DESIGN.md §10, docs/carriers.md) and take every carrier key not set here (pdp.apn, pdp.username, pdp.password, pdp.auth, mms.mmsc, mms.proxy.*, mms.maxMessageBytes) from it. false: the config alone.',
+    ),
+    database: str(DEFAULT_CARRIER_DATABASE, 'MMSD_CARRIER_DATABASE', 'The mobile-broadband-provider-info file (serviceproviders.xml); read only when a lookup is needed.', {
+      required: true,
+      shape: 'absolute path',
+      check: absolutePath,
+    }),
+    provider: str('', 'MMSD_CARRIER_PROVIDER', 'Picks one provider when the SIM\'s network has several in the database: the name mmsctl carrier lists, e.g. "Orange (208-01)". Empty: chosen by the SIM\'s service provider name, else none (ambiguous).', {
+      maxBytes: 200,
+    }),
   },
 } satisfies Group;
 

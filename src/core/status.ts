@@ -10,6 +10,10 @@ export const MODEM_STATES = [
   'registered',
   'ready',
   'error',
+  // DESIGN.md §10: no MMSC from the config or the carrier database; messages wait.
+  'unconfigured',
+  // DESIGN.md §10: pdp.contextId is active with another APN (someone else's data): left alone.
+  'context-in-use',
 ] as const;
 export type ModemState = (typeof MODEM_STATES)[number];
 

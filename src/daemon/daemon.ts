@@ -5,14 +5,26 @@ import type { Logger } from 'pino';
 import type { FrontDoorContext } from '../api/types.js';
 import { AtChannel } from '../at/channel.js';
 import { createTransport } from '../at/transport.js';
-import type { Config } from '../config/load.js';
+import {
+  CarrierDatabase,
+  CarrierDatabaseError,
+  InvalidImsiError,
+  carrierSettingsOf,
+  lookupNeeded,
+  noMmscReason,
+  resolveCarrier,
+  type CarrierLookup,
+  type CarrierReport,
+  type ResolvedCarrier,
+} from '../carrier/index.js';
+import { explicitKeys, type Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
-import type { ModemConfig } from '../modem/config.js';
+import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
 import { QuectelModem } from '../modem/quectel.js';
-import type { ModemStatus } from '../modem/types.js';
+import type { ModemStatus, SimIdentity } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
 import type { SubmitResult } from '../outbox/types.js';
 import { Sender } from '../sender/sender.js';
@@ -47,7 +59,15 @@ export function modemConfigOf(config: Config): ModemConfig {
   };
 }
 
-/** Events: 'added', 'changed', 'removed' (outbox), 'modemStatus' (ModemStatus). */
+/** A lookup that found nothing to use, for a reason other than the database's content. */
+function lookupFailed(reason: string): CarrierLookup {
+  return { source: 'not-found', mccMnc: '', provider: '', apn: '', username: '', password: '', auth: 0, mmsc: '', proxy: undefined, maxMessageBytes: undefined, candidates: [], reason };
+}
+
+/**
+ * Events: 'added', 'changed', 'removed' (outbox), 'modemStatus' (ModemStatus), 'carrier'
+ * (CarrierReport, DESIGN.md §10) when the carrier settings or what is known of them changed.
+ */
 export class Daemon extends EventEmitter implements FrontDoorContext {
   readonly logger: Logger;
   readonly version: string;
@@ -58,6 +78,10 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   readonly sender: Sender;
   private readonly config: Config;
   private accepting = false;
+  /** DESIGN.md §10: read (and its parser loaded) on the first lookup that needs it. */
+  private readonly carrierDatabase: CarrierDatabase;
+  /** The carrier settings in force and their report; the config's (`pending`) until the SIM is known. */
+  private resolved: ResolvedCarrier;
 
   constructor(opts: DaemonOptions) {
     super();
@@ -78,8 +102,16 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       logger,
       defaultTimeoutMs: config.modem.commandTimeoutMs,
     });
+    this.carrierDatabase = new CarrierDatabase(config.carrier.database);
+    this.resolved = resolveCarrier({ auto: config.carrier.auto, config: carrierSettingsOf(config), explicit: explicitKeys(config) });
     const modemConfig = modemConfigOf(config);
-    this.modem = new QuectelModem({ at: this.channel, logger, config: modemConfig });
+    const limit = (): number => this.maxMessageBytes;
+    this.modem = new QuectelModem({
+      at: this.channel,
+      logger,
+      config: modemConfig,
+      settings: (sim) => this.carrierSettingsFor(sim),
+    });
     this.sender = new Sender({
       outbox: this.outbox,
       modem: this.modem,
@@ -91,9 +123,68 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         charset: config.mms.charset,
         // The sendparam part of the `mms.*` settings: what a message without options is sent with.
         defaults: pickSendParams(modemConfig.mms),
-        maxMessageBytes: config.mms.maxMessageBytes,
+        // Read when the modem is first ready, by then with the carrier's limit (§10).
+        get maxMessageBytes(): number {
+          return limit();
+        },
       },
     });
+  }
+
+  /** The size limit the doors validate against: the carrier's unless mms.maxMessageBytes is set (§10). */
+  get maxMessageBytes(): number {
+    return this.resolved.settings.maxMessageBytes;
+  }
+
+  /** The `Carrier` status of DESIGN.md §10 (D-Bus, MQTT, `mmsctl carrier`). */
+  carrier(): CarrierReport {
+    return structuredClone(this.resolved.report);
+  }
+
+  /**
+   * The modem's SettingsProvider (DESIGN.md §10), asked after every SIM READY: looks the SIM up
+   * when the config leaves anything to the database, applies the config's precedence, publishes
+   * the report, and answers the settings — or why there are none (`unconfigured`).
+   */
+  private async carrierSettingsFor(sim: SimIdentity): Promise<SettingsVerdict> {
+    const { config } = this;
+    const explicit = explicitKeys(config);
+    const auto = config.carrier.auto;
+    const lookup = lookupNeeded(auto, explicit) ? await this.lookUp(sim, explicit) : undefined;
+    const resolved = resolveCarrier({ auto, config: carrierSettingsOf(config), explicit, ...(lookup ? { lookup } : {}) });
+    this.setCarrier(resolved);
+    const missing = noMmscReason(resolved);
+    if (missing !== undefined) return { unconfigured: missing };
+    const { apn, username, password, auth, mmsc, proxyHost, proxyPort } = resolved.settings;
+    return { use: { apn, username, password, auth, mmsc, proxyHost, proxyPort } };
+  }
+
+  /** The database's answer for this SIM; a database that cannot be read or an IMSI that could not be is one too. */
+  private async lookUp(sim: SimIdentity, explicit: ReadonlySet<string>): Promise<CarrierLookup> {
+    const { carrier, pdp } = this.config;
+    try {
+      return await this.carrierDatabase.lookup(
+        { imsi: sim.imsi, spn: sim.spn },
+        { provider: carrier.provider, ...(explicit.has('pdp.apn') ? { apn: pdp.apn } : {}) },
+      );
+    } catch (err) {
+      if (err instanceof CarrierDatabaseError) return lookupFailed(err.message);
+      if (err instanceof InvalidImsiError) {
+        return lookupFailed(sim.imsi === '' ? "the SIM's IMSI could not be read (AT+CIMI)" : `the SIM's IMSI ${err.message.replace(/^IMSI /, '')}`);
+      }
+      throw err;
+    }
+  }
+
+  private setCarrier(next: ResolvedCarrier): void {
+    const before = JSON.stringify(this.resolved);
+    this.resolved = next;
+    if (JSON.stringify(next) === before) return;
+    const r = next.report;
+    const fields = { source: r.source, provider: r.provider, mccMnc: r.mccMnc, apn: r.apn, mmsc: r.mmsc, proxy: r.proxy, maxMessageBytes: r.maxMessageBytes, configKeys: r.configKeys, candidates: r.candidates.length, reason: r.reason };
+    if (r.source === 'database' || r.source === 'config') this.logger.info({ carrier: fields }, 'carrier settings');
+    else this.logger.warn({ carrier: fields }, 'carrier settings: none to use');
+    this.emit('carrier', this.carrier());
   }
 
   async start(): Promise<void> {
@@ -148,7 +239,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
 
   async submit(raw: RawSendRequest): Promise<SubmitResult> {
     const req = await validateRequest(raw, {
-      maxMessageBytes: this.config.mms.maxMessageBytes,
+      maxMessageBytes: this.maxMessageBytes,
       allowedDirs: this.config.attachments.allowedDirs,
     });
     if (!this.accepting) throw new StoppingError();

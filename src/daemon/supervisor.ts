@@ -24,7 +24,7 @@ const STOP_CHECK_MS = 1_000;
 const STOP_SLACK_MS = 10_000;
 
 /** States in which the daemon has settled: READY=1 may be sent (STATUS= says which). */
-const SETTLED: ReadonlySet<ModemState> = new Set(['ready', 'sim-missing', 'sim-locked', 'absent', 'searching', 'error']);
+const SETTLED: ReadonlySet<ModemState> = new Set(['ready', 'sim-missing', 'sim-locked', 'absent', 'searching', 'error', 'unconfigured', 'context-in-use']);
 
 export interface SupervisorOptions {
   daemon: Supervised;
@@ -103,6 +103,9 @@ export class ServiceSupervisor {
       registered: 'registered, activating data context',
       ready: 'modem ready',
       error: `modem error${s.detail ? `: ${s.detail}` : ''}`,
+      // DESIGN.md §10: the reason names the key to set.
+      unconfigured: `waiting: ${s.detail ?? 'no MMSC'}`,
+      'context-in-use': `waiting: ${s.detail ?? 'the data context is in use'}`,
     };
     const op = s.operator ? `, ${s.operator}` : '';
     const sig = s.signal >= 0 ? `, signal ${s.signal}/31` : '';

@@ -33,6 +33,12 @@ export interface TestbedOptions {
   mqttUrl?: string;
   /** Deep-merged over the generated daemon configuration. */
   config?: Record<string, unknown>;
+  /**
+   * DESIGN.md §10: configure no carrier key (no pdp.apn, mms.mmsc or mms.proxy), so that the
+   * daemon takes them from the carrier database, and start the sim with `--network`, so that the
+   * database's MMSC (a real operator's host) reaches the loopback MMSC. `config` still applies.
+   */
+  carrierFromDatabase?: boolean;
   /** Start the daemon (default true). */
   daemon?: boolean;
   /** Extra environment for the daemon. */
@@ -213,11 +219,16 @@ export class Testbed {
     await this.startSim();
     if (opts.dbus) this.bus = await startSessionBus(this.dir);
     const mmsc = new URL(this.simInfo.mmsc);
+    const carrierKeys = opts.carrierFromDatabase
+      ? {}
+      : {
+          pdp: { contextId: 1, apn: 'mms.virtual' },
+          mms: { mmsc: this.simInfo.mmsc, proxy: { host: mmsc.hostname, port: Number(mmsc.port) } },
+        };
     const config = deepMerge(
       {
         modem: { port: this.simInfo.port, healthIntervalS: 30 },
-        pdp: { contextId: 1, apn: 'mms.virtual' },
-        mms: { mmsc: this.simInfo.mmsc, proxy: { host: mmsc.hostname, port: Number(mmsc.port) } },
+        ...carrierKeys,
         outbox: { dir: this.stateDir },
         attachments: { allowedDirs: [this.incomingDir] },
         dbus: { enabled: Boolean(opts.dbus), bus: 'session' },
@@ -241,7 +252,17 @@ export class Testbed {
     this.sim = spawnNode(
       'mmsd-sim',
       SIM_BIN,
-      [...portArgs, '--mmsc', '127.0.0.1:0', '--store', this.storeDir, '--control', '127.0.0.1:0', ...(this.opts.simArgs ?? [])],
+      [
+        ...portArgs,
+        '--mmsc',
+        '127.0.0.1:0',
+        '--store',
+        this.storeDir,
+        '--control',
+        '127.0.0.1:0',
+        ...(this.opts.carrierFromDatabase ? ['--network'] : []),
+        ...(this.opts.simArgs ?? []),
+      ],
       process.env,
     );
     const first = await this.sim.waitFor(() => true, 15_000, 'ready line');

@@ -1,7 +1,7 @@
 // One typed function per AT command the driver uses (DESIGN.md §6; spec §2, §3; the 3GPP, FILE
 // and TCP/IP commands it relies on), and the parsers of their answers. The only AT text of mmsd
 // outside src/at lives here.
-import { CmeError } from '../at/errors.js';
+import { AtErrorResult, CmeError } from '../at/errors.js';
 import type { AtCommander, AtResponse, CommandOptions } from '../at/types.js';
 import { upload, type UploadResult } from './qfupl.js';
 import { int, quote } from './quote.js';
@@ -147,6 +147,44 @@ export function parseRamSpace(line: string): RamSpace | undefined {
   return isInt(f[0]) && isInt(f[1]) ? { free: Number(f[0]), total: Number(f[1]) } : undefined;
 }
 
+/** An AT+CIMI answer line → the IMSI (6–15 digits), or undefined. Some firmware prefixes "+CIMI: ". */
+export function parseImsi(line: string): string | undefined {
+  const m = /^(?:\+CIMI:\s*)?"?([0-9]{6,15})"?$/.exec(line.trim());
+  return m?.[1];
+}
+
+/** `+QCCID: <iccid>` → the ICCID (digits, a trailing F on 19-digit cards), or undefined. */
+export function parseIccid(line: string): string | undefined {
+  const m = /^\+QCCID:\s*"?([0-9A-Fa-f]{10,22})"?$/.exec(line.trim());
+  return m?.[1].toUpperCase();
+}
+
+/**
+ * `+QSPN: <FNN>,<SNN>,<SPN>,<alphabet>,<RPLMN>` → the service provider name (the third field), ''
+ * when empty; undefined when the line is not that. Alphabet 1 means the names are UCS2 in hex.
+ */
+export function parseSpn(line: string): string | undefined {
+  const f = fieldsOf(line, '+QSPN:');
+  if (f.length < 3) return undefined;
+  const spn = unquote(f[2]);
+  if (f[3] === '1' && /^(?:[0-9A-Fa-f]{4})+$/.test(spn)) {
+    const bytes = Buffer.from(spn, 'hex');
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 2) text += String.fromCharCode(bytes.readUInt16BE(i));
+    return text.trim();
+  }
+  return spn.trim();
+}
+
+/**
+ * The APN of `+QICSGP: <type>,"<apn>","<user>","<password>",<auth>` (the answer to
+ * AT+QICSGP=<ctx>), or undefined. Only the APN is taken: the password stays out of memory and logs.
+ */
+export function parseContextApn(line: string): string | undefined {
+  const f = fieldsOf(line, '+QICSGP:');
+  return isInt(f[0]) && f[1] !== undefined ? unquote(f[1]) : undefined;
+}
+
 /** The functions of AT+QMMSEDIT (spec §2.2). */
 const EDIT_FUNCTION = { to: 1, cc: 2, bcc: 3 } as const;
 
@@ -249,6 +287,39 @@ export class QuectelCommands {
     return f[2] === undefined ? '' : unquote(f[2]);
   }
 
+  // --- the SIM's identity (DESIGN.md §10) ---
+
+  /** AT+CIMI → the IMSI; '' when the answer holds none. */
+  async readImsi(): Promise<string> {
+    const res = await this.run('AT+CIMI');
+    for (const l of res.lines) {
+      const imsi = parseImsi(l);
+      if (imsi !== undefined) return imsi;
+    }
+    return '';
+  }
+
+  /** AT+QCCID → the ICCID; '' when the answer holds none. */
+  async readIccid(): Promise<string> {
+    const lines = await this.query('AT+QCCID', '+QCCID:');
+    return parseIccid(lines[0] ?? '') ?? '';
+  }
+
+  /**
+   * AT+QSPN → the service provider name; '' when the SIM has none, and when the module answers
+   * ERROR (some firmware does before registration, or for a SIM without the field).
+   */
+  async readSpn(): Promise<string> {
+    let lines: string[];
+    try {
+      lines = await this.query('AT+QSPN', '+QSPN:');
+    } catch (e) {
+      if (e instanceof AtErrorResult || e instanceof CmeError) return '';
+      throw e;
+    }
+    return parseSpn(lines[0] ?? '') ?? '';
+  }
+
   /** AT+CFUN=1,1: restart the module (§4.2, last rung). It answers OK, then RDY after booting. */
   async restartModule(): Promise<void> {
     await this.run('AT+CFUN=1,1', { timeoutMs: CFUN_TIMEOUT_MS });
@@ -262,6 +333,15 @@ export class QuectelCommands {
       `AT+QICSGP=${int(pdp.contextId, 1, 16, 'contextId')},1,${quote(pdp.apn, 'apn')},` +
         `${quote(pdp.username, 'username')},${quote(pdp.password, 'password')},${int(pdp.auth, 0, 3, 'auth')}`,
     );
+  }
+
+  /** AT+QICSGP=<ctx> → the APN the context is configured with (its credentials are not read out). */
+  async queryContextApn(contextId: number): Promise<string> {
+    const cmd = `AT+QICSGP=${int(contextId, 1, 16, 'contextId')}`;
+    const lines = await this.query(cmd, '+QICSGP:');
+    const apn = parseContextApn(lines[0] ?? '');
+    if (apn === undefined) throw new Error(`${cmd}: no "+QICSGP: <type>,<apn>,…" line in the answer`);
+    return apn;
   }
 
   /** AT+QIACT=<ctx>. */

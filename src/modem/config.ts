@@ -1,6 +1,6 @@
 // Configuration of the Quectel driver (DESIGN.md §3: the `pdp.*`, `mms.*` and `modem.*` keys it
 // uses) and the timer seam tests drive with fake time.
-import type { Charset, SendParams } from './types.js';
+import type { Charset, SendParams, SimIdentity } from './types.js';
 
 export interface PdpConfig {
   /** 1–16: AT+QICSGP, AT+QIACT, AT+QMMSCFG="contextid". */
@@ -36,6 +36,39 @@ export interface ModemConfig {
   commandTimeoutMs: number;
   /** §4.2: least time between two module restarts (AT+CFUN=1,1); 600 s by default. */
   rebootMinIntervalS: number;
+}
+
+/**
+ * The settings that depend on the carrier (DESIGN.md §10): the context's APN and credentials, the
+ * MMSC and its proxy. They may change at run time (another SIM), unlike the rest of ModemConfig.
+ */
+export interface CarrierParams {
+  apn: string;
+  username: string;
+  password: string;
+  /** 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP. */
+  auth: number;
+  mmsc: string;
+  /** '' = no proxy. */
+  proxyHost: string;
+  proxyPort: number;
+}
+
+/** What to configure the module with for a SIM: settings, or why there are none (`unconfigured`). */
+export type SettingsVerdict = { use: CarrierParams } | { unconfigured: string };
+
+/**
+ * Asked after every SIM READY with the SIM's identity. The driver applies what it answers (again,
+ * AT+QICSGP and every AT+QMMSCFG, when it differs from what the module has) or waits in
+ * `unconfigured`, asking again at every health tick.
+ */
+export type SettingsProvider = (sim: SimIdentity) => Promise<SettingsVerdict>;
+
+/** The CarrierParams a ModemConfig holds (used when no SettingsProvider is given). */
+export function carrierParamsOf(config: Pick<ModemConfig, 'pdp' | 'mms'>): CarrierParams {
+  const { apn, username, password, auth } = config.pdp;
+  const { mmsc, proxyHost, proxyPort } = config.mms;
+  return { apn, username, password, auth, mmsc, proxyHost, proxyPort };
 }
 
 /** setTimeout/clearTimeout as a seam; the default reads the globals at call time (fake timers work). */

@@ -14,9 +14,9 @@ import {
   simStateOf,
   type SimStatus,
 } from './commands.js';
-import type { ModemConfig, ModemTimers } from './config.js';
+import { carrierParamsOf, type CarrierParams, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
 import type { SendLock } from './lock.js';
-import type { Charset, ModemState, ModemStatus, Registration } from './types.js';
+import type { Charset, ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
 import { RESTART_URC } from './urcs.js';
 
 /** Tries of `AT` at bring-up, each with a short timeout (a booting module stays silent a while). */
@@ -38,6 +38,16 @@ export interface HealthMonitorOptions {
   clock: () => number;
   timers: ModemTimers;
   lock: SendLock;
+  /** DESIGN.md §10: the carrier settings for a SIM; without it, the config's are used. */
+  settings?: SettingsProvider;
+}
+
+/** States past the SIM and registration in which a `+CPIN: READY` may mean another SIM. */
+const SIM_SETTLED: readonly ModemState[] = ['registered', 'ready', 'unconfigured', 'context-in-use'];
+
+/** APNs are case-insensitive (3GPP TS 23.003 §9.1). */
+function sameApn(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }
 
 /** Domains whose +CGREG/+CEREG stat the monitor tracks (LTE-only networks answer only +CEREG). */
@@ -68,9 +78,25 @@ export class HealthMonitor extends EventEmitter {
   private failedRounds = 0;
   private lastRestartAt = 0;
   private readonly detach: (() => void)[] = [];
+  /** The carrier settings in force (DESIGN.md §10): the config's until a SettingsProvider answers. */
+  private params: CarrierParams;
+  /** The SIM's identity as last read; undefined before the first read. */
+  private sim: SimIdentity | undefined;
+  /** The IMSI of the SIM the module's AT+QMMSCFG settings were applied for. */
+  private configuredImsi: string | undefined;
+  /** The APN mmsd itself last wrote to pdp.contextId (AT+QICSGP): that context is not someone else's. */
+  private ownApn: string | undefined;
+  /** A `+CPIN: READY` came while ready: the SIM may be another one; checked at the next chance. */
+  private simRecheck = false;
 
   constructor(private readonly o: HealthMonitorOptions) {
     super();
+    this.params = carrierParamsOf(o.config);
+  }
+
+  /** The SIM's identity as last read (after SIM READY), undefined before. */
+  get simIdentity(): SimIdentity | undefined {
+    return this.sim && { ...this.sim };
   }
 
   get status(): ModemStatus {
@@ -176,8 +202,17 @@ export class HealthMonitor extends EventEmitter {
       if (state === 'sim-missing' || state === 'sim-locked') {
         this.o.logger.info('SIM ready');
         this.enqueueWhile(['sim-missing', 'sim-locked'], (gen) => this.fromSim(gen));
+      } else if (SIM_SETTLED.includes(state)) {
+        // §10: a SIM swapped without a NOT READY in between (`+QUSIM: 1`, `+CPIN: READY`) may be
+        // another SIM: its identity is read again, and a new one is looked up and applied. While
+        // ready, not between a message's edit steps: under the send lock, else at the next poll.
+        this.o.logger.info({ state }, 'SIM ready again: checking its identity');
+        this.simRecheck = true;
+        this.enqueueWhile(SIM_SETTLED, (gen) =>
+          this.current.state === 'ready' ? this.o.lock.tryRun(() => this.recheckSim(gen)) : this.recheckSim(gen),
+        );
       }
-    } else if (sim.state !== 'busy' && (state === 'searching' || state === 'registered' || state === 'ready')) {
+    } else if (sim.state !== 'busy' && (state === 'searching' || SIM_SETTLED.includes(state))) {
       // §4.1: messages wait while the SIM is gone; they are not failed.
       this.setState(sim.state === 'missing' ? 'sim-missing' : 'sim-locked', sim.text);
     }
@@ -192,6 +227,12 @@ export class HealthMonitor extends EventEmitter {
     } else if (!registered && (state === 'registered' || state === 'ready')) {
       this.setState('searching');
     }
+  }
+
+  private async recheckSim(gen: number): Promise<void> {
+    if (!this.simRecheck) return;
+    this.simRecheck = false;
+    await this.fromRegistration(gen);
   }
 
   private onPdpDeactivated(): void {
@@ -282,6 +323,10 @@ export class HealthMonitor extends EventEmitter {
       case 'registered':
         await this.bringUpPdp(gen, false);
         return;
+      case 'unconfigured':
+      case 'context-in-use':
+        // §10: asked again (a database installed meanwhile; the other user's context released).
+        return this.fromRegistration(gen);
       case 'ready':
         // Never between the AT+QMMSEDIT steps of a send: skipped while the sender holds the lock.
         await this.o.lock.tryRun(() => this.pollReady(gen));
@@ -354,10 +399,98 @@ export class HealthMonitor extends EventEmitter {
     this.current.operator = await c.queryOperator();
     this.check(gen);
     this.emitStatus();
-    await c.configureContext(this.o.config.pdp);
-    this.check(gen);
+    if (!(await this.resolveSettings(gen))) return;
+    const active = await this.claimContext(gen);
+    if (active === undefined) return;
+    await this.configureContext(gen);
     if (this.current.state !== 'ready') this.setState('registered');
-    await this.bringUpPdp(gen, false);
+    await this.bringUpPdp(gen, false, active);
+  }
+
+  /**
+   * §10: the SIM's identity (AT+CIMI, AT+QCCID, AT+QSPN), read once registered (some firmware
+   * answers AT+QSPN only then). A command that fails leaves its field empty.
+   */
+  private async readIdentity(gen: number): Promise<SimIdentity> {
+    const c = this.o.commands;
+    const imsi = (await this.tolerate(() => c.readImsi())) ?? '';
+    this.check(gen);
+    const iccid = (await this.tolerate(() => c.readIccid())) ?? '';
+    this.check(gen);
+    const spn = await c.readSpn();
+    this.check(gen);
+    const sim = { imsi, iccid, spn };
+    if (this.sim?.imsi !== imsi || this.sim.iccid !== iccid || this.sim.spn !== spn) {
+      const first = this.sim === undefined;
+      this.o.logger.info({ mcc: imsi.slice(0, 3), spn, iccid }, first ? 'SIM identity' : 'SIM identity changed');
+    }
+    this.sim = sim;
+    return sim;
+  }
+
+  /**
+   * §10: the carrier settings for this SIM. New ones (another SIM, or the first answer) mean
+   * everything is applied again: AT+QICSGP and every AT+QMMSCFG. None: `unconfigured` with the
+   * reason; false then.
+   */
+  private async resolveSettings(gen: number): Promise<boolean> {
+    const sim = await this.readIdentity(gen);
+    // §10: another SIM gets everything applied again, even where its settings are the same.
+    if (sim.imsi !== this.configuredImsi) this.mmsConfigured = false;
+    const provider = this.o.settings;
+    if (provider === undefined) return true;
+    const verdict = await provider(sim);
+    this.check(gen);
+    if ('unconfigured' in verdict) {
+      this.setState('unconfigured', verdict.unconfigured);
+      return false;
+    }
+    const next = verdict.use;
+    const p = this.params;
+    const changed = (Object.keys(next) as (keyof CarrierParams)[]).some((k) => next[k] !== p[k]);
+    if (changed) {
+      this.o.logger.info({ apn: next.apn, mmsc: next.mmsc, proxyHost: next.proxyHost, proxyPort: next.proxyPort }, 'carrier settings to apply');
+      this.params = { ...next };
+      this.mmsConfigured = false;
+    }
+    return true;
+  }
+
+  /**
+   * §10: never take over someone else's data context. Reads AT+QIACT? and, when pdp.contextId is
+   * active, the APN it holds (AT+QICSGP=<ctx>). Active with another APN than ours: left alone,
+   * `context-in-use`, undefined. Active with the APN mmsd itself set before (another SIM's):
+   * deactivated to be set up anew. Returns whether the context is active (with our APN).
+   */
+  private async claimContext(gen: number): Promise<boolean | undefined> {
+    const c = this.o.commands;
+    const ctx = this.o.config.pdp.contextId;
+    const contexts = await c.queryContexts();
+    this.check(gen);
+    if (!contexts.some((x) => x.contextId === ctx && x.active)) return false;
+    const apn = await c.queryContextApn(ctx);
+    this.check(gen);
+    if (sameApn(apn, this.params.apn)) return true;
+    if (this.ownApn !== undefined && sameApn(apn, this.ownApn)) {
+      this.o.logger.info({ contextId: ctx, from: apn, to: this.params.apn }, 'context holds the APN mmsd set before: setting it up anew');
+      await this.tolerate(() => c.deactivateContext(ctx));
+      this.check(gen);
+      return false;
+    }
+    const taken = new Set(contexts.filter((x) => x.active).map((x) => x.contextId));
+    const free = Array.from({ length: 16 }, (_, i) => i + 1).find((n) => n !== ctx && !taken.has(n));
+    const hint = free === undefined ? 'set pdp.contextId to a free context' : `set pdp.contextId to a free context, e.g. ${free}`;
+    this.setState('context-in-use', `context ${ctx} is active with APN '${apn}'; ${hint}`);
+    return undefined;
+  }
+
+  /** AT+QICSGP with the settings in force. */
+  private async configureContext(gen: number): Promise<void> {
+    const { contextId } = this.o.config.pdp;
+    const { apn, username, password, auth } = this.params;
+    await this.o.commands.configureContext({ contextId, apn, username, password, auth });
+    this.ownApn = apn;
+    this.check(gen);
   }
 
   /** Queries both registrations; true when either is home or roaming. */
@@ -374,14 +507,14 @@ export class HealthMonitor extends EventEmitter {
    * The context up (skipped when AT+QIACT? shows it active), then the MMS settings if the module
    * has not got them: state `ready`. Returns whether it got there.
    */
-  private async bringUpPdp(gen: number, deactivateFirst: boolean): Promise<boolean> {
+  private async bringUpPdp(gen: number, deactivateFirst: boolean, knownActive?: boolean): Promise<boolean> {
     const c = this.o.commands;
     const ctx = this.o.config.pdp.contextId;
     let active = false;
     if (deactivateFirst) {
       await this.tolerate(() => c.deactivateContext(ctx));
     } else {
-      active = (await c.queryContexts()).some((x) => x.contextId === ctx && x.active);
+      active = knownActive ?? (await c.queryContexts()).some((x) => x.contextId === ctx && x.active);
     }
     this.check(gen);
     if (!active && !(await this.activateWithRecovery(gen))) return false;
@@ -424,8 +557,7 @@ export class HealthMonitor extends EventEmitter {
         this.setState('searching');
         return false;
       }
-      await c.configureContext(config.pdp);
-      this.check(gen);
+      await this.configureContext(gen);
       if (this.failedRounds >= PDP_ROUNDS_BEFORE_RESTART) {
         this.setState('registered', `PDP activation failed ${this.failedRounds} times`);
         return false;
@@ -451,13 +583,14 @@ export class HealthMonitor extends EventEmitter {
   private async applyMmsSettings(gen: number): Promise<void> {
     const c = this.o.commands;
     const { pdp, mms } = this.o.config;
+    const { mmsc, proxyHost, proxyPort } = this.params;
     await c.mmsContextId(pdp.contextId);
     this.check(gen);
-    await c.mmsMmsc(mms.mmsc);
+    await c.mmsMmsc(mmsc);
     this.check(gen);
     // Applied when empty too: "" clears a gateway the module still holds from an earlier run of
     // mmsd (a daemon restart does not restart the module).
-    await c.mmsProxy(mms.proxyHost, mms.proxyPort);
+    await c.mmsProxy(proxyHost, proxyPort);
     this.check(gen);
     await c.mmsSendParams(mms);
     this.check(gen);
@@ -473,10 +606,13 @@ export class HealthMonitor extends EventEmitter {
     await c.mmsConnectTimeout(mms.connectTimeoutS);
     this.check(gen);
     this.mmsConfigured = true;
+    this.configuredImsi = this.sim?.imsi;
   }
 
   /** The idle poll while ready (AT+CPIN?, +CGREG/+CEREG, +CSQ, AT+QIACT?). */
   private async pollReady(gen: number): Promise<void> {
+    // A SIM READY that came while a message held the lock: the SIM may be another one.
+    if (this.simRecheck) return this.recheckSim(gen);
     const c = this.o.commands;
     const sim = await c.querySim();
     this.check(gen);

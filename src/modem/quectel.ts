@@ -6,7 +6,7 @@ import { AtError, ClosedError, CmeError, CmsError, TimeoutError } from '../at/er
 import type { AtCommander } from '../at/types.js';
 import { encodeSubject } from './charset.js';
 import { QuectelCommands, parseSendResult } from './commands.js';
-import { systemTimers, type ModemConfig, type ModemTimers } from './config.js';
+import { systemTimers, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
 import { HealthMonitor } from './health.js';
 import { SendLock } from './lock.js';
 import { int, quote } from './quote.js';
@@ -19,6 +19,7 @@ import {
   type RamSpace,
   type SendParams,
   type SendResult,
+  type SimIdentity,
 } from './types.js';
 import { RESTART_URC, registerQuectelUrcs } from './urcs.js';
 
@@ -32,6 +33,11 @@ export interface QuectelModemOptions {
   /** Milliseconds since the epoch; drives the §4.2 restart spacing. */
   clock?: () => number;
   timers?: ModemTimers;
+  /**
+   * DESIGN.md §10: asked for the carrier settings after every SIM READY, with the SIM's identity;
+   * without it the config's `pdp.*` and `mms.*` are used.
+   */
+  settings?: SettingsProvider;
 }
 
 /**
@@ -69,12 +75,18 @@ export class QuectelModem extends EventEmitter implements ModemApi {
       clock: this.clock,
       timers: this.timers,
       lock: this.lock,
+      ...(o.settings ? { settings: o.settings } : {}),
     });
     this.forward = ['status', 'rebooted', 'pdpDeactivated'].map((ev) => [ev, (...args: unknown[]) => this.emit(ev, ...args)]);
   }
 
   get status(): ModemStatus {
     return this.health.status;
+  }
+
+  /** The SIM's identity as last read (DESIGN.md §10); undefined before the SIM was first READY. */
+  get simIdentity(): SimIdentity | undefined {
+    return this.health.simIdentity;
   }
 
   /** The charset the module has in force, as far as the driver knows (undefined: unknown). */

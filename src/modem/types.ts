@@ -8,6 +8,16 @@ import type { ModemStatus } from '../core/status.js';
 export { MODEM_STATES, type ModemState, type ModemStatus, type Registration } from '../core/status.js';
 export type { SendParams } from '../core/options.js';
 
+/** What the driver reads of the SIM once it is READY (DESIGN.md §10); '' where it could not. */
+export interface SimIdentity {
+  /** AT+CIMI: MCC + MNC + subscriber number. */
+  imsi: string;
+  /** AT+QCCID: the card's serial number. */
+  iccid: string;
+  /** AT+QSPN: the service provider name; '' when the SIM has none. */
+  spn: string;
+}
+
 export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
 
 /** The module's RAM drive (AT+QFLDS="RAM"), in bytes. */

@@ -17,6 +17,9 @@
 //         "lineRate": <bytes/s> | "baud": <n>,  throttle the line (0 = off)
 //         "pdpActivationFailures": <n>,         next n AT+QIACT answer ERROR
 //         "mmsc": {MmscFaults},                 loopback MMSC faults (needs --mmsc)
+//         "simSwap": {"imsi"?, "iccid"?, "spn"?, "urcs"?: "cpin"|"qusim"},  another SIM goes in
+//                                               (cpin: +CPIN: NOT READY, READY; qusim: +QUSIM: 1, +CPIN: READY)
+//         "otherContext": {"ctx", "apn"},       someone else activates a context with that APN
 //         "reboot": true,                       module restarts (RDY after boot time)
 //         "portLoss": <ms>}                     port disappears for ms (answer does not wait)
 //        → {"ok": true} or 400 {"error": "..."}
@@ -24,7 +27,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { SimCardState, VirtualModem } from './modem.js';
+import type { SimCardState, SimIdentityState, SimSwapUrcs, VirtualModem } from './modem.js';
 import type { PortServer } from './serve.js';
 import type { MmscFaults, ReceivedMessage, SimSendOutcome } from './types.js';
 
@@ -70,6 +73,10 @@ export interface SimFaultRequest {
   baud?: number;
   pdpActivationFailures?: number;
   mmsc?: MmscFaults;
+  /** Another SIM goes in (DESIGN.md §10). */
+  simSwap?: { imsi?: string; iccid?: string; spn?: string; urcs?: SimSwapUrcs };
+  /** Someone else activates context `ctx` with `apn` (the host's own internet). */
+  otherContext?: { ctx: number; apn: string };
   reboot?: true;
   portLoss?: number;
 }
@@ -162,6 +169,22 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
     },
     ({ mmsc, faults }) => mmsc.setFaults(faults),
   ),
+  simSwap: rule(
+    (v) => identityOf(v),
+    ({ identity, urcs }, t) => t.modem.swapSim(identity, urcs),
+  ),
+  otherContext: rule(
+    (v) => {
+      const o = v as Record<string, unknown> | null;
+      if (typeof o !== 'object' || o === null) throw new BadRequest('otherContext must be {"ctx", "apn"}');
+      const ctx = int(o.ctx, 'otherContext.ctx', 1, 16);
+      if (typeof o.apn !== 'string' || !/^[\x21-\x7e]{0,100}$/.test(o.apn) || o.apn.includes('"')) throw new BadRequest('otherContext.apn must be an APN');
+      return { ctx, apn: o.apn };
+    },
+    ({ ctx, apn }, t) => {
+      if (!t.modem.activateOtherContext(ctx, apn)) t.log.warn({ ctx }, 'otherContext: three contexts are active already');
+    },
+  ),
   reboot: rule(
     (v) => {
       if (v !== true) throw new BadRequest('reboot must be true');
@@ -182,6 +205,29 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
 };
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(FAULTS));
+
+/** A SIM identity field: digits (the ICCID may end in F) or, for the SPN, one line of printable text. */
+function identityOf(v: unknown): { identity: Partial<SimIdentityState>; urcs: SimSwapUrcs } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequest('simSwap must be an object');
+  const o = v as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!['imsi', 'iccid', 'spn', 'urcs'].includes(key)) throw new BadRequest(`simSwap: unknown key "${key}"`);
+  const identity: Partial<SimIdentityState> = {};
+  if (o.imsi !== undefined) {
+    if (typeof o.imsi !== 'string' || !/^[0-9]{6,15}$/.test(o.imsi)) throw new BadRequest('simSwap.imsi must be 6-15 digits');
+    identity.imsi = o.imsi;
+  }
+  if (o.iccid !== undefined) {
+    if (typeof o.iccid !== 'string' || !/^[0-9]{10,21}[0-9Ff]?$/.test(o.iccid)) throw new BadRequest('simSwap.iccid must be 10-22 digits');
+    identity.iccid = o.iccid;
+  }
+  if (o.spn !== undefined) {
+    if (typeof o.spn !== 'string' || !/^[\x20-\x7e]{0,16}$/.test(o.spn) || o.spn.includes('"')) throw new BadRequest('simSwap.spn must be up to 16 printable ASCII characters without "');
+    identity.spn = o.spn;
+  }
+  const urcs = o.urcs ?? 'cpin';
+  if (urcs !== 'cpin' && urcs !== 'qusim') throw new BadRequest('simSwap.urcs must be "cpin" or "qusim"');
+  return { identity, urcs };
+}
 
 export class ControlServer {
   private readonly log: Logger;

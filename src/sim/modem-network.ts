@@ -4,10 +4,22 @@
 // In LTE-only mode +CGREG reports stat 0; registration shows through +CEREG only.
 import { intParam, isOmitted, type AtParam, type ParsedCommand } from './at-parser.js';
 import { CME_INCORRECT_PASSWORD, CME_NOT_ALLOWED, CME_NO_NETWORK, CME_SIM_NOT_INSERTED, CME_SIM_PIN_REQUIRED } from './cme-codes.js';
+import { atSafe } from './charset.js';
 import { cme, error, ok, type Capability, type CommandTable, type ModuleCore, type Reply } from './modem-capability.js';
 import type { ModemFaults } from './modem-faults.js';
 
 export type SimCardState = 'ready' | 'absent' | 'pin';
+
+/** The inserted SIM's identity (DESIGN.md §10): what AT+CIMI, AT+QCCID and AT+QSPN read. */
+export interface SimIdentityState {
+  imsi: string;
+  iccid: string;
+  /** '' = the SIM has no service provider name. */
+  spn: string;
+}
+
+/** How a SIM swap shows on the line: `cpin` +CPIN: NOT READY then READY; `qusim` +QUSIM: 1, +CPIN: READY only. */
+export type SimSwapUrcs = 'cpin' | 'qusim';
 
 export interface PdpConfig {
   type: number;
@@ -28,6 +40,8 @@ export interface ModemNetworkOptions {
   registration: number;
   /** +CSQ rssi, 0–31 or 99. */
   signal: number;
+  /** The SIM's identity (AT+CIMI, AT+QCCID, AT+QSPN's SPN). Default 001010123456789, 89860000000000000001, no SPN. */
+  identity?: Partial<SimIdentityState>;
   /** The radio's functionality level (AT+CFUN, owned by the V.250 basics). */
   fun: () => number;
   faults: ModemFaults;
@@ -40,6 +54,7 @@ export interface NetworkState {
   registration: { cgreg: number; cereg: number; cgregMode: number; ceregMode: number };
   attached: boolean;
   pdp: { active: number[]; contexts: Record<string, PdpConfig> };
+  identity: SimIdentityState;
 }
 
 /** Spec §4.2: at most three contexts active at once. */
@@ -62,6 +77,7 @@ export class ModemNetwork implements Capability {
   private simCard: SimCardState;
   private netStat: number;
   private signal: number;
+  private identity: SimIdentityState;
 
   // Module state (lost on restart).
   private cgregN = 0;
@@ -82,10 +98,12 @@ export class ModemNetwork implements Capability {
     this.lteOnly = opts.lteOnly;
     this.netStat = opts.registration;
     this.signal = opts.signal;
+    this.identity = { imsi: IMSI, iccid: ICCID, spn: '', ...opts.identity };
     this.commands = {
       '+CPIN': (c) => this.cmdCpin(c),
       '+CIMI': (c) => this.cmdCimi(c),
       '+QCCID': (c) => this.cmdQccid(c),
+      '+QSPN': (c) => this.cmdQspn(c),
       '+CSQ': (c) => this.cmdCsq(c),
       '+COPS': (c) => this.cmdCops(c),
       '+CREG': (c) => this.cmdReg(c, '+CREG'),
@@ -131,6 +149,41 @@ export class ModemNetwork implements Capability {
     else if (state === 'pin') this.core.urc('+CPIN: SIM PIN');
     else this.core.urc('+CPIN: NOT READY');
     this.update();
+  }
+
+  /**
+   * Another SIM goes in (DESIGN.md §10): the card is pulled — its contexts dropped with
+   * `+QIURC: "pdpdeact"`, registration lost — and the new one inserted, with the URCs of `urcs`.
+   * The SIM ends up READY whatever it was.
+   */
+  swapSim(identity: Partial<SimIdentityState>, urcs: SimSwapUrcs = 'cpin'): void {
+    const live = this.core.running;
+    if (urcs === 'cpin' && this.simCard !== 'absent') this.setSim('absent');
+    this.identity = { ...this.identity, ...identity };
+    if (urcs === 'qusim') {
+      // The module saw the card go without saying so: the contexts went with it.
+      for (const ctx of [...this.active]) this.deactivate(ctx, true);
+      this.simCard = 'ready';
+      this.pinUnlocked = false;
+      if (live) {
+        this.core.urc('+QUSIM: 1');
+        this.core.urc('+CPIN: READY');
+      }
+      this.update();
+      return;
+    }
+    this.setSim('ready');
+  }
+
+  /**
+   * Someone else uses the module too (the host's own internet over QMI, ECM or PPP): context
+   * `ctx` configured with `apn` and active. Refused (false) when three are active already.
+   */
+  activateOtherContext(ctx: number, apn: string): boolean {
+    if (!this.active.has(ctx) && this.active.size >= MAX_ACTIVE_CONTEXTS) return false;
+    this.pdpConfig.set(ctx, { type: 1, apn, username: '', password: '', auth: 0 });
+    this.active.add(ctx);
+    return true;
   }
 
   /** The network's registration stat (0–5) while the SIM is ready and the radio on. */
@@ -195,6 +248,7 @@ export class ModemNetwork implements Capability {
         active: [...this.active].sort((a, b) => a - b),
         contexts: Object.fromEntries([...this.pdpConfig].map(([k, v]) => [String(k), { ...v }])),
       },
+      identity: { ...this.identity },
     };
   }
 
@@ -261,14 +315,27 @@ export class ModemNetwork implements Capability {
   private cmdCimi(c: ParsedCommand): Reply {
     if (c.form === 'test') return ok();
     if (c.form !== 'exec') return error();
-    return this.simError() ?? ok([IMSI]);
+    return this.simError() ?? ok([this.identity.imsi]);
   }
 
   private cmdQccid(c: ParsedCommand): Reply {
     if (c.form === 'test') return ok();
     if (c.form !== 'exec') return error();
     if (this.simCard === 'absent') return cme(CME_SIM_NOT_INSERTED);
-    return ok([`+QCCID: ${ICCID}`]);
+    return ok([`+QCCID: ${this.identity.iccid}`]);
+  }
+
+  /** +QSPN: <FNN>,<SNN>,<SPN>,<alphabet>,<RPLMN>; the SPN is the SIM's, "" when it has none. */
+  private cmdQspn(c: ParsedCommand): Reply {
+    if (c.form === 'test') return ok();
+    if (c.form !== 'exec') return error();
+    const err = this.simError();
+    if (err) return err;
+    const { imsi, spn } = this.identity;
+    const registered = this.isRegistered();
+    // North American networks (MCC 3xx) have three-digit MNCs.
+    const plmn = registered ? imsi.slice(0, imsi.startsWith('3') ? 6 : 5) : '';
+    return ok([`+QSPN: "${registered ? OPERATOR : ''}","${registered ? 'VOP' : ''}","${atSafe(spn)}",0,"${plmn}"`]);
   }
 
   // ── network ──

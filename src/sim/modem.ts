@@ -15,12 +15,12 @@ import { ModemCore } from './modem-core.js';
 import { ModemFaults } from './modem-faults.js';
 import { ModemFiles } from './modem-files.js';
 import { ModemMms, type MmsState } from './modem-mms.js';
-import { ModemNetwork, type NetworkState, type SimCardState } from './modem-network.js';
+import { ModemNetwork, type NetworkState, type SimCardState, type SimIdentityState, type SimSwapUrcs } from './modem-network.js';
 import { V250Basics } from './modem-v250.js';
 import type { SimSendOutcome, SimSender } from './types.js';
 
 export type { SimClock } from './line-pacer.js';
-export type { SimCardState } from './modem-network.js';
+export type { SimCardState, SimIdentityState, SimSwapUrcs } from './modem-network.js';
 
 export interface VirtualModemOptions {
   logger: Logger;
@@ -53,6 +53,8 @@ export interface VirtualModemOptions {
   responseDelayMs?: number;
   /** +CSQ rssi, 0–31 or 99. Default 20. */
   signal?: number;
+  /** The SIM's identity (AT+CIMI, AT+QCCID, AT+QSPN's SPN). Default 001010123456789, 89860000000000000001, no SPN. */
+  identity?: Partial<SimIdentityState>;
 }
 
 /** What GET /state of the control API shows; also handy in tests. */
@@ -82,6 +84,7 @@ export interface VirtualModemState {
   hold: boolean;
   boots: number;
   transcript: string[];
+  identity: SimIdentityState;
 }
 
 /**
@@ -124,6 +127,7 @@ export class VirtualModem extends EventEmitter {
       lteOnly: opts.lteOnly ?? false,
       registration: opts.registration ?? 1,
       signal: opts.signal ?? 20,
+      identity: opts.identity,
       fun: () => this.v250.fun,
       faults: this.faults,
     });
@@ -187,6 +191,17 @@ export class VirtualModem extends EventEmitter {
   /** Inserts, removes or PIN-locks the SIM card (hot plug: URCs as a real module gives them). */
   setSim(state: SimCardState): void {
     this.network.setSim(state);
+  }
+
+  /** Another SIM goes in (DESIGN.md §10), announced with the URCs of `urcs`. */
+  swapSim(identity: Partial<SimIdentityState>, urcs: SimSwapUrcs = 'cpin'): void {
+    this.log.info({ identity, urcs }, 'SIM swapped');
+    this.network.swapSim(identity, urcs);
+  }
+
+  /** Someone else's context (the host's own internet): `ctx` active with `apn`; false when three are active. */
+  activateOtherContext(ctx: number, apn: string): boolean {
+    return this.network.activateOtherContext(ctx, apn);
   }
 
   /** The network's registration stat (0–5) while the SIM is ready and the radio on. */
@@ -281,6 +296,7 @@ export class VirtualModem extends EventEmitter {
       hold: this.faults.holding,
       boots: this.boots,
       transcript: this.core.transcript,
+      identity: net.identity,
     };
   }
 

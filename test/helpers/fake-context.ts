@@ -9,6 +9,7 @@ import { isFinal, newMessageRecord, RESENDABLE_STATUSES, type MessageRecord, typ
 import { resendId, validateRequest } from '../../src/core/validate.js';
 import type { FrontDoorContext } from '../../src/api/types.js';
 import type { ModemStatus } from '../../src/core/status.js';
+import type { CarrierReport } from '../../src/carrier/types.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
 
 export interface FakeContextOptions {
@@ -38,6 +39,18 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
   /** Runs inside submit() after the request was recorded (options.beforeSubmit; a test may set it later). */
   beforeSubmit: ((raw: RawSendRequest) => Promise<void>) | undefined;
   status: ModemStatus = { state: 'ready', registration: 'home', operator: 'Test Net', signal: 20 };
+  carrierReport: CarrierReport = {
+    source: 'database',
+    provider: 'LUXGSM (270-01)',
+    mccMnc: '270-01',
+    apn: 'mms.pt.lu',
+    mmsc: 'http://mmsc.pt.lu',
+    proxy: '194.154.192.88:8080',
+    maxMessageBytes: 307200,
+    candidates: [{ provider: 'LUXGSM (270-01)', apn: 'mms.pt.lu', mmsc: 'http://mmsc.pt.lu', configLine: '"carrier": {"provider": "LUXGSM (270-01)"}' }],
+    reason: 'LUXGSM (270-01) is the only provider of 270-01 with an MMSC',
+    configKeys: [],
+  };
   private seq = 0;
   private now = 1_700_000_000_000;
 
@@ -125,6 +138,10 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
     return { ...this.status };
   }
 
+  carrier(): CarrierReport {
+    return structuredClone(this.carrierReport);
+  }
+
   queueLength(): number {
     return [...this.records.values()].filter((r) => !isFinal(r.status)).length;
   }
@@ -145,6 +162,11 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
   remove(id: string): void {
     this.records.delete(id);
     this.emit('removed', id);
+  }
+
+  setCarrier(patch: Partial<CarrierReport>): void {
+    this.carrierReport = { ...this.carrierReport, ...patch };
+    this.emit('carrier', this.carrier());
   }
 
   setModemStatus(patch: Partial<ModemStatus>): void {

@@ -265,8 +265,11 @@ describe('mmsctl', () => {
       signal: 23,
       queueLength: 1,
       version: '0.0.0-test',
+      carrier: expect.objectContaining({ source: 'database', provider: 'LUXGSM (270-01)' }),
     });
-    expect((await mmsctl('status')).stdout).toContain('signal:       23/31');
+    const text = (await mmsctl('status')).stdout;
+    expect(text).toContain('signal:       23/31');
+    expect(text).toContain('carrier:      LUXGSM (270-01) (carrier database)');
 
     const list = await mmsctl('list', '--json');
     expect((JSON.parse(list.stdout) as { id: string; status: string }[]).map((m) => [m.id, m.status])).toEqual([['s1', 'queued']]);
@@ -284,6 +287,32 @@ describe('mmsctl', () => {
     const again = await mmsctl('cancel', 's1');
     expect(again.code).toBe(3);
     expect(again.stderr).toContain('NotCancellable');
+  });
+
+  it('carrier prints the settings in force, and for an ambiguous SIM the config line of each candidate', async () => {
+    const one = await mmsctl('carrier');
+    expect(one.code).toBe(0);
+    expect(one.stdout).toBe(
+      [
+        'source:    database',
+        'provider:  LUXGSM (270-01)',
+        'network:   270-01',
+        'apn:       mms.pt.lu',
+        'mmsc:      http://mmsc.pt.lu',
+        'proxy:     194.154.192.88:8080',
+        'max size:  307200 bytes',
+        'why:       LUXGSM (270-01) is the only provider of 270-01 with an MMSC',
+        '',
+      ].join('\n'),
+    );
+    const candidates = ['Orange (208-01)', 'TEN (208-01)'].map((p) => ({ provider: p, apn: 'x', mmsc: 'http://x', configLine: `"carrier": {"provider": "${p}"}` }));
+    ctx.setCarrier({ source: 'ambiguous', provider: '', mccMnc: '208-01', apn: '', mmsc: '', proxy: '', candidates, reason: '2 candidates of 208-01 remain' });
+    const amb = await mmsctl('carrier');
+    expect(amb.stdout).toContain('source:    ambiguous\n');
+    expect(amb.stdout).toContain('  "carrier": {"provider": "Orange (208-01)"}\n  "carrier": {"provider": "TEN (208-01)"}\n');
+    const json = await mmsctl('carrier', '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ source: 'ambiguous', mccMnc: '208-01', candidates: candidates.map((c) => c.configLine) });
+    expect((await mmsctl('status')).stdout).toContain('carrier:      ambiguous: mmsctl carrier says what to set');
   });
 
   it('uses the system bus by default, honouring DBUS_SYSTEM_BUS_ADDRESS', async () => {

@@ -362,6 +362,39 @@ describe('DbusService on a private bus', () => {
     ]);
   });
 
+  it('reads Carrier as a{sv} with busctl, and announces a change of it alone (DESIGN.md §10)', async () => {
+    const { ctx } = await startService();
+    expect(await getProperty(daemon.address, MANAGER_PATH, MANAGER_INTERFACE, 'Carrier')).toEqual({
+      type: 'a{sv}',
+      data: {
+        Source: { type: 's', data: 'database' },
+        Provider: { type: 's', data: 'LUXGSM (270-01)' },
+        MccMnc: { type: 's', data: '270-01' },
+        Apn: { type: 's', data: 'mms.pt.lu' },
+        Mmsc: { type: 's', data: 'http://mmsc.pt.lu' },
+        Proxy: { type: 's', data: '194.154.192.88:8080' },
+        MaxMessageBytes: { type: 'u', data: 307200 },
+        Candidates: { type: 'as', data: ['"carrier": {"provider": "LUXGSM (270-01)"}'] },
+        Reason: { type: 's', data: 'LUXGSM (270-01) is the only provider of 270-01 with an MMSC' },
+        ConfigKeys: { type: 'as', data: [] },
+      },
+    });
+    const bus = await client();
+    const obj = await bus.getProxyObject(BUS_NAME, MANAGER_PATH);
+    const seen: string[][] = [];
+    obj.getInterface('org.freedesktop.DBus.Properties').on('PropertiesChanged', (iface: string, changed: Record<string, unknown>) => {
+      if (iface === MANAGER_INTERFACE) seen.push(Object.keys(changed));
+    });
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+    ctx.setCarrier({ source: 'ambiguous', provider: '', apn: '', mmsc: '', proxy: '', reason: '2 candidates of 208-01 remain' });
+    ctx.setCarrier({}); // the same again: nothing to announce
+    ctx.setModemStatus({ signal: 3 });
+    await waitFor(() => (seen.length === 2 ? true : undefined), 10_000, 'two PropertiesChanged');
+    expect(seen).toEqual([['Carrier'], ['SignalQuality']]);
+    const c = (await getProperty(daemon.address, MANAGER_PATH, MANAGER_INTERFACE, 'Carrier')).data as Record<string, { data: unknown }>;
+    expect([c.Source.data, c.Mmsc.data, c.Reason.data]).toEqual(['ambiguous', '', '2 candidates of 208-01 remain']);
+  });
+
   it('exports messages already in the outbox at start and escapes ids into object paths', async () => {
     const ctx = new FakeContext();
     await ctx.submit({ id: 'a-b.c_d', to: ['+15551234'] });

@@ -208,7 +208,25 @@ describe('MQTT status and availability', () => {
   it('publishes status retained on connect and on every change', async () => {
     const { base, ctx, observer } = await rig({});
     const first = await observer.waitForJson(`${base}/status`, { modemState: 'ready' });
-    expect(first).toEqual({ modemState: 'ready', registration: 'home', operator: 'Test Net', signal: 20, queueLength: 0 });
+    expect(first).toEqual({
+      modemState: 'ready',
+      registration: 'home',
+      operator: 'Test Net',
+      signal: 20,
+      queueLength: 0,
+      carrier: {
+        source: 'database',
+        provider: 'LUXGSM (270-01)',
+        mccMnc: '270-01',
+        apn: 'mms.pt.lu',
+        mmsc: 'http://mmsc.pt.lu',
+        proxy: '194.154.192.88:8080',
+        maxMessageBytes: 307200,
+        candidates: ['"carrier": {"provider": "LUXGSM (270-01)"}'],
+        reason: 'LUXGSM (270-01) is the only provider of 270-01 with an MMSC',
+        configKeys: [],
+      },
+    });
     ctx.setModemStatus({ state: 'searching', registration: 'searching', signal: 7 });
     await observer.waitForJson(`${base}/status`, { modemState: 'searching', signal: 7 });
     await pub(`${base}/send`, { id: 's-1', to: ['12345'] });
@@ -218,6 +236,18 @@ describe('MQTT status and availability', () => {
     const m = await late.waitFor((r) => r.topic === `${base}/status`);
     expect(m.retain).toBe(true);
     expect(JSON.parse(m.payload.toString())).toMatchObject({ modemState: 'searching', queueLength: 1 });
+  });
+
+  it('publishes status again when the carrier settings change (DESIGN.md §10)', async () => {
+    const { base, ctx, observer } = await rig({});
+    await observer.waitForJson(`${base}/status`, { modemState: 'ready' });
+    ctx.setCarrier({ source: 'ambiguous', provider: '', mmsc: '', reason: '2 candidates of 208-01 remain' });
+    const m = await observer.waitFor((r) => r.topic === `${base}/status` && r.payload.toString().includes('"source":"ambiguous"'));
+    expect((JSON.parse(m.payload.toString()) as { carrier: unknown }).carrier).toMatchObject({
+      source: 'ambiguous',
+      mmsc: '',
+      reason: '2 candidates of 208-01 remain',
+    });
   });
 
   it('is online when connected, offline by the last will when the socket dies, online again after reconnect', async () => {

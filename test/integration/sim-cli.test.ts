@@ -235,6 +235,42 @@ describe('mmsd-sim --pty', () => {
     expect((await control<StateJson>(sim, 'GET', '/state')).json.boots).toBe(1);
   });
 
+  it('takes the SIM\'s identity as options and swaps the SIM at run time (DESIGN.md §10)', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem'), '--imsi', '270011234567890', '--iccid', '89352010000000000001', '--spn', 'LUXGSM']);
+    const { host } = await openPty(sim.ready.port);
+    await host.at('ATE0');
+    expect(await host.at('AT+CIMI')).toBe(`\r\n270011234567890\r\n${OK}`);
+    expect(await host.at('AT+QCCID')).toBe(`\r\n+QCCID: 89352010000000000001\r\n${OK}`);
+    expect(await host.at('AT+QSPN')).toBe(`\r\n+QSPN: "Virtual Operator","VOP","LUXGSM",0,"27001"\r\n${OK}`);
+    const m = host.out.length;
+    expect((await control(sim, 'POST', '/fault', { simSwap: { imsi: '208011234567890', spn: 'Orange', urcs: 'qusim' } })).json).toEqual({ ok: true });
+    expect(await host.waitFor(/\+CPIN: READY\r\n$/, m)).toBe('\r\n+QUSIM: 1\r\n\r\n+CPIN: READY\r\n');
+    expect(await host.at('AT+CIMI')).toBe(`\r\n208011234567890\r\n${OK}`);
+    for (const bad of [{ imsi: '12' }, { spn: 'a"b' }, { urcs: 'both' }, { msisdn: '1' }]) {
+      expect((await control(sim, 'POST', '/fault', { simSwap: bad })).status, JSON.stringify(bad)).toBe(400);
+    }
+    expect((await control(sim, 'POST', '/fault', { otherContext: { ctx: 2, apn: 'internet' } })).json).toEqual({ ok: true });
+    expect(await host.at('AT+QIACT?')).toBe(`\r\n+QIACT: 2,1,1,"10.7.157.2"\r\n${OK}`);
+  });
+
+  it.each([
+    [['--imsi', '27001x'], '--imsi wants 6-15 digits'],
+    [['--spn', 'say "hi"'], '--spn wants up to 16 printable ASCII characters'],
+    [['--network'], '--network needs --mmsc HOST:PORT'],
+  ])('refuses %j with exit 2 and says why', async (args, why) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mmsd-sim-it-'));
+    try {
+      const proc = spawn(process.execPath, [CLI, '--pty', path.join(dir, 'modem'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+      expect(code).toBe(2);
+      expect(stderr).toContain(why);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('loses the port for a while and serves the same module again on the same PATH', async () => {
     const sim = await startSim((d) => ['--pty', path.join(d, 'modem')]);
     const { host, port } = await openPty(sim.ready.port);

@@ -4,7 +4,17 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { carrierSettingsOf, DEFAULT_DATABASE, loadCarrierIndex, lookupCarrier, resolveCarrier, type CarrierLookup, type CarrierSettings } from '../../src/carrier/index.js';
+import {
+  carrierSettingsOf,
+  DEFAULT_DATABASE,
+  loadCarrierIndex,
+  lookupCarrier,
+  lookupNeeded,
+  noMmscReason,
+  resolveCarrier,
+  type CarrierLookup,
+  type CarrierSettings,
+} from '../../src/carrier/index.js';
 import { explicitKeys, loadConfig } from '../../src/config/load.js';
 
 /** The schema's defaults for these keys. */
@@ -69,6 +79,13 @@ describe('resolveCarrier', () => {
   it('keeps an explicit empty value (an APN the network chooses), since it was set', () => {
     const { settings } = resolveCarrier({ auto: true, config: DEFAULTS, explicit: new Set(['pdp.apn']), lookup: FOUND });
     expect(settings.apn).toBe('');
+  });
+
+  it('takes the entry\'s credentials only for the entry\'s APN (ignoring case), not for another APN set in the config', () => {
+    const other = resolveCarrier({ auto: true, config: { ...DEFAULTS, apn: 'my.private.apn' }, explicit: new Set(['pdp.apn']), lookup: FOUND });
+    expect(other.settings).toMatchObject({ apn: 'my.private.apn', username: '', password: '', auth: 0, mmsc: 'http://mms.orange.fr' });
+    const same = resolveCarrier({ auto: true, config: { ...DEFAULTS, apn: 'ORANGE-ACTE' }, explicit: new Set(['pdp.apn']), lookup: FOUND });
+    expect(same.settings).toMatchObject({ apn: 'ORANGE-ACTE', username: 'orange', password: 'orange', auth: 3 });
   });
 
   it('keeps the config\'s proxy port with a proxy host from the config', () => {
@@ -146,6 +163,41 @@ describe('resolveCarrier', () => {
       expect(report.source).toBe('config');
       expect(report.reason).toBe(`mms.mmsc is set, so the config's settings are used (${lookup.reason})`);
     }
+  });
+});
+
+describe('lookupNeeded and noMmscReason', () => {
+  const EVERY = ['pdp.apn', 'pdp.username', 'pdp.password', 'pdp.auth', 'mms.mmsc', 'mms.proxy.host', 'mms.proxy.port', 'mms.maxMessageBytes'];
+
+  it('needs the database only with carrier.auto and some carrier key left to it', () => {
+    expect(lookupNeeded(true, new Set())).toBe(true);
+    expect(lookupNeeded(true, new Set(EVERY.slice(1)))).toBe(true);
+    expect(lookupNeeded(true, new Set(EVERY))).toBe(false);
+    expect(lookupNeeded(false, new Set())).toBe(false);
+  });
+
+  it('is config, with no lookup, when every carrier key is set', () => {
+    const config = { ...DEFAULTS, mmsc: 'http://mine' };
+    const r = resolveCarrier({ auto: true, config, explicit: new Set(EVERY) });
+    expect(r.settings).toEqual(config);
+    expect(r.report).toMatchObject({ source: 'config', reason: 'every carrier key is set in the config: no lookup' });
+  });
+
+  it('says why there is no MMSC and what to set, for each way of having none', () => {
+    const notFound: CarrierLookup = { ...AMBIGUOUS, source: 'not-found', mccMnc: '001-01', candidates: [], reason: '/x.xml knows no network 001-01 (nor 001-010)' };
+    const reasons = [
+      resolveCarrier({ auto: true, config: DEFAULTS, explicit: new Set(), lookup: notFound }),
+      resolveCarrier({ auto: true, config: DEFAULTS, explicit: new Set(), lookup: AMBIGUOUS }),
+      resolveCarrier({ auto: false, config: DEFAULTS, explicit: new Set() }),
+      resolveCarrier({ auto: true, config: DEFAULTS, explicit: new Set(), lookup: { ...FOUND, mmsc: `http://${'m'.repeat(100)}` } }),
+    ].map(noMmscReason);
+    expect(reasons).toEqual([
+      'no MMSC: /x.xml knows no network 001-01 (nor 001-010); set mms.mmsc',
+      `no MMSC: ${AMBIGUOUS.reason}, or set mms.mmsc`,
+      "no MMSC: mms.mmsc is empty (carrier.auto is false: the settings are the config's); set mms.mmsc",
+      expect.stringMatching(/^no MMSC: Orange .*the database's mms.mmsc "http:\/\/m+" is not used: it must be at most 100 bytes; set mms.mmsc$/),
+    ]);
+    expect(noMmscReason(resolveCarrier({ auto: true, config: DEFAULTS, explicit: new Set(), lookup: FOUND }))).toBeUndefined();
   });
 });
 

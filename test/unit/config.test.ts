@@ -107,10 +107,12 @@ describe('loadConfig', () => {
     expect(c.mqtt.sendTopic).toBe('$share/fleet/mmsd/send');
   });
 
-  it('loads the shipped example file', () => {
+  it('loads the shipped example file, which sets the port alone so that the carrier database fills in the rest', () => {
     const c = loadConfig({ file: new URL('../../config/mmsd.example.json', import.meta.url).pathname, env: {} });
-    expect(c.pdp.apn).not.toBe('');
-    expect(c.mms.proxy.host).not.toBe('');
+    expect(c.modem.port).toBe('/dev/mmsd-modem');
+    // An APN or MMSC here would win over the database (DESIGN.md §10), for every user of the file.
+    expect([...explicitKeys(c)]).toEqual(['modem.port']);
+    expect(c.carrier).toEqual({ auto: true, database: '/usr/share/mobile-broadband-provider-info/serviceproviders.xml', provider: '' });
   });
 
   it('refuses an out-of-range value with one line naming key, rule and value', () => {
@@ -188,8 +190,20 @@ describe('loadConfig', () => {
     for (const p of problems) expect(p).toMatch(/must not contain|must be a host name|must be printable ASCII/);
   });
 
-  it('requires the MMSC', () => {
-    expect(problemsOf(() => loadConfig({ env: {} }))).toEqual(['mms.mmsc: must be set, got ""']);
+  it('starts without an MMSC (the carrier database may have it) and with the carrier lookup on', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.mms.mmsc).toBe('');
+    expect(c.carrier).toEqual({ auto: true, database: '/usr/share/mobile-broadband-provider-info/serviceproviders.xml', provider: '' });
+    expect(explicitKeys(c).size).toBe(0);
+  });
+
+  it('reads the carrier keys from the file and the environment, and refuses a relative database path', async () => {
+    const path = await file({ carrier: { auto: false, provider: 'Orange (208-01)' } });
+    const c = loadConfig({ file: path, env: { MMSD_CARRIER_DATABASE: '/opt/mbpi/serviceproviders.xml' } });
+    expect(c.carrier).toEqual({ auto: false, database: '/opt/mbpi/serviceproviders.xml', provider: 'Orange (208-01)' });
+    expect(problemsOf(() => loadConfig({ env: { MMSD_CARRIER_DATABASE: 'serviceproviders.xml' } }))).toEqual([
+      'carrier.database: must be an absolute path, got "serviceproviders.xml" (from MMSD_CARRIER_DATABASE)',
+    ]);
   });
 
   it.each(['mms.example.net/mms', 'mms.example.net', 'ftp://mms.example.net/mms', 'http://', 'http:/mms.example.net'])(

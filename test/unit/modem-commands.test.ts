@@ -4,13 +4,17 @@ import fc from 'fast-check';
 import { encodeSubject } from '../../src/modem/charset.js';
 import {
   QuectelCommands,
+  parseContextApn,
+  parseIccid,
+  parseImsi,
   parseRegistrationLine,
   parseSendResult,
+  parseSpn,
   registrationOf,
   splitFields,
 } from '../../src/modem/commands.js';
 import { InvalidArgumentError, quote } from '../../src/modem/quote.js';
-import { FakeAt, cme } from './modem-fake-at.js';
+import { FakeAt, cme, error } from './modem-fake-at.js';
 
 describe('quote', () => {
   it.each(['"', '\r', '\n', '\x1a', ';', '\x00', '\x7f', '\t', 'é', '中', '\u{1F600}'])(
@@ -163,6 +167,59 @@ describe('answer parsers', () => {
     await expect(c.mmsSend(1.5)).rejects.toThrow(InvalidArgumentError);
     await expect(c.mmsConnectTimeout(126)).rejects.toThrow(InvalidArgumentError);
     expect(at.transcript).toEqual([]);
+  });
+});
+
+describe('the SIM\'s identity and the context\'s APN (DESIGN.md §10)', () => {
+  it('parses AT+CIMI, AT+QCCID, AT+QSPN and AT+QICSGP=<ctx> answers', () => {
+    expect(parseImsi('270011234567890')).toBe('270011234567890');
+    expect(parseImsi('+CIMI: 310260000000001')).toBe('310260000000001');
+    expect(parseImsi('12345')).toBeUndefined();
+    expect(parseImsi('OK')).toBeUndefined();
+    expect(parseIccid('+QCCID: 89860318760247601234')).toBe('89860318760247601234');
+    expect(parseIccid('+QCCID: 8944110068001234567f')).toBe('8944110068001234567F');
+    expect(parseIccid('+QCCID:')).toBeUndefined();
+    expect(parseSpn('+QSPN: "CHN-UNICOM","UNICOM","",0,"46001"')).toBe('');
+    expect(parseSpn('+QSPN: "Orange F","Orange","Orange F",0,"20801"')).toBe('Orange F');
+    expect(parseSpn('+QSPN: "T-Mobile","T-Mobile"," T-Mobile ",0,"310260"')).toBe('T-Mobile');
+    // Alphabet 1: the names come as UCS2 hex.
+    expect(parseSpn('+QSPN: "004F","004F","004F00720061006E00670065",1,"20801"')).toBe('Orange');
+    expect(parseSpn('+QSPN: "x"')).toBeUndefined();
+    expect(parseContextApn('+QICSGP: 1,"internet","user","secret",3')).toBe('internet');
+    expect(parseContextApn('+QICSGP: 1,"","","",0')).toBe('');
+    expect(parseContextApn('+QICSGP: (1-16),(1-3)')).toBeUndefined();
+  });
+
+  it('reads the IMSI, ICCID and SPN, each with its own command', async () => {
+    const at = new FakeAt()
+      .reply('AT+CIMI', ['208011234567890'])
+      .reply('AT+QCCID', ['+QCCID: 89330123456789012345'])
+      .reply('AT+QSPN', ['+QSPN: "Orange F","Orange","Orange F",0,"20801"']);
+    const c = new QuectelCommands(at, 5000);
+    expect(await c.readImsi()).toBe('208011234567890');
+    expect(await c.readIccid()).toBe('89330123456789012345');
+    expect(await c.readSpn()).toBe('Orange F');
+    expect(at.commandOptions.map((x) => [x.cmd, x.opts?.prefix])).toEqual([
+      ['AT+CIMI', undefined],
+      ['AT+QCCID', '+QCCID:'],
+      ['AT+QSPN', '+QSPN:'],
+    ]);
+  });
+
+  it('takes an AT+QSPN that answers ERROR or nothing as no SPN, and an IMSI-less answer as \'\'', async () => {
+    const at = new FakeAt().script('AT+QSPN', error(), cme(10), []).reply('AT+CIMI', []);
+    const c = new QuectelCommands(at, 5000);
+    expect([await c.readSpn(), await c.readSpn(), await c.readSpn()]).toEqual(['', '', '']);
+    expect(await c.readImsi()).toBe('');
+  });
+
+  it('reads the APN a context holds with AT+QICSGP=<ctx>, and refuses an answer without one', async () => {
+    const at = new FakeAt().script('AT+QICSGP=2', ['+QICSGP: 1,"internet","u","p",1'], []);
+    const c = new QuectelCommands(at, 5000);
+    expect(await c.queryContextApn(2)).toBe('internet');
+    await expect(c.queryContextApn(2)).rejects.toThrow(/AT\+QICSGP=2: no "\+QICSGP: <type>,<apn>,…" line/);
+    await expect(c.queryContextApn(0)).rejects.toThrow(InvalidArgumentError);
+    expect(at.transcript).toEqual(['AT+QICSGP=2', 'AT+QICSGP=2']);
   });
 });
 

@@ -36,6 +36,10 @@ export const HEALTHY: ReadonlyMap<string, Reply> = new Map<string, Reply>([
   ['AT+CSQ', ['+CSQ: 21,99']],
   ['AT+COPS?', ['+COPS: 0,0,"Test Net",7']],
   ['AT+QIACT?', []],
+  ['AT+CIMI', ['001010123456789']],
+  ['AT+QCCID', ['+QCCID: 89860000000000000001']],
+  ['AT+QSPN', ['+QSPN: "Test Net","Test","Test SPN",0,"00101"']],
+  ['AT+QICSGP=1', ['+QICSGP: 1,"internet","","",0']],
 ]);
 
 export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommander {
@@ -180,8 +184,11 @@ export const STARTUP: readonly string[] = [
   'AT+CGATT?',
   'AT+CSQ',
   'AT+COPS?',
-  'AT+QICSGP=1,1,"internet","","",0',
+  'AT+CIMI',
+  'AT+QCCID',
+  'AT+QSPN',
   'AT+QIACT?',
+  'AT+QICSGP=1,1,"internet","","",0',
   'AT+QIACT=1',
   'AT+QMMSCFG="contextid",1',
   'AT+QMMSCFG="mmsc","http://mmsc.example/mms"',

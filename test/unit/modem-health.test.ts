@@ -1,7 +1,8 @@
 // Unit tests of bring-up, health and the recovery ladder of QuectelModem against a scripted AT channel.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { QuectelModem } from '../../src/modem/quectel.js';
-import type { ModemStatus } from '../../src/modem/types.js';
+import type { SettingsProvider, SettingsVerdict } from '../../src/modem/config.js';
+import type { ModemStatus, SimIdentity } from '../../src/modem/types.js';
 import { QUECTEL_URC_PREFIXES } from '../../src/modem/urcs.js';
 import { FakeAt, STARTUP, cme, error, nextState, silentLogger, startReady, testConfig, whenState } from './modem-fake-at.js';
 
@@ -312,7 +313,7 @@ describe('recovery ladder (§4.2)', () => {
     const m = build(at);
     await m.start();
     await whenState(m, 'ready');
-    expect(at.transcript.slice(13, 22)).toEqual([
+    expect(at.transcript.slice(STARTUP.indexOf('AT+QIACT=1'), STARTUP.indexOf('AT+QIACT=1') + 9)).toEqual([
       'AT+QIACT=1',
       'AT+CGATT?',
       'AT+CGATT=1',
@@ -387,5 +388,159 @@ describe('recovery ladder (§4.2)', () => {
     at.reply('AT+CPIN?', ['+CPIN: READY']);
     at.urc('+CPIN: READY');
     await expect(ready).resolves.toBeUndefined();
+  });
+});
+
+describe('carrier settings from the SIM (DESIGN.md §10)', () => {
+  const LUX = { apn: 'mms.pt.lu', username: '', password: '', auth: 0, mmsc: 'http://mmsc.pt.lu', proxyHost: '194.154.192.88', proxyPort: 8080 };
+  const TMO = { apn: 'fast.t-mobile.com', username: '', password: '', auth: 0, mmsc: 'http://mms.msg.eng.t-mobile.com/mms/wapenc', proxyHost: '', proxyPort: 80 };
+
+  function withSettings(at: FakeAt, settings: SettingsProvider): QuectelModem {
+    const m = new QuectelModem({ at, logger: silentLogger, config: testConfig(), settings });
+    modems.push(m);
+    return m;
+  }
+
+  /** The settings of each IMSI, and every identity the driver asked about. */
+  function provider(byImsi: Record<string, SettingsVerdict>): { asked: SimIdentity[]; settings: SettingsProvider } {
+    const asked: SimIdentity[] = [];
+    return {
+      asked,
+      settings: (sim) => {
+        asked.push(sim);
+        return Promise.resolve(byImsi[sim.imsi] ?? { unconfigured: `no MMSC: nothing for ${sim.imsi}` });
+      },
+    };
+  }
+
+  it('reads the SIM\'s identity once registered and applies what the provider answers for it', async () => {
+    const at = new FakeAt().reply('AT+CIMI', ['270011234567890']).reply('AT+QICSGP=1', ['+QICSGP: 1,"","","",0']);
+    const p = provider({ '270011234567890': { use: LUX } });
+    const m = withSettings(at, p.settings);
+    await m.start();
+    await whenState(m, 'ready');
+    expect(p.asked).toEqual([{ imsi: '270011234567890', iccid: '89860000000000000001', spn: 'Test SPN' }]);
+    expect(m.simIdentity).toEqual(p.asked[0]);
+    const apply = at.transcript.filter((c) => /QICSGP=1,|"mmsc"|"proxy"/.test(c));
+    expect(apply).toEqual(['AT+QICSGP=1,1,"mms.pt.lu","","",0', 'AT+QMMSCFG="mmsc","http://mmsc.pt.lu"', 'AT+QMMSCFG="proxy","194.154.192.88",8080']);
+  });
+
+  it('waits in unconfigured with the provider\'s reason, writes no settings, and asks again at every tick', async () => {
+    vi.useFakeTimers();
+    const at = new FakeAt().reply('AT+CIMI', ['001010123456789']);
+    const table: Record<string, SettingsVerdict> = {};
+    const p = provider(table);
+    const m = withSettings(at, p.settings);
+    await m.start();
+    const s = await whenState(m, 'unconfigured');
+    expect(s.detail).toBe('no MMSC: nothing for 001010123456789');
+    expect(at.transcript.filter((c) => /QICSGP|QIACT|QMMSCFG/.test(c))).toEqual([]);
+    // The database learned the network meanwhile (a newer package): the next tick proceeds.
+    table['001010123456789'] = { use: LUX };
+    const ready = nextState(m, 'ready');
+    await vi.advanceTimersByTimeAsync(30_000);
+    await ready;
+    expect(p.asked.map((x) => x.imsi)).toEqual(['001010123456789', '001010123456789']);
+    expect(at.transcript).toContain('AT+QMMSCFG="mmsc","http://mmsc.pt.lu"');
+  });
+
+  it('leaves a context active with another APN alone (context-in-use, naming pdp.contextId) and proceeds once it is released', async () => {
+    vi.useFakeTimers();
+    const at = new FakeAt()
+      .reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.64.1.2"', '+QIACT: 3,1,1,"10.64.9.9"'])
+      .reply('AT+QICSGP=1', ['+QICSGP: 1,"internet.gateway","user","secret",2']);
+    const m = build(at);
+    await m.start();
+    const s = await whenState(m, 'context-in-use');
+    expect(s.detail).toBe("context 1 is active with APN 'internet.gateway'; set pdp.contextId to a free context, e.g. 2");
+    expect(at.transcript.filter((c) => /^AT\+QICSGP=1,|^AT\+QIACT=|^AT\+QIDEACT|QMMSCFG/.test(c))).toEqual([]);
+    // Still in use at the next tick: still left alone.
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(m.status.state).toBe('context-in-use');
+    at.reply('AT+QIACT?', ['+QIACT: 3,1,1,"10.64.9.9"']);
+    const ready = nextState(m, 'ready');
+    await vi.advanceTimersByTimeAsync(30_000);
+    await ready;
+    expect(at.transcript.filter((c) => /^AT\+QIDEACT/.test(c))).toEqual([]);
+    expect(at.transcript.slice(-9, -7)).toEqual(['AT+QICSGP=1,1,"internet","","",0', 'AT+QIACT=1']);
+  });
+
+  it('uses a context that is active with its own APN as it is (ignoring case)', async () => {
+    const at = new FakeAt().reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.64.1.2"']).reply('AT+QICSGP=1', ['+QICSGP: 1,"INTERNET","","",0']);
+    const m = build(at);
+    await m.start();
+    await whenState(m, 'ready');
+    expect(at.count('AT+QIACT=1')).toBe(0);
+    expect(at.count('AT+QIDEACT=1')).toBe(0);
+  });
+
+  it('redoes the lookup after a SIM swap (NOT READY, READY) and re-applies AT+QICSGP and every AT+QMMSCFG', async () => {
+    const at = new FakeAt().reply('AT+CIMI', ['270011234567890']);
+    const p = provider({ '270011234567890': { use: LUX }, '310260000000001': { use: TMO } });
+    const m = withSettings(at, p.settings);
+    await startReady(m, at);
+    at.urc('+CPIN: NOT READY');
+    expect(m.status.state).toBe('sim-missing');
+    at.reply('AT+CIMI', ['310260000000001']).reply('AT+QSPN', ['+QSPN: "T-Mobile","T-Mobile","T-Mobile",0,"310260"']);
+    const ready = nextState(m, 'ready');
+    at.urc('+CPIN: READY');
+    await ready;
+    expect(p.asked.at(-1)).toEqual({ imsi: '310260000000001', iccid: '89860000000000000001', spn: 'T-Mobile' });
+    expect(at.transcript.filter((c) => /QICSGP=1,|QMMSCFG/.test(c))).toEqual([
+      'AT+QICSGP=1,1,"fast.t-mobile.com","","",0',
+      'AT+QMMSCFG="contextid",1',
+      'AT+QMMSCFG="mmsc","http://mms.msg.eng.t-mobile.com/mms/wapenc"',
+      'AT+QMMSCFG="proxy","",80',
+      'AT+QMMSCFG="sendparam",6,3,0,0,2,4',
+      'AT+QMMSCFG="character","ASCII"',
+      'AT+QMMSCFG="supportfield",0',
+      'AT+QMMSCFG="connecttimeout",125',
+    ]);
+  });
+
+  it('checks the identity on a +CPIN: READY while ready (+QUSIM swap), and resets its own context for the new SIM', async () => {
+    const at = new FakeAt().reply('AT+CIMI', ['270011234567890']);
+    const p = provider({ '270011234567890': { use: LUX }, '310260000000001': { use: TMO } });
+    const m = withSettings(at, p.settings);
+    await startReady(m, at);
+    // The module kept context 1 up with the APN mmsd set for the first SIM.
+    at.reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.64.1.2"']).reply('AT+QICSGP=1', ['+QICSGP: 1,"mms.pt.lu","","",0']);
+    at.reply('AT+CIMI', ['310260000000001']);
+    at.urc('+QUSIM: 1');
+    at.urc('+CPIN: READY');
+    await vi.waitFor(() => expect(at.transcript).toContain('AT+QMMSCFG="connecttimeout",125'));
+    expect(m.status.state).toBe('ready');
+    expect(at.transcript.filter((c) => /QIDEACT|QICSGP=1,|QIACT=1|"mmsc"/.test(c))).toEqual([
+      'AT+QIDEACT=1',
+      'AT+QICSGP=1,1,"fast.t-mobile.com","","",0',
+      'AT+QIACT=1',
+      'AT+QMMSCFG="mmsc","http://mms.msg.eng.t-mobile.com/mms/wapenc"',
+    ]);
+  });
+
+  it('applies every AT+QMMSCFG again for another SIM of the same carrier (same settings, another IMSI)', async () => {
+    const at = new FakeAt().reply('AT+CIMI', ['270011234567890']);
+    const p = provider({ '270011234567890': { use: LUX }, '270019999999999': { use: LUX } });
+    const m = withSettings(at, p.settings);
+    await startReady(m, at);
+    at.urc('+CPIN: NOT READY');
+    at.reply('AT+CIMI', ['270019999999999']);
+    const ready = nextState(m, 'ready');
+    at.urc('+CPIN: READY');
+    await ready;
+    expect(at.transcript.filter((c) => /QMMSCFG/.test(c))).toHaveLength(7);
+  });
+
+  it('re-applies nothing when a +CPIN: READY brings the same SIM', async () => {
+    const at = new FakeAt().reply('AT+CIMI', ['270011234567890']);
+    const p = provider({ '270011234567890': { use: LUX } });
+    const m = withSettings(at, p.settings);
+    await startReady(m, at);
+    at.reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.64.1.2"']).reply('AT+QICSGP=1', ['+QICSGP: 1,"mms.pt.lu","","",0']);
+    at.urc('+CPIN: READY');
+    await vi.waitFor(() => expect(p.asked).toHaveLength(2));
+    await vi.waitFor(() => expect(at.transcript.at(-1)).toBe('AT+QICSGP=1,1,"mms.pt.lu","","",0'));
+    expect(at.transcript.filter((c) => /QMMSCFG|QIACT=|QIDEACT/.test(c))).toEqual([]);
+    expect(m.status.state).toBe('ready');
   });
 });

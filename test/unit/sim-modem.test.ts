@@ -202,6 +202,49 @@ describe('VirtualModem: SIM, registration, attach', () => {
     expect(await h.at('AT+CIMI')).toBe(info('001010123456789'));
   });
 
+  it('reads the SIM\'s identity given as options: AT+CIMI, AT+QCCID, AT+QSPN (DESIGN.md §10)', async () => {
+    const h = setup({ identity: { imsi: '310260000000001', iccid: '8901260000000000001', spn: 'T-Mobile' } });
+    await h.init();
+    expect(await h.at('AT+CIMI')).toBe(info('310260000000001'));
+    expect(await h.at('AT+QCCID')).toBe(info('+QCCID: 8901260000000000001'));
+    expect(await h.at('AT+QSPN')).toBe(info('+QSPN: "Virtual Operator","VOP","T-Mobile",0,"310260"'));
+    // The default SIM has no SPN.
+    const d = setup();
+    await d.init();
+    expect(await d.at('AT+QSPN')).toBe(info('+QSPN: "Virtual Operator","VOP","",0,"00101"'));
+  });
+
+  it('swaps the SIM with the URCs a module sends: +CPIN: NOT READY then READY, or +QUSIM: 1 and +CPIN: READY', async () => {
+    const h = setup();
+    await h.init();
+    await h.at('AT+CGREG=1');
+    await h.at('AT+QICSGP=1,1,"mms.pt.lu","","",0');
+    await h.at('AT+QIACT=1');
+    let m = h.mark();
+    h.modem.swapSim({ imsi: '208011234567890', spn: 'Orange' });
+    await h.clock.advance(5);
+    expect(h.since(m)).toBe('\r\n+CPIN: NOT READY\r\n\r\n+CGREG: 0\r\n\r\n+QIURC: "pdpdeact",1\r\n\r\n+CPIN: READY\r\n\r\n+CGREG: 1\r\n');
+    expect(await h.at('AT+CIMI')).toBe(info('208011234567890'));
+    expect(h.modem.state().identity).toEqual({ imsi: '208011234567890', iccid: '89860000000000000001', spn: 'Orange' });
+
+    await h.at('AT+QIACT=1');
+    m = h.mark();
+    h.modem.swapSim({ imsi: '270011234567890', spn: '' }, 'qusim');
+    await h.clock.advance(5);
+    expect(h.since(m)).toBe('\r\n+QIURC: "pdpdeact",1\r\n\r\n+QUSIM: 1\r\n\r\n+CPIN: READY\r\n');
+    expect(await h.at('AT+QSPN')).toBe(info('+QSPN: "Virtual Operator","VOP","",0,"27001"'));
+  });
+
+  it('lets someone else activate a context with its own APN (the host\'s internet), and AT+QICSGP=<ctx> shows it', async () => {
+    const h = setup();
+    await h.init();
+    expect(h.modem.activateOtherContext(1, 'internet')).toBe(true);
+    expect(await h.at('AT+QIACT?')).toBe(info('+QIACT: 1,1,1,"10.7.157.1"'));
+    expect(await h.at('AT+QICSGP=1')).toBe(info('+QICSGP: 1,"internet","","",0'));
+    expect(h.modem.activateOtherContext(2, 'b') && h.modem.activateOtherContext(3, 'c')).toBe(true);
+    expect(h.modem.activateOtherContext(4, 'd')).toBe(false); // §4.2: three at most
+  });
+
   it('answers SIM PIN for a locked card and unlocks with the right PIN', async () => {
     const h = setup({ sim: 'pin', pin: '4321' });
     await h.init();

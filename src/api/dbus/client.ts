@@ -17,6 +17,23 @@ import {
 const { DBusError, Message, MessageType } = dbus;
 type DbusMessage = InstanceType<typeof Message>;
 
+/** The manager's `Carrier` a{sv} (DESIGN.md §10), unwrapped. */
+export interface CarrierProperties {
+  Source: 'config' | 'database' | 'ambiguous' | 'not-found' | 'pending';
+  Provider: string;
+  MccMnc: string;
+  Apn: string;
+  Mmsc: string;
+  /** "host:port", or "" for none. */
+  Proxy: string;
+  MaxMessageBytes: number;
+  /** The config line that picks each candidate. */
+  Candidates: string[];
+  Reason: string;
+  /** The explicit config keys that won over the database. */
+  ConfigKeys: string[];
+}
+
 export interface ManagerProperties {
   ModemState: string;
   Registration: string;
@@ -26,6 +43,8 @@ export interface ManagerProperties {
   /** Absent from a daemon older than the property. */
   MaxAttempts?: number;
   Version: string;
+  /** Absent from a daemon older than the property. */
+  Carrier?: CarrierProperties;
 }
 
 export interface MessageProperties {
@@ -86,10 +105,15 @@ export class DaemonGoneError extends Error {
 
 const CALL_TIMEOUT_MS = 120_000;
 
-/** Variants → plain values; uint64/int64 (BigInt) → number at the edge. */
+/** Variants → plain values, an a{sv} inside one too; uint64/int64 (BigInt) → number at the edge. */
 function unwrap(dict: Record<string, Variant>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(dict)) out[k] = typeof v.value === 'bigint' ? Number(v.value) : v.value;
+  for (const [k, v] of Object.entries(dict)) {
+    const value: unknown = v.value;
+    if (typeof value === 'bigint') out[k] = Number(value);
+    else if (v.signature === 'a{sv}' && typeof value === 'object' && value !== null) out[k] = unwrap(value as Record<string, Variant>);
+    else out[k] = value;
+  }
   return out;
 }
 
@@ -197,6 +221,13 @@ export class MmsClient {
   async status(): Promise<ManagerProperties> {
     const reply = await this.call(MANAGER_PATH, PROPERTIES_INTERFACE, 'GetAll', 's', [MANAGER_INTERFACE]);
     return unwrap(reply.body[0] as Record<string, Variant>) as unknown as ManagerProperties;
+  }
+
+  /** The manager's Carrier property (DESIGN.md §10). */
+  async carrier(): Promise<CarrierProperties> {
+    const reply = await this.call(MANAGER_PATH, PROPERTIES_INTERFACE, 'Get', 'ss', [MANAGER_INTERFACE, 'Carrier']);
+    const v = reply.body[0] as Variant;
+    return unwrap(v.value as Record<string, Variant>) as unknown as CarrierProperties;
   }
 
   async list(): Promise<{ path: string; props: MessageProperties }[]> {

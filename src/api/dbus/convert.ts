@@ -2,6 +2,7 @@
 // and manager property tables, and the mapping of errors to D-Bus error names.
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
+import type { CarrierReport } from '../../carrier/types.js';
 import { RequestError, StoppingError } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
@@ -92,6 +93,7 @@ export const MESSAGE_PROPERTIES: Readonly<Record<string, PropertySpec<MessageRec
 
 export interface ManagerSource {
   status: ModemStatus;
+  carrier: CarrierReport;
   queueLength: number;
   maxAttempts: number;
   version: string;
@@ -106,7 +108,28 @@ export const MANAGER_PROPERTIES: Readonly<Record<string, PropertySpec<ManagerSou
   QueueLength: { signature: 'u', get: (s) => s.queueLength },
   MaxAttempts: { signature: 'u', get: (s) => s.maxAttempts },
   Version: { signature: 's', get: (s) => s.version },
+  Carrier: { signature: 'a{sv}', get: (s) => carrierVariants(s.carrier) },
 };
+
+/**
+ * The `Carrier` a{sv} of DESIGN.md §10. Candidates: the config line that picks each candidate
+ * (for `ambiguous`, those left; for `database`, every provider of the network). Reason and
+ * ConfigKeys (the explicit keys that won over the database) go beyond the contract's fields.
+ */
+export function carrierVariants(r: CarrierReport): Record<string, Variant> {
+  return {
+    Source: new Variant('s', r.source),
+    Provider: new Variant('s', r.provider),
+    MccMnc: new Variant('s', r.mccMnc),
+    Apn: new Variant('s', r.apn),
+    Mmsc: new Variant('s', r.mmsc),
+    Proxy: new Variant('s', r.proxy),
+    MaxMessageBytes: new Variant('u', r.maxMessageBytes),
+    Candidates: new Variant('as', r.candidates.map((c) => c.configLine)),
+    Reason: new Variant('s', r.reason),
+    ConfigKeys: new Variant('as', [...r.configKeys]),
+  };
+}
 
 /** Every property of a table as plain values. */
 export function propertyValues<S>(table: Readonly<Record<string, PropertySpec<S>>>, source: S): Record<string, unknown> {
@@ -127,7 +150,12 @@ export function changedValues(before: Record<string, unknown>, after: Record<str
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(after)) {
     const old = before[name];
-    const same = Array.isArray(value) && Array.isArray(old) ? sameArray(old, value) : old === value;
+    const same =
+      Array.isArray(value) && Array.isArray(old)
+        ? sameArray(old, value)
+        : typeof value === 'object' && value !== null && typeof old === 'object' && old !== null
+          ? JSON.stringify(old) === JSON.stringify(value) // a{sv} (Carrier): variants of plain values
+          : old === value;
     if (!same) out[name] = value;
   }
   return out;

@@ -86,6 +86,7 @@ export class ManagerInterface extends NamedInterface {
   private source(): ManagerSource {
     return {
       status: this.ctx.modemStatus(),
+      carrier: this.ctx.carrier(),
       queueLength: this.ctx.queueLength(),
       maxAttempts: this.ctx.maxAttempts,
       version: this.ctx.version,
@@ -203,6 +204,9 @@ export class ManagerInterface extends NamedInterface {
   }
   get Version(): unknown {
     return this.prop('Version');
+  }
+  get Carrier(): unknown {
+    return this.prop('Carrier');
   }
 
   /** Signal body; dbus-next sends what this returns. */

@@ -136,6 +136,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
       manager.refresh();
     });
     this.listen('modemStatus', () => manager.refresh());
+    this.listen('carrier', () => manager.refresh());
     started = true;
     this.log.info({ bus: kind, name: BUS_NAME, messages: this.messages.size }, 'D-Bus interface up');
   }

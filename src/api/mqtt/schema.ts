@@ -5,6 +5,7 @@ import { RequestError, type RequestErrorName } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord, type RawSendRequest, type Status } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
 import type { ModemStatus } from '../../core/status.js';
+import type { CarrierReport } from '../../carrier/types.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
 
 type FieldKind = 'id' | 'addresses' | 'text' | 'attachments' | 'options' | 'integer' | 'boolean' | 'base64';
@@ -258,22 +259,56 @@ export function errorTopicPayload(error: RequestError, payload: Buffer): ErrorTo
   return out;
 }
 
+/** `carrier` on `<base>/status` (DESIGN.md §10): the D-Bus `Carrier` fields in camelCase. */
+export interface CarrierPayload {
+  source: CarrierReport['source'];
+  provider: string;
+  mccMnc: string;
+  apn: string;
+  mmsc: string;
+  /** "host:port", or "" for none. */
+  proxy: string;
+  maxMessageBytes: number;
+  /** The config line that picks each candidate. */
+  candidates: string[];
+  reason: string;
+  /** The explicit config keys that won over the database. */
+  configKeys: string[];
+}
+
 export interface StatusPayload {
   modemState: ModemStatus['state'];
   registration: ModemStatus['registration'];
   operator: string;
   signal: number;
   queueLength: number;
+  carrier?: CarrierPayload;
+}
+
+export function carrierPayload(r: CarrierReport): CarrierPayload {
+  return {
+    source: r.source,
+    provider: r.provider,
+    mccMnc: r.mccMnc,
+    apn: r.apn,
+    mmsc: r.mmsc,
+    proxy: r.proxy,
+    maxMessageBytes: r.maxMessageBytes,
+    candidates: r.candidates.map((c) => c.configLine),
+    reason: r.reason,
+    configKeys: [...r.configKeys],
+  };
 }
 
 /** `<base>/status` (retained). */
-export function statusPayload(status: ModemStatus, queueLength: number): StatusPayload {
+export function statusPayload(status: ModemStatus, queueLength: number, carrier?: CarrierReport): StatusPayload {
   return {
     modemState: status.state,
     registration: status.registration,
     operator: status.operator,
     signal: status.signal,
     queueLength,
+    ...(carrier ? { carrier: carrierPayload(carrier) } : {}),
   };
 }
 

@@ -132,6 +132,7 @@ export class MqttService extends EventEmitter {
     // FrontDoorContext documents 'removed' with the id; a record is accepted too.
     this.listen('removed', (x) => this.onRemoved(typeof x === 'string' ? x : (x as MessageRecord).id));
     this.listen('modemStatus', () => this.publishStatus(false));
+    this.listen('carrier', () => this.publishStatus(false));
 
     const options: IClientOptions = {
       protocolVersion: 5,
@@ -471,7 +472,7 @@ export class MqttService extends EventEmitter {
   /** `<base>/status` (retained), when it changed or on connect. */
   private publishStatus(force: boolean): void {
     const { ctx } = this.opts;
-    const body = JSON.stringify(statusPayload(ctx.modemStatus(), ctx.queueLength()));
+    const body = JSON.stringify(statusPayload(ctx.modemStatus(), ctx.queueLength(), ctx.carrier()));
     if (!force && body === this.lastStatus) return;
     this.lastStatus = body;
     this.publish(this.topics!.status, body, true);
