@@ -33,7 +33,7 @@ async function setup(mmsc?: ControlMmsc): Promise<{ modem: VirtualModem; post: (
 describe('ControlServer POST /fault', () => {
   it('applies every key of a typed request', async () => {
     const set: MmscFaults[] = [];
-    const { modem, post } = await setup({ setFaults: (f) => set.push(f), received: () => [] });
+    const { modem, post } = await setup({ setFaults: (f) => set.push(f), setDelivery: () => undefined, received: () => [] });
     const request: SimFaultRequest = {
       registration: 0,
       signal: 7,
