@@ -13,6 +13,7 @@ import { checksum16 } from '../../src/at/checksum.js';
 import { decodeSmsPdu, isWapPushSegment, type SmsDeliver } from '../../src/inbound/sms.js';
 import { decodeWspPush } from '../../src/inbound/wap-push.js';
 import { decodePushedMms } from '../../src/mms/notification.js';
+import { Testbed } from '../../src/sim/testbed.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/cli/mmsd-sim.js');
@@ -390,5 +391,19 @@ describe('mmsd-sim SMS side and delivery reports', () => {
     expect(await control(sim, 'POST', '/fault', { delivery: { plan: 'lost' } })).toEqual({ status: 400, json: { error: 'no loopback MMSC (start with --mmsc)' } });
     const { json: state } = await control<{ sms: { delivered: number } }>(sim, 'GET', '/state');
     expect(state.sms.delivered).toBe(0);
+  });
+
+  it('takes SMS through the Testbed: plain text and a push in segments, visible in /state', async () => {
+    const tb = await Testbed.start({ daemon: false });
+    try {
+      const text = await tb.sms({ text: 'hello', from: '+4917099' });
+      const push = await tb.sms({ push: { type: 'delivery', messageId: 'm1', to: '+4917012345', status: 'expired' }, segments: 2, order: 'reverse' });
+      expect([...text, ...push].map((a) => a.stored?.index)).toEqual([0, 1, 2]);
+      const state = (await tb.simState()) as { sms: { stores: { ME: { messages: { index: number; stat: number; pdu: string }[] } } } };
+      expect(state.sms.stores.ME.messages).toEqual([...text, ...push].map((a, index) => ({ index, stat: 0, pdu: a.pdu })));
+      await expect(tb.sms({ text: 'no sender' })).rejects.toThrow(/HTTP 400 .*from must be a non-empty string/);
+    } finally {
+      await tb.stop();
+    }
   });
 });
