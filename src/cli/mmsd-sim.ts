@@ -7,8 +7,10 @@ import { ControlServer, type ControlMmsc } from '../sim/control.js';
 import { VirtualModem } from '../sim/modem.js';
 import { ProgramMissingError } from '../sim/programs.js';
 import { PtyServer, TcpServer, type PortServer } from '../sim/serve.js';
-import type { SimSendOutcome, SimSender } from '../sim/types.js';
+import type { DeliveryPlan, DeliverySettings, SimSendOutcome, SimSender } from '../sim/types.js';
 import type { SimIdentityState } from '../sim/modem.js';
+
+const DELIVERY_PLANS: readonly DeliveryPlan[] = ['retrieved', 'rejected', 'expired', 'deferred-then-retrieved', 'none'];
 
 const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --pty PATH               serve the module on a pty pair; PATH links to the daemon's end
@@ -30,6 +32,10 @@ const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --escape-guard-ms N      silence around "+++" in upload mode (default 1000)
   --ram-bytes N            RAM file store capacity (default 2097152)
   --send-delay-ms N        the radio's time per AT+QMMSEND before the MMSC is reached (default 50)
+  --sms-capacity N         SMS store capacity of "ME" in messages (default 25; "SM" holds 50)
+  --delivery PLAN          delivery reports the MMSC pushes when asked: retrieved (default),
+                           rejected, expired, deferred-then-retrieved, none
+  --delivery-delay-ms N    from M-Send.conf to each delivery report (default 200)
   --log-level LEVEL        pino level for stderr (default info)`;
 
 class UsageError extends Error {}
@@ -74,17 +80,25 @@ function nonNegativeInt(text: string | undefined, option: string, fallback: numb
 
 interface MmscHandle extends ControlMmsc {
   stop(): Promise<void>;
+  setPushTarget(push: ((pdu: Buffer) => void) | undefined): void;
+}
+
+function parseDelivery(text: string | undefined): DeliveryPlan {
+  if (text === undefined) return 'retrieved';
+  if (!DELIVERY_PLANS.includes(text as DeliveryPlan)) throw new UsageError(`--delivery wants one of ${DELIVERY_PLANS.join(', ')}, got "${text}"`);
+  return text as DeliveryPlan;
 }
 
 async function startMmsc(
   addr: { host: string; port: number },
   store: string | undefined,
+  delivery: DeliverySettings,
   logger: Logger,
   network: boolean,
 ): Promise<{ mmsc: MmscHandle; url: string; sender: SimSender }> {
   // Loaded only with --mmsc, so that the module alone needs nothing of the MMS side.
   const [{ LoopbackMmsc }, { postMms }] = await Promise.all([import('../sim/mmsc.js'), import('../sim/mms-post.js')]);
-  const mmsc = new LoopbackMmsc({ host: addr.host, port: addr.port, logger, ...(store !== undefined ? { store } : {}) });
+  const mmsc = new LoopbackMmsc({ host: addr.host, port: addr.port, logger, delivery, ...(store !== undefined ? { store } : {}) });
   const { url } = await mmsc.start();
   if (!network) return { mmsc, url, sender: postMms };
   // --network: the loopback MMSC is the proxy of every request, which then goes in proxy form
@@ -114,6 +128,9 @@ async function main(): Promise<number> {
       'escape-guard-ms': { type: 'string' },
       'ram-bytes': { type: 'string' },
       'send-delay-ms': { type: 'string' },
+      'sms-capacity': { type: 'string' },
+      delivery: { type: 'string' },
+      'delivery-delay-ms': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -133,6 +150,11 @@ async function main(): Promise<number> {
   const mmscAddr = values.mmsc !== undefined ? parseHostPort(values.mmsc, '--mmsc') : undefined;
   if (values.network && !mmscAddr) throw new UsageError('--network needs --mmsc HOST:PORT (the loopback MMSC it carries requests to)');
   const identity = identityOf(values);
+  const delivery: DeliverySettings = {
+    plan: parseDelivery(values.delivery),
+    delayMs: nonNegativeInt(values['delivery-delay-ms'], '--delivery-delay-ms', 200),
+  };
+  const smsCapacity = nonNegativeInt(values['sms-capacity'], '--sms-capacity', 25);
 
   // Handlers first: a supervisor may send SIGTERM during start-up or the moment it reads the
   // ready line; either way socat must not be left behind.
@@ -160,7 +182,7 @@ async function main(): Promise<number> {
     let mmscUrl: string | undefined;
     let sender: SimSender | undefined;
     if (mmscAddr) {
-      const started = await startMmsc(mmscAddr, values.store, logger, values.network ?? false);
+      const started = await startMmsc(mmscAddr, values.store, delivery, logger, values.network ?? false);
       ({ mmsc, url: mmscUrl, sender } = started);
       const m = mmsc;
       cleanups.push(() => m.stop());
@@ -176,9 +198,14 @@ async function main(): Promise<number> {
       sendDelayMs: nonNegativeInt(values['send-delay-ms'], '--send-delay-ms', 50),
       sendResults,
       identity,
+      smsCapacity: { ME: smsCapacity },
       ...(sender ? { sender } : {}),
     });
     modem.start();
+    // The MMSC's delivery reports reach the module as WAP-push SMS.
+    mmsc?.setPushTarget((pdu) => {
+      modem.deliverPush(pdu);
+    });
     cleanups.push(() => Promise.resolve(modem.stop()));
 
     let server: PortServer;

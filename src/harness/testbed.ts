@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { SimFaultRequest } from '../sim/control.js';
+import type { SmsArrival } from '../sim/modem.js';
+import type { SmsRequest } from '../sim/sms-request.js';
 import type { ReceivedMessage } from '../sim/types.js';
 
 // The built entry points (`npm run build`), whether this file runs from src/ (tests) or dist/.
@@ -306,6 +308,17 @@ export class Testbed {
     });
     if (!res.ok) throw new Error(`sim /fault ${JSON.stringify(body)}: HTTP ${res.status} ${await res.text()}`);
     return res.json();
+  }
+
+  /** POST /sms on the sim's control API: SMS the network delivers now (docs/sim.md "SMS"). */
+  async sms(body: SmsRequest): Promise<SmsArrival[]> {
+    const res = await fetch(`${this.simInfo.control}/sms`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`sim /sms ${JSON.stringify(body)}: HTTP ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { sms: SmsArrival[] }).sms;
   }
 
   /** GET /state of the sim's control API. */

@@ -41,3 +41,14 @@ export const CME_SIM_PIN_REQUIRED = 11;
 export const CME_NOT_ALLOWED = 3;
 export const CME_INCORRECT_PASSWORD = 16;
 export const CME_NO_NETWORK = 30;
+
+/** The "+CMS ERROR" codes the SMS commands answer with (3GPP TS 27.005 §3.2.5) and their texts. */
+export const CMS_TEXT: Readonly<Record<number, string>> = {
+  302: 'operation not allowed',
+  303: 'operation not supported',
+  304: 'invalid PDU mode parameter',
+  310: 'SIM not inserted',
+  321: 'invalid memory index',
+  322: 'memory full',
+  500: 'unknown error',
+};

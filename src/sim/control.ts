@@ -21,20 +21,29 @@
 //                                               (cpin: +CPIN: NOT READY, READY; qusim: +QUSIM: 1, +CPIN: READY)
 //         "otherContext": {"ctx", "apn"},       someone else activates a context with that APN
 //         "reboot": true,                       module restarts (RDY after boot time)
-//         "portLoss": <ms>}                     port disappears for ms (answer does not wait)
+//         "portLoss": <ms>,                     port disappears for ms (answer does not wait)
+//         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan}}}  MMSC delivery reports
 //        → {"ok": true} or 400 {"error": "..."}
+//   POST /sms       ← SMS the network delivers now (sms-request.ts): {"pdus": ["<hex>", …]}, or
+//        {"text": "…", "from": "+49…"}, or {"push": {"type": "delivery", "messageId", "to",
+//        "status", "date"?}, "from"?, "segments"?, "order"?, "duplicate"?, "malformed"?}
+//        → {"ok": true, "sms": [{"pdu", "stored": {"mem", "index"} | null}]} or 400 {"error"}
 // The keys are one table (FAULTS): key → validation → action; SimFaultRequest is its typed body.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { SimCardState, SimIdentityState, SimSwapUrcs, VirtualModem } from './modem.js';
 import type { PortServer } from './serve.js';
-import type { MmscFaults, ReceivedMessage, SimSendOutcome } from './types.js';
+import { BadSmsRequest, deliverSmsRequest } from './sms-request.js';
+import type { DeliveryPlan, DeliverySettings, MmscFaults, ReceivedMessage, SimSendOutcome } from './types.js';
 
 export interface ControlMmsc {
   setFaults(f: MmscFaults): void;
+  setDelivery(d: DeliverySettings): void;
   received(): ReceivedMessage[];
 }
+
+const DELIVERY_PLANS: readonly DeliveryPlan[] = ['retrieved', 'rejected', 'expired', 'deferred-then-retrieved', 'none'];
 
 export interface ControlServerOptions {
   host: string;
@@ -79,6 +88,7 @@ export interface SimFaultRequest {
   otherContext?: { ctx: number; apn: string };
   reboot?: true;
   portLoss?: number;
+  delivery?: DeliverySettings;
 }
 
 class BadRequest extends Error {}
@@ -202,7 +212,34 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
       server.portLoss(ms).catch((err: unknown) => t.log.error({ err }, 'port did not come back'));
     },
   ),
+  delivery: rule(
+    (v, t) => {
+      const mmsc = t.mmsc;
+      if (!mmsc) throw new BadRequest('no loopback MMSC (start with --mmsc)');
+      return { mmsc, settings: deliverySettings(v) };
+    },
+    ({ mmsc, settings }) => mmsc.setDelivery(settings),
+  ),
 };
+
+function plan(v: unknown, key: string): DeliveryPlan {
+  if (!DELIVERY_PLANS.includes(v as DeliveryPlan)) throw new BadRequest(`${key} must be one of ${DELIVERY_PLANS.join(', ')}`);
+  return v as DeliveryPlan;
+}
+
+function deliverySettings(v: unknown): DeliverySettings {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequest('delivery must be an object');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['plan', 'delayMs', 'recipients'].includes(k)) throw new BadRequest(`unknown delivery key "${k}"`);
+  const out: DeliverySettings = {};
+  if (o.plan !== undefined) out.plan = plan(o.plan, 'delivery.plan');
+  if (o.delayMs !== undefined) out.delayMs = int(o.delayMs, 'delivery.delayMs', 0, 3_600_000);
+  if (o.recipients !== undefined) {
+    if (typeof o.recipients !== 'object' || o.recipients === null || Array.isArray(o.recipients)) throw new BadRequest('delivery.recipients must be an object');
+    out.recipients = Object.fromEntries(Object.entries(o.recipients).map(([addr, p]) => [addr, plan(p, `delivery.recipients["${addr}"]`)]));
+  }
+  return out;
+}
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(FAULTS));
 
@@ -294,6 +331,22 @@ export class ControlServer {
         throw err;
       }
       reply(res, 200, { ok: true });
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/sms') {
+      let body: unknown;
+      try {
+        body = JSON.parse(await readBody(req));
+      } catch {
+        reply(res, 400, { error: 'body must be a JSON object' });
+        return;
+      }
+      try {
+        reply(res, 200, { ok: true, sms: deliverSmsRequest(this.opts.modem, body) });
+      } catch (err) {
+        if (!(err instanceof BadSmsRequest)) throw err;
+        reply(res, 400, { error: err.message });
+      }
       return;
     }
     reply(res, 404, { error: 'unknown endpoint' });

@@ -1,14 +1,29 @@
 // The loopback MMSC (DESIGN.md §7): an HTTP server that takes M-Send.req posts (origin or proxy
-// absolute form), stores what arrived, answers M-Send.conf, and injects faults on request.
+// absolute form), stores what arrived, answers M-Send.conf, and injects faults on request. For a
+// message that asked for a delivery report it pushes an M-Delivery.ind per recipient (To, Cc and
+// Bcc) through the push target (the virtual modem's SMS side), with the Message-ID of M-Send.conf.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { fromWireAddress } from '../mms/headers.js';
+import { encodeDeliveryInd } from '../mms/notification.js';
 import { decodeSendReq, encodeSendConf, RESPONSE_OK, RESPONSE_STATUS } from '../mms/pdu.js';
 import { MMS_VERSION, MmsDecodeError, type SendReq } from '../mms/types.js';
-import type { MmscFaults, ReceivedMessage } from './types.js';
+import type { MmsStatus } from '../mms/types.js';
+import type { DeliveryPlan, DeliverySettings, MmscFaults, ReceivedMessage } from './types.js';
+
+/** The statuses each plan reports, in order, one delay apart. */
+const PLAN_STATUSES: Readonly<Record<DeliveryPlan, readonly MmsStatus[]>> = {
+  retrieved: ['retrieved'],
+  rejected: ['rejected'],
+  expired: ['expired'],
+  'deferred-then-retrieved': ['deferred', 'retrieved'],
+  none: [],
+};
+export const DELIVERY_PLANS = Object.keys(PLAN_STATUSES) as DeliveryPlan[];
 
 export interface LoopbackMmscOptions {
   host?: string;
@@ -17,6 +32,10 @@ export interface LoopbackMmscOptions {
   store?: string;
   logger: Logger;
   faults?: MmscFaults;
+  /** Delivery reports: the plan for every recipient (default retrieved) and the delay (default 200 ms). */
+  delivery?: DeliverySettings;
+  /** Where delivery reports go (an M-Delivery.ind PDU each); without it none are sent. */
+  pushReport?: (pdu: Buffer) => void;
 }
 
 /** OMA-MMS-ENC §7.2.27 Error-permanent-message-format-corrupt. */
@@ -52,6 +71,9 @@ export class LoopbackMmsc {
   /** Pending answer delays: stop() cuts them short so no handler outlives the server. */
   private readonly delays = new Map<NodeJS.Timeout, () => void>();
   private readonly messages: ReceivedMessage[] = [];
+  private readonly reportTimers = new Set<NodeJS.Timeout>();
+  private delivery: Required<DeliverySettings>;
+  private pushReport: ((pdu: Buffer) => void) | undefined;
 
   constructor(opts: LoopbackMmscOptions) {
     this.host = opts.host ?? '127.0.0.1';
@@ -59,6 +81,42 @@ export class LoopbackMmsc {
     this.store = opts.store;
     this.log = opts.logger.child({ part: 'mmsc' });
     this.faults = { ...opts.faults };
+    this.delivery = { plan: 'retrieved', delayMs: 200, recipients: {} };
+    this.setDelivery(opts.delivery ?? {});
+    this.pushReport = opts.pushReport;
+  }
+
+  /** Where delivery reports go from now on. */
+  setPushTarget(push: ((pdu: Buffer) => void) | undefined): void {
+    this.pushReport = push;
+  }
+
+  /** Changes the delivery-report plan, delay or per-recipient plans (merged into those in force). */
+  setDelivery(d: DeliverySettings): void {
+    const recipients = { ...this.delivery.recipients };
+    for (const [addr, plan] of Object.entries(d.recipients ?? {})) recipients[fromWireAddress(addr)] = plan;
+    this.delivery = { plan: d.plan ?? this.delivery.plan, delayMs: d.delayMs ?? this.delivery.delayMs, recipients };
+  }
+
+  /** Schedules the M-Delivery.ind pushes for a stored message that asked for reports. */
+  private scheduleReports(messageId: string, recipients: readonly string[]): void {
+    const push = this.pushReport;
+    if (!push) return;
+    for (const to of recipients) {
+      const statuses = PLAN_STATUSES[this.delivery.recipients[to] ?? this.delivery.plan];
+      statuses.forEach((status, i) => {
+        const t = setTimeout(
+          () => {
+            this.reportTimers.delete(t);
+            const pdu = encodeDeliveryInd({ mmsVersion: MMS_VERSION, messageId, to, date: Math.floor(Date.now() / 1000), status });
+            this.log.info({ messageId, to, status }, 'MMSC pushes a delivery report');
+            push(pdu);
+          },
+          this.delivery.delayMs * (i + 1),
+        );
+        this.reportTimers.add(t);
+      });
+    }
   }
 
   async start(): Promise<{ url: string }> {
@@ -83,6 +141,8 @@ export class LoopbackMmsc {
   }
 
   async stop(): Promise<void> {
+    for (const t of this.reportTimers) clearTimeout(t);
+    this.reportTimers.clear();
     for (const [t, wake] of this.delays) {
       clearTimeout(t);
       wake();
@@ -208,6 +268,9 @@ export class LoopbackMmsc {
       conf = encodeSendConf({ transactionId, mmsVersion: MMS_VERSION, responseStatus: RESPONSE_OK, messageId: id });
     }
     res.writeHead(200, { 'Content-Type': 'application/vnd.wap.mms-message', 'Content-Length': conf.length }).end(conf);
+    if (msg?.deliveryReport === true && id !== undefined && faults.mmsStatus === undefined) {
+      this.scheduleReports(id, [...msg.to, ...msg.cc, ...msg.bcc].map(fromWireAddress));
+    }
   }
 
   private sleep(ms: number): Promise<void> {

@@ -5,8 +5,11 @@ import type { Logger } from 'pino';
 import type { ParsedCommand } from './at-parser.js';
 import type { SimClock } from './line-pacer.js';
 
-/** A command's final result code; `cme` is shown as AT+CMEE says (number, text or plain ERROR). */
-export type Final = 'OK' | 'ERROR' | 'CONNECT' | { cme: number };
+/**
+ * A command's final result code; `cme` (27.007) and `cms` (27.005, the SMS commands) are shown as
+ * AT+CMEE says (number, text or plain ERROR).
+ */
+export type Final = 'OK' | 'ERROR' | 'CONNECT' | { cme: number } | { cms: number };
 
 export interface Reply {
   /** Information text lines, in order. */
@@ -32,6 +35,10 @@ export function error(): Reply {
 
 export function cme(code: number): Reply {
   return { lines: [], final: { cme: code } };
+}
+
+export function cms(code: number): Reply {
+  return { lines: [], final: { cms: code } };
 }
 
 export type CommandHandler = (c: ParsedCommand) => Reply | Promise<Reply>;

@@ -2,7 +2,7 @@
 // framing of every answer, the identity (ATI, AT+GMI/GMM/GMR/GSN and their +CG… twins), ATZ, AT&F,
 // ATV/ATQ, and the radio's functionality level with the restart (AT+CFUN).
 import { intParam, type ParsedCommand } from './at-parser.js';
-import { CME_TEXT } from './cme-codes.js';
+import { CME_TEXT, CMS_TEXT } from './cme-codes.js';
 import type { Framing } from './modem-core.js';
 import { error, ok, type Capability, type CommandTable, type Final, type ModuleCore, type Reply } from './modem-capability.js';
 
@@ -80,6 +80,7 @@ export class V250Basics implements Capability, Framing {
   private finalText(final: Final): string {
     if (final === 'OK' || final === 'ERROR' || final === 'CONNECT') return final;
     if (this.cmeeMode === 0) return 'ERROR';
+    if ('cms' in final) return `+CMS ERROR: ${this.cmeeMode === 2 ? (CMS_TEXT[final.cms] ?? String(final.cms)) : final.cms}`;
     return `+CME ERROR: ${this.cmeeMode === 2 ? (CME_TEXT[final.cme] ?? String(final.cme)) : final.cme}`;
   }
 

@@ -1,7 +1,7 @@
 // VirtualModem: a transport-agnostic emulation of a Quectel EC2x module's AT side (DESIGN.md §7).
 // It composes the core (modem-core.ts: line, framing, dispatch, timers) with the capability
 // modules, each owning its commands and state: V.250 basics (modem-v250.ts), SIM/network/PDP
-// (modem-network.ts), RAM files (modem-files.ts), MMS (modem-mms.ts); faults that belong to the
+// (modem-network.ts), RAM files (modem-files.ts), MMS (modem-mms.ts), SMS (modem-sms.ts); faults that belong to the
 // test live in modem-faults.ts. The public API below is what serve.ts, the control API and tests use.
 //
 // Choices where the spec is silent (documented in docs/sim.md):
@@ -16,6 +16,8 @@ import { ModemFaults } from './modem-faults.js';
 import { ModemFiles } from './modem-files.js';
 import { ModemMms, type MmsState } from './modem-mms.js';
 import { ModemNetwork, type NetworkState, type SimCardState, type SimIdentityState, type SimSwapUrcs } from './modem-network.js';
+import { ModemSms, type SmsMemory, type SmsMemoryName, type SmsState } from './modem-sms.js';
+import { pushPdus, textPdus, type PushOptions } from './sms-inject.js';
 import { V250Basics } from './modem-v250.js';
 import type { SimSendOutcome, SimSender } from './types.js';
 
@@ -55,6 +57,14 @@ export interface VirtualModemOptions {
   signal?: number;
   /** The SIM's identity (AT+CIMI, AT+QCCID, AT+QSPN's SPN). Default 001010123456789, 89860000000000000001, no SPN. */
   identity?: Partial<SimIdentityState>;
+  /** SMS store capacities in messages. Default 25 for "ME", 50 for "SM". */
+  smsCapacity?: Partial<Record<SmsMemory, number>>;
+}
+
+/** One SMS the network delivered: its PDU and where it was stored (null: the store was full). */
+export interface SmsArrival {
+  pdu: string;
+  stored: { mem: SmsMemoryName; index: number } | null;
 }
 
 /** What GET /state of the control API shows; also handy in tests. */
@@ -83,6 +93,8 @@ export interface VirtualModemState {
   queuedSendResults: number;
   hold: boolean;
   boots: number;
+  /** The SMS side: settings, stored messages (index, stat, PDU) and SMS refused for a full store. */
+  sms: SmsState;
   transcript: string[];
   identity: SimIdentityState;
 }
@@ -100,6 +112,8 @@ export class VirtualModem extends EventEmitter {
   private readonly network: ModemNetwork;
   private readonly files: ModemFiles;
   private readonly mms: ModemMms;
+  private readonly sms: ModemSms;
+  private smsRef = 0;
   /** In boot order: each one's reset() may read the state of those before it. */
   private readonly capabilities: readonly Capability[];
   private boots = 0;
@@ -139,12 +153,12 @@ export class VirtualModem extends EventEmitter {
       sender: opts.sender,
       sendDelayMs: opts.sendDelayMs ?? 50,
     });
+    this.sms = new ModemSms(core, { capacity: { ME: opts.smsCapacity?.ME ?? 25, SM: opts.smsCapacity?.SM ?? 50 } });
     // Further capabilities plug in here the same way, each a Capability with its own table and
-    // state, given the core and the modules it reads: `sms` (AT+CMGF/CPMS/CNMI/CMGR/CMGL/CMGD and
-    // the +CMTI URC; the SIM from network) and `http` (AT+QHTTPCFG/QHTTPURL/QHTTPGET/QHTTPREAD/
+    // state, given the core and the modules it reads: `http` (AT+QHTTPCFG/QHTTPURL/QHTTPGET/QHTTPREAD/
     // QHTTPREADFILE/QHTTPPOST and AT+QFDWL; PDP contexts from network, the RAM store from files,
     // data mode through the core's DataSink).
-    this.capabilities = [this.v250, this.network, this.files, this.mms];
+    this.capabilities = [this.v250, this.network, this.files, this.mms, this.sms];
     core.install(this.v250, this.capabilities);
   }
 
@@ -263,6 +277,35 @@ export class VirtualModem extends EventEmitter {
     this.faults.failNextActivations(n);
   }
 
+  // ───────────────────────────── SMS from the network ─────────────────────────────
+
+  /**
+   * One SMS-DELIVER (hex, SMSC field first) arrives: stored, +CMTI as AT+CNMI says. Undefined when
+   * the store was full (counted as `rejected`). Throws SmsPduError for what is not a PDU in hex.
+   */
+  deliverSms(pduHex: string): { mem: SmsMemoryName; index: number } | undefined {
+    return this.sms.store(pduHex);
+  }
+
+  /** An MMS PDU (e.g. M-Delivery.ind) arrives as WAP-push SMS; the options shape the segments. */
+  deliverPush(mmsPdu: Buffer, opts: PushOptions = {}): SmsArrival[] {
+    return this.arrive(pushPdus(mmsPdu, { ref: this.nextSmsRef(), ...opts }));
+  }
+
+  /** A plain text SMS arrives (concatenated when long). */
+  deliverText(text: string, from: string): SmsArrival[] {
+    return this.arrive(textPdus(text, from, { ref: this.nextSmsRef() }));
+  }
+
+  private arrive(pdus: string[]): SmsArrival[] {
+    return pdus.map((pdu) => ({ pdu, stored: this.sms.store(pdu) ?? null }));
+  }
+
+  private nextSmsRef(): number {
+    this.smsRef = (this.smsRef + 1) & 0xff;
+    return this.smsRef;
+  }
+
   setSender(sender: SimSender | undefined): void {
     this.mms.setSender(sender);
   }
@@ -295,6 +338,7 @@ export class VirtualModem extends EventEmitter {
       queuedSendResults: this.faults.queuedSendResults,
       hold: this.faults.holding,
       boots: this.boots,
+      sms: this.sms.state(),
       transcript: this.core.transcript,
       identity: net.identity,
     };

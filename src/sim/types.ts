@@ -63,3 +63,16 @@ export interface ReceivedMessage {
   subject: string | null;
   parts: { name: string; contentType: string; size: number; sha256: string }[];
 }
+
+/** What the loopback MMSC reports for a recipient of a message that asked for delivery reports. */
+export type DeliveryPlan = 'retrieved' | 'rejected' | 'expired' | 'deferred-then-retrieved' | 'none';
+
+/** Delivery-report settings of the loopback MMSC (by option and at run time); all keys optional. */
+export interface DeliverySettings {
+  /** For every recipient without its own plan. */
+  plan?: DeliveryPlan;
+  /** Delay from M-Send.conf to each report (deferred-then-retrieved: twice that to the second). */
+  delayMs?: number;
+  /** Per recipient address (as in the To/Cc/Bcc, /TYPE=PLMN ignored). */
+  recipients?: Record<string, DeliveryPlan>;
+}

@@ -12,6 +12,9 @@ import pino from 'pino';
 import { LoopbackMmsc } from '../../src/sim/mmsc.js';
 import { postMms } from '../../src/sim/mms-post.js';
 import { decodeSendConf, decodeSendReq } from '../../src/mms/pdu.js';
+import { decodeDeliveryInd } from '../../src/mms/notification.js';
+import type { DeliveryInd } from '../../src/mms/types.js';
+import { until } from '../helpers/mosquitto.js';
 import type { ReceivedMessage, SimSendRequest } from '../../src/sim/types.js';
 
 const logger = pino({ level: 'silent' });
@@ -302,5 +305,37 @@ describe('content arrives intact', () => {
     const files = (await readdir(path.join(store, m.id))).sort();
     expect(files).toEqual(['1_raw.mms', '_..', 'message.json', 'raw.mms', 'smil.smil']);
     expect(await readFile(path.join(store, m.id, '1_raw.mms'), 'utf8')).toBe('a');
+  });
+});
+
+describe('delivery reports (M-Delivery.ind pushed per recipient)', () => {
+  const withReport = { validity: 6, priority: 3, sendrep: 1, readrep: 0, visible: 2, class: 4 };
+
+  it('pushes one per recipient with the Message-ID of M-Send.conf, as each recipient\'s plan says; none when not asked', async () => {
+    const reports: DeliveryInd[] = [];
+    mmsc.setPushTarget((pdu) => reports.push(decodeDeliveryInd(pdu)));
+    mmsc.setDelivery({ delayMs: 20, recipients: { '+15551234/TYPE=PLMN': 'deferred-then-retrieved', 'secret.test@quectel.com': 'none' } });
+    mmsc.setDelivery({ recipients: { 'copy.test@quectel.com': 'rejected' } });
+    expect(await postMms(request())).toEqual({ err: 0, httpStatus: 200 }); // no report asked for
+    expect(await postMms(request({ sendParam: withReport }))).toEqual({ err: 0, httpStatus: 200 });
+    const [first, second] = mmsc.received();
+    await until(() => reports.length >= 3, 'three delivery reports');
+    expect(reports.map((r) => [r.messageId, r.to, r.status])).toEqual([
+      [second.id, '+15551234', 'deferred'],
+      [second.id, 'copy.test@quectel.com', 'rejected'],
+      [second.id, '+15551234', 'retrieved'],
+    ]);
+    expect(reports.some((r) => r.messageId === first.id)).toBe(false);
+  });
+
+  it('sends none for a send the MMSC refused', async () => {
+    const reports: DeliveryInd[] = [];
+    mmsc.setPushTarget((pdu) => reports.push(decodeDeliveryInd(pdu)));
+    mmsc.setDelivery({ delayMs: 10, plan: 'expired' });
+    mmsc.setFaults({ mmsStatus: 0xe2, count: 1 });
+    expect((await postMms(request({ sendParam: withReport }))).err).toBe(765);
+    expect(await postMms(request({ sendParam: withReport, cc: [], bcc: [] }))).toEqual({ err: 0, httpStatus: 200 });
+    await until(() => reports.length >= 1, 'a delivery report');
+    expect(reports.map((r) => [r.messageId, r.to, r.status])).toEqual([[mmsc.received()[0].id, '+15551234', 'expired']]);
   });
 });

@@ -10,6 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SerialPort } from 'serialport';
 import { checksum16 } from '../../src/at/checksum.js';
+import { decodeSmsPdu, isWapPushSegment, type SmsDeliver } from '../../src/inbound/sms.js';
+import { decodeWspPush } from '../../src/inbound/wap-push.js';
+import { decodePushedMms } from '../../src/mms/notification.js';
+import { Testbed } from '../../src/harness/testbed.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/cli/mmsd-sim.js');
@@ -357,5 +361,85 @@ describe('mmsd-sim --tcp', () => {
     const host2 = new Host((b) => again.write(b));
     again.on('data', (b: Buffer) => host2.push(b));
     expect(await host2.at('AT+CEREG?')).toBe(info('+CEREG: 0,1'));
+  });
+});
+
+describe('mmsd-sim SMS side and delivery reports', () => {
+  it('pushes a delivery report per recipient after a send that asked for one: +CMTI, readable with AT+CMGR', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem'), '--mmsc', '127.0.0.1:0', '--delivery-delay-ms', '100']);
+    const mmsc = new URL(sim.ready.mmsc!);
+    expect(await control(sim, 'POST', '/fault', { delivery: { recipients: { '+4917022222': 'rejected' } } })).toEqual({ status: 200, json: { ok: true } });
+    const { host } = await openPty(sim.ready.port);
+    await host.at('ATE0');
+    for (const cmd of ['AT+CMGF=0', 'AT+CNMI=2,1,0,0,0', 'AT+QIACT=1', `AT+QMMSCFG="mmsc","${sim.ready.mmsc}"`]) expect(await host.at(cmd), cmd).toBe(OK);
+    expect(await host.at('AT+CPMS="ME","ME","ME"')).toBe(info('+CPMS: 0,25,0,25,0,25'));
+    expect(await host.at(`AT+QMMSCFG="proxy","${mmsc.hostname}",${mmsc.port}`)).toBe(OK);
+    expect(await host.at('AT+QMMSCFG="sendparam",6,2,1,0,2,4')).toBe(OK); // <sendrep> 1: delivery report
+    expect(await host.at('AT+QMMSEDIT=1,1,"+4917012345"')).toBe(OK);
+    expect(await host.at('AT+QMMSEDIT=1,1,"+4917022222"')).toBe(OK);
+    expect(await host.at('AT+QMMSEDIT=4,1,"report please"')).toBe(OK);
+    const m = host.out.length;
+    await host.at('AT+QMMSEND=60');
+    await host.waitFor(/\+QMMSEND: 0,200\r\n/, m, 20_000);
+    const urcs = await host.waitFor(/(\+CMTI: "ME",\d+\r\n[^]*){2}/, m, 10_000);
+    const indexes = [...urcs.matchAll(/\+CMTI: "ME",(\d+)/g)].map((x) => Number(x[1]));
+    expect(indexes).toEqual([0, 1]);
+
+    const { json: received } = await control<(ReceivedJson & { id: string })[]>(sim, 'GET', '/received');
+    const reports = [];
+    for (const i of indexes) {
+      const r = await host.at(`AT+CMGR=${i}`);
+      const got = /^\r\n\+CMGR: 0,,(\d+)\r\n([0-9A-F]+)\r\n\r\nOK\r\n$/.exec(r);
+      expect(got, r).not.toBeNull();
+      expect(Number(got![1])).toBe(got![2].length / 2 - 1);
+      const sms = decodeSmsPdu(got![2]) as SmsDeliver;
+      expect(isWapPushSegment(sms)).toBe(true);
+      reports.push(decodePushedMms(decodeWspPush(sms.data).body));
+    }
+    expect(reports.map((r) => (r.kind === 'delivery' ? [r.pdu.to, r.pdu.status, r.pdu.messageId] : r.kind)).sort()).toEqual([
+      ['+4917012345', 'retrieved', received[0].id],
+      ['+4917022222', 'rejected', received[0].id],
+    ]);
+
+    // A plain text SMS from the control API sits beside them; all three listed, all read now.
+    const { status, json } = await control<{ sms: { stored: { index: number } }[] }>(sim, 'POST', '/sms', { text: 'hello', from: '+4917099' });
+    expect(status).toBe(200);
+    expect(json.sms.map((s) => s.stored.index)).toEqual([2]);
+    await host.waitFor(/\+CMTI: "ME",2\r\n/, m);
+    const list = await host.at('AT+CMGL=4');
+    expect([...list.matchAll(/\+CMGL: (\d+),(\d),,\d+/g)].map((x) => [Number(x[1]), Number(x[2])])).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 0],
+    ]);
+    expect(await host.at('AT+CMGD=0,4')).toBe(OK);
+    const { json: state } = await control<{ sms: { stores: { ME: { messages: unknown[] } } } }>(sim, 'GET', '/state');
+    expect(state.sms.stores.ME.messages).toEqual([]);
+  });
+
+  it('answers POST /sms errors by name and stores nothing', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem')]);
+    expect(await control(sim, 'POST', '/sms', { text: 'x' })).toEqual({ status: 400, json: { error: 'from must be a non-empty string' } });
+    expect(await control(sim, 'POST', '/sms', { pdus: ['zz'] })).toEqual({ status: 400, json: { error: 'pdus[0] is not an SMS PDU in hex (SMSC field first)' } });
+    expect(
+      await control(sim, 'POST', '/sms', { push: { type: 'delivery', messageId: 'a', to: '+491', status: 'retrieved' }, segments: 2, order: [1, 1] }),
+    ).toEqual({ status: 400, json: { error: 'order must be a permutation of 1..2' } });
+    expect(await control(sim, 'POST', '/fault', { delivery: { plan: 'lost' } })).toEqual({ status: 400, json: { error: 'no loopback MMSC (start with --mmsc)' } });
+    const { json: state } = await control<{ sms: { delivered: number } }>(sim, 'GET', '/state');
+    expect(state.sms.delivered).toBe(0);
+  });
+
+  it('takes SMS through the Testbed: plain text and a push in segments, visible in /state', async () => {
+    const tb = await Testbed.start({ daemon: false });
+    try {
+      const text = await tb.sms({ text: 'hello', from: '+4917099' });
+      const push = await tb.sms({ push: { type: 'delivery', messageId: 'm1', to: '+4917012345', status: 'expired' }, segments: 2, order: 'reverse' });
+      expect([...text, ...push].map((a) => a.stored?.index)).toEqual([0, 1, 2]);
+      const state = (await tb.simState()) as { sms: { stores: { ME: { messages: { index: number; stat: number; pdu: string }[] } } } };
+      expect(state.sms.stores.ME.messages).toEqual([...text, ...push].map((a, index) => ({ index, stat: 0, pdu: a.pdu })));
+      await expect(tb.sms({ text: 'no sender' })).rejects.toThrow(/HTTP 400 .*from must be a non-empty string/);
+    } finally {
+      await tb.stop();
+    }
   });
 });

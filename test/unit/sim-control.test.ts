@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { ControlServer, type ControlMmsc, type SimFaultRequest } from '../../src/sim/control.js';
 import { VirtualModem } from '../../src/sim/modem.js';
-import type { MmscFaults } from '../../src/sim/types.js';
+import type { DeliverySettings, MmscFaults } from '../../src/sim/types.js';
 
 const logger = pino({ level: 'silent' });
 const servers: ControlServer[] = [];
@@ -16,15 +16,15 @@ afterEach(async () => {
   for (const m of modems.splice(0)) m.stop();
 });
 
-async function setup(mmsc?: ControlMmsc): Promise<{ modem: VirtualModem; post: (body: unknown) => Promise<{ status: number; json: unknown }> }> {
+async function setup(mmsc?: ControlMmsc): Promise<{ modem: VirtualModem; post: (body: unknown, route?: string) => Promise<{ status: number; json: unknown }> }> {
   const modem = new VirtualModem({ logger, bootMs: 10 });
   modem.start();
   modems.push(modem);
   const server = new ControlServer({ host: '127.0.0.1', port: 0, logger, modem, ...(mmsc ? { mmsc } : {}) });
   servers.push(server);
   const { url } = await server.start();
-  const post = async (body: unknown): Promise<{ status: number; json: unknown }> => {
-    const res = await fetch(`${url}/fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = async (body: unknown, route = '/fault'): Promise<{ status: number; json: unknown }> => {
+    const res = await fetch(`${url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: res.status, json: await res.json() };
   };
   return { modem, post };
@@ -33,7 +33,7 @@ async function setup(mmsc?: ControlMmsc): Promise<{ modem: VirtualModem; post: (
 describe('ControlServer POST /fault', () => {
   it('applies every key of a typed request', async () => {
     const set: MmscFaults[] = [];
-    const { modem, post } = await setup({ setFaults: (f) => set.push(f), received: () => [] });
+    const { modem, post } = await setup({ setFaults: (f) => set.push(f), setDelivery: () => undefined, received: () => [] });
     const request: SimFaultRequest = {
       registration: 0,
       signal: 7,
@@ -70,5 +70,39 @@ describe('ControlServer POST /fault', () => {
     expect(await post([1])).toEqual({ status: 400, json: { error: 'body must be a JSON object' } });
     expect(await post({ mmsc: {} })).toEqual({ status: 400, json: { error: 'no loopback MMSC (start with --mmsc)' } });
     expect(await post({ portLoss: 10 })).toEqual({ status: 400, json: { error: 'no port server' } });
+  });
+});
+
+describe('ControlServer delivery settings and POST /sms', () => {
+  it('hands checked delivery settings to the MMSC and names a bad plan', async () => {
+    const settings: DeliverySettings[] = [];
+    const { post } = await setup({ setFaults: () => undefined, setDelivery: (d) => settings.push(d), received: () => [] });
+    expect(await post({ delivery: { plan: 'expired', delayMs: 5, recipients: { '+4917': 'none' } } })).toEqual({ status: 200, json: { ok: true } });
+    expect(await post({ delivery: { recipients: { '+4917': 'lost' } } })).toEqual({
+      status: 400,
+      json: { error: 'delivery.recipients["+4917"] must be one of retrieved, rejected, expired, deferred-then-retrieved, none' },
+    });
+    expect(await post({ delivery: { speed: 1 } })).toEqual({ status: 400, json: { error: 'unknown delivery key "speed"' } });
+    expect(settings).toEqual([{ plan: 'expired', delayMs: 5, recipients: { '+4917': 'none' } }]);
+  });
+
+  it('stores raw PDUs, text and pushes, answering where each went; a bad request stores nothing', async () => {
+    const { modem, post } = await setup();
+    const text = await post({ text: 'hi', from: '+4917099' }, '/sms');
+    expect(text).toMatchObject({ status: 200, json: { ok: true, sms: [{ stored: { mem: 'ME', index: 0 } }] } });
+    const pdu = (text.json as { sms: { pdu: string }[] }).sms[0].pdu;
+    expect(await post({ pdus: [pdu.toLowerCase()] }, '/sms')).toEqual({ status: 200, json: { ok: true, sms: [{ pdu, stored: { mem: 'ME', index: 1 } }] } });
+    const push = { type: 'delivery', messageId: 'm1', to: '+4917012345', status: 'retrieved' };
+    const pushed = await post({ push, segments: 2, order: 'reverse', duplicate: true }, '/sms');
+    expect((pushed.json as { sms: { stored: { index: number } }[] }).sms.map((x) => x.stored.index)).toEqual([2, 3, 4]);
+    expect(await post({ push, text: 'x' }, '/sms')).toEqual({ status: 400, json: { error: 'give exactly one of "pdus", "text" and "push"' } });
+    expect(await post({ text: 'x', from: '+49', segments: 2 }, '/sms')).toEqual({
+      status: 400,
+      json: { error: 'segments, order, duplicate, malformed go with "push" only' },
+    });
+    expect(await post({ push: { ...push, status: 'gone' } }, '/sms')).toMatchObject({ status: 400 });
+    expect(await post({ push, malformed: 'smtp' }, '/sms')).toEqual({ status: 400, json: { error: 'malformed must be "wsp" or "mms"' } });
+    expect(await post({ push, segments: 2, duplicate: [3] }, '/sms')).toEqual({ status: 400, json: { error: 'duplicate 3 is not a segment of 1..2' } });
+    expect(modem.state().sms.delivered).toBe(5);
   });
 });
