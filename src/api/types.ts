@@ -1,23 +1,10 @@
 // What a front door (D-Bus, MQTT) is given by the daemon's composition root.
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { CarrierReport } from '../carrier/types.js';
-import type { MessageRecord } from '../core/message.js';
-import type { ModemStatus } from '../modem/types.js';
+import type { MessageRecord, RawSendRequest } from '../core/message.js';
+import type { CarrierReport } from '../core/carrier.js';
+import type { ModemStatus } from '../core/status.js';
 import type { SubmitResult } from '../outbox/types.js';
-
-/** A send request as a front door received it, before validation (DESIGN.md §4, §5). */
-export interface RawSendRequest {
-  id?: unknown;
-  to?: unknown;
-  cc?: unknown;
-  bcc?: unknown;
-  subject?: unknown;
-  /** Each: { name, contentType?, data: Buffer } or { path, contentType? }. */
-  attachments?: unknown;
-  /** validity, priority, deliveryReport, readReport, visibility, class, timeout. */
-  options?: unknown;
-}
 
 /**
  * Events: 'added' (record), 'changed' (record), 'removed' (id), 'modemStatus' (ModemStatus),

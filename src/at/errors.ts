@@ -81,3 +81,22 @@ export class ChecksumError extends AtError {
     );
   }
 }
+
+/** The typed error of a final result code ("NO CARRIER" and the like end a command as ERROR does). */
+export function finalError(
+  cmd: string,
+  c: { kind: 'error'; text: string } | { kind: 'cme'; code: number; text?: string } | { kind: 'cms'; code: number; text?: string },
+): AtError {
+  switch (c.kind) {
+    case 'cme':
+      return new CmeError(cmd, c.code, c.text);
+    case 'cms':
+      return new CmsError(cmd, c.code);
+    case 'error': {
+      // Keep the text of "NO CARRIER" and the like in the message.
+      const e = new AtErrorResult(cmd);
+      if (c.text !== 'ERROR') e.message = `${cmd}: ${c.text}`;
+      return e;
+    }
+  }
+}

@@ -1,43 +1,20 @@
 // Line classification of the AT channel: every line the module sends is sorted here, in one
-// function, the way reference-ril's atchannel.c processLine does. Knows no Quectel command.
-
-/**
- * Lines the module sends on its own. A line with one of these prefixes is a URC unless the
- * command in flight asked for that prefix (`+CPIN: READY` answers `AT+CPIN?` and is also a URC).
- */
-export const DEFAULT_URC_PREFIXES: readonly string[] = [
-  'RDY',
-  '+CGREG:',
-  '+CEREG:',
-  '+CREG:',
-  '+CPIN:',
-  '+QIURC:',
-  '+QMMSEND:',
-  '+QIND:',
-  '+QUSIM:',
-  '+CFUN:',
-  'POWERED DOWN',
-  'NORMAL POWER DOWN',
-  '+CSQ:',
-  '+CMTI:',
-  '+CRING:',
-  'RING',
-];
+// function, the way reference-ril's atchannel.c processLine does. Knows no vendor: which lines are
+// URCs is what the driver registered (urc-router.ts).
+import { AtError } from './errors.js';
 
 /** Result codes that end a command (3GPP TS 27.007 §5.7; "NO CARRIER" etc. as in reference-ril). */
 const ERROR_FINALS: readonly string[] = ['ERROR', 'NO CARRIER', 'NO ANSWER', 'NO DIALTONE', 'BUSY'];
 
 /** What the channel is waiting for, which decides how an ambiguous line is read. */
 export type Phase =
-  /** An ordinary command: info lines by prefix (or any non-URC line without a prefix). */
+  /** An ordinary command: info lines by prefix (or any line that is no registered URC, without a prefix). */
   | 'command'
-  /** An upload command before the module switched to data mode. */
+  /** A data-mode command before the module switched to data mode: CONNECT, or a final error. */
   | 'connect'
-  /** Between blocks of an upload: the module's "A". */
-  | 'ack'
-  /** After the last block: "+QFUPL: <size>,<checksum>" then OK; a stray "A" may come first. */
-  | 'final'
-  /** Resynchronisation after a timeout: everything but the probe's answer and known URCs is dropped. */
+  /** In data mode: the protocol's tokens, info lines by prefix, the final result. */
+  | 'data'
+  /** Resynchronisation after a timeout: everything but the probe's answer and registered URCs is dropped. */
   | 'resync';
 
 export interface LineContext {
@@ -45,8 +22,13 @@ export interface LineContext {
   phase?: Phase;
   /** Info-line prefix of the command in flight. */
   prefix?: string;
+  /** In the data phase: what the data-mode protocol sends as tokens (e.g. an ACK "A"). */
+  tokens?: readonly string[];
+  /** A PDU command took a header line: the next line is its PDU. */
+  bodyPending?: boolean;
   /** Commands whose echo may still arrive (the one in flight, the one before). */
   echoes: readonly string[];
+  /** The prefixes registered as URCs (by the driver, through the channel's onUrc). */
   urcPrefixes: readonly string[];
 }
 
@@ -60,9 +42,14 @@ export type LineClass =
   | { kind: 'cme'; code: number; text?: string }
   | { kind: 'cms'; code: number; text?: string }
   | { kind: 'connect' }
-  | { kind: 'ack' }
+  | { kind: 'token'; token: string }
   | { kind: 'info' }
+  /** The PDU line after a PDU command's header. */
+  | { kind: 'body' }
+  /** A registered URC: for the router. */
   | { kind: 'urc' }
+  /** For no one: not the command's, and no registered URC. Logged, and emitted for diagnostics. */
+  | { kind: 'unsolicited' }
   /** Not for anyone: a stray line during resynchronisation. */
   | { kind: 'discard' };
 
@@ -74,7 +61,7 @@ function numericCode(text: string): { code: number; text?: string } {
   return /^\d+$/.test(t) ? { code: Number(t) } : { code: -1, text: t };
 }
 
-export function isKnownUrc(line: string, urcPrefixes: readonly string[]): boolean {
+export function isRegisteredUrc(line: string, urcPrefixes: readonly string[]): boolean {
   return urcPrefixes.some((p) => line.startsWith(p));
 }
 
@@ -99,22 +86,32 @@ export function classifyLine(raw: string, ctx: LineContext): LineClass {
   const cms = CMS.exec(line);
   if (cms) return { kind: 'cms', ...numericCode(cms[1]) };
 
+  const registered = isRegisteredUrc(line, ctx.urcPrefixes);
   const phase = ctx.phase;
-  if (phase === undefined) return { kind: 'urc' };
+  if (phase === undefined) return registered ? { kind: 'urc' } : { kind: 'unsolicited' };
+  if (ctx.bodyPending) return registered ? { kind: 'urc' } : { kind: 'body' };
   if (phase === 'connect' && line.startsWith('CONNECT')) return { kind: 'connect' };
-  if ((phase === 'ack' || phase === 'final') && line === 'A') return { kind: 'ack' };
+  if (phase === 'data' && ctx.tokens?.includes(line)) return { kind: 'token', token: line };
   if (ctx.prefix !== undefined && ctx.prefix !== '' && line.startsWith(ctx.prefix)) return { kind: 'info' };
-  if (isKnownUrc(line, ctx.urcPrefixes)) return { kind: 'urc' };
+  if (registered) return { kind: 'urc' };
   if (phase === 'resync') return { kind: 'discard' };
   if (phase === 'command' && (ctx.prefix === undefined || ctx.prefix === '')) return { kind: 'info' };
-  return { kind: 'urc' };
+  return { kind: 'unsolicited' };
 }
 
 /**
- * The info-line prefix an extended command answers with: "AT+QFUPL=…" → "+QFUPL:".
- * Used when an upload is given no prefix, so the channel needs no table of commands.
+ * The info-line prefix an extended command answers with: "AT+CMGR=1" → "+CMGR:".
+ * Used when a data-mode command is given no prefix, so the channel needs no table of commands.
  */
 export function responsePrefixOf(cmd: string): string | undefined {
   const m = /^AT([+$%^][A-Z0-9_]+)/i.exec(cmd.trim());
   return m ? `${m[1].toUpperCase()}:` : undefined;
+}
+
+/** A command must be one line: CR, LF or Ctrl-Z inside it would end it early or send it as text. */
+export function checkCommand(cmd: string): AtError | undefined {
+  if (cmd === '' || /[\r\n\x1a\x1b]/.test(cmd)) {
+    return new AtError(`refusing a command with CR, LF, Ctrl-Z or ESC: ${JSON.stringify(cmd)}`, cmd.replace(/[\r\n\x1a\x1b]/g, ' '));
+  }
+  return undefined;
 }

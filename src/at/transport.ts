@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { SerialPortStream } from '@serialport/stream';
 import { hangupAwareBinding } from './tty-binding.js';
-import type { Transport } from './types.js';
+import type { Transport, TransportEvents } from './types.js';
 
 /** What SerialTransport uses of serialport's stream (SerialPortStream, or SerialPortMock in tests). */
 export interface SerialPortLike {
@@ -56,7 +56,7 @@ class PendingWrites {
   }
 }
 
-export class SerialTransport extends EventEmitter implements Transport {
+export class SerialTransport extends EventEmitter<TransportEvents> implements Transport {
   private port: SerialPortLike | undefined;
   private closed = false;
   private lastError: Error | undefined;
@@ -127,7 +127,7 @@ export class SerialTransport extends EventEmitter implements Transport {
 }
 
 /** `tcp://host:port` to a raw TCP serial server. */
-export class TcpTransport extends EventEmitter implements Transport {
+export class TcpTransport extends EventEmitter<TransportEvents> implements Transport {
   private socket: net.Socket | undefined;
   private opened = false;
   private closed = false;

@@ -1,5 +1,6 @@
 // What every benchmark and the soak share: reading a process's cost from /proc, following every
-// message's Status over D-Bus with one match rule, and small helpers (DESIGN.md §8).
+// message's Status over D-Bus with one match rule, and small helpers (DESIGN.md §8). What the tests
+// share with the benchmarks (the testbed, mosquitto, polling, seeded randomness) is in src/harness.
 import { readFileSync, readdirSync } from 'node:fs';
 import dbus from 'dbus-next';
 import { openBus, whenConnected, type MessageBus } from '../api/dbus/bus.js';
@@ -144,47 +145,8 @@ export class StatusWatcher {
   }
 }
 
-/** Deterministic bytes (xorshift), so that runs compare and nothing compresses them away. */
-export function pseudoRandomBytes(size: number, seed = 1): Buffer {
-  const out = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `probe` until it returns something other than undefined/false; rejects after `ms`. */
-export async function until<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  ms: number,
-  what: string,
-  everyMs = 50,
-): Promise<T> {
-  const end = Date.now() + ms;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() >= end) {
-      const why = lastErr instanceof Error ? ` (last error: ${lastErr.message})` : '';
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 /** A pino line's `time` (ISO text or epoch ms) as epoch ms. */
@@ -198,16 +160,4 @@ export function lineTime(line: Record<string, unknown>): number {
 export function round(n: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
-}
-
-/** Deterministic randomness (mulberry32): a run or a test schedule repeats with its seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MessageRecord } from '../core/message.js';
-import { Testbed, type LogLine } from '../sim/testbed.js';
+import { Testbed, type LogLine } from '../harness/testbed.js';
 import { cpuSeconds, lineTime, procStatus, round, sleep, threadCtxtSwitches } from './common.js';
 
 export interface StartupResult {

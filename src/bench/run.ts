@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { VERSION } from '../daemon/version.js';
 import { measureCarrierDatabase } from './carrier.js';
+import { fitRows, measureFit } from './fit.js';
 import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
 import { measureThroughput } from './throughput.js';
 import { measureWire, type Link } from './wire.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue', 'carrier'] as const;
+const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue', 'carrier', 'fit'] as const;
 
 function machine(): Record<string, unknown> {
   return {
@@ -110,6 +111,12 @@ async function main(): Promise<void> {
     rows.push(['carrier database, first lookup', `${c.loadMs} ms`, `CPU ${c.loadCpuMs} ms; median of ${c.runs.length} fresh processes: import the parser ${c.importMs} ms, read ${c.bytes} B and index ${c.providers} providers with an MMSC under ${c.codes} MCC-MNC (${c.apns} APNs) ${c.indexMs} ms; indexing again, warm, ${c.warmIndexMs} ms`]);
     rows.push(['  memory of the load', `RSS +${(c.rssDeltaKiB / 1024).toFixed(1)} MiB`, `peak +${(c.peakRssDeltaKiB / 1024).toFixed(1)} MiB; live heap after GC: the index ${c.indexHeapKiB} KiB, the parser's code ${c.parserHeapKiB} KiB; indexing allocates ${c.indexAllocKiB} KiB before GC`]);
     rows.push(['  one lookup after it', `${c.lookupUs} µs`, `mean over the ${c.codes} codes`]);
+  }
+  if (only.has('fit')) {
+    step('fitting a 12 MP photo');
+    const f = await measureFit();
+    out.fit = f;
+    rows.push(...fitRows(f));
   }
   const durationS = Math.round((Date.now() - started) / 1000);
   out.durationS = durationS;

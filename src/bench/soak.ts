@@ -14,9 +14,10 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { MmsClient } from '../api/dbus/client.js';
 import { SPEC_CODES } from '../core/errors.js';
 import { isFinal, type MessageRecord, type Status } from '../core/message.js';
-import { Testbed, type ProcessHandle } from '../sim/testbed.js';
-import { cpuSeconds, mulberry32, procStatus, pseudoRandomBytes, round, sleep } from './common.js';
-import { Mosquitto } from './mosquitto.js';
+import { Testbed, type ProcessHandle } from '../harness/testbed.js';
+import { Mosquitto } from '../harness/mosquitto.js';
+import { mulberry32, pseudoRandomBytes } from '../harness/random.js';
+import { cpuSeconds, procStatus, round, sleep } from './common.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 

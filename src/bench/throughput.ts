@@ -5,8 +5,9 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MmsClient } from '../api/dbus/client.js';
-import { Testbed, type ProcessHandle } from '../sim/testbed.js';
-import { StatusWatcher, procStatus, pseudoRandomBytes, round, sleep } from './common.js';
+import { Testbed, type ProcessHandle } from '../harness/testbed.js';
+import { pseudoRandomBytes } from '../harness/random.js';
+import { StatusWatcher, procStatus, round, sleep } from './common.js';
 
 export interface BatchResult {
   messages: number;

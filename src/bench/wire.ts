@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { MmsClient } from '../api/dbus/client.js';
 import { checksum16 } from '../at/checksum.js';
 import { createTransport } from '../at/transport.js';
-import { Testbed, type LogLine } from '../sim/testbed.js';
-import { StatusWatcher, lineTime, pseudoRandomBytes, round, until } from './common.js';
+import { Testbed, type LogLine } from '../harness/testbed.js';
+import { pseudoRandomBytes } from '../harness/random.js';
+import { until } from '../harness/wait.js';
+import { StatusWatcher, lineTime, round } from './common.js';
 
 /**
  * How the daemon reaches the virtual modem: a pty pair (through socat and the serialport binding,

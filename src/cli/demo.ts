@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
-import { MMSCTL_BIN, Testbed } from '../sim/testbed.js';
+import { MMSCTL_BIN, Testbed } from '../harness/testbed.js';
 
 /** A PNG of `w`×`h` RGB pixels: a colour gradient with some noise, so that it weighs something. */
 export function makePng(w: number, h: number, seed = 1): Buffer {

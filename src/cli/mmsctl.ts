@@ -12,6 +12,7 @@ import { BusUnreachableError } from '../api/dbus/bus.js';
 import { DaemonGoneError, MmsClient, type CarrierProperties, type MessageProperties, type SendResult } from '../api/dbus/client.js';
 import { ERROR_PREFIX } from '../api/dbus/names.js';
 import { isFinal } from '../core/message.js';
+import { SEND_OPTIONS } from '../core/options.js';
 
 /** Exit codes (docs/dbus.md). */
 export const EXIT = {
@@ -25,13 +26,29 @@ export const EXIT = {
   unreachable: 6,
 } as const;
 
+type OptionRow = (typeof SEND_OPTIONS)[number];
+
+/** `[--validity 0-6] [--delivery-report] [--timeout S] …`: the send options' flags, wrapped for the help. */
+function optionUsage(indent: string, width = 80): string {
+  const items = SEND_OPTIONS.map((o) => {
+    if (o.type === 'boolean') return `[--${o.cli.flag}]`;
+    return `[--${o.cli.flag} ${'arg' in o.cli ? o.cli.arg : `${o.range[0]}-${o.range[1]}`}]`;
+  });
+  const lines: string[] = [];
+  for (const item of items) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + item.length <= width) lines[last] += ` ${item}`;
+    else lines.push(`${indent}${item}`);
+  }
+  return lines.join('\n');
+}
+
 const HELP = `Usage: mmsctl [--bus system|session] [--json] COMMAND
 
 Commands:
   send --to N [--to N…] [--cc N]… [--bcc N]… [--subject S] [--attach FILE[:TYPE]]…
        [--id ID] [--wait] [--path]
-       [--validity 0-6] [--priority 0-3] [--visibility 0-2] [--class 0-4]
-       [--delivery-report] [--read-report] [--timeout S]
+${optionUsage('       ')}
                   queue an MMS. Attachments are read by mmsctl with your own permissions
                   and sent as bytes; with --path the daemon reads them instead (only inside
                   its attachments.allowedDirs). TYPE defaults to a guess from the name.
@@ -47,6 +64,7 @@ Commands:
                   send an unknown or failed message again, as a new message with the same
                   recipients, subject, attachments and options; its id is NEW, or
                   ID-resend-1 (then -2, …)
+On the system bus, send, resend, list and cancel need root or group mms; status and show do not.
 
 Options:
   --bus system|session   which bus (default system; DBUS_SYSTEM_BUS_ADDRESS and
@@ -71,6 +89,12 @@ interface Output {
   err(line: string): void;
 }
 
+/** parseArgs options for the send options' flags (core's SEND_OPTIONS); an integer comes as text. */
+type OptionFlags = { [R in OptionRow as R['cli']['flag']]: { type: R['type'] extends 'boolean' ? 'boolean' : 'string' } };
+const OPTION_FLAGS = Object.fromEntries(
+  SEND_OPTIONS.map((o) => [o.cli.flag, { type: o.type === 'boolean' ? 'boolean' : 'string' }]),
+) as OptionFlags;
+
 const OPTIONS = {
   to: { type: 'string', multiple: true },
   cc: { type: 'string', multiple: true },
@@ -82,22 +106,14 @@ const OPTIONS = {
   path: { type: 'boolean' },
   json: { type: 'boolean' },
   bus: { type: 'string' },
-  validity: { type: 'string' },
-  priority: { type: 'string' },
-  visibility: { type: 'string' },
-  class: { type: 'string' },
-  timeout: { type: 'string' },
-  'delivery-report': { type: 'boolean' },
-  'read-report': { type: 'boolean' },
+  ...OPTION_FLAGS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** Options that describe a new message: `send` takes them, `resend` does not. */
-const SEND_ONLY = [
-  'to', 'cc', 'bcc', 'subject', 'attach', 'path', 'validity', 'priority', 'visibility', 'class', 'timeout', 'delivery-report', 'read-report',
-] as const;
-
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** Options that describe a new message: `send` takes them, `resend` does not. */
+const SEND_ONLY: readonly (keyof Values)[] = ['to', 'cc', 'bcc', 'subject', 'attach', 'path', ...SEND_OPTIONS.map((o) => o.cli.flag)];
 
 export async function main(argv: string[], io: Output = defaultOutput()): Promise<number> {
   let values: Values;
@@ -190,7 +206,7 @@ function reportError(io: Output, err: unknown): number {
       return EXIT.refused;
     }
     if (err.type === 'org.freedesktop.DBus.Error.AccessDenied') {
-      io.err(`mmsctl: AccessDenied: ${err.text} (root and members of group mms may send and cancel)`);
+      io.err(`mmsctl: AccessDenied: ${err.text} (sending, cancelling and listing need root or group mms; status and show do not)`);
       return EXIT.refused;
     }
     if (/\.(ServiceUnknown|NameHasNoOwner|NoReply|Disconnected|NoServer|TimedOut)$/.test(err.type)) {
@@ -226,10 +242,11 @@ export function parseAttach(spec: string): { file: string; contentType?: string 
   return { file: spec };
 }
 
-function intOption(values: Values, key: 'validity' | 'priority' | 'visibility' | 'class' | 'timeout'): number | undefined {
-  const v = values[key];
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`--${key} takes a number`);
+/** A send option's value from its flag: a boolean as given, an integer's text as a number. */
+function optionValue(values: Values, o: OptionRow): number | boolean | undefined {
+  const v = values[o.cli.flag];
+  if (v === undefined || typeof v === 'boolean') return v;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${o.cli.flag} takes a number`);
   return Number(v);
 }
 
@@ -243,15 +260,7 @@ async function prepareSend(values: Values): Promise<(c: MmsClient, io: Output) =
     bcc: values.bcc ?? [],
     subject: values.subject ?? '',
     ...(values.id !== undefined ? { id: values.id } : {}),
-    options: {
-      validity: intOption(values, 'validity'),
-      priority: intOption(values, 'priority'),
-      visibility: intOption(values, 'visibility'),
-      class: intOption(values, 'class'),
-      timeout: intOption(values, 'timeout'),
-      deliveryReport: values['delivery-report'],
-      readReport: values['read-report'],
-    },
+    options: Object.fromEntries(SEND_OPTIONS.map((o) => [o.key, optionValue(values, o)])),
   };
   const specs = (values.attach ?? []).map(parseAttach);
   if (values.path) {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { ControlServer, type ControlMmsc } from '../sim/control.js';
 import { VirtualModem } from '../sim/modem.js';
+import { ProgramMissingError } from '../sim/programs.js';
 import { PtyServer, TcpServer, type PortServer } from '../sim/serve.js';
 import type { SimSendOutcome, SimSender } from '../sim/types.js';
 import type { SimIdentityState } from '../sim/modem.js';
@@ -206,7 +207,8 @@ async function main(): Promise<number> {
     await cleanup();
     return 0;
   } catch (err) {
-    logger.error({ err }, 'mmsd-sim failed');
+    // A missing socat is said in one line (below), not with a stack.
+    if (!(err instanceof ProgramMissingError)) logger.error({ err }, 'mmsd-sim failed');
     await cleanup();
     throw err;
   }
@@ -215,6 +217,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (err instanceof ProgramMissingError && err.program === 'socat') {
+      process.stderr.write(`mmsd-sim: socat is needed for --pty (apt install socat), or use --tcp\n`);
+      process.exit(2);
+    }
     process.stderr.write(`mmsd-sim: ${err instanceof Error ? err.message : String(err)}\n`);
     const usage = err instanceof UsageError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
     if (usage) process.stderr.write(`${USAGE}\n`);

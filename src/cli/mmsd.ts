@@ -1,26 +1,51 @@
 #!/usr/bin/env node
-// `mmsd [--config FILE]`: loads the configuration, starts the daemon and its front doors, speaks
-// systemd's notify protocol, and stops cleanly on SIGTERM/SIGINT (DESIGN.md §2).
+// `mmsd [--config FILE] [--check-config]`: loads the configuration, starts the daemon and its front
+// doors, speaks systemd's notify protocol, and stops cleanly on SIGTERM/SIGINT (DESIGN.md §2, §14).
+// Exit status: 0 after a clean stop; 78 (EX_CONFIG) for a configuration or environment problem,
+// with one line naming what to fix and no stack trace (the unit does not restart on it); 70 for a
+// bug; 64 for a bad command line.
 import { parseArgs } from 'node:util';
-import { DbusService } from '../api/dbus/service.js';
+import { DbusService, DbusStartError } from '../api/dbus/service.js';
 import { ConfigError, EX_CONFIG, loadConfig, type Config } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
-import { crashHandler, createLogger } from '../daemon/logger.js';
+import { crashHandler, createLogger, EX_SOFTWARE, isJournalStream } from '../daemon/logger.js';
+import { preflight } from '../daemon/preflight.js';
 import { ServiceSupervisor } from '../daemon/supervisor.js';
 import { SdNotifier } from '../daemon/sd-notify.js';
 import { VERSION } from '../daemon/version.js';
+import { SpoolLockError } from '../outbox/spool-lock.js';
 
-const USAGE = `usage: mmsd [--config FILE]
+const USAGE = `usage: mmsd [--config FILE] [--check-config]
 
 Sends MMS through a Quectel LTE modem; takes requests over D-Bus and MQTT.
 Configuration: FILE (JSON), then MMSD_* environment variables, then defaults
-(see docs/configuration.md). Logs JSON lines to stdout.`;
+(see docs/configuration.md). Logs JSON lines to stdout.
+
+  -c, --config FILE   the configuration file
+      --check-config  check the configuration and the files it names, print one
+                      line per problem, and exit: 0 when fine, 78 when not.
+                      Touches nothing (no spool, no bus, no modem port).`;
+
+/** Until the logger exists: nothing to flush, and a bug is reported on stderr. */
+let flushLog: (done: () => void) => void = (done) => done();
+let onCrash: ((err: unknown, origin: string) => void) | undefined;
+
+/** Lines before the logger exists go to stderr; under journald with their priority (err, warning). */
+function say(priority: 3 | 4, line: string): void {
+  const prefix = isJournalStream(process.env, 2) ? `<${priority}>` : '';
+  process.stderr.write(`${prefix}mmsd: ${line}\n`);
+}
 
 async function main(): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        'check-config': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
       strict: true,
     });
   } catch (err) {
@@ -40,21 +65,45 @@ async function main(): Promise<number> {
   try {
     config = loadConfig({ file: args.values.config, env: process.env });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const p of err.problems) process.stderr.write(`mmsd: config: ${p}\n`);
-      return EX_CONFIG;
-    }
-    process.stderr.write(`mmsd: config: ${(err as Error).message}\n`);
+    const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+    for (const p of problems) say(3, `config: ${p}`);
+    return EX_CONFIG;
+  }
+  const checked = await preflight(config, { env: process.env });
+  if (args.values['check-config']) {
+    for (const p of checked.problems) say(3, p);
+    for (const w of checked.warnings) say(4, `warning: ${w}`);
+    if (checked.problems.length > 0) return EX_CONFIG;
+    process.stdout.write(`mmsd: configuration ok${args.values.config !== undefined ? ` (${args.values.config})` : ''}\n`);
+    return 0;
+  }
+  if (checked.problems.length > 0) {
+    for (const p of checked.problems) say(3, p);
     return EX_CONFIG;
   }
 
-  const logger = createLogger(config.log.level);
-  process.on('uncaughtException', crashHandler(logger));
-  const notifier = new SdNotifier({ env: process.env, logger: logger.child({ part: 'systemd' }) });
+  const logger = createLogger(config.log.level, undefined, {
+    journal: isJournalStream(process.env, 1),
+    // Asked at every line; the first line is written after `daemon` exists.
+    currentMessage: () => daemon.currentMessage(),
+  });
   const daemon = new Daemon({ config, logger, version: VERSION });
+  onCrash = crashHandler(logger);
+  process.on('uncaughtException', onCrash);
+  flushLog = (done) => logger.flush(() => done());
+  const notifier = new SdNotifier({ env: process.env, logger: logger.child({ part: 'systemd' }) });
   const doors: { name: string; stop(): Promise<void> }[] = [];
   const supervisor = new ServiceSupervisor({ daemon, notifier, logger: logger.child({ part: 'systemd' }) });
+  // Start-up errors that name a problem outside mmsd (exit 78) rather than a bug (70).
+  const environmentErrors: Array<abstract new (...args: never[]) => Error> = [SpoolLockError, DbusStartError];
 
+  /** The daemon first (it refuses new work and finishes the message in hand), then the doors. */
+  const shutdown = async (): Promise<void> => {
+    await daemon.stop();
+    for (const d of doors.reverse()) {
+      await d.stop().catch((err: Error) => logger.warn({ door: d.name, err: err.message }, 'stop failed'));
+    }
+  };
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
     stopping ??= (async () => {
@@ -63,22 +112,19 @@ async function main(): Promise<number> {
       // The daemon refuses new submissions at once and waits for the message in flight (its send
       // result, if the module accepted it); the doors stay up meanwhile so that clients can still
       // read statuses and hear that message's outcome. A refused MQTT request stays with the broker.
-      await daemon.stop();
+      await shutdown();
       supervisor.stopped();
-      for (const d of doors.reverse()) {
-        await d.stop().catch((err: Error) => logger.warn({ door: d.name, err: err.message }, 'stop failed'));
-      }
       logger.info('stopped');
-      logger.flush();
     })();
     return stopping;
   };
+  const exitAfterFlush = (code: number): void => flushLog(() => process.exit(code));
   const onSignal = (signal: NodeJS.Signals): void => {
     stop(signal).then(
-      () => process.exit(0),
+      () => exitAfterFlush(0),
       (err: Error) => {
         logger.error({ err: err.message }, 'stop failed');
-        process.exit(1);
+        exitAfterFlush(1);
       },
     );
   };
@@ -86,26 +132,36 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
 
   logger.info({ version: VERSION, port: config.modem.port, outbox: config.outbox.dir }, 'starting');
-  await daemon.start();
-  if (config.dbus.enabled) {
-    const dbus = new DbusService({ ctx: daemon, bus: config.dbus.bus, logger });
-    dbus.on('busError', (err: Error) => {
-      // Without its bus the daemon cannot be reached: exit and let systemd restart it.
-      logger.fatal({ err: err.message }, 'lost the D-Bus connection');
-      stop('busError').then(
-        () => process.exit(1),
-        () => process.exit(1),
-      );
-    });
-    await dbus.start();
-    doors.push({ name: 'dbus', stop: () => dbus.stop() });
-  }
-  if (config.mqtt.enabled) {
-    // Loaded only when enabled: mqtt.js costs about 0.1–0.2 s of start-up and several MiB of RSS.
-    const { MqttService } = await import('../api/mqtt/service.js');
-    const mqtt = new MqttService({ ctx: daemon, config: config.mqtt, logger });
-    await mqtt.start();
-    doors.push({ name: 'mqtt', stop: () => mqtt.stop() });
+  for (const w of checked.warnings) logger.warn(w);
+  try {
+    await daemon.start();
+    if (config.dbus.enabled) {
+      const dbus = new DbusService({ ctx: daemon, bus: config.dbus.bus, logger });
+      dbus.on('busError', (err: Error) => {
+        // Without its bus the daemon cannot be reached: exit and let systemd restart it.
+        logger.fatal({ err: err.message }, 'lost the D-Bus connection');
+        stop('busError').then(
+          () => exitAfterFlush(1),
+          () => exitAfterFlush(1),
+        );
+      });
+      await dbus.start();
+      doors.push({ name: 'dbus', stop: () => dbus.stop() });
+    }
+    if (config.mqtt.enabled) {
+      // Loaded only when enabled: mqtt.js costs about 0.1–0.2 s of start-up and several MiB of RSS.
+      const { MqttService, MqttStartError } = await import('../api/mqtt/service.js');
+      environmentErrors.push(MqttStartError);
+      const mqtt = new MqttService({ ctx: daemon, config: config.mqtt, logger });
+      await mqtt.start();
+      doors.push({ name: 'mqtt', stop: () => mqtt.stop() });
+    }
+  } catch (err) {
+    if (!environmentErrors.some((t) => err instanceof t)) throw err;
+    // One line naming what to fix; no stack: nothing in mmsd is broken.
+    logger.fatal({ exitCode: EX_CONFIG }, (err as Error).message);
+    await shutdown().catch((e: unknown) => logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'stop failed'));
+    return EX_CONFIG;
   }
   supervisor.start();
   return -1; // keep running
@@ -113,10 +169,15 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => {
-    if (code >= 0) process.exit(code);
+    if (code >= 0) flushLog(() => process.exit(code));
   },
-  (err: Error) => {
-    process.stderr.write(`mmsd: ${err.stack ?? err.message}\n`);
-    process.exit(1);
+  (err: unknown) => {
+    // A bug during start-up: one fatal line with the stack in its own field (or, before the
+    // logger exists, one line on stderr), then 70.
+    if (onCrash) onCrash(err, 'startup');
+    else {
+      process.stderr.write(`mmsd: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(EX_SOFTWARE);
+    }
   },
 );

@@ -1,4 +1,8 @@
-// The message as the outbox keeps it and both front doors show it (DESIGN.md §4, §5).
+// The message as a front door receives it, as the outbox keeps it and as both front doors show it
+// (DESIGN.md §4, §5).
+import type { SendOptions } from './options.js';
+
+export type { SendOptions } from './options.js';
 
 export const STATUSES = ['queued', 'sending', 'retrying', 'sent', 'failed', 'cancelled', 'unknown'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -12,21 +16,22 @@ export const FINAL_STATUSES: ReadonlySet<Status> = new Set(['sent', 'failed', 'c
  */
 export const RESENDABLE_STATUSES: ReadonlySet<Status> = new Set(['unknown', 'failed']);
 
-/** Per-message send options (DESIGN.md §4 `options`), overriding `mms.*` config. */
-export interface SendOptions {
-  validity?: number; // 0..6
-  priority?: number; // 0..3
-  deliveryReport?: boolean;
-  readReport?: boolean;
-  visibility?: number; // 0..2
-  class?: number; // 0..4
-  /** AT+QMMSEND timeout in seconds, 1..65535. */
-  timeout?: number;
+/** A send request as a front door received it, before validation (DESIGN.md §4, §5). */
+export interface RawSendRequest {
+  id?: unknown;
+  to?: unknown;
+  cc?: unknown;
+  bcc?: unknown;
+  subject?: unknown;
+  /** Each: { name, contentType?, data: Buffer } or { path, name?, contentType? }. */
+  attachments?: unknown;
+  /** Keys of SEND_OPTIONS (core/options.ts). */
+  options?: unknown;
 }
 
 /** An attachment as submitted, after validation: bytes are in hand (path attachments read). */
 export interface AttachmentInput {
-  /** File name as the recipient sees it (already reduced to a safe character set). */
+  /** File name as the recipient sees it (attachmentNames, core/names.ts). */
   name: string;
   contentType: string;
   data: Buffer;

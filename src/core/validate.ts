@@ -1,36 +1,21 @@
-// The one place for the limits of a send request (DESIGN.md §4, §6; spec §2.1–2.2): both front
+// The one place for the rules of a send request (DESIGN.md §4, §6; spec §2.1–2.2): both front
 // doors call validateRequest, which either returns a SendRequest safe for the AT line or throws.
 import { constants as fsConstants } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve as resolvePath, sep } from 'node:path';
-import type { RawSendRequest } from '../api/types.js';
+import { guessContentType } from './content-type.js';
 import { RequestError } from './errors.js';
-import type { AttachmentInput, SendOptions, SendRequest } from './message.js';
-import { guessContentType } from '../mms/content-type.js';
-
-/** Spec §2.2 and DESIGN.md §6. */
-export const LIMITS = {
-  recipientsPerField: 6,
-  addressBytes: 50,
-  subjectBytes: 200,
-  attachments: 12,
-  /** `RAM:` + file name ≤ 80 bytes (spec §2.2). */
-  ramNameBytes: 80,
-  /** The sender may put a per-message prefix of up to this many bytes before a name. */
-  ramPrefixBytes: 12,
-  idChars: 64,
-  contentTypeChars: 100,
-} as const;
-
-/** Longest attachment name: `RAM:` + prefix + name ≤ 80 bytes. */
-export const MAX_ATTACHMENT_NAME_BYTES = LIMITS.ramNameBytes - 'RAM:'.length - LIMITS.ramPrefixBytes;
+import { LIMITS } from './limits.js';
+import type { AttachmentInput, RawSendRequest, SendRequest } from './message.js';
+import { attachmentNames } from './names.js';
+import { SEND_OPTIONS, type SendOptions } from './options.js';
 
 export interface RequestLimits {
   maxMessageBytes: number;
   allowedDirs: string[];
 }
 
-const ID = /^[A-Za-z0-9._-]{1,64}$/;
+const ID = new RegExp(`^[A-Za-z0-9._-]{1,${LIMITS.idChars}}$`);
 const PHONE = /^\+?[0-9]{3,20}$/;
 // Conservative: what the module and an MMSC both surely take (DESIGN.md §6).
 const EMAIL = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
@@ -39,16 +24,7 @@ const CONTENT_TYPE = /^([a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+)(?:\s*;\s*charset
 const AT_UNSAFE = /["';\r\n\x1a]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Option name → accepted range (spec §2.1 sendparam; AT+QMMSEND timeout). */
-export const OPTIONS: Readonly<Record<keyof SendOptions, readonly [number, number] | 'boolean'>> = {
-  validity: [0, 6],
-  priority: [0, 3],
-  deliveryReport: 'boolean',
-  readReport: 'boolean',
-  visibility: [0, 2],
-  class: [0, 4],
-  timeout: [1, 65535],
-};
+const OPTION_BY_KEY: ReadonlyMap<string, (typeof SEND_OPTIONS)[number]> = new Map(SEND_OPTIONS.map((o) => [o.key, o]));
 
 function fail(name: ConstructorParameters<typeof RequestError>[0], message: string): never {
   throw new RequestError(name, message);
@@ -63,7 +39,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
 }
 
-/** A client id: 1–64 of [A-Za-z0-9._-], not only dots (it names files in the spool). */
+/** A client id: 1–64 (LIMITS.idChars) of [A-Za-z0-9._-], not only dots (it names files in the spool). */
 export function isValidId(id: string): boolean {
   return ID.test(id) && !/^\.+$/.test(id);
 }
@@ -85,7 +61,7 @@ export function resendId(id: string, taken: (candidate: string) => boolean): str
 function validateId(raw: unknown): string | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw !== 'string' || !isValidId(raw)) {
-    fail('InvalidRequest', `id must be 1–64 characters of A-Z a-z 0-9 . _ - (and not only dots), got ${typeof raw === 'string' ? show(raw) : typeof raw}`);
+    fail('InvalidRequest', `id must be 1–${LIMITS.idChars} characters of A-Z a-z 0-9 . _ - (and not only dots), got ${typeof raw === 'string' ? show(raw) : typeof raw}`);
   }
   return raw;
 }
@@ -150,53 +126,22 @@ function validateOptions(raw: unknown): SendOptions {
   const out: Record<string, number | boolean> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (value === undefined) continue;
-    const rule = Object.prototype.hasOwnProperty.call(OPTIONS, key) ? OPTIONS[key as keyof SendOptions] : undefined;
-    if (rule === undefined) {
-      fail('InvalidOption', `unknown option ${show(key)}; known are ${Object.keys(OPTIONS).join(', ')}`);
+    const spec = OPTION_BY_KEY.get(key);
+    if (spec === undefined) {
+      fail('InvalidOption', `unknown option ${show(key)}; known are ${[...OPTION_BY_KEY.keys()].join(', ')}`);
     }
-    if (rule === 'boolean') {
+    if (spec.type === 'boolean') {
       if (typeof value !== 'boolean') fail('InvalidOption', `option ${key} must be true or false`);
       out[key] = value;
     } else {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < rule[0] || value > rule[1]) {
-        fail('InvalidOption', `option ${key} must be an integer from ${rule[0]} to ${rule[1]}, got ${typeof value === 'number' ? value : typeof value}`);
+      const [min, max] = spec.range;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+        fail('InvalidOption', `option ${key} must be an integer from ${min} to ${max}, got ${typeof value === 'number' ? value : typeof value}`);
       }
       out[key] = value;
     }
   }
   return out;
-}
-
-/**
- * A name the module's file system and the AT line take: [A-Za-z0-9._-] only (others become
- * `_`), no leading dot, at most `maxBytes` with the extension kept.
- */
-export function sanitizeAttachmentName(raw: string, maxBytes: number = MAX_ATTACHMENT_NAME_BYTES): string {
-  const name = raw.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
-  return fitName(name === '' ? 'attachment' : name, '', maxBytes);
-}
-
-/** `base` + `suffix` + extension, truncating base so the whole stays within `maxBytes`. */
-function fitName(name: string, suffix: string, maxBytes: number): string {
-  const dot = name.lastIndexOf('.');
-  // An extension is kept only when it is short; a name like "a.verylongpart" is all base.
-  const hasExt = dot > 0 && name.length - dot <= 10;
-  const ext = hasExt ? name.slice(dot) : '';
-  let base = hasExt ? name.slice(0, dot) : name;
-  const room = maxBytes - ext.length - suffix.length;
-  if (base.length > room) base = base.slice(0, Math.max(1, room));
-  return `${base}${suffix}${ext}`;
-}
-
-/** Makes names unique within a message (case-insensitively): a.jpg, a-1.jpg, a-2.jpg. */
-function uniqueNames(names: string[]): string[] {
-  const seen = new Set<string>();
-  return names.map((name) => {
-    let candidate = name;
-    for (let n = 1; seen.has(candidate.toLowerCase()); n++) candidate = fitName(name, `-${n}`, MAX_ATTACHMENT_NAME_BYTES);
-    seen.add(candidate.toLowerCase());
-    return candidate;
-  });
 }
 
 function validateContentType(raw: unknown, name: string, index: number): string {
@@ -350,8 +295,7 @@ export async function validateRequest(raw: RawSendRequest, limits: RequestLimits
       data.push(undefined);
       total += checked.size;
     }
-    const name = sanitizeAttachmentName(givenName);
-    names.push(name);
+    names.push(givenName);
     types.push(validateContentType(a.contentType, givenName, index));
   }
   // Sizes from stat, before reading a single file.
@@ -366,7 +310,8 @@ export async function validateRequest(raw: RawSendRequest, limits: RequestLimits
     data[p.index] = bytes;
   }
 
-  const unique = uniqueNames(names);
+  // The names the recipient will see: the sender names the RAM files by the same function.
+  const unique = attachmentNames(names.map((name, i) => ({ name, contentType: types[i] })));
   const attachments: AttachmentInput[] = unique.map((name, i) => ({ name, contentType: types[i] ?? 'application/octet-stream', data: data[i] as Buffer }));
   return { ...(id !== undefined ? { id } : {}), to, cc, bcc, subject, attachments, options };
 }

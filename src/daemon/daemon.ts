@@ -2,7 +2,7 @@
 // serves as the front doors' context (DESIGN.md §1). Only this file knows every part.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { FrontDoorContext, RawSendRequest } from '../api/types.js';
+import type { FrontDoorContext } from '../api/types.js';
 import { AtChannel } from '../at/channel.js';
 import { createTransport } from '../at/transport.js';
 import {
@@ -19,11 +19,12 @@ import {
 } from '../carrier/index.js';
 import { explicitKeys, type Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
-import type { MessageRecord } from '../core/message.js';
+import type { MessageRecord, RawSendRequest } from '../core/message.js';
+import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
 import { QuectelModem } from '../modem/quectel.js';
-import type { ModemStatus, SendParams, SimIdentity } from '../modem/types.js';
+import type { ModemStatus, SimIdentity } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
 import type { SubmitResult } from '../outbox/types.js';
 import { Sender } from '../sender/sender.js';
@@ -56,12 +57,6 @@ export function modemConfigOf(config: Config): ModemConfig {
     commandTimeoutMs: config.modem.commandTimeoutMs,
     rebootMinIntervalS: config.modem.rebootMinIntervalS,
   };
-}
-
-/** The sendparam part of the `mms.*` settings: what a message without options is sent with. */
-function sendParamsOf(m: SendParams): SendParams {
-  const { validity, priority, deliveryReport, readReport, visibility } = m;
-  return { validity, priority, deliveryReport, readReport, visibility, class: m.class };
 }
 
 /** A lookup that found nothing to use, for a reason other than the database's content. */
@@ -98,24 +93,20 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.outbox = new Outbox({
       dir: config.outbox.dir,
       logger: logger.child({ part: 'outbox' }),
-      maxAttempts: config.outbox.maxAttempts,
       retentionDays: config.outbox.retentionDays,
     });
+    // The channel and the driver name their own part (`part: 'at'`, `'modem'`): a second child
+    // here would put the key in every line twice.
     this.channel = new AtChannel({
       openTransport: () => createTransport(config.modem.port, config.modem.baudRate),
-      logger: logger.child({ part: 'at' }),
+      logger,
       defaultTimeoutMs: config.modem.commandTimeoutMs,
     });
     this.carrierDatabase = new CarrierDatabase(config.carrier.database);
     this.resolved = resolveCarrier({ auto: config.carrier.auto, config: carrierSettingsOf(config), explicit: explicitKeys(config) });
     const modemConfig = modemConfigOf(config);
     const limit = (): number => this.maxMessageBytes;
-    this.modem = new QuectelModem({
-      at: this.channel,
-      logger: logger.child({ part: 'modem' }),
-      config: modemConfig,
-      settings: (sim) => this.carrierSettingsFor(sim),
-    });
+    this.modem = new QuectelModem({ at: this.channel, logger, config: modemConfig, settings: (sim) => this.carrierSettingsFor(sim) });
     this.sender = new Sender({
       outbox: this.outbox,
       modem: this.modem,
@@ -125,7 +116,8 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         resendAmbiguous: config.outbox.resendAmbiguous,
         sendTimeoutS: config.mms.sendTimeoutS,
         charset: config.mms.charset,
-        defaults: sendParamsOf(modemConfig.mms),
+        // The sendparam part of the `mms.*` settings: what a message without options is sent with.
+        defaults: pickSendParams(modemConfig.mms),
         // Read when the modem is first ready, by then with the carrier's limit (§10).
         get maxMessageBytes(): number {
           return limit();
@@ -246,14 +238,8 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       allowedDirs: this.config.attachments.allowedDirs,
     });
     if (!this.accepting) throw new StoppingError();
-    const result = await this.outbox.submit(req);
-    if (result.created) {
-      this.logger.info(
-        { id: result.record.id, to: req.to.length, cc: req.cc.length, bcc: req.bcc.length, parts: req.attachments.length },
-        'message queued',
-      );
-    }
-    return result;
+    // The outbox logs "message queued" once the message is durable.
+    return this.outbox.submit(req);
   }
 
   async resend(id: string, newId?: string): Promise<SubmitResult> {
@@ -288,6 +274,11 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
 
   modemStatus(): ModemStatus {
     return this.modem.status;
+  }
+
+  /** The id of the message the sender has in hand, if any (the logger tags the modem side's lines). */
+  currentMessage(): string | undefined {
+    return this.sender.current;
   }
 
   /** The message whose accepted send awaits its result, and until when at most (unix ms). */

@@ -1,5 +1,6 @@
-// Content types: the WSP well-known media table (WAP-230 Appendix A Table 40, OMNA assigned numbers)
-// and the guess by file extension shared by the sim and the daemon.
+// Content types: the WSP well-known media table (WAP-230 Appendix A Table 40, OMNA assigned numbers);
+// the guess by file extension lives in core and is re-exported for the codec's users (sim, tests).
+export { extensionFor, guessContentType } from '../core/content-type.js';
 
 /** Index = assigned number (0x00..0x4B). Lower case, so a lookup is case-insensitive. */
 const WELL_KNOWN_MEDIA: readonly string[] = [
@@ -92,67 +93,7 @@ export function wellKnownMedia(n: number): string | undefined {
   return WELL_KNOWN_MEDIA[n];
 }
 
-/** File extension (lower case) → media type. Unknown extensions are application/octet-stream. */
-const BY_EXTENSION: Readonly<Record<string, string>> = {
-  txt: 'text/plain',
-  text: 'text/plain',
-  htm: 'text/html',
-  html: 'text/html',
-  xml: 'text/xml',
-  css: 'text/css',
-  vcf: 'text/x-vcard',
-  vcs: 'text/x-vcalendar',
-  ics: 'text/calendar',
-  smil: 'application/smil',
-  smi: 'application/smil',
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  jpe: 'image/jpeg',
-  png: 'image/png',
-  gif: 'image/gif',
-  bmp: 'image/bmp',
-  wbmp: 'image/vnd.wap.wbmp',
-  webp: 'image/webp',
-  tif: 'image/tiff',
-  tiff: 'image/tiff',
-  heic: 'image/heic',
-  amr: 'audio/amr',
-  awb: 'audio/amr-wb',
-  mp3: 'audio/mpeg',
-  m4a: 'audio/mp4',
-  aac: 'audio/aac',
-  wav: 'audio/wav',
-  ogg: 'audio/ogg',
-  mid: 'audio/midi',
-  midi: 'audio/midi',
-  imy: 'audio/imelody',
-  '3gp': 'video/3gpp',
-  '3g2': 'video/3gpp2',
-  mp4: 'video/mp4',
-  m4v: 'video/mp4',
-  mpg: 'video/mpeg',
-  mpeg: 'video/mpeg',
-  pdf: 'application/pdf',
-  zip: 'application/zip',
-  json: 'application/json',
-};
-
-export function guessContentType(name: string): string {
-  const base = name.slice(name.lastIndexOf('/') + 1);
-  const dot = base.lastIndexOf('.');
-  if (dot < 0) return 'application/octet-stream';
-  const ext = base.slice(dot + 1).toLowerCase();
-  return BY_EXTENSION[ext] ?? 'application/octet-stream';
-}
-
 /** Text media carry a charset parameter (RFC 2046 §4.1.2). */
 export function isTextType(mediaType: string): boolean {
   return mediaType.toLowerCase().startsWith('text/');
-}
-
-/** The usual file extension of a media type (the first in the table), without the dot. */
-export function extensionFor(mediaType: string): string | undefined {
-  const type = mediaType.split(';')[0].trim().toLowerCase();
-  for (const [ext, t] of Object.entries(BY_EXTENSION)) if (t === type) return ext;
-  return undefined;
 }

@@ -1,11 +1,12 @@
 // How a subject goes on the AT line (spec §2.2, §3.3; DESIGN.md §6 "Charsets"): plain ASCII as
 // is under "ASCII", anything else as upper-case hex of its bytes under a non-ASCII charset.
 import iconv from 'iconv-lite';
+import { LIMITS } from '../core/limits.js';
 import { InvalidArgumentError, isQuotable } from './quote.js';
 import type { Charset } from './types.js';
 
 /** Spec §2.2: the subject's maximum length, counted on its bytes (not on their hex). */
-export const SUBJECT_MAX_BYTES = 200;
+const SUBJECT_MAX_BYTES = LIMITS.subjectBytes;
 
 export interface EncodedText {
   /** The charset that must be in force (AT+QMMSCFG="character") when the text is edited. */

@@ -2,7 +2,8 @@
 // and TCP/IP commands it relies on), and the parsers of their answers. The only AT text of mmsd
 // outside src/at lives here.
 import { AtErrorResult, CmeError } from '../at/errors.js';
-import type { AtCommander, AtResponse, CommandOptions, UploadResult } from '../at/types.js';
+import type { AtCommander, AtResponse, CommandOptions } from '../at/types.js';
+import { upload, type UploadResult } from './qfupl.js';
 import { int, quote } from './quote.js';
 import type { PdpConfig } from './config.js';
 import type { Charset, RamSpace, Registration, SendParams } from './types.js';
@@ -435,12 +436,12 @@ export class QuectelCommands {
     return UPLOAD_BASE_S + Math.ceil(size / UPLOAD_BYTES_PER_S);
   }
 
-  /** AT+QFUPL="RAM:<name>",<size>,<timeout>,1 in ACK mode; the channel checks size and checksum. */
+  /** AT+QFUPL="RAM:<name>",<size>,<timeout>,1 in ACK mode (qfupl.ts), size and checksum checked. */
   async fileUpload(ramName: string, data: Buffer, onProgress?: (sent: number, total: number) => void): Promise<UploadResult> {
     const timeoutS = QuectelCommands.uploadTimeoutS(data.length);
     const cmd = `AT+QFUPL=${quote(`RAM:${ramName}`, 'file name')},${data.length},${timeoutS},1`;
     // The channel's deadline a little beyond the module's, so the module's own error is seen.
-    const res = await this.at.upload(cmd, data, {
+    const res = await upload(this.at, cmd, data, {
       prefix: '+QFUPL:',
       timeoutMs: timeoutS * 1000 + 10_000,
       ...(onProgress ? { onProgress } : {}),

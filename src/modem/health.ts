@@ -17,6 +17,7 @@ import {
 import { carrierParamsOf, type CarrierParams, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
 import type { SendLock } from './lock.js';
 import type { Charset, ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
+import { RESTART_URC } from './urcs.js';
 
 /** Tries of `AT` at bring-up, each with a short timeout (a booting module stays silent a while). */
 export const PROBE_ATTEMPTS = 10;
@@ -108,9 +109,16 @@ export class HealthMonitor extends EventEmitter {
     // §4.2: the daemon's start counts as a restart, so a restart loop of the daemon cannot
     // become a restart loop of the module.
     this.lastRestartAt = this.o.clock();
-    this.listen('urc', (line: string) => this.onUrc(line));
-    this.listen('connected', () => this.onConnected());
-    this.listen('disconnected', (err?: Error) => this.onDisconnected(err));
+    this.listenUrcs();
+    const at = this.o.at;
+    const onConnected = (): void => this.onConnected();
+    const onDisconnected = (err?: Error): void => this.onDisconnected(err);
+    at.on('connected', onConnected);
+    at.on('disconnected', onDisconnected);
+    this.detach.push(() => {
+      at.off('connected', onConnected);
+      at.off('disconnected', onDisconnected);
+    });
     if (this.o.at.isConnected) {
       this.everConnected = true;
       this.requestBringUp();
@@ -140,9 +148,25 @@ export class HealthMonitor extends EventEmitter {
 
   // --- events from the channel ---
 
-  private listen<A extends unknown[]>(event: string, fn: (...args: A) => void): void {
-    this.o.at.on(event, fn);
-    this.detach.push(() => this.o.at.off(event, fn));
+  /** The URCs the monitor acts on, each parsed by its own handler. */
+  private listenUrcs(): void {
+    const on = (prefix: string, fn: (line: string) => void): void => {
+      this.detach.push(this.o.at.onUrc(prefix, fn));
+    };
+    on(RESTART_URC, (line) => {
+      if (line === RESTART_URC) this.onRestarted();
+    });
+    on('+CPIN:', (line) => this.onSimUrc({ state: simStateOf(unquote(fieldsOf(line, '+CPIN:').join(','))), text: line }));
+    for (const domain of ['CGREG', 'CEREG'] as const) {
+      on(`+${domain}:`, (line) => {
+        const stat = parseRegistrationLine(line, `+${domain}:`, 'urc');
+        if (stat !== undefined) this.onRegistrationUrc(domain, stat);
+      });
+    }
+    on('+QIURC:', (line) => {
+      const f = fieldsOf(line, '+QIURC:');
+      if (unquote(f[0] ?? '') === 'pdpdeact' && Number(f[1]) === this.o.config.pdp.contextId) this.onPdpDeactivated();
+    });
   }
 
   private onConnected(): void {
@@ -164,24 +188,12 @@ export class HealthMonitor extends EventEmitter {
     this.setState('absent');
   }
 
-  private onUrc(raw: string): void {
-    const line = raw.trim();
-    if (line === 'RDY') {
-      // §2.1: settings are not saved; the module restarted and lost them and its RAM files.
-      this.o.logger.warn('module restarted (RDY)');
-      this.lastRestartAt = this.o.clock();
-      this.emit('rebooted');
-      this.requestBringUp();
-    } else if (line.startsWith('+CPIN:')) {
-      this.onSimUrc({ state: simStateOf(unquote(fieldsOf(line, '+CPIN:').join(','))), text: line });
-    } else if (line.startsWith('+CGREG:') || line.startsWith('+CEREG:')) {
-      const domain: Domain = line.startsWith('+CGREG:') ? 'CGREG' : 'CEREG';
-      const stat = parseRegistrationLine(line, `+${domain}:`, 'urc');
-      if (stat !== undefined) this.onRegistrationUrc(domain, stat);
-    } else if (line.startsWith('+QIURC:')) {
-      const f = fieldsOf(line, '+QIURC:');
-      if (unquote(f[0] ?? '') === 'pdpdeact' && Number(f[1]) === this.o.config.pdp.contextId) this.onPdpDeactivated();
-    }
+  private onRestarted(): void {
+    // §2.1: settings are not saved; the module restarted and lost them and its RAM files.
+    this.o.logger.warn('module restarted (RDY)');
+    this.lastRestartAt = this.o.clock();
+    this.emit('rebooted');
+    this.requestBringUp();
   }
 
   private onSimUrc(sim: SimStatus): void {

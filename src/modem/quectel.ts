@@ -21,6 +21,7 @@ import {
   type SendResult,
   type SimIdentity,
 } from './types.js';
+import { RESTART_URC, registerQuectelUrcs } from './urcs.js';
 
 /** DESIGN.md §6: how long past `<timeout>` the +QMMSEND result is still awaited. */
 export const SEND_RESULT_MARGIN_S = 30;
@@ -56,6 +57,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   private readonly lock = new SendLock();
   private readonly health: HealthMonitor;
   private readonly forward: [string, (...args: unknown[]) => void][];
+  private unregisterUrcs: (() => void) | undefined;
 
   constructor(o: QuectelModemOptions) {
     super();
@@ -93,6 +95,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   }
 
   start(): Promise<void> {
+    this.unregisterUrcs ??= registerQuectelUrcs(this.at);
     for (const [ev, fn] of this.forward) this.health.on(ev, fn);
     this.health.start();
     return Promise.resolve();
@@ -102,6 +105,8 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   stop(): Promise<void> {
     this.health.stop();
     for (const [ev, fn] of this.forward) this.health.off(ev, fn);
+    this.unregisterUrcs?.();
+    this.unregisterUrcs = undefined;
     return Promise.resolve();
   }
 
@@ -275,15 +280,7 @@ class SendOutcome {
   readonly result: Promise<SendResult>;
   private settle!: (r: SendResult | Error) => void;
   private timer: unknown;
-  private readonly onUrc = (raw: string): void => {
-    const line = raw.trim();
-    if (line === 'RDY') {
-      this.settle(new SendOutcomeUnknownError('module restarted before the +QMMSEND result'));
-      return;
-    }
-    const r = parseSendResult(line);
-    if (r) this.settle(r);
-  };
+  private readonly unsubscribe: (() => void)[];
   private readonly onDisconnected = (): void => {
     this.settle(new SendOutcomeUnknownError('port lost before the +QMMSEND result'));
   };
@@ -304,7 +301,15 @@ class SendOutcome {
     });
     // Settled early (port lost while the sender records the acceptance) is not unhandled.
     this.result.catch(() => undefined);
-    at.on('urc', this.onUrc);
+    this.unsubscribe = [
+      at.onUrc('+QMMSEND:', (line) => {
+        const r = parseSendResult(line);
+        if (r) this.settle(r);
+      }),
+      at.onUrc(RESTART_URC, (line) => {
+        if (line === RESTART_URC) this.settle(new SendOutcomeUnknownError('module restarted before the +QMMSEND result'));
+      }),
+    ];
     at.on('disconnected', this.onDisconnected);
   }
 
@@ -316,7 +321,7 @@ class SendOutcome {
   }
 
   dispose(): void {
-    this.at.off('urc', this.onUrc);
+    for (const off of this.unsubscribe.splice(0)) off();
     this.at.off('disconnected', this.onDisconnected);
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;

@@ -1,33 +1,12 @@
 // Contract of the Quectel driver (src/modem): what the sender and the daemon use of it.
 import type { EventEmitter } from 'node:events';
+import type { SendParams } from '../core/options.js';
+import type { ModemStatus } from '../core/status.js';
 
-export const MODEM_STATES = [
-  'absent',
-  'initializing',
-  'sim-missing',
-  'sim-locked',
-  'searching',
-  'registered',
-  'ready',
-  'error',
-  // DESIGN.md §10: no MMSC from the config or the carrier database; messages wait.
-  'unconfigured',
-  // DESIGN.md §10: pdp.contextId is active with another APN (someone else's data): left alone.
-  'context-in-use',
-] as const;
-export type ModemState = (typeof MODEM_STATES)[number];
-
-export type Registration = 'home' | 'roaming' | 'searching' | 'denied' | 'unknown' | 'not-registered';
-
-export interface ModemStatus {
-  state: ModemState;
-  registration: Registration;
-  operator: string;
-  /** 0..31 from +CSQ, -1 unknown (99). */
-  signal: number;
-  /** Last failure that put the modem into `error`, for STATUS= and logs. */
-  detail?: string;
-}
+// The status the driver reports (the front doors show it as is) and the sendparam it applies
+// (spec §2.1: validity, priority, sendrep, readrep, visible, class) are the daemon's model, in core.
+export { MODEM_STATES, type ModemState, type ModemStatus, type Registration } from '../core/status.js';
+export type { SendParams } from '../core/options.js';
 
 /** What the driver reads of the SIM once it is READY (DESIGN.md §10); '' where it could not. */
 export interface SimIdentity {
@@ -40,16 +19,6 @@ export interface SimIdentity {
 }
 
 export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
-
-/** sendparam of §2.1: validity, priority, sendrep, readrep, visible, class. */
-export interface SendParams {
-  validity: number;
-  priority: number;
-  deliveryReport: boolean;
-  readReport: boolean;
-  visibility: number;
-  class: number;
-}
 
 /** The module's RAM drive (AT+QFLDS="RAM"), in bytes. */
 export interface RamSpace {

@@ -19,6 +19,7 @@ import {
   type Status,
 } from '../core/message.js';
 import { isValidId } from '../core/validate.js';
+import { SpoolLock } from './spool-lock.js';
 import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
 
 export interface OutboxOptions {
@@ -27,14 +28,18 @@ export interface OutboxOptions {
   logger: Logger;
   /** Unix ms; Date.now by default. */
   clock?: () => number;
-  /** `outbox.maxAttempts`, kept for the sender to read. */
-  maxAttempts: number;
   /** `outbox.retentionDays`: final messages older than this are removed (metadata too). */
   retentionDays: number;
   /** Parallel file operations at start-up (removals, recovery writes). */
   loadConcurrency?: number;
   /** Records read between two yields to the event loop at start-up. */
   loadBatch?: number;
+  /**
+   * Lock `dir` against a second daemon before reading it (DESIGN.md §14; SpoolLockError when
+   * another process holds it). Default true; tests that simulate a crash by abandoning an
+   * instance turn it off.
+   */
+  lockSpool?: boolean;
 }
 
 /** Legal status changes; staying in the same status is always allowed. */
@@ -149,7 +154,6 @@ async function writeDurable(dir: string, name: string, data: string | Uint8Array
 }
 
 export class Outbox extends EventEmitter implements OutboxApi {
-  readonly maxAttempts: number;
   private readonly dir: string;
   private readonly messagesDir: string;
   private readonly corruptDir: string;
@@ -167,6 +171,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
   private readonly locks = new Map<string, Promise<unknown>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastIdTime = 0;
+  private readonly spoolLock: SpoolLock | undefined;
 
   constructor(opts: OutboxOptions) {
     super();
@@ -176,14 +181,16 @@ export class Outbox extends EventEmitter implements OutboxApi {
     this.attachmentsDir = join(opts.dir, 'attachments');
     this.log = opts.logger;
     this.clock = opts.clock ?? Date.now;
-    this.maxAttempts = opts.maxAttempts;
     this.retentionMs = opts.retentionDays * DAY_MS;
     this.loadConcurrency = opts.loadConcurrency ?? 16;
     this.loadBatch = opts.loadBatch ?? 200;
+    this.spoolLock = opts.lockSpool === false ? undefined : new SpoolLock(opts.dir);
   }
 
   /** Loads the spool and recovers from a crash (DESIGN.md §6); then sweeps hourly. */
   async start(): Promise<RecoveryReport> {
+    // First of all: a second daemon must leave the spool exactly as it found it.
+    await this.spoolLock?.acquire();
     await mkdir(this.corruptDir, { recursive: true });
     await mkdir(this.attachmentsDir, { recursive: true });
     this.records.clear();
@@ -245,11 +252,12 @@ export class Outbox extends EventEmitter implements OutboxApi {
     return report;
   }
 
-  /** Stops the sweep and waits for writes in flight. */
+  /** Stops the sweep, waits for writes in flight and releases the spool lock. */
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     await Promise.allSettled([...this.locks.values()]);
+    await this.spoolLock?.release();
   }
 
   async submit(req: SendRequest): Promise<SubmitResult> {

@@ -2,7 +2,6 @@
 // stage attachments in the module's RAM, edit, send, classify the result, retry, clean up.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { AtError, AtErrorResult, ChecksumError, CmeError } from '../at/errors.js';
 import {
   HTTP_STATUS_NAMES,
   SPEC_CODES,
@@ -12,7 +11,10 @@ import {
   type FileCode,
   type SendErrorClass,
 } from '../core/errors.js';
-import type { MessageError, MessageRecord, SendOptions, Status } from '../core/message.js';
+import type { MessageError, MessageRecord, Status } from '../core/message.js';
+import { attachmentNames } from '../core/names.js';
+import { mergeSendParams, sameSendParams } from '../core/options.js';
+import { AtError, AtErrorResult, ChecksumError, CmeError } from '../modem/errors.js';
 import {
   SendNotAcceptedError,
   SendOutcomeUnknownError,
@@ -24,12 +26,16 @@ import {
 } from '../modem/types.js';
 import type { OutboxApi } from '../outbox/types.js';
 import { isTextPart, subjectCharset, textCharset } from './charsets.js';
-import { ramFileNames } from './ram-names.js';
 
 /** §4.3 / DESIGN.md §6: back-off after the resend and the re-activation did not help. */
 export const DEFAULT_BACKOFF_MS: readonly number[] = [30_000, 120_000, 600_000];
-/** How long to wait after `764 MMS busy` before trying again. */
-export const DEFAULT_BUSY_WAIT_MS = 764;
+/**
+ * How long to wait after `764 MMS busy` before trying again. The module says busy while its MMS
+ * engine is in another transaction (a send or a retrieval over HTTP), which takes seconds: a few
+ * seconds apart keeps the AT line quiet meanwhile, and MAX_BUSY_IN_ROW of them (about 4 min) stay
+ * within one default send timeout (`mms.sendTimeoutS` 300 s) before the wait counts as an attempt.
+ */
+export const DEFAULT_BUSY_WAIT_MS = 5_000;
 /** 764 answers in a row after which a busy module counts as a failed attempt (a bound on the wait). */
 export const MAX_BUSY_IN_ROW = 50;
 /** Uploads tried again after a checksum mismatch before the message goes back to the queue. */
@@ -195,30 +201,6 @@ type RequeueVerdict = {
 type Verdict = ResultVerdict | { kind: 'unknown'; reason: string } | RequeueVerdict;
 
 const SPEC_CODE_SET: ReadonlySet<number> = new Set(SPEC_CODES.map((c) => c.code));
-
-/** Per-message options over the configured sendparam (DESIGN.md §4 `options`). */
-export function mergeSendParams(defaults: SendParams, o: SendOptions): SendParams {
-  return {
-    validity: o.validity ?? defaults.validity,
-    priority: o.priority ?? defaults.priority,
-    deliveryReport: o.deliveryReport ?? defaults.deliveryReport,
-    readReport: o.readReport ?? defaults.readReport,
-    visibility: o.visibility ?? defaults.visibility,
-    class: o.class ?? defaults.class,
-  };
-}
-
-function sameParams(a: SendParams, b: SendParams | undefined): boolean {
-  return (
-    b !== undefined &&
-    a.validity === b.validity &&
-    a.priority === b.priority &&
-    a.deliveryReport === b.deliveryReport &&
-    a.readReport === b.readReport &&
-    a.visibility === b.visibility &&
-    a.class === b.class
-  );
-}
 
 /** The error a user sees for a send result: the spec's name for the code (§5), else HTTP's (§6). */
 export function sendResultError(
@@ -789,7 +771,7 @@ export class Sender extends EventEmitter<SenderEvents> {
 
     ctx.step = 'edit';
     const params = mergeSendParams(this.config.defaults, rec.options);
-    if (!sameParams(params, this.paramsInForce)) {
+    if (!sameSendParams(params, this.paramsInForce)) {
       this.checkpoint(ctx);
       this.paramsInForce = undefined;
       await m.setSendParams(params);
@@ -872,7 +854,9 @@ export class Sender extends EventEmitter<SenderEvents> {
    */
   private async stage(rec: MessageRecord, ctx: TryContext, run: MessageRun): Promise<string[]> {
     const id = rec.id;
-    const names = ramFileNames(rec.attachments);
+    // The RAM file names are the names the message carries (a part is named after its file); made
+    // again, as validation made them, for records spooled by an older version.
+    const names = attachmentNames(rec.attachments);
     await this.evictOthers(id, ctx);
     const mayExist = rec.ramFiles.length > 0;
     const journal = [...new Set([...rec.ramFiles, ...names])];

@@ -23,6 +23,7 @@
 //         "reboot": true,                       module restarts (RDY after boot time)
 //         "portLoss": <ms>}                     port disappears for ms (answer does not wait)
 //        → {"ok": true} or 400 {"error": "..."}
+// The keys are one table (FAULTS): key → validation → action; SimFaultRequest is its typed body.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -47,6 +48,37 @@ export interface ControlServerOptions {
 const MAX_BODY = 1024 * 1024;
 const SIM_STATES: readonly SimCardState[] = ['ready', 'absent', 'pin'];
 
+/** One entry of `sendResults`: the wire form of a SimSendOutcome (`http` or `httpStatus`). */
+export interface SendResultRequest {
+  err: number;
+  http?: number;
+  httpStatus?: number;
+  mmsrsp?: string;
+}
+
+/** The body of POST /fault: every key optional, applied in FAULTS order (the Testbed sends it). */
+export interface SimFaultRequest {
+  sim?: SimCardState;
+  registration?: number;
+  signal?: number;
+  dropPdp?: number;
+  sendResults?: SendResultRequest[];
+  hold?: boolean;
+  delayMs?: number;
+  drop?: number;
+  garble?: number;
+  urcMidResponse?: string;
+  urc?: string;
+  lineRate?: number;
+  baud?: number;
+  pdpActivationFailures?: number;
+  mmsc?: MmscFaults;
+  simSwap?: Partial<SimIdentityState> & { urcs?: SimSwapUrcs };
+  otherContext?: { ctx: number; apn: string };
+  reboot?: true;
+  portLoss?: number;
+}
+
 class BadRequest extends Error {}
 
 function int(v: unknown, key: string, min: number, max: number): number {
@@ -70,14 +102,8 @@ function sendResult(v: unknown): SimSendOutcome {
   return o.mmsrsp === undefined ? { err, httpStatus } : { err, httpStatus, mmsrsp: o.mmsrsp };
 }
 
-const KNOWN_KEYS = new Set([
-  'sim', 'registration', 'signal', 'dropPdp', 'sendResults', 'hold', 'delayMs', 'drop', 'garble',
-  'urcMidResponse', 'urc', 'lineRate', 'baud', 'pdpActivationFailures', 'mmsc', 'reboot', 'portLoss',
-  'simSwap', 'otherContext',
-]);
-
-/** A SIM identity field: digits (the ICCID may end in F) or, for the SPN, one line of printable text. */
-function identityOf(v: unknown): { identity: Partial<SimIdentityState>; urcs: SimSwapUrcs } {
+/** A `simSwap` body (DESIGN.md §10): digits for the IMSI and ICCID (which may end in F), a printable SPN. */
+function simSwapOf(v: unknown): { identity: Partial<SimIdentityState>; urcs: SimSwapUrcs } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequest('simSwap must be an object');
   const o = v as Record<string, unknown>;
   for (const key of Object.keys(o)) if (!['imsi', 'iccid', 'spn', 'urcs'].includes(key)) throw new BadRequest(`simSwap: unknown key "${key}"`);
@@ -91,13 +117,114 @@ function identityOf(v: unknown): { identity: Partial<SimIdentityState>; urcs: Si
     identity.iccid = o.iccid;
   }
   if (o.spn !== undefined) {
-    if (typeof o.spn !== 'string' || !/^[\x20-\x7e]{0,16}$/.test(o.spn) || o.spn.includes('"')) throw new BadRequest('simSwap.spn must be up to 16 printable ASCII characters without "');
+    if (typeof o.spn !== 'string' || !/^[\x20-\x7e]{0,16}$/.test(o.spn) || o.spn.includes('"')) {
+      throw new BadRequest('simSwap.spn must be up to 16 printable ASCII characters without "');
+    }
     identity.spn = o.spn;
   }
   const urcs = o.urcs ?? 'cpin';
   if (urcs !== 'cpin' && urcs !== 'qusim') throw new BadRequest('simSwap.urcs must be "cpin" or "qusim"');
   return { identity, urcs };
 }
+
+/** What a fault acts on. */
+interface FaultTarget {
+  modem: VirtualModem;
+  mmsc: ControlMmsc | undefined;
+  server: PortServer | undefined;
+  log: Logger;
+}
+
+/** A key's validation (throws BadRequest, changes nothing) giving the action that applies it. */
+type FaultRule = (value: unknown, target: FaultTarget) => () => void;
+
+function rule<T>(parse: (value: unknown, target: FaultTarget) => T, apply: (value: T, target: FaultTarget) => void): FaultRule {
+  return (value, target) => {
+    const parsed = parse(value, target);
+    return () => apply(parsed, target);
+  };
+}
+
+/** Every POST /fault key, in the order they are checked and applied; the known keys are these. */
+const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
+  sim: rule(
+    (v) => {
+      if (!SIM_STATES.includes(v as SimCardState)) throw new BadRequest('sim must be "ready", "absent" or "pin"');
+      return v as SimCardState;
+    },
+    (s, t) => t.modem.setSim(s),
+  ),
+  registration: rule((v) => int(v, 'registration', 0, 5), (stat, t) => t.modem.setRegistration(stat)),
+  signal: rule((v) => int(v, 'signal', 0, 99), (rssi, t) => t.modem.setSignal(rssi)),
+  dropPdp: rule((v) => int(v, 'dropPdp', 1, 16), (ctx, t) => void t.modem.dropPdp(ctx)),
+  sendResults: rule(
+    (v) => {
+      if (!Array.isArray(v)) throw new BadRequest('sendResults must be an array');
+      return v.map(sendResult);
+    },
+    (results, t) => t.modem.queueSendResults(results),
+  ),
+  hold: rule(
+    (v) => {
+      if (typeof v !== 'boolean') throw new BadRequest('hold must be true or false');
+      return v;
+    },
+    (on, t) => t.modem.holdSend(on),
+  ),
+  delayMs: rule((v) => int(v, 'delayMs', 0, 600_000), (ms, t) => t.modem.setDelay(ms)),
+  drop: rule((v) => int(v, 'drop', 0, 1_000_000), (n, t) => t.modem.dropNextResponses(n)),
+  garble: rule((v) => int(v, 'garble', 0, 1_000_000), (n, t) => t.modem.garbleNextResponses(n)),
+  urcMidResponse: rule((v) => line(v, 'urcMidResponse'), (l, t) => t.modem.injectUrcMidResponse(l)),
+  urc: rule((v) => line(v, 'urc'), (l, t) => t.modem.emitUrc(l)),
+  lineRate: rule((v) => int(v, 'lineRate', 0, 100_000_000), (bps, t) => t.modem.lineRate(bps)),
+  baud: rule((v) => int(v, 'baud', 0, 100_000_000), (baud, t) => t.modem.lineRate(baud / 10)),
+  pdpActivationFailures: rule(
+    (v) => int(v, 'pdpActivationFailures', 0, 1_000_000),
+    (n, t) => t.modem.failNextActivations(n),
+  ),
+  mmsc: rule(
+    (v, t) => {
+      const mmsc = t.mmsc;
+      if (!mmsc) throw new BadRequest('no loopback MMSC (start with --mmsc)');
+      if (typeof v !== 'object' || v === null) throw new BadRequest('mmsc must be an object');
+      const faults: MmscFaults = v;
+      return { mmsc, faults };
+    },
+    ({ mmsc, faults }) => mmsc.setFaults(faults),
+  ),
+  simSwap: rule(simSwapOf, ({ identity, urcs }, t) => t.modem.swapSim(identity, urcs)),
+  otherContext: rule(
+    (v) => {
+      const o = v as Record<string, unknown> | null;
+      if (typeof o !== 'object' || o === null) throw new BadRequest('otherContext must be {"ctx", "apn"}');
+      const ctx = int(o.ctx, 'otherContext.ctx', 1, 16);
+      if (typeof o.apn !== 'string' || !/^[\x21-\x7e]{0,100}$/.test(o.apn) || o.apn.includes('"')) throw new BadRequest('otherContext.apn must be an APN');
+      return { ctx, apn: o.apn };
+    },
+    ({ ctx, apn }, t) => {
+      if (!t.modem.activateOtherContext(ctx, apn)) t.log.warn({ ctx }, 'otherContext: three contexts are active already');
+    },
+  ),
+  reboot: rule(
+    (v) => {
+      if (v !== true) throw new BadRequest('reboot must be true');
+    },
+    (_, t) => t.modem.reboot(),
+  ),
+  portLoss: rule(
+    (v, t) => {
+      const ms = int(v, 'portLoss', 0, 3_600_000);
+      const server = t.server;
+      if (!server) throw new BadRequest('no port server');
+      return { server, ms };
+    },
+    ({ server, ms }, t) => {
+      server.portLoss(ms).catch((err: unknown) => t.log.error({ err }, 'port did not come back'));
+    },
+  ),
+};
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.keys(FAULTS));
 
 export class ControlServer {
   private readonly log: Logger;
@@ -174,99 +301,10 @@ export class ControlServer {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('body must be a JSON object');
     const f = body as Record<string, unknown>;
     for (const key of Object.keys(f)) if (!KNOWN_KEYS.has(key)) throw new BadRequest(`unknown fault "${key}"`);
-    const m = this.opts.modem;
+    const target: FaultTarget = { modem: this.opts.modem, mmsc: this.opts.mmsc, server: this.opts.server, log: this.log };
     const actions: (() => void)[] = [];
-    if (f.sim !== undefined) {
-      const s = f.sim as SimCardState;
-      if (!SIM_STATES.includes(s)) throw new BadRequest('sim must be "ready", "absent" or "pin"');
-      actions.push(() => m.setSim(s));
-    }
-    if (f.registration !== undefined) {
-      const stat = int(f.registration, 'registration', 0, 5);
-      actions.push(() => m.setRegistration(stat));
-    }
-    if (f.signal !== undefined) {
-      const rssi = int(f.signal, 'signal', 0, 99);
-      actions.push(() => m.setSignal(rssi));
-    }
-    if (f.dropPdp !== undefined) {
-      const ctx = int(f.dropPdp, 'dropPdp', 1, 16);
-      actions.push(() => void m.dropPdp(ctx));
-    }
-    if (f.sendResults !== undefined) {
-      if (!Array.isArray(f.sendResults)) throw new BadRequest('sendResults must be an array');
-      const results = f.sendResults.map(sendResult);
-      actions.push(() => m.queueSendResults(results));
-    }
-    if (f.hold !== undefined) {
-      if (typeof f.hold !== 'boolean') throw new BadRequest('hold must be true or false');
-      const on = f.hold;
-      actions.push(() => m.holdSend(on));
-    }
-    if (f.delayMs !== undefined) {
-      const ms = int(f.delayMs, 'delayMs', 0, 600_000);
-      actions.push(() => m.setDelay(ms));
-    }
-    if (f.drop !== undefined) {
-      const n = int(f.drop, 'drop', 0, 1_000_000);
-      actions.push(() => m.dropNextResponses(n));
-    }
-    if (f.garble !== undefined) {
-      const n = int(f.garble, 'garble', 0, 1_000_000);
-      actions.push(() => m.garbleNextResponses(n));
-    }
-    if (f.urcMidResponse !== undefined) {
-      const l = line(f.urcMidResponse, 'urcMidResponse');
-      actions.push(() => m.injectUrcMidResponse(l));
-    }
-    if (f.urc !== undefined) {
-      const l = line(f.urc, 'urc');
-      actions.push(() => m.emitUrc(l));
-    }
-    if (f.lineRate !== undefined) {
-      const bps = int(f.lineRate, 'lineRate', 0, 100_000_000);
-      actions.push(() => m.lineRate(bps));
-    }
-    if (f.baud !== undefined) {
-      const baud = int(f.baud, 'baud', 0, 100_000_000);
-      actions.push(() => m.lineRate(baud / 10));
-    }
-    if (f.pdpActivationFailures !== undefined) {
-      const n = int(f.pdpActivationFailures, 'pdpActivationFailures', 0, 1_000_000);
-      actions.push(() => m.failNextActivations(n));
-    }
-    if (f.mmsc !== undefined) {
-      const mmsc = this.opts.mmsc;
-      if (!mmsc) throw new BadRequest('no loopback MMSC (start with --mmsc)');
-      if (typeof f.mmsc !== 'object' || f.mmsc === null) throw new BadRequest('mmsc must be an object');
-      const faults = f.mmsc as MmscFaults;
-      actions.push(() => mmsc.setFaults(faults));
-    }
-    if (f.simSwap !== undefined) {
-      const { identity, urcs } = identityOf(f.simSwap);
-      actions.push(() => m.swapSim(identity, urcs));
-    }
-    if (f.otherContext !== undefined) {
-      const o = f.otherContext as Record<string, unknown> | null;
-      if (typeof o !== 'object' || o === null) throw new BadRequest('otherContext must be {"ctx", "apn"}');
-      const ctx = int(o.ctx, 'otherContext.ctx', 1, 16);
-      if (typeof o.apn !== 'string' || !/^[\x21-\x7e]{0,100}$/.test(o.apn) || o.apn.includes('"')) throw new BadRequest('otherContext.apn must be an APN');
-      const apn = o.apn;
-      actions.push(() => {
-        if (!m.activateOtherContext(ctx, apn)) this.log.warn({ ctx }, 'otherContext: three contexts are active already');
-      });
-    }
-    if (f.reboot !== undefined) {
-      if (f.reboot !== true) throw new BadRequest('reboot must be true');
-      actions.push(() => m.reboot());
-    }
-    if (f.portLoss !== undefined) {
-      const ms = int(f.portLoss, 'portLoss', 0, 3_600_000);
-      const server = this.opts.server;
-      if (!server) throw new BadRequest('no port server');
-      actions.push(() => {
-        server.portLoss(ms).catch((err: unknown) => this.log.error({ err }, 'port did not come back'));
-      });
+    for (const [key, check] of Object.entries(FAULTS)) {
+      if (f[key] !== undefined) actions.push(check(f[key], target));
     }
     for (const act of actions) act();
   }

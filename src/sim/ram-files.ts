@@ -78,3 +78,8 @@ export function isValidRamName(name: string): boolean {
   if (rest === '' || /[*?\\/\x00-\x1f]/.test(rest)) return false;
   return Buffer.byteLength(name, 'latin1') <= MAX_FILE_NAME_BYTES;
 }
+
+/** "RAM:" prefix in one spelling, so that "ram:x" and "RAM:x" name the same file. */
+export function normalizeRamName(name: string): string {
+  return name.toUpperCase().startsWith(RAM_PREFIX) ? RAM_PREFIX + name.slice(RAM_PREFIX.length) : name;
+}

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { SerialPort } from 'serialport';
 import type { VirtualModem } from './modem.js';
+import { spawnFailure } from './programs.js';
 
 /** What the control API needs of a server: take the port away for a while. */
 export interface PortServer {
@@ -140,7 +141,8 @@ export class PtyServer implements PortServer {
 /**
  * A socat pty pair, raw and without echo, whose ptys are linked at `a` and `b`; resolves once socat
  * says both exist (its stderr then stays in utf8 for the caller's log). Rejects, killing socat, if
- * it exits or is not ready within `readyTimeoutMs` (default 5000).
+ * it exits or is not ready within `readyTimeoutMs` (default 5000); at once with a
+ * ProgramMissingError when socat is not installed.
  */
 export async function startSocatPair(a: string, b: string, opts: { socat?: string; readyTimeoutMs?: number } = {}): Promise<ChildProcess> {
   const child = spawn(opts.socat ?? 'socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -155,17 +157,18 @@ export async function startSocatPair(a: string, b: string, opts: { socat?: strin
       reject(err);
     };
     const onExit = (code: number | null): void => fail(new Error(`socat exited (${code}): ${text.trim()}`));
+    const onError = (err: Error): void => fail(spawnFailure(err, 'socat', 'socat'));
     const onText = (chunk: string): void => {
       text += chunk;
       // socat -d -d prints this once both ptys (and their links) exist.
       if (!text.includes('starting data transfer loop')) return;
       clearTimeout(timer);
       stderr.off('data', onText);
-      child.off('error', fail);
+      child.off('error', onError);
       child.off('exit', onExit);
       resolve();
     };
-    child.once('error', fail);
+    child.once('error', onError);
     child.once('exit', onExit);
     stderr.on('data', onText);
   });

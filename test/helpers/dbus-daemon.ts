@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { BUS_NAME } from '../../src/api/dbus/names.js';
-import { sessionBusConfig } from '../../src/sim/testbed.js';
+import { sessionBusConfig } from '../../src/harness/testbed.js';
 
 export interface PrivateBus {
   /** The address to give clients (`unix:path=…,guid=…`). */

@@ -1,13 +1,13 @@
-// MQTT helpers for the tests: the real mosquitto (src/bench/mosquitto.ts, shared with the soak), a
+// MQTT helpers for the tests: the real mosquitto (src/harness/mosquitto.ts, shared with the soak), a
 // recording test client, and runners for the documented command lines.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import type { Mosquitto } from '../../src/bench/mosquitto.js';
-import { until as pollUntil } from '../../src/bench/common.js';
+import type { Mosquitto } from '../../src/harness/mosquitto.js';
+import { until as pollUntil } from '../../src/harness/wait.js';
 
-export { Mosquitto, freePort, type MosquittoOptions } from '../../src/bench/mosquitto.js';
+export { Mosquitto, freePort, type MosquittoOptions } from '../../src/harness/mosquitto.js';
 
 /** One message as a test client received it. */
 export interface Received {

@@ -2,8 +2,8 @@
 // the real mmsd process) plus a D-Bus client on that bus.
 import { createHash } from 'node:crypto';
 import { MmsClient, type MessageProperties } from '../../src/api/dbus/client.js';
-import { Testbed, type LogLine, type TestbedOptions } from '../../src/sim/testbed.js';
-import { until } from '../../src/bench/common.js';
+import { Testbed, type LogLine, type TestbedOptions } from '../../src/harness/testbed.js';
+import { until } from '../../src/harness/wait.js';
 
 export { until };
 
@@ -123,4 +123,4 @@ export function senderLines(tb: Testbed, id: string, msg: string): LogLine[] {
 }
 
 /** A small deterministic PRNG (mulberry32) for reproducible "random" test schedules. */
-export { mulberry32 as prng } from '../../src/bench/common.js';
+export { mulberry32 as prng } from '../../src/harness/random.js';

@@ -1,6 +1,6 @@
 // The AT channel (src/at) against mmsd-sim as a separate process: over a real pty pair through
-// the real serialport binding, and over tcp://. §3.6 through the channel, ACK-mode uploads with
-// verified checksums, data containing "+++", URCs, and the port disappearing and returning.
+// the real serialport binding, and over tcp://. §3.6 through the channel, ACK-mode uploads (the
+// driver's QFUPL protocol) with verified checksums, data containing "+++", URCs, and the port disappearing and returning.
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +8,8 @@ import { AtChannel } from '../../src/at/channel.js';
 import { checksum16 } from '../../src/at/checksum.js';
 import { ClosedError, CmeError } from '../../src/at/errors.js';
 import { createTransport } from '../../src/at/transport.js';
-import { Testbed } from '../../src/sim/testbed.js';
+import { upload } from '../../src/modem/qfupl.js';
+import { Testbed } from '../../src/harness/testbed.js';
 
 const log = pino({ level: 'silent' });
 let tb: Testbed | undefined;
@@ -60,18 +61,18 @@ for (const tcp of [false, true]) {
       await at.command('AT+QMMSEDIT=4,1,"test EM05 mms"');
       expect((await at.command('AT+QMMSEDIT=4', { prefix: '+QMMSEDIT:' })).lines).toEqual(['+QMMSEDIT: 4,"ASCII","test EM05 mms"']);
       const text = Buffer.from('x'.repeat(100));
-      const up = await at.upload('AT+QFUPL="RAM:test_ram.txt",100,300,1', text);
+      const up = await upload(at, 'AT+QFUPL="RAM:test_ram.txt",100,300,1', text);
       expect(up).toMatchObject({ size: 100, checksum: checksum16(text) });
       expect((await at.command('AT+QFLST="RAM:*"', { prefix: '+QFLST:' })).lines).toEqual(['+QFLST: "RAM:test_ram.txt",100']);
       await at.command('AT+QMMSEDIT=5,1,"RAM:test_ram.txt"');
       const pic = pattern(200);
-      await at.upload('AT+QFUPL="RAM:test_pic.jpg",200,300,1', pic);
+      await upload(at, 'AT+QFUPL="RAM:test_pic.jpg",200,300,1', pic);
       await at.command('AT+QMMSEDIT=5,1,"RAM:test_pic.jpg"');
       expect((await at.command('AT+QMMSEDIT=5', { prefix: '+QMMSEDIT:' })).lines).toEqual([
         '+QMMSEDIT: 5,"RAM:test_ram.txt"',
         '+QMMSEDIT: 5,"RAM:test_pic.jpg"',
       ]);
-      const result = new Promise<string>((resolve) => at.on('urc', (l) => l.startsWith('+QMMSEND:') && resolve(l)));
+      const result = new Promise<string>((resolve) => at.onUrc('+QMMSEND:', resolve));
       await at.command('AT+QMMSEND=100');
       expect(await result).toBe('+QMMSEND: 0,200');
       await at.command('AT+QMMSEDIT=0');
@@ -91,13 +92,13 @@ for (const tcp of [false, true]) {
       const data = Buffer.alloc(200 * 1024, '+++');
       data.set(pattern(4096), 100_000);
       const progress: number[] = [];
-      const r = await at.upload(`AT+QFUPL="RAM:plus.bin",${data.length},120,1`, data, { onProgress: (sent) => progress.push(sent) });
+      const r = await upload(at, `AT+QFUPL="RAM:plus.bin",${data.length},120,1`, data, { onProgress: (sent) => progress.push(sent) });
       expect(r).toMatchObject({ size: data.length, checksum: checksum16(data) });
       expect(progress.at(-1)).toBe(data.length);
       expect(progress.length).toBeGreaterThanOrEqual(200);
       const st = (await tb!.simState()) as { ramFiles: { name: string; size: number }[] };
       expect(st.ramFiles).toEqual([expect.objectContaining({ name: 'RAM:plus.bin', size: data.length })]);
-      await expect(at.upload(`AT+QFUPL="RAM:plus.bin",10,10,1`, Buffer.alloc(10))).rejects.toBeInstanceOf(CmeError);
+      await expect(upload(at, `AT+QFUPL="RAM:plus.bin",10,10,1`, Buffer.alloc(10))).rejects.toBeInstanceOf(CmeError);
       expect((await at.command('AT')).lines).toEqual([]); // still usable after the refusal
     });
 
@@ -122,12 +123,10 @@ describe('the virtual modem posts real MMS (raw AT over a pty)', () => {
     await at.command(`AT+QMMSCFG="character","${charset}"`);
     await at.command(`AT+QMMSEDIT=4,1,"${hex}"`);
     const result = new Promise<string>((resolve) => {
-      const onUrc = (l: string): void => {
-        if (!l.startsWith('+QMMSEND:')) return;
-        at.off('urc', onUrc);
+      const off = at.onUrc('+QMMSEND:', (l) => {
+        off();
         resolve(l);
-      };
-      at.on('urc', onUrc);
+      });
     });
     await at.command('AT+QMMSEND=30');
     return result;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { describe, expect, it } from 'vitest';
 import type { CarrierProperties } from '../../src/api/dbus/client.js';
-import { MMSCTL_BIN, type TestbedOptions } from '../../src/sim/testbed.js';
+import { MMSCTL_BIN, type TestbedOptions } from '../../src/harness/testbed.js';
 import { countAt, finalWithin, pseudoImage, receivedWithSubject, simView, startStack, transcript, until, type Stack } from '../helpers/stack.js';
 
 const TO = ['+15550004000'];

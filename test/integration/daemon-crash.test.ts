@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type ExpectStatic, type TestContext } from 'vitest';
-import type { LogLine, ProcessHandle } from '../../src/sim/testbed.js';
+import type { LogLine, ProcessHandle } from '../../src/harness/testbed.js';
 import {
   prng,
   pseudoImage,

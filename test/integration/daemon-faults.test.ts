@@ -17,7 +17,7 @@ import {
   waitForProps,
   type Stack,
 } from '../helpers/stack.js';
-import type { TestbedOptions } from '../../src/sim/testbed.js';
+import type { TestbedOptions } from '../../src/harness/testbed.js';
 
 const TO = ['+15550001001'];
 const text = (s: string): { name: string; contentType: string; data: Buffer } => ({

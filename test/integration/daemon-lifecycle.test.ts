@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { describe, it } from 'vitest';
-import { MMSD_BIN, Testbed } from '../../src/sim/testbed.js';
+import { MMSD_BIN, Testbed } from '../../src/harness/testbed.js';
 import {
   finalWithin,
   pseudoImage,
@@ -17,7 +17,7 @@ import {
   within,
   type Stack,
 } from '../helpers/stack.js';
-import type { TestbedOptions } from '../../src/sim/testbed.js';
+import type { TestbedOptions } from '../../src/harness/testbed.js';
 
 const TO = ['+15550003000'];
 

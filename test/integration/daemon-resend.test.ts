@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MMSCTL_BIN } from '../../src/sim/testbed.js';
+import { MMSCTL_BIN } from '../../src/harness/testbed.js';
 import { run, type Run } from '../helpers/dbus-daemon.js';
 import { pseudoImage, sha256, startStack, waitForProps, type Stack } from '../helpers/stack.js';
 

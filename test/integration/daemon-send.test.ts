@@ -1,6 +1,6 @@
 // The daemon end to end (issue: daemon): the real mmsd process, the virtual modem on a real pty,
 // the loopback MMSC, a private D-Bus bus. What the MMSC received is the proof.
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,43 @@ describe('mmsd sends through the virtual modem', () => {
     expect(seen).toContain('sending');
     const m = (await s.tb.received()).find((r) => r.subject === 'paths');
     expect(m?.parts.find((p) => p.name === 'reading.csv')).toMatchObject({ size: data.length, sha256: sha256(data) });
+  });
+
+  it('names every part for the recipient exactly as the daemon recorded it (résumé (final).pdf → resume_final.pdf)', async () => {
+    const given = [
+      { name: 'résumé (final).pdf', data: Buffer.from('%PDF-1.4 cv\n') },
+      { name: 'Foto vom Garten 1.JPG', data: pseudoImage(2048, 3) },
+      { name: 'scan.dat', contentType: 'image/jpeg', data: pseudoImage(1024, 4) },
+      { name: '你好.txt', contentType: 'text/plain; charset=utf-8', data: Buffer.from('你好\n') },
+      { name: `${'Ä'.repeat(30)} ${'b'.repeat(60)}.png`, contentType: 'image/png', data: Buffer.from('png') },
+      { name: 'Photo.png', data: Buffer.from('one') },
+      { name: 'photo.png', data: Buffer.from('two') },
+    ];
+    const final = await s.final(await s.client.sendData({ to: ['+15550000010'], subject: 'names', id: 'e2e-names' }, given));
+    expect(final.Status).toBe('sent');
+
+    // The name the daemon keeps for each part (what a client is shown, and what a resend sends).
+    const record = JSON.parse(await readFile(join(s.tb.stateDir, 'messages', 'e2e-names.json'), 'utf8')) as { attachments: { name: string }[] };
+    const recorded = record.attachments.map((a) => a.name);
+    expect(recorded).toEqual([
+      'resume_final.pdf',
+      'Foto_vom_Garten_1.JPG',
+      'scan.jpg',
+      'part.txt',
+      `${'A'.repeat(30)}_${'b'.repeat(76 - 4 - 31)}.png`,
+      'Photo.png',
+      'photo-2.png',
+    ]);
+
+    // What the loopback MMSC stored (--store): the same names, in the same order, the same bytes.
+    const folders = await readdir(s.tb.storeDir);
+    const stored = await Promise.all(
+      folders.map(async (f) => JSON.parse(await readFile(join(s.tb.storeDir, f, 'message.json'), 'utf8')) as { subject: string | null; parts: { name: string; sha256: string; contentType: string }[] }),
+    );
+    const m = stored.find((x) => x.subject === 'names');
+    const parts = m!.parts.filter((p) => p.contentType !== 'application/smil');
+    expect(parts.map((p) => p.name)).toEqual(recorded);
+    expect(parts.map((p) => p.sha256)).toEqual(given.map((g) => sha256(g.data)));
   });
 
   it('refuses bad requests with named errors, and nothing reaches the modem', async () => {

@@ -11,6 +11,7 @@ import { FakeContext } from '../helpers/fake-context.js';
 
 const POLICY = fileURLToPath(new URL('../../dbus/org.example.Mms1.conf', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const MMSCTL = fileURLToPath(new URL('../../dist/cli/mmsctl.js', import.meta.url));
 const SEND_DATA = ['call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'SendMessageData', 'asasassa(ssay)a{sv}',
   '1', '+15551234', '0', '0', 'hi', '1', 'a.txt', 'text/plain', '2', '104', '105'];
 
@@ -24,6 +25,14 @@ const member = `mmsdt${randomBytes(3).toString('hex')}`;
 function busctlAs(user: string, group: string, ...args: string[]): Promise<Run> {
   const groups = user === 'nobody' ? ['--clear-groups'] : ['--init-groups'];
   return run('setpriv', [`--reuid=${user}`, `--regid=${group}`, ...groups, 'busctl', `--address=${daemon.address}`, ...args]);
+}
+
+/** mmsctl (dist/cli/mmsctl.js) on the private bus, as its system bus, as `user`. */
+function mmsctlAs(user: string, group: string, ...args: string[]): Promise<Run> {
+  const groups = user === 'nobody' ? ['--clear-groups'] : ['--init-groups'];
+  return run('setpriv', [`--reuid=${user}`, `--regid=${group}`, ...groups, process.execPath, MMSCTL, '--bus', 'system', ...args], {
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: daemon.address },
+  });
 }
 
 beforeAll(async () => {
@@ -79,6 +88,26 @@ describe('the shipped bus policy', () => {
     // …and the other user still may only read that message.
     const status = await busctlAs('nobody', 'nogroup', 'get-property', BUS_NAME, messagePath('from-member'), MESSAGE_INTERFACE, 'Status');
     expect(status.stdout.trim()).toBe('s "cancelled"');
+  });
+
+  it('lets only root and members of mms list messages, and anyone show one (ListMessages is a method)', async () => {
+    const send = await busctlAs(member, 'mms', ...SEND_DATA, '1', 'Id', 's', 'listed');
+    expect(send.code, send.stderr).toBe(0);
+
+    const call = await busctlAs('nobody', 'nogroup', 'call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages');
+    expect(call.stderr).toMatch(/Access denied|Rejected send message/i);
+    const list = await mmsctlAs('nobody', 'nogroup', 'list');
+    expect(list.code, list.stderr).toBe(3);
+    expect(list.stderr).toMatch(/^mmsctl: AccessDenied: .*listing need root or group mms; status and show do not\)\n$/);
+
+    const memberList = await mmsctlAs(member, 'mms', '--json', 'list');
+    expect(memberList.code, memberList.stderr).toBe(0);
+    expect(memberList.stdout).toContain('"listed"');
+    const show = await mmsctlAs('nobody', 'nogroup', '--json', 'show', 'listed');
+    expect(show.code, show.stderr).toBe(0);
+    expect(JSON.parse(show.stdout)).toMatchObject({ id: 'listed', subject: 'hi' });
+    const status = await mmsctlAs('nobody', 'nogroup', 'status');
+    expect(status.code, status.stderr).toBe(0);
   });
 
   it('does not let anyone but root or mmsd own the name', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Testbed } from '../../src/sim/testbed.js';
+import { Testbed } from '../../src/harness/testbed.js';
 import type { ReceivedMessage } from '../../src/sim/types.js';
 import { BackgroundShell, cliEnvFor, Mosquitto, MqttObserver, runShell, runTool, until } from '../helpers/mosquitto.js';
 import { pseudoImage, sha256, transcript } from '../helpers/stack.js';

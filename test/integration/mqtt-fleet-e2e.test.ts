@@ -2,7 +2,7 @@
 // queue"): three real mmsd processes, each with its own virtual modem and loopback MMSC, on one
 // shared subscription of a real mosquitto. The three MMSCs together are the proof.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Testbed } from '../../src/sim/testbed.js';
+import { Testbed } from '../../src/harness/testbed.js';
 import { Mosquitto, MqttObserver, until } from '../helpers/mosquitto.js';
 
 const GATEWAYS = ['gw1', 'gw2', 'gw3'] as const;

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MMSCTL_BIN } from '../../src/sim/testbed.js';
+import { MMSCTL_BIN } from '../../src/harness/testbed.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const README = new URL('../../README.md', import.meta.url);

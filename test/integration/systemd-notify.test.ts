@@ -1,7 +1,7 @@
 // mmsd under systemd's notify protocol, for real: NOTIFY_SOCKET points at a datagram socket this
 // test reads; READY=1 with STATUS=, WATCHDOG=1 only while the AT channel answers, STOPPING=1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Testbed } from '../../src/sim/testbed.js';
+import { Testbed } from '../../src/harness/testbed.js';
 import { NotifySocket, type Datagram } from '../helpers/notify-socket.js';
 import { countAt, startStack, transcript, until } from '../helpers/stack.js';
 import { mkdtemp, rm } from 'node:fs/promises';

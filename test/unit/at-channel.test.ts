@@ -1,67 +1,17 @@
-// AtChannel against a scripted fake transport: final codes, prefixes, URCs, echo, timeouts and
-// resynchronisation, uploads in ACK mode, escape, and transport loss with reopen.
+// AtChannel against a scripted fake transport: final codes, prefixes, URCs and their routing,
+// echo, timeouts and resynchronisation, data mode run for a protocol, escape, and transport loss
+// with reopen. (The QFUPL upload protocol's own tests: modem-qfupl.test.ts.)
 import { once } from 'node:events';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { AtChannel, type AtChannelOptions } from '../../src/at/channel.js';
-import { checksum16 } from '../../src/at/checksum.js';
-import {
-  AtError,
-  AtErrorResult,
-  ChecksumError,
-  ClosedError,
-  CmeError,
-  CmsError,
-  TimeoutError,
-} from '../../src/at/errors.js';
-import { FakeTransport, ScriptedModem, until } from './at-fakes.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AtChannel } from '../../src/at/channel.js';
+import { AtError, AtErrorResult, ClosedError, CmeError, CmsError, TimeoutError } from '../../src/at/errors.js';
+import type { DataModeProtocol, DataModeSession } from '../../src/at/types.js';
+import { FakeTransport, ScriptedModem, rig, stopChannels, stopLater, until } from './at-fakes.js';
 
 const log = pino({ level: 'silent' });
-const channels: AtChannel[] = [];
 
-afterEach(async () => {
-  for (const c of channels.splice(0)) await c.stop();
-});
-
-const up = (name: string, n: number): string => `AT+QFUPL="RAM:${name}",${n},60,1`;
-const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff));
-
-interface Rig {
-  ch: AtChannel;
-  transports: FakeTransport[];
-  modems: ScriptedModem[];
-  /** The current transport and module. */
-  t: () => FakeTransport;
-  m: () => ScriptedModem;
-  urcs: string[];
-}
-
-async function rig(opts: Partial<AtChannelOptions> = {}, setup?: (m: ScriptedModem) => void): Promise<Rig> {
-  const transports: FakeTransport[] = [];
-  const modems: ScriptedModem[] = [];
-  const ch = new AtChannel({
-    logger: log,
-    defaultTimeoutMs: 1000,
-    reopenMinMs: 5,
-    reopenMaxMs: 20,
-    resyncTimeoutMs: 200,
-    escapeGuardMs: 20,
-    openTransport: () => {
-      const t = new FakeTransport();
-      const m = new ScriptedModem(t);
-      setup?.(m);
-      transports.push(t);
-      modems.push(m);
-      return t;
-    },
-    ...opts,
-  });
-  channels.push(ch);
-  const urcs: string[] = [];
-  ch.on('urc', (l) => urcs.push(l));
-  await ch.start();
-  return { ch, transports, modems, t: () => transports.at(-1)!, m: () => modems.at(-1)!, urcs };
-}
+afterEach(stopChannels);
 
 describe('AtChannel commands', () => {
   it('writes the command with CR in one write and resolves its info lines on OK', async () => {
@@ -122,13 +72,14 @@ describe('AtChannel commands', () => {
 
   it('collects only prefixed lines and routes the rest as URCs, even mid-response', async () => {
     const r = await rig();
-    r.m().on('AT+QFLST="RAM:*"', '+QFLST: "RAM:a.txt",10\r\n+CEREG: 1\r\n+QFLST: "RAM:b.jpg",20\r\nRDY\r\n\r\nOK');
+    r.m().on('AT+QFLST="RAM:*"', '+QFLST: "RAM:a.txt",10\r\n+CEREG: 1\r\n+QFLST: "RAM:b.jpg",20\r\nRDY\r\nnoise\r\n\r\nOK');
     const res = await r.ch.command('AT+QFLST="RAM:*"', { prefix: '+QFLST:' });
     expect(res.lines).toEqual(['+QFLST: "RAM:a.txt",10', '+QFLST: "RAM:b.jpg",20']);
     expect(r.urcs).toEqual(['+CEREG: 1', 'RDY']);
+    expect(r.unsolicited).toEqual(['noise']);
   });
 
-  it('without a prefix collects every line that is not a known URC', async () => {
+  it('without a prefix collects every line that is not a registered URC', async () => {
     const r = await rig();
     r.m().on('ATI', 'Quectel\r\nEC25\r\n+QIND: "csq",20,99\r\nRevision: EC25EFAR06A06M4G\r\n\r\nOK');
     const res = await r.ch.command('ATI');
@@ -218,14 +169,15 @@ describe('AtChannel commands', () => {
     expect(r.m().commands.filter((c) => c === 'AT+CMEE?')).toHaveLength(3);
   });
 
-  it('logs garbage lines, emits them as URCs between commands and ignores them inside one', async () => {
+  it('logs garbage lines, emits them as unsolicited between commands and ignores them inside one', async () => {
     const r = await rig();
     r.t().reply('\r\n\x00\x13\xff\xfe\r\n');
-    await until(() => r.urcs.length === 1);
-    expect(r.urcs[0]).toContain('\u0013');
+    await until(() => r.unsolicited.length === 1);
+    expect(r.unsolicited[0]).toContain('\u0013');
     r.m().on('AT+CGSN', '\x01\x02junk\r\n867698040123456\r\n\r\nOK');
     expect((await r.ch.command('AT+CGSN')).lines).toEqual(['867698040123456']);
-    expect(r.urcs).toHaveLength(1);
+    expect(r.unsolicited).toHaveLength(1);
+    expect(r.urcs).toEqual([]);
   });
 
   it('drops a stray final result code that arrives between commands', async () => {
@@ -236,147 +188,271 @@ describe('AtChannel commands', () => {
     expect(r.urcs).toEqual([]);
   });
 
-  it('uses the configured URC table instead of the default', async () => {
-    const r = await rig({ urcPrefixes: ['+MYURC:'] });
+  it('knows only the URCs registered, until their registration is removed', async () => {
+    const r = await rig({}, undefined, []);
+    const mine: string[] = [];
+    const off = r.ch.onUrc('+MYURC:', (l) => mine.push(l));
     r.m().on('ATI', '+MYURC: 1\r\n+CEREG: 1\r\n\r\nOK');
     expect((await r.ch.command('ATI')).lines).toEqual(['+CEREG: 1']);
-    expect(r.urcs).toEqual(['+MYURC: 1']);
+    expect(mine).toEqual(['+MYURC: 1']);
+    off();
+    expect((await r.ch.command('ATI')).lines).toEqual(['+MYURC: 1', '+CEREG: 1']);
+    r.t().reply('\r\n+MYURC: 2\r\n');
+    await until(() => r.unsolicited.length === 1);
+    expect(r.unsolicited).toEqual(['+MYURC: 2']);
+    expect(mine).toEqual(['+MYURC: 1']);
   });
 });
 
-describe('AtChannel uploads', () => {
+describe('AtChannel URC routing', () => {
+  const PDU = '07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07';
 
-  for (const size of [1, 1023, 1024, 1025, 2048, 3000]) {
-    it(`uploads ${size} bytes in 1024-byte blocks, waiting for each ACK`, async () => {
-      const r = await rig();
-      const data = bytes(size);
-      const progress: [number, number][] = [];
-      const res = await r.ch.upload(up('f.bin', size), data, { onProgress: (s, t) => progress.push([s, t]) });
-      expect(res.size).toBe(size);
-      expect(res.checksum).toBe(checksum16(data));
-      expect(r.m().uploaded).toEqual(data);
-      const blocks = Math.ceil(size / 1024);
-      // One command write and one write per block.
-      expect(r.t().writes).toHaveLength(1 + blocks);
-      expect(r.t().writes.slice(1).map((w) => w.length)).toEqual(
-        Array.from({ length: blocks }, (_, i) => Math.min(1024, size - i * 1024)),
-      );
-      expect(progress.at(-1)).toEqual([size, size]);
-      expect(progress.map((p) => p[0])).toEqual([
-        ...Array.from({ length: blocks - 1 }, (_, i) => (i + 1) * 1024),
-        size,
+  it('hands a URC its trailing lines, between commands and mid-response', async () => {
+    const r = await rig();
+    const cmt: [string, readonly string[]][] = [];
+    r.ch.onUrc('+CMT:', (line, trailing) => cmt.push([line, trailing]), { trailingLines: 1 });
+    r.t().reply(`\r\n+CMT: ,24\r\n${PDU}\r\n`);
+    await until(() => cmt.length === 1);
+    // Mid-response of a command without a prefix, whose info lines would otherwise take the PDU.
+    r.m().on('AT+CGSN', `867698040123456\r\n+CMT: "",24\r\n${PDU}\r\n\r\nOK`);
+    expect((await r.ch.command('AT+CGSN')).lines).toEqual(['867698040123456']);
+    expect(cmt).toEqual([
+      ['+CMT: ,24', [PDU]],
+      ['+CMT: "",24', [PDU]],
+    ]);
+    expect(r.unsolicited).toEqual([]);
+  });
+
+  it('calls every handler of a prefix once per URC, and the others even when one throws', async () => {
+    const r = await rig();
+    const a: string[] = [];
+    const b: string[] = [];
+    const offA = r.ch.onUrc('+CMTI:', (l) => a.push(l));
+    r.ch.onUrc('+CMTI:', () => {
+      throw new Error('handler bug');
+    });
+    r.ch.onUrc('+CMTI:', (l) => b.push(l));
+    r.t().reply('\r\n+CMTI: "ME",3\r\n');
+    await until(() => b.length === 1);
+    offA();
+    r.t().reply('\r\n+CMTI: "ME",4\r\n');
+    await until(() => b.length === 2);
+    expect(a).toEqual(['+CMTI: "ME",3']);
+    expect(b).toEqual(['+CMTI: "ME",3', '+CMTI: "ME",4']);
+    // The rig's own registration of +CMTI: got both as well; the channel still works.
+    expect(r.urcs).toEqual(['+CMTI: "ME",3', '+CMTI: "ME",4']);
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+
+  it('drops a URC whose trailing lines were cut off by the port closing', async () => {
+    const r = await rig();
+    const cmt: string[] = [];
+    r.ch.onUrc('+CMT:', (l) => cmt.push(l), { trailingLines: 1 });
+    const reconnected = once(r.ch, 'connected');
+    r.t().reply('\r\n+CMT: ,24\r\n'); // taken at once: the fake emits synchronously
+    r.t().lose();
+    await reconnected;
+    r.t().reply('\r\n+CEREG: 1\r\n');
+    await until(() => r.urcs.length === 1);
+    expect(r.urcs).toEqual(['+CEREG: 1']);
+    expect(cmt).toEqual([]);
+  });
+
+  it('refuses an empty prefix and a negative number of trailing lines', () => {
+    const ch = new AtChannel({ logger: log, openTransport: () => new FakeTransport() });
+    expect(() => ch.onUrc('', () => undefined)).toThrow(TypeError);
+    expect(() => ch.onUrc('+CMT:', () => undefined, { trailingLines: -1 })).toThrow(TypeError);
+  });
+});
+
+describe('AtChannel PDU commands (27.005 AT+CMGR, AT+CMGL in PDU mode)', () => {
+  const PDU1 = '07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07';
+  const PDU2 = '0791448720003023240DD0E474D81C0EBB010000111011315214000BE474D81C0EBB5DE3771B';
+  const CMGR = { prefix: '+CMGR:', pdu: true } as const;
+  const CMGL = { prefix: '+CMGL:', pdu: true } as const;
+
+  it('takes the line after each header as its PDU: AT+CMGR', async () => {
+    const r = await rig();
+    r.m().on('AT+CMGR=3', `+CMGR: 0,,38\r\n${PDU1}\r\n\r\nOK`);
+    expect(await r.ch.command('AT+CMGR=3', CMGR)).toEqual({
+      lines: ['+CMGR: 0,,38', PDU1],
+      pdus: [{ header: '+CMGR: 0,,38', body: PDU1 }],
+    });
+    expect(r.urcs).toEqual([]);
+    expect(r.unsolicited).toEqual([]);
+  });
+
+  it('pairs every header with its PDU: AT+CMGL=4, and an empty list', async () => {
+    const r = await rig();
+    r.m().on('AT+CMGL=4', `+CMGL: 1,0,,38\r\n${PDU1}\r\n+CMGL: 2,1,,37\r\n${PDU2}\r\n\r\nOK`);
+    expect(await r.ch.command('AT+CMGL=4', CMGL)).toEqual({
+      lines: ['+CMGL: 1,0,,38', PDU1, '+CMGL: 2,1,,37', PDU2],
+      pdus: [
+        { header: '+CMGL: 1,0,,38', body: PDU1 },
+        { header: '+CMGL: 2,1,,37', body: PDU2 },
+      ],
+    });
+    r.m().on('AT+CMGL=4', 'OK');
+    expect(await r.ch.command('AT+CMGL=4', CMGL)).toEqual({ lines: [], pdus: [] });
+  });
+
+  it('routes a +CMTI arriving mid-response as a URC, between pairs and even inside one', async () => {
+    const r = await rig();
+    r.m().on(
+      'AT+CMGL=4',
+      `+CMGL: 1,0,,38\r\n${PDU1}\r\n+CMTI: "ME",5\r\n+CMGL: 2,1,,37\r\n+CMTI: "ME",6\r\n${PDU2}\r\n\r\nOK`,
+    );
+    const res = await r.ch.command('AT+CMGL=4', CMGL);
+    expect(res.pdus).toEqual([
+      { header: '+CMGL: 1,0,,38', body: PDU1 },
+      { header: '+CMGL: 2,1,,37', body: PDU2 },
+    ]);
+    expect(res.lines).toEqual(['+CMGL: 1,0,,38', PDU1, '+CMGL: 2,1,,37', PDU2]);
+    expect(r.urcs).toEqual(['+CMTI: "ME",5', '+CMTI: "ME",6']);
+  });
+
+  it('fails with AtError when a header comes without its PDU, and typed on +CMS ERROR', async () => {
+    const r = await rig();
+    r.m().on('AT+CMGR=1', '+CMGR: 0,,38\r\n\r\nOK');
+    const err = await r.ch.command('AT+CMGR=1', CMGR).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtError);
+    expect((err as Error).message).toBe('AT+CMGR=1: "+CMGR: 0,,38" came without its PDU line');
+    r.m().on('AT+CMGR=2', '+CMS ERROR: 321');
+    const cms = await r.ch.command('AT+CMGR=2', CMGR).catch((e: unknown) => e);
+    expect(cms).toBeInstanceOf(CmsError);
+    expect((cms as CmsError).code).toBe(321);
+    // Without the PDU type the same answer is a header and a line for no one.
+    r.m().on('AT+CMGR=3', `+CMGR: 0,,38\r\n${PDU1}\r\n\r\nOK`);
+    expect(await r.ch.command('AT+CMGR=3', { prefix: '+CMGR:' })).toEqual({ lines: ['+CMGR: 0,,38'] });
+    expect(r.unsolicited).toEqual([PDU1]);
+  });
+
+  it('refuses a PDU command without a prefix before writing it', async () => {
+    const r = await rig();
+    await expect(r.ch.command('AT+CMGR=1', { pdu: true })).rejects.toThrow('a PDU command needs the prefix');
+    expect(r.t().writes).toEqual([]);
+  });
+});
+
+/** A download: "CONNECT <n>", exactly n raw bytes, then "+XDL: <n>" and OK (a QFDWL-like shape). */
+class TestDownload implements DataModeProtocol<{ connectLine: string; data: Buffer; lines: string[] }> {
+  readonly name = 'download';
+  rawBytesAfter(line: string): number {
+    return Number(/^CONNECT (\d+)$/.exec(line)?.[1] ?? 0);
+  }
+  async run(s: DataModeSession): Promise<{ connectLine: string; data: Buffer; lines: string[] }> {
+    const b = await s.receive('bytes');
+    const f = await s.receive('final');
+    if (b.kind !== 'bytes' || f.kind !== 'final') throw new Error(`unexpected ${b.kind}, ${f.kind}`);
+    return { connectLine: s.connectLine, data: b.data, lines: f.lines };
+  }
+}
+
+/** Sends one block, waits for its ">" token; `fail` makes it throw after CONNECT instead. */
+class TestBlock implements DataModeProtocol<string> {
+  readonly name = 'test transfer';
+  readonly tokens = ['>'];
+  readonly restartUrcs = ['RDY'];
+  session: DataModeSession | undefined;
+  constructor(private readonly fail = false) {}
+  async run(s: DataModeSession): Promise<string> {
+    this.session = s;
+    if (this.fail) throw new Error('protocol gave up');
+    const r = await s.send(Buffer.from('payload'), 'token');
+    return r.kind === 'token' ? r.token : r.kind;
+  }
+}
+
+describe('AtChannel data mode', () => {
+  // Holds CR, LF, "OK", "A" and "+": none of it may be read as a line.
+  const PAYLOAD = Buffer.from('\r\nOK\r\nA+X\x00\xff\n', 'latin1');
+
+  function downloadModule(r: Awaited<ReturnType<typeof rig>>, chunks: (all: Buffer) => Buffer[]): void {
+    const t = r.t();
+    const onWrite = t.onWrite;
+    t.onWrite = (d) => {
+      if (d.toString('latin1') !== 'AT+XDL\r') return onWrite?.(d);
+      const all = Buffer.concat([
+        Buffer.from(`\r\nCONNECT ${PAYLOAD.length}\r\n`),
+        PAYLOAD,
+        Buffer.from(`\r\n+XDL: ${PAYLOAD.length}\r\n\r\nOK\r\n`),
       ]);
+      const parts = chunks(all);
+      const next = (i: number): void => {
+        if (i >= parts.length) return;
+        t.reply(parts[i]);
+        setImmediate(() => next(i + 1));
+      };
+      next(0);
+    };
+  }
+
+  for (const [how, chunks] of [
+    ['in one chunk', (all: Buffer) => [all]],
+    ['byte by byte', (all: Buffer) => [...all].map((b) => Buffer.from([b]))],
+  ] as const) {
+    it(`reads exactly the raw bytes announced after CONNECT, then the trailer, ${how}`, async () => {
+      const r = await rig();
+      downloadModule(r, chunks);
+      const res = await r.ch.dataMode('AT+XDL', new TestDownload());
+      expect(res).toEqual({ connectLine: `CONNECT ${PAYLOAD.length}`, data: PAYLOAD, lines: [`+XDL: ${PAYLOAD.length}`] });
+      expect(r.unsolicited).toEqual([]);
+      // The module left data mode with its OK: the next command goes out as it is.
+      await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+      expect(r.t().writes.map((w) => w.toString('latin1'))).toEqual(['AT+XDL\r', 'AT\r']);
     });
   }
 
-  it('accepts "A\\r\\n" ACKs and a stray "A" before the result of a last full block', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { ack: 'crlf', ackLastFullBlock: true };
-    });
-    const data = bytes(4096);
-    const res = await r.ch.upload(up('x', 4096), data);
-    expect(res.size).toBe(4096);
-    expect(r.urcs).toEqual([]);
-  });
-
-  it('accepts a bare "A" glued to the final result in one chunk', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { ack: 'bare', ackLastFullBlock: true };
-    });
-    const res = await r.ch.upload(up('x', 2048), bytes(2048), { blockSize: 1024 });
-    expect(res.size).toBe(2048);
-  });
-
-  it('honours another block size', async () => {
+  it('fails a transfer at once on a restart URC its protocol names, and needs no escape after it', async () => {
     const r = await rig();
-    const data = bytes(10);
+    r.m().on('AT+XUP', 'CONNECT');
     const t = r.t();
-    t.onWrite = (d) => {
-      if (d.toString().startsWith('AT+QFUPL')) return t.reply('\r\nCONNECT\r\n');
-      const sent = Buffer.concat(t.writes.slice(1)).length;
-      if (sent < 10) t.reply('A');
-      else t.reply(`\r\n+QFUPL: 10,${checksum16(data).toString(16)}\r\n\r\nOK\r\n`);
-    };
-    const progress: number[] = [];
-    await r.ch.upload(up('y', 10), data, { blockSize: 4, onProgress: (s) => progress.push(s) });
-    expect(t.writes.slice(1).map((w) => w.length)).toEqual([4, 4, 2]);
-    expect(progress).toEqual([4, 8, 10]);
+    t.onWrite = ((inner) => (d: Buffer) => {
+      if (d.toString('latin1') === 'payload') t.reply('\r\nRDY\r\n');
+      else inner?.(d);
+    })(t.onWrite);
+    const err = await r.ch.dataMode('AT+XUP', new TestBlock(), { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtError);
+    expect((err as Error).message).toBe('AT+XUP: module restarted during the test transfer (RDY)');
+    expect(r.urcs).toEqual(['RDY']);
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    expect(r.t().writes.map((w) => w.toString('latin1'))).toEqual(['AT+XUP\r', 'payload', 'AT\r']);
   });
 
-  it('refuses an empty upload with a clear error and writes nothing', async () => {
+  it('takes the protocol\'s token bare, and leaves data mode with "+++" when the protocol fails', async () => {
     const r = await rig();
-    const err = await r.ch.upload(up('e', 0), Buffer.alloc(0)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AtError);
-    expect((err as Error).message).toContain('0 bytes');
+    r.m().on('AT+XUP', 'CONNECT');
+    const t = r.t();
+    t.onWrite = ((inner) => (d: Buffer) => {
+      if (d.toString('latin1') === 'payload') t.reply('>');
+      else inner?.(d);
+    })(t.onWrite);
+    expect(await r.ch.dataMode('AT+XUP', new TestBlock())).toBe('>');
+    const failing = new TestBlock(true);
+    await expect(r.ch.dataMode('AT+XUP', failing)).rejects.toThrow('protocol gave up');
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    expect(r.t().writes.map((w) => w.toString('latin1')).slice(-5)).toEqual(['AT+XUP\r', '+++', '\r', 'AT+CMEE?\r', 'AT\r']);
+    // A session is good for its own transfer only.
+    await expect(failing.session!.send(Buffer.from('late'), 'token')).rejects.toThrow('AT+XUP: the test transfer is over');
+    // Outside data mode the token is an ordinary line.
+    r.m().on('ATI', '>\r\n\r\nOK');
+    expect((await r.ch.command('ATI')).lines).toEqual(['>']);
+  });
+
+  it('refuses a protocol with an empty token, or none with a name, before writing anything', async () => {
+    const r = await rig();
+    const noName: DataModeProtocol<void> = { name: '', run: () => Promise.resolve() };
+    const emptyToken: DataModeProtocol<void> = { name: 'x', tokens: [''], run: () => Promise.resolve() };
+    await expect(r.ch.dataMode('AT+XUP', noName)).rejects.toBeInstanceOf(AtError);
+    await expect(r.ch.dataMode('AT+XUP', emptyToken)).rejects.toThrow('invalid data-mode token ""');
     expect(r.t().writes).toEqual([]);
   });
 
-  it('rejects with ChecksumError when the module reports another checksum', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { reportChecksum: (d) => checksum16(d) ^ 0x0100 };
-    });
-    const data = bytes(1500);
-    const err = await r.ch.upload(up('c', 1500), data).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ChecksumError);
-    expect((err as ChecksumError).expected).toEqual({ size: 1500, checksum: checksum16(data) });
-    expect((err as ChecksumError).reported.checksum).toBe(checksum16(data) ^ 0x0100);
-    // The channel stays usable.
-    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
-  });
-
-  it('rejects with ChecksumError when the module took fewer bytes than sent', async () => {
+  it('fails the transfer when the protocol announces an impossible number of raw bytes', async () => {
     const r = await rig();
-    const data = bytes(3000);
-    // The command announces 1500 bytes: the module leaves data mode after the second block.
-    const err = await r.ch.upload(up('s', 1500), data).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ChecksumError);
-    expect((err as ChecksumError).reported.size).toBe(2048);
-  });
-
-  it('rejects the typed error when the module refuses the upload instead of CONNECT', async () => {
-    const r = await rig();
-    r.m().on('AT+QFUPL=*', '+CME ERROR: 407');
-    const err = await r.ch.upload(up('z', 5), bytes(5)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CmeError);
-    expect((err as CmeError).code).toBe(407);
-    expect(r.t().writes).toHaveLength(1);
-  });
-
-  it('after an upload stalls, escapes data mode before the next command', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { silentAfterBlocks: 1 };
-    });
-    const err = await r.ch.upload(up('t', 3000), bytes(3000), { timeoutMs: 50 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TimeoutError);
-    // A module that answers commands again once it saw "+++".
-    const t = r.t();
-    let escaped = false;
-    t.onWrite = (d) => {
-      const s = d.toString('latin1');
-      if (s === '+++') {
-        escaped = true;
-        // The module ends the upload keeping what arrived; that result is for no one.
-        t.reply('\r\n+QFUPL: 2048,0\r\n\r\nOK\r\n');
-      }
-      else if (escaped && s === '\r') t.reply('\r\nERROR\r\n');
-      else if (escaped && s === 'AT+CMEE?\r') t.reply('\r\n+CMEE: 1\r\n\r\nOK\r\n');
-      else if (escaped && s === 'AT\r') t.reply('\r\nOK\r\n');
-    };
-    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
-    const tail = t.writes.slice(-4).map((w) => w.toString('latin1'));
-    expect(tail).toEqual(['+++', '\r', 'AT+CMEE?\r', 'AT\r']);
-    expect(r.urcs).toEqual([]);
-  });
-
-  it('never writes upload bytes to the log', async () => {
-    const lines: string[] = [];
-    const logger = pino({ level: 'trace' }, { write: (s: string) => void lines.push(s) });
-    const r = await rig({ logger });
-    const secret = Buffer.from('SECRET-PAYLOAD-BYTES');
-    await r.ch.upload(up('p', secret.length), secret);
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.join('\n')).not.toContain('SECRET');
-    expect(lines.join('\n')).toContain('AT+QFUPL');
+    r.m().on('AT+XDL', 'CONNECT 12');
+    const bad: DataModeProtocol<void> = { name: 'download', rawBytesAfter: () => -1, run: () => Promise.resolve() };
+    await expect(r.ch.dataMode('AT+XDL', bad)).rejects.toThrow('expects -1 raw bytes after "CONNECT 12"');
   });
 });
 
@@ -420,38 +496,6 @@ describe('AtChannel transport loss', () => {
     await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
   });
 
-  it('escapes data mode on the returning port when a write failed mid-upload before the port closed', async () => {
-    const r = await rig();
-    const t = r.t();
-    const write = t.write.bind(t);
-    let blocks = 0;
-    // USB unplugged: the third data block's write fails (EIO) before the port reports its close.
-    t.write = async (data: Buffer): Promise<void> => {
-      if (!data.toString('latin1').startsWith('AT') && ++blocks === 3) {
-        setImmediate(() => t.lose(new Error('EIO')));
-        throw new Error('EIO: i/o error, write');
-      }
-      return write(data);
-    };
-    const reconnected = once(r.ch, 'connected');
-    const err = await r.ch.upload(up('w', 5000), bytes(5000)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ClosedError);
-    await reconnected;
-    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
-    // The module may still sit in data mode behind the new port: "+++" goes first.
-    expect(r.t().writes.map((w) => w.toString('latin1'))).toEqual(['+++', '\r', 'AT+CMEE?\r', 'AT\r']);
-  });
-
-  it('fails an upload in progress when the port goes away', async () => {
-    const r = await rig({}, (m) => {
-      m.upload = { silentAfterBlocks: 1 };
-    });
-    const p = r.ch.upload('AT+QFUPL="RAM:a",3000,60,1', Buffer.alloc(3000, 1), { timeoutMs: 5000 }).catch((e: unknown) => e);
-    await until(() => r.t().writes.length >= 3);
-    r.t().lose();
-    expect(await p).toBeInstanceOf(ClosedError);
-  });
-
   it('keeps retrying to open with backoff and connects once the port appears', async () => {
     let attempts = 0;
     const ch = new AtChannel({
@@ -465,7 +509,7 @@ describe('AtChannel transport loss', () => {
         return t;
       },
     });
-    channels.push(ch);
+    stopLater(ch);
     const connected = once(ch, 'connected');
     await ch.start();
     expect(ch.isConnected).toBe(false);
@@ -480,12 +524,20 @@ describe('AtChannel transport loss', () => {
     r.m().on('AT+HANG', () => undefined);
     const p = r.ch.command('AT+HANG').catch((e: unknown) => e);
     await until(() => r.m().commands.includes('AT+HANG'));
-    await r.ch.stop();
-    expect(await p).toBeInstanceOf(ClosedError);
-    expect(r.t().isOpen).toBe(false);
-    expect(r.ch.isConnected).toBe(false);
-    await new Promise((res) => setTimeout(res, 50));
-    expect(r.transports).toHaveLength(1);
+    // A reopen would be a timer: with timers faked from here, none may be pending after stop(),
+    // and running every timer there is opens nothing.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      await r.ch.stop();
+      expect(await p).toBeInstanceOf(ClosedError);
+      expect(r.t().isOpen).toBe(false);
+      expect(r.ch.isConnected).toBe(false);
+      expect(vi.getTimerCount()).toBe(0);
+      await vi.runAllTimersAsync();
+      expect(r.transports).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fails instead of hanging when the transport write rejects', async () => {

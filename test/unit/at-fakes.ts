@@ -1,10 +1,12 @@
-// Fakes for the AT channel's unit tests: a Transport in memory and a scripted module behind it
-// that answers command lines and runs an ACK-mode upload.
+// Fakes for the AT channel's unit tests: a Transport in memory, a scripted module behind it that
+// answers command lines and takes an ACK-mode upload, and a rig of a real AtChannel over them.
 import { EventEmitter } from 'node:events';
+import { pino } from 'pino';
+import { AtChannel, type AtChannelOptions } from '../../src/at/channel.js';
 import { checksum16 } from '../../src/at/checksum.js';
-import type { Transport } from '../../src/at/types.js';
+import type { Transport, TransportEvents } from '../../src/at/types.js';
 
-export class FakeTransport extends EventEmitter implements Transport {
+export class FakeTransport extends EventEmitter<TransportEvents> implements Transport {
   isOpen = false;
   readonly description = 'fake://modem';
   readonly writes: Buffer[] = [];
@@ -98,6 +100,13 @@ export class ScriptedModem {
     return this;
   }
 
+  /** The module restarts: out of data mode, its input forgotten, "RDY". */
+  reboot(): void {
+    this.dataMode = undefined;
+    this.pending = '';
+    this.t.reply('\r\nRDY\r\n');
+  }
+
   private receive(data: Buffer): void {
     if (this.dataMode) return this.receiveData(data);
     this.pending += data.toString('latin1');
@@ -149,4 +158,70 @@ export async function until(cond: () => boolean, ms = 5000): Promise<void> {
     if (Date.now() > end) throw new Error('condition not met before the deadline');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** What a driver registers before it talks to the module (the channel knows no URC of its own). */
+export const DRIVER_URCS: readonly string[] = ['RDY', '+CGREG:', '+CEREG:', '+CPIN:', '+QIURC:', '+QIND:', '+QMMSEND:', '+CMTI:'];
+
+export interface Rig {
+  ch: AtChannel;
+  transports: FakeTransport[];
+  modems: ScriptedModem[];
+  /** The current transport and module. */
+  t: () => FakeTransport;
+  m: () => ScriptedModem;
+  /** Lines routed to the registrations of `urcPrefixes`. */
+  urcs: string[];
+  /** Lines for no one ('unsolicited'). */
+  unsolicited: string[];
+}
+
+const channels: AtChannel[] = [];
+
+/** Has stopChannels() stop `ch` too. */
+export function stopLater(ch: AtChannel): AtChannel {
+  channels.push(ch);
+  return ch;
+}
+
+/** Stops every channel a rig (or stopLater) took (afterEach). */
+export async function stopChannels(): Promise<void> {
+  for (const c of channels.splice(0)) await c.stop();
+}
+
+/**
+ * A started AtChannel with short timers over a FakeTransport and a ScriptedModem (a new pair on
+ * every reopen, `setup` run on each module), with `urcPrefixes` registered into `urcs`.
+ */
+export async function rig(
+  opts: Partial<AtChannelOptions> = {},
+  setup?: (m: ScriptedModem) => void,
+  urcPrefixes: readonly string[] = DRIVER_URCS,
+): Promise<Rig> {
+  const transports: FakeTransport[] = [];
+  const modems: ScriptedModem[] = [];
+  const ch = new AtChannel({
+    logger: pino({ level: 'silent' }),
+    defaultTimeoutMs: 1000,
+    reopenMinMs: 5,
+    reopenMaxMs: 20,
+    resyncTimeoutMs: 200,
+    escapeGuardMs: 20,
+    openTransport: () => {
+      const t = new FakeTransport();
+      const m = new ScriptedModem(t);
+      setup?.(m);
+      transports.push(t);
+      modems.push(m);
+      return t;
+    },
+    ...opts,
+  });
+  channels.push(ch);
+  const urcs: string[] = [];
+  const unsolicited: string[] = [];
+  for (const p of urcPrefixes) ch.onUrc(p, (l) => urcs.push(l));
+  ch.on('unsolicited', (l) => unsolicited.push(l));
+  await ch.start();
+  return { ch, transports, modems, t: () => transports.at(-1)!, m: () => modems.at(-1)!, urcs, unsolicited };
 }

@@ -1,13 +1,15 @@
 // classifyLine: the one place every received line is sorted (reference-ril processLine).
 import { describe, expect, it } from 'vitest';
-import { classifyLine, DEFAULT_URC_PREFIXES, responsePrefixOf, type LineContext } from '../../src/at/lines.js';
+import { classifyLine, responsePrefixOf, type LineContext } from '../../src/at/lines.js';
 
-const idle: LineContext = { echoes: [], urcPrefixes: DEFAULT_URC_PREFIXES };
+/** What a driver registered (the channel knows no URC of its own). */
+const URCS: readonly string[] = ['RDY', '+CEREG:', '+CPIN:', '+QMMSEND:'];
+const idle: LineContext = { echoes: [], urcPrefixes: URCS };
 const cmd = (command: string, prefix?: string, phase: LineContext['phase'] = 'command'): LineContext => ({
   phase,
   prefix,
   echoes: [command],
-  urcPrefixes: DEFAULT_URC_PREFIXES,
+  urcPrefixes: URCS,
 });
 
 describe('classifyLine', () => {
@@ -26,25 +28,40 @@ describe('classifyLine', () => {
     expect(classifyLine('AT+CSQ', { ...idle, echoes: ['AT+CSQ'] })).toEqual({ kind: 'echo' });
   });
 
-  it('sorts info lines by prefix, other lines being URCs', () => {
+  it('sorts info lines by prefix, registered URCs to the router, the rest to no one', () => {
     expect(classifyLine('+CPIN: READY', cmd('AT+CPIN?', '+CPIN:'))).toEqual({ kind: 'info' });
     expect(classifyLine('+CPIN: READY', cmd('AT+CSQ', '+CSQ:'))).toEqual({ kind: 'urc' });
     expect(classifyLine('+CPIN: READY', idle)).toEqual({ kind: 'urc' });
-    expect(classifyLine('whatever', cmd('AT+CSQ', '+CSQ:'))).toEqual({ kind: 'urc' });
+    expect(classifyLine('whatever', cmd('AT+CSQ', '+CSQ:'))).toEqual({ kind: 'unsolicited' });
+    expect(classifyLine('+QIND: "csq",20,99', idle)).toEqual({ kind: 'unsolicited' });
+    expect(classifyLine('+QIND: "csq",20,99', { ...idle, urcPrefixes: [...URCS, '+QIND:'] })).toEqual({ kind: 'urc' });
   });
 
-  it('without a prefix takes any line that is not a known URC as info', () => {
+  it('without a prefix takes any line that is not a registered URC as info', () => {
     expect(classifyLine('460001234567890', cmd('AT+CIMI'))).toEqual({ kind: 'info' });
     expect(classifyLine('RDY', cmd('AT+CIMI'))).toEqual({ kind: 'urc' });
     expect(classifyLine('+QMMSEND: 0,200', cmd('AT+CIMI'))).toEqual({ kind: 'urc' });
+    expect(classifyLine('+QMMSEND: 0,200', { ...cmd('AT+CIMI'), urcPrefixes: [] })).toEqual({ kind: 'info' });
   });
 
-  it('knows CONNECT only while an upload waits for it, and "A" only between blocks', () => {
+  it('knows CONNECT only while a data-mode command waits for it, and its tokens only in data mode', () => {
+    const data = { ...cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'data'), tokens: ['A'] };
     expect(classifyLine('CONNECT', cmd('AT+QFUPL="RAM:a",1,5,1', undefined, 'connect'))).toEqual({ kind: 'connect' });
-    expect(classifyLine('A', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'ack'))).toEqual({ kind: 'ack' });
-    expect(classifyLine('A', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'final'))).toEqual({ kind: 'ack' });
+    expect(classifyLine('CONNECT', cmd('ATI'))).toEqual({ kind: 'info' });
+    expect(classifyLine('A', data)).toEqual({ kind: 'token', token: 'A' });
+    expect(classifyLine('A', { ...data, tokens: [] })).toEqual({ kind: 'unsolicited' });
     expect(classifyLine('A', cmd('ATI'))).toEqual({ kind: 'info' });
-    expect(classifyLine('+QFUPL: 1,100', cmd('AT+QFUPL="RAM:a",1,5,1', '+QFUPL:', 'final'))).toEqual({ kind: 'info' });
+    expect(classifyLine('+QFUPL: 1,100', data)).toEqual({ kind: 'info' });
+  });
+
+  it('after a PDU command\'s header takes the next line as its PDU, unless it is a final code or a URC', () => {
+    const ctx = { ...cmd('AT+CMGL=4', '+CMGL:'), bodyPending: true };
+    expect(classifyLine('0791448720003023240DD0E4', ctx)).toEqual({ kind: 'body' });
+    expect(classifyLine('+CMGL: 2,1,,37', ctx)).toEqual({ kind: 'body' });
+    expect(classifyLine('+CEREG: 1', ctx)).toEqual({ kind: 'urc' });
+    expect(classifyLine('OK', ctx)).toEqual({ kind: 'ok' });
+    expect(classifyLine('+CMS ERROR: 500', ctx)).toEqual({ kind: 'cms', code: 500 });
+    expect(classifyLine('0791448720003023240DD0E4', cmd('AT+CMGL=4', '+CMGL:'))).toEqual({ kind: 'unsolicited' });
   });
 
   it('while resynchronising keeps the probe answer and URCs and discards the rest', () => {

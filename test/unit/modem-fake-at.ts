@@ -1,9 +1,21 @@
 // A scripted AtCommander for the modem driver's unit tests: answers from a table (a healthy
-// module by default) or one-shot scripts, records the transcript, and emits urc/connected/disconnected.
+// module by default) or one-shot scripts, records the transcript, routes URCs through the real
+// router of src/at to whoever registered them, and emits connected/disconnected.
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { AtErrorResult, ClosedError, CmeError } from '../../src/at/errors.js';
-import type { AtCommander, AtResponse, CommandOptions, UploadOptions, UploadResult } from '../../src/at/types.js';
+import type {
+  AtCommander,
+  AtCommanderEvents,
+  AtResponse,
+  CommandOptions,
+  DataModeProtocol,
+  DataModeReply,
+  DataModeSession,
+  PduCommandOptions,
+  PduResponse,
+} from '../../src/at/types.js';
+import { UrcRouter, type UrcHandler, type UrcOptions } from '../../src/at/urc-router.js';
 import { checksum16 } from '../../src/at/checksum.js';
 import type { ModemConfig } from '../../src/modem/config.js';
 import type { QuectelModem } from '../../src/modem/quectel.js';
@@ -30,12 +42,17 @@ export const HEALTHY: ReadonlyMap<string, Reply> = new Map<string, Reply>([
   ['AT+QICSGP=1', ['+QICSGP: 1,"internet","","",0']],
 ]);
 
-export class FakeAt extends EventEmitter implements AtCommander {
+export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommander {
   isConnected = true;
+  /** The URC registrations the driver made; a handler that throws fails the test. */
+  readonly urcs = new UrcRouter((err) => {
+    throw err;
+  });
   /** Every command written, in order (uploads included). */
   readonly transcript: string[] = [];
   readonly commandOptions: { cmd: string; opts?: CommandOptions }[] = [];
-  readonly uploads: { cmd: string; data: Buffer; opts?: UploadOptions }[] = [];
+  /** Every data-mode transfer: its command, the bytes the protocol sent, the options. */
+  readonly uploads: { cmd: string; data: Buffer; opts?: CommandOptions }[] = [];
   private readonly table = new Map<string, Reply>(HEALTHY);
   private readonly scripts = new Map<string, Reply[]>();
 
@@ -59,8 +76,15 @@ export class FakeAt extends EventEmitter implements AtCommander {
     this.transcript.length = 0;
   }
 
-  urc(line: string): void {
-    this.emit('urc', line);
+  onUrc(prefix: string, handler: UrcHandler, opts?: UrcOptions): () => void {
+    return this.urcs.add(prefix, handler, opts);
+  }
+
+  /** The module sends a URC (with its trailing lines); false when nobody registered for it. */
+  urc(line: string, ...trailing: string[]): boolean {
+    const routed = this.urcs.route(line);
+    for (const t of trailing) this.urcs.take(t);
+    return routed;
   }
 
   disconnect(): void {
@@ -73,7 +97,10 @@ export class FakeAt extends EventEmitter implements AtCommander {
     this.emit('connected');
   }
 
-  async command(cmd: string, opts?: CommandOptions): Promise<AtResponse> {
+  command(cmd: string, opts: PduCommandOptions): Promise<PduResponse>;
+  command(cmd: string, opts?: CommandOptions): Promise<AtResponse>;
+  /** A PDU command's lines are header, PDU, header, PDU …: paired as the channel does. */
+  async command(cmd: string, opts?: CommandOptions): Promise<AtResponse | PduResponse> {
     if (!this.isConnected) throw new ClosedError(cmd);
     this.transcript.push(cmd);
     this.commandOptions.push({ cmd, opts });
@@ -81,17 +108,36 @@ export class FakeAt extends EventEmitter implements AtCommander {
     let r: Reply = queued?.shift() ?? this.table.get(cmd) ?? [];
     if (typeof r === 'function') r = await r(cmd);
     if (r instanceof Error) throw r;
-    return { lines: r };
+    if (!opts?.pdu) return { lines: r };
+    const lines = r;
+    return { lines, pdus: lines.flatMap((header, i) => (i % 2 === 0 ? [{ header, body: lines[i + 1] ?? '' }] : [])) };
   }
 
-  async upload(cmd: string, data: Buffer, opts?: UploadOptions): Promise<UploadResult> {
+  /**
+   * Runs the protocol against a module that takes an ACK-mode upload of the size the command
+   * announces: "A" after each block but the last, then "+QFUPL: <size>,<checksum>".
+   */
+  async dataMode<R>(cmd: string, protocol: DataModeProtocol<R>, opts?: CommandOptions): Promise<R> {
     if (!this.isConnected) throw new ClosedError(cmd);
     this.transcript.push(cmd);
-    this.uploads.push({ cmd, data, opts });
-    await Promise.resolve();
-    opts?.onProgress?.(data.length, data.length);
-    const checksum = checksum16(data);
-    return { lines: [`+QFUPL: ${data.length},${checksum.toString(16)}`], size: data.length, checksum };
+    const size = Number(/^AT\+QFUPL="[^"]*",(\d+)/.exec(cmd)?.[1] ?? NaN);
+    const got: Buffer[] = [];
+    const record = { cmd, data: Buffer.alloc(0), opts };
+    this.uploads.push(record);
+    const session: DataModeSession = {
+      command: cmd,
+      connectLine: 'CONNECT',
+      log: silentLogger,
+      send: async (data: Buffer): Promise<DataModeReply> => {
+        await Promise.resolve();
+        got.push(Buffer.from(data));
+        record.data = Buffer.concat(got);
+        if (record.data.length < size) return { kind: 'token', token: 'A' };
+        return { kind: 'final', lines: [`+QFUPL: ${record.data.length},${checksum16(record.data).toString(16)}`] };
+      },
+      receive: () => Promise.reject(new Error(`FakeAt: ${cmd} is no download`)),
+    };
+    return protocol.run(session);
   }
 
   escapeDataMode(): Promise<void> {

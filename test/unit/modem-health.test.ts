@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { QuectelModem } from '../../src/modem/quectel.js';
 import type { SettingsProvider, SettingsVerdict } from '../../src/modem/config.js';
 import type { ModemStatus, SimIdentity } from '../../src/modem/types.js';
+import { QUECTEL_URC_PREFIXES } from '../../src/modem/urcs.js';
 import { FakeAt, STARTUP, cme, error, nextState, silentLogger, startReady, testConfig, whenState } from './modem-fake-at.js';
 
 const modems: QuectelModem[] = [];
@@ -37,7 +38,21 @@ describe('bring-up', () => {
     const at = new FakeAt();
     build(at);
     expect(at.transcript).toEqual([]);
-    expect(at.listenerCount('urc')).toBe(0);
+    expect(at.urcs.size).toBe(0);
+  });
+
+  it('registers every Quectel URC on start, acts on its own ones, and removes them all on stop', async () => {
+    const at = new FakeAt();
+    const m = build(at);
+    await startReady(m, at);
+    expect(at.urcs.prefixes().sort()).toEqual([...QUECTEL_URC_PREFIXES].sort());
+    // Known but acted on by no one: routed (so never a command's answer), nothing written.
+    expect(at.urc('+QIND: "csq",20,99')).toBe(true);
+    expect(at.urc('+CMTI: "ME",1')).toBe(true);
+    expect(at.transcript).toEqual([]);
+    await m.stop();
+    expect(at.urcs.size).toBe(0);
+    expect(at.listenerCount('connected') + at.listenerCount('disconnected')).toBe(0);
   });
 
   it('skips AT+QIACT when the context is already active, attaches when detached', async () => {

@@ -39,7 +39,7 @@ describe('send()', () => {
     });
     expect(r).toEqual({ err: 0, httpStatus: 200 });
     expect(order).toEqual(['accepted after AT+QMMSEND=300']);
-    expect(at.listenerCount('urc')).toBe(0);
+    expect(at.urcs.size).toBe(0);
     expect(at.listenerCount('disconnected')).toBe(0);
   });
 
@@ -92,7 +92,7 @@ describe('send()', () => {
     expect(err).toBeInstanceOf(SendNotAcceptedError);
     expect((err as SendNotAcceptedError).code).toBe(764);
     expect(onAccepted).not.toHaveBeenCalled();
-    expect(at.listenerCount('urc')).toBe(0);
+    expect(at.urcs.size).toBe(0);
   });
 
   it('plain ERROR → SendNotAcceptedError without a code', async () => {
@@ -290,7 +290,9 @@ describe('RAM files', () => {
     await m.uploadFile('pic.jpg', Buffer.alloc(102_400, 7), (sent) => progress.push(sent));
     expect(at.transcript).toEqual(['AT+QFUPL="RAM:pic.jpg",102400,80,1']);
     expect(at.uploads[0].opts?.timeoutMs).toBe(90_000);
-    expect(progress).toEqual([102_400]);
+    // One call per acknowledged 1024-byte block (the driver's QFUPL protocol).
+    expect(progress).toEqual(Array.from({ length: 100 }, (_, i) => (i + 1) * 1024));
+    expect(at.uploads[0].data).toEqual(Buffer.alloc(102_400, 7));
   });
 
   it('lists RAM files by name without the prefix', async () => {

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RequestError } from '../../src/core/errors.js';
 import type { MessageRecord, SendRequest } from '../../src/core/message.js';
 import { IllegalTransitionError, Outbox, RESULT_UNKNOWN_ERROR } from '../../src/outbox/outbox.js';
+import { SpoolLockError } from '../../src/outbox/spool-lock.js';
 
 const logger = pino({ level: 'silent' });
 const DAY = 86_400_000;
@@ -26,7 +27,7 @@ afterEach(async () => {
 });
 
 async function openBox(retentionDays = 7): Promise<Outbox> {
-  const box = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays });
+  const box = new Outbox({ dir, logger, clock: () => now, retentionDays });
   boxes.push(box);
   await box.start();
   return box;
@@ -58,7 +59,7 @@ describe('Outbox', () => {
       ['b.jpg', 3000],
     ]);
 
-    const again = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+    const again = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
     boxes.push(again);
     const report = await again.start();
     expect(report.loaded).toBe(1);
@@ -282,7 +283,7 @@ describe('Outbox', () => {
       await box.update('h1', { status: 'sending', attempts: 1 });
       await box.stop();
       now += 10;
-      const again = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      const again = new Outbox({ dir, logger, clock: () => now, retentionDays: 7 });
       boxes.push(again);
       await again.start();
       expect(again.get('h1')).toMatchObject({ status: 'queued', requeuedAt: now });
@@ -291,13 +292,35 @@ describe('Outbox', () => {
   });
 
   describe('recovery at start', () => {
+    it('refuses a second outbox on a locked spool before reading it: the message in flight stays sending', async () => {
+      const box = await openBox();
+      await box.submit(request({ id: 'busy' }));
+      await box.update('busy', { status: 'sending', attempts: 1, ramFiles: ['busy_a.txt'], sendAccepted: true });
+      const file = join(dir, 'messages', 'busy.json');
+      const before = await readFile(file, 'utf8');
+
+      const second = new Outbox({ dir, logger, clock: () => now + 1000, retentionDays: 7 });
+      const err = await second.start().then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(SpoolLockError);
+      expect((err as SpoolLockError).holder).toBe(process.pid);
+      expect((err as Error).message).toContain(`pid ${process.pid}`);
+      expect(await readFile(file, 'utf8')).toBe(before);
+      expect(JSON.parse(before)).toMatchObject({ status: 'sending', sendAccepted: true });
+      expect(second.list()).toEqual([]);
+
+      // Once the first one stops, the spool is free again.
+      await box.stop();
+      boxes.push(second);
+      expect((await second.start()).unknown).toEqual(['busy']);
+    });
+
     it('requeues a message caught sending before AT+QMMSEND was accepted', async () => {
       const box = await openBox();
       await box.submit(request({ id: 'r1' }));
       await box.update('r1', { status: 'sending', attempts: 1, ramFiles: ['r1_a.txt', 'r1_b.jpg'], progress: 0.5 });
       await box.stop();
 
-      const again = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      const again = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
       boxes.push(again);
       const report = await again.start();
       expect(report.requeued).toEqual(['r1']);
@@ -317,7 +340,7 @@ describe('Outbox', () => {
       await box.update('r2', { status: 'sending', attempts: 1, ramFiles: ['r2_a.txt'], sendAccepted: true });
       await box.stop();
 
-      const b = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      const b = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
       boxes.push(b);
       const report = await b.start();
       expect(report.unknown).toEqual(['r2']);
@@ -328,7 +351,7 @@ describe('Outbox', () => {
       // Kept for a resend (mmsctl resend), until retention.
       expect(await readdir(join(dir, 'attachments'))).toEqual(['r2']);
       // the recovered state is durable: a third start sees it as is
-      const c = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      const c = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
       boxes.push(c);
       const third = await c.start();
       expect(third.unknown).toEqual([]);
@@ -344,7 +367,7 @@ describe('Outbox', () => {
       await box.update('q2', { status: 'sending', ramFiles: ['q2_x'] });
       await box.update('q2', { status: 'sent' });
       await box.update('q2', { ramFiles: [] });
-      const b = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      const b = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
       boxes.push(b);
       expect((await b.start()).leftoverRamFiles).toEqual(['q1_x']);
     });
@@ -355,7 +378,7 @@ describe('Outbox', () => {
       await writeFile(join(dir, 'messages', 'bad.json'), '{"id": "bad", "status": "que');
       await writeFile(join(dir, 'messages', 'wrong.json'), JSON.stringify({ id: 'other', status: 'queued' }));
       await writeFile(join(dir, 'messages', '.good.json.1234.tmp'), 'half-written');
-      const b = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      const b = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
       boxes.push(b);
       const report = await b.start();
       expect(report.loaded).toBe(1);
@@ -369,7 +392,7 @@ describe('Outbox', () => {
       const box = await openBox();
       await box.submit(request({ id: 'keep' }));
       await rm(join(dir, 'messages', 'keep.json'));
-      const b = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+      const b = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
       boxes.push(b);
       await b.start();
       expect(await readdir(join(dir, 'attachments'))).toEqual([]);
@@ -394,7 +417,7 @@ describe('Outbox', () => {
       expect(await readdir(join(dir, 'messages'))).not.toContain('old.json');
 
       now += DAY;
-      const b = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 2 });
+      const b = new Outbox({ dir, logger, clock: () => now, retentionDays: 2, lockSpool: false });
       boxes.push(b);
       const report = await b.start();
       expect(report.loaded).toBe(2);
@@ -427,7 +450,7 @@ describe('Outbox', () => {
       await writeFile(join(dir, 'messages', `${id}.json`), JSON.stringify({ ...record, id, created: now + 1 + i, updated: now + 1 + i }));
     }
     await box.stop();
-    const b = new Outbox({ dir, logger, clock: () => now, maxAttempts: 5, retentionDays: 7 });
+    const b = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
     boxes.push(b);
     const t0 = performance.now();
     const report = await b.start();

@@ -5,8 +5,8 @@ import { pino } from 'pino';
 import { AtErrorResult, ChecksumError, ClosedError, CmeError, TimeoutError } from '../../src/at/errors.js';
 import type { SendRequest } from '../../src/core/message.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError, type SendParams } from '../../src/modem/types.js';
-import { ramFileNames } from '../../src/sender/ram-names.js';
-import { MAX_REQUEUES_IN_ROW, Sender, type ResultEvent, type SenderConfig } from '../../src/sender/sender.js';
+import { attachmentNames } from '../../src/core/names.js';
+import { DEFAULT_BUSY_WAIT_MS, MAX_REQUEUES_IN_ROW, Sender, type ResultEvent, type SenderConfig } from '../../src/sender/sender.js';
 import { FakeModem, FakeOutbox, FakeTime, deferred, waitFor } from './sender-fakes.js';
 
 const DEFAULTS: SendParams = {
@@ -37,7 +37,7 @@ function request(over: Partial<SendRequest> = {}): SendRequest {
   };
 }
 
-const [N0, N1] = ramFileNames([{ name: 'note.txt' }, { name: 'photo.jpg' }]) as [string, string];
+const [N0, N1] = attachmentNames([{ name: 'note.txt' }, { name: 'photo.jpg' }]) as [string, string];
 
 interface Rig {
   trace: string[];
@@ -278,14 +278,14 @@ describe('Sender', () => {
   });
 
   it('waits after 764 (refused or as a result) and retries without counting an attempt', async () => {
-    const { outbox, modem, sender, until, time } = rig({ busyWaitMs: 764 });
+    const { outbox, modem, sender, until, time } = rig();
     modem.sendScript.push(new SendNotAcceptedError('busy', 764), { err: 764, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
     await until('sent');
     expect(modem.count('send')).toBe(3);
     expect(modem.count('reactivatePdp')).toBe(0);
-    expect(time.sleeps.filter((ms) => ms === 764)).toHaveLength(2);
+    expect(time.sleeps.filter((ms) => ms === DEFAULT_BUSY_WAIT_MS)).toHaveLength(2);
     expect(outbox.get('m1')).toMatchObject({ status: 'sent', attempts: 1 });
   });
 

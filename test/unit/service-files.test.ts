@@ -1,6 +1,8 @@
-// The shipped udev rule and systemd unit carry the fields install.md and DESIGN.md §6 promise.
+// The shipped udev rule, systemd unit, sysusers.d and tmpfiles.d files carry the fields install.md
+// and DESIGN.md §6 and §14 promise, and agree with each other and with the configuration defaults.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SCHEMA } from '../../src/config/schema.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string): string => readFileSync(new URL(p, root), 'utf8');
@@ -45,16 +47,98 @@ describe('systemd unit', () => {
     expect(unit).toMatch(/^WatchdogSec=\d+s$/m);
   });
 
-  it('runs as its own user with the serial group and a state directory', () => {
-    for (const l of ['User=mmsd', 'SupplementaryGroups=dialout', 'StateDirectory=mmsd', 'ConfigurationDirectory=mmsd', 'Restart=on-failure']) {
+  it('runs as its own user with the serial group and group mms', () => {
+    for (const l of ['User=mmsd', 'Group=mmsd', 'SupplementaryGroups=dialout mms', 'ConfigurationDirectory=mmsd', 'Restart=on-failure']) {
       expect(has(l), l).toBe(true);
     }
   });
 
-  it('does not break V8 or hide the serial devices', () => {
+  it('writes the state directory without re-owning it (tmpfiles.d owns it)', () => {
+    // StateDirectory= would chown the whole tree to mmsd:mmsd at every start and shut group mms out
+    // of /var/lib/mmsd/incoming.
+    expect(unit).not.toMatch(/^StateDirectory/m);
+    expect(has('ReadWritePaths=/var/lib/mmsd')).toBe(true);
+  });
+
+  it('does not break V8 or hide the serial devices, USB or UART', () => {
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute=yes/m);
     expect(unit).not.toMatch(/^PrivateDevices=yes/m);
     expect(has('DevicePolicy=closed')).toBe(true);
-    expect(has('DeviceAllow=char-ttyUSB rw')).toBe(true);
+    for (const dev of ['ttyUSB', 'ttyACM', 'ttyS', 'ttyAMA']) expect(has(`DeviceAllow=char-${dev} rw`), dev).toBe(true);
+  });
+});
+
+interface TmpfilesEntry {
+  type: string;
+  path: string;
+  mode: number;
+  user: string;
+  group: string;
+}
+
+function tmpfiles(text: string): TmpfilesEntry[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))
+    .map((l) => {
+      const [type, path, mode, user, group] = l.trim().split(/\s+/);
+      expect(mode, l).toMatch(/^[0-7]{4}$/);
+      return { type, path, mode: parseInt(mode, 8), user, group };
+    });
+}
+
+describe('the state directories (tmpfiles.d) and users (sysusers.d)', () => {
+  const dirs = tmpfiles(read('packaging/mmsd.tmpfiles'));
+  const byPath = new Map(dirs.map((d) => [d.path, d]));
+  const sysusers = read('packaging/mmsd.sysusers')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.match(/"[^"]*"|\S+/g) ?? []);
+
+  /** Whether a member of `group` (not the owner) has `bits` (r=4 w=2 x=1) on `path` and may reach it. */
+  const groupMay = (path: string, bits: number): boolean => {
+    const entry = byPath.get(path);
+    if (!entry || entry.group !== 'mms' || ((entry.mode >> 3) & bits) !== bits) return false;
+    const parent = path.slice(0, path.lastIndexOf('/'));
+    return !byPath.has(parent) || groupMay(parent, 1);
+  };
+  const othersMay = (path: string): boolean => (byPath.get(path)!.mode & 0o7) !== 0;
+
+  it('creates the outbox directory, the incoming and the inbox directories, owned by mmsd', () => {
+    expect(dirs.map((d) => [d.type, d.path, d.user])).toEqual([
+      ['d', SCHEMA.outbox.dir.default, 'mmsd'],
+      ['d', SCHEMA.attachments.allowedDirs.default[0], 'mmsd'],
+      ['d', '/var/lib/mmsd/inbox', 'mmsd'],
+    ]);
+  });
+
+  it('lets group mms write into incoming and read the inbox, and nothing more', () => {
+    expect(groupMay('/var/lib/mmsd/incoming', 4 | 2 | 1)).toBe(true);
+    expect(groupMay('/var/lib/mmsd/inbox', 4 | 1)).toBe(true);
+    expect(groupMay('/var/lib/mmsd/inbox', 2)).toBe(false);
+    expect(groupMay('/var/lib/mmsd', 4)).toBe(false); // may pass through, not list the spool
+    for (const d of dirs) expect(othersMay(d.path), d.path).toBe(false);
+  });
+
+  it('keeps group mms on what is dropped or received (setgid directories)', () => {
+    expect(byPath.get('/var/lib/mmsd/incoming')!.mode & 0o2000).toBe(0o2000);
+    expect(byPath.get('/var/lib/mmsd/inbox')!.mode & 0o2000).toBe(0o2000);
+  });
+
+  it('matches the unit: its user owns the directories, its groups read incoming, it may write them', () => {
+    const unit = read('systemd/mmsd.service');
+    const user = /^User=(.*)$/m.exec(unit)?.[1];
+    const groups = /^SupplementaryGroups=(.*)$/m.exec(unit)?.[1].split(' ') ?? [];
+    const writable = /^ReadWritePaths=(.*)$/m.exec(unit)?.[1].split(' ') ?? [];
+    for (const d of dirs) {
+      expect(d.user).toBe(user);
+      expect(groups).toContain(d.group);
+      expect(writable.some((w) => d.path === w || d.path.startsWith(`${w}/`)), d.path).toBe(true);
+    }
+  });
+
+  it('declares the service user mmsd (home: the state directory) and the group mms', () => {
+    expect(sysusers).toContainEqual(['u', 'mmsd', '-', '"MMS daemon"', '/var/lib/mmsd', '/usr/sbin/nologin']);
+    expect(sysusers).toContainEqual(['g', 'mms', '-']);
   });
 });

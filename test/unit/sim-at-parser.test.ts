@@ -1,7 +1,7 @@
 // The sim's AT command-line parser and its RAM file store helpers.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { intParam, parseCommand, splitParams } from '../../src/sim/at-parser.js';
+import { intParam, parseCommand, parseCommandLine, splitParams } from '../../src/sim/at-parser.js';
 import { RamFileStore, isValidRamName } from '../../src/sim/ram-files.js';
 
 describe('parseCommand', () => {
@@ -26,6 +26,35 @@ describe('parseCommand', () => {
     expect(parseCommand('I')).toMatchObject({ name: 'I', basicArg: '' });
     expect(parseCommand('')).toMatchObject({ name: '', form: 'exec' });
     expect(parseCommand('E0+CMEE')).toBeUndefined();
+  });
+
+  it('splits a chained line into its commands (V.250 §5.4)', () => {
+    expect(parseCommandLine('+CMEE=1;+CGREG=2')?.map((c) => [c.name, c.form, c.params.map((p) => p.value)])).toEqual([
+      ['+CMEE', 'set', ['1']],
+      ['+CGREG', 'set', ['2']],
+    ]);
+    expect(parseCommandLine('E0V1')?.map((c) => [c.name, c.basicArg])).toEqual([
+      ['E', '0'],
+      ['V', '1'],
+    ]);
+    expect(parseCommandLine('E0&F+CSQ;+CMEE?;I')?.map((c) => [c.name, c.form])).toEqual([
+      ['E', 'exec'],
+      ['&F', 'exec'],
+      ['+CSQ', 'exec'],
+      ['+CMEE', 'query'],
+      ['I', 'exec'],
+    ]);
+    expect(parseCommandLine('+CMEE=1;')).toHaveLength(1);
+    expect(parseCommandLine('')).toEqual([{ name: '', form: 'exec', params: [], basicArg: '' }]);
+  });
+
+  it('keeps a ";" inside quotes and refuses one after a basic command or an empty command', () => {
+    expect(parseCommandLine('+QMMSEDIT=4,1,"a;b";+CSQ')?.map((c) => c.params.map((p) => p.value))).toEqual([['4', '1', 'a;b'], []]);
+    expect(parseCommandLine('E0;+CMEE=1')).toBeUndefined();
+    expect(parseCommandLine('+CMEE=1;;+CSQ')).toBeUndefined();
+    expect(parseCommandLine('+CMEE=1;+')).toBeUndefined();
+    expect(parseCommandLine('+QMMSCFG="mmsc;+CSQ')).toBeUndefined();
+    expect(parseCommand('+CMEE=1;+CSQ')).toBeUndefined();
   });
 
   it('keeps commas inside quotes and blanks around parameters out (spec §3.3 "character", "ASCII")', () => {

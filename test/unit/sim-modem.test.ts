@@ -112,6 +112,88 @@ describe('VirtualModem: parser, echo and framing', () => {
   });
 });
 
+describe('VirtualModem: chained command lines (V.250 §5.4)', () => {
+  it('runs extended commands separated by ";" in order and answers one OK', async () => {
+    const h = setup();
+    await h.init();
+    expect(await h.at('AT+CMEE=2;+CGREG=2;+CEREG=1')).toBe(OK);
+    const s = h.modem.state();
+    expect(s.cmee).toBe(2);
+    expect(s.registration).toMatchObject({ cgregMode: 2, ceregMode: 1 });
+    expect(h.modem.state().transcript.at(-1)).toBe('AT+CMEE=2;+CGREG=2;+CEREG=1');
+  });
+
+  it('gives the information lines of every command, then one final result code', async () => {
+    const h = setup();
+    await h.init();
+    expect(await h.at('AT+CGREG?;+CSQ;+CMEE?')).toBe(info('+CGREG: 0,1', '+CSQ: 20,99', '+CMEE: 1'));
+    expect(await h.at('ATI+CGSN')).toBe(info('Quectel', 'EC25', 'Revision: EC25EFAR06A11M4G', '866758040000001'));
+  });
+
+  it('stops at the first command that fails: its error is the result, later commands do not run', async () => {
+    const h = setup();
+    await h.init();
+    expect(await h.at('AT+CSQ;+CPIN="1111";+CGREG=2')).toBe(`\r\n+CSQ: 20,99\r\n${cmeErr(3)}`);
+    expect(h.modem.state().registration.cgregMode).toBe(0);
+    expect(await h.at('AT+CMEE=2;+NOSUCH;+CEREG=2')).toBe(ERROR);
+    expect(h.modem.state().cmee).toBe(2);
+    expect(h.modem.state().registration.ceregMode).toBe(0);
+    expect(await h.at('AT+CEREG=2;+CMEE=1;+CGREG="x"')).toBe(ERROR);
+    expect(h.modem.state().registration.ceregMode).toBe(2);
+  });
+
+  it('concatenates basic commands, and an extended command after a basic one', async () => {
+    const h = setup();
+    expect(await h.at('ATE0V1')).toBe(`ATE0V1\r${OK}`);
+    expect(await h.at('AT')).toBe(OK);
+    expect(await h.at('ATE1Q0+CMEE=0')).toBe(OK);
+    expect(h.modem.state()).toMatchObject({ echo: true, cmee: 0 });
+    expect(await h.at('ATE0V2')).toBe(`ATE0V2\r${ERROR}`);
+    expect(h.modem.state().echo).toBe(false);
+  });
+
+  it('refuses ";" after a basic command, an empty command and a malformed one, running none of them', async () => {
+    const h = setup();
+    await h.init();
+    expect(await h.at('ATE1;+CMEE=2')).toBe(ERROR);
+    expect(await h.at('AT+CMEE=2;;+CSQ')).toBe(ERROR);
+    expect(await h.at('AT+CMEE=2;+CSQ E0')).toBe(ERROR);
+    expect(h.modem.state()).toMatchObject({ echo: false, cmee: 1 });
+    expect(await h.at('AT+CMEE=2;')).toBe(OK);
+    expect(h.modem.state().cmee).toBe(2);
+  });
+
+  it('lets a later command see an earlier one\'s change; the URCs it causes follow the final OK', async () => {
+    const h = setup();
+    await h.init();
+    const m = h.mark();
+    h.modem.feed(Buffer.from('AT+CGREG=2;+CFUN=0;+CGREG?;+CSQ\r'));
+    await h.clock.advance(5);
+    expect(h.since(m)).toBe(`${info('+CGREG: 2,0', '+CSQ: 99,99')}\r\n+CGREG: 0\r\n`);
+  });
+
+  it('ends the line at a CONNECT: the upload gets the data, the rest of the line does not run', async () => {
+    const h = setup();
+    await h.init();
+    expect(await h.at('AT+QFUPL="RAM:a.txt",3,5;+CMEE=2')).toBe('\r\nCONNECT\r\n');
+    const m = h.mark();
+    h.modem.feed(Buffer.from('abc'));
+    await h.clock.advance(5);
+    expect(h.since(m)).toBe(`\r\n+QFUPL: 3,${checksum16(Buffer.from('abc')).toString(16)}\r\n${OK}`);
+    expect(h.modem.state().cmee).toBe(1);
+  });
+
+  it('ends the line at AT+CFUN=1,1: OK, then the restart', async () => {
+    const h = setup({ bootMs: 300 });
+    await h.init();
+    const m = h.mark();
+    h.modem.feed(Buffer.from('AT+CFUN=1,1;+CMEE=2\r'));
+    await h.clock.advance(400);
+    expect(h.since(m)).toBe(`${OK}\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\n+QIND: PB DONE\r\n\r\n+QIND: SMS DONE\r\n`);
+    expect(h.modem.state().boots).toBe(1);
+  });
+});
+
 describe('VirtualModem: SIM, registration, attach', () => {
   it('answers +CPIN: READY and the IMSI with a SIM', async () => {
     const h = setup();

@@ -2,26 +2,27 @@
 // and manager property tables, and the mapping of errors to D-Bus error names.
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
-import type { CarrierReport } from '../../carrier/types.js';
+import type { CarrierReport } from '../../core/carrier.js';
 import { RequestError, StoppingError } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord } from '../../core/message.js';
-import type { ModemStatus } from '../../modem/types.js';
+import { SEND_OPTIONS } from '../../core/options.js';
+import type { ModemStatus } from '../../core/status.js';
 import { ERROR_PREFIX } from './names.js';
 
 const { DBusError, Variant } = dbus;
 export type Variant = InstanceType<typeof Variant>;
 export type DBusError = InstanceType<typeof DBusError>;
 
-/** The a{sv} options of SendMessage/SendMessageData: key → variant type and raw request field. */
+/** D-Bus signature of each type of option value. */
+const SIGNATURE = { integer: 'u', boolean: 'b' } as const;
+
+/**
+ * The a{sv} options of SendMessage/SendMessageData: key → variant type and raw request field. `Id`
+ * is the client id; the others are core's SEND_OPTIONS under their D-Bus names.
+ */
 export const OPTION_TABLE: Readonly<Record<string, { signature: 's' | 'u' | 'b'; field: string }>> = {
   Id: { signature: 's', field: 'id' },
-  Validity: { signature: 'u', field: 'validity' },
-  Priority: { signature: 'u', field: 'priority' },
-  DeliveryReport: { signature: 'b', field: 'deliveryReport' },
-  ReadReport: { signature: 'b', field: 'readReport' },
-  Visibility: { signature: 'u', field: 'visibility' },
-  Class: { signature: 'u', field: 'class' },
-  Timeout: { signature: 'u', field: 'timeout' },
+  ...Object.fromEntries(SEND_OPTIONS.map((o) => [o.dbus, { signature: SIGNATURE[o.type], field: o.key }])),
 };
 
 /**

@@ -3,8 +3,8 @@
 // decorators do not work under TypeScript).
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
-import type { MessageRecord } from '../../core/message.js';
-import type { FrontDoorContext, RawSendRequest } from '../types.js';
+import type { MessageRecord, RawSendRequest } from '../../core/message.js';
+import type { FrontDoorContext } from '../types.js';
 import {
   MANAGER_PROPERTIES,
   MESSAGE_PROPERTIES,

@@ -23,6 +23,17 @@ export interface DbusServiceOptions {
 }
 
 /**
+ * start() could not put the door up for a reason outside mmsd: no bus, the bus policy refusing
+ * the name, the name already taken. The message names what to fix; the daemon exits 78.
+ */
+export class DbusStartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DbusStartError';
+  }
+}
+
+/**
  * Events: 'busError' (Error) when the bus connection fails after start() — the daemon has lost
  * its front door and should exit so that systemd restarts it.
  */
@@ -39,32 +50,55 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.log = opts.logger.child({ part: 'dbus' });
   }
 
-  /** Connects, takes the name (or throws), exports the manager and every message. */
+  /**
+   * Connects, takes the name, exports the manager and every message. Throws DbusStartError when
+   * the bus is not there, refuses the name or has it owned already.
+   */
   async start(): Promise<void> {
     const { ctx, bus: kind, address } = this.opts;
     const timeoutMs = this.opts.timeoutMs ?? 10_000;
-    const conn = openBus(kind, address);
+    const where = address !== undefined ? `the bus at ${address}` : `the ${kind} bus`;
+    let conn: MessageBus;
+    try {
+      conn = openBus(kind, address);
+    } catch (err) {
+      throw new DbusStartError(`cannot connect to ${where} (${errorText(err)}); set dbus.bus, or dbus.enabled to false`, { cause: err });
+    }
     this.conn = conn;
     let started = false;
-    // A missing 'error' listener would crash the process on any socket error.
+    // A missing 'error' listener would crash the process on any socket error. Before start()
+    // is done the error is start()'s own, thrown (and reported) once.
     conn.on('error', (err: unknown) => {
-      this.log.error({ err }, 'D-Bus connection error');
-      if (started) this.emit('busError', err instanceof Error ? err : new Error(String(err)));
+      if (!started) return;
+      this.log.error({ err: errorText(err) }, 'D-Bus connection error');
+      this.emit('busError', err instanceof Error ? err : new Error(String(err)));
     });
     try {
-      await whenConnected(conn, timeoutMs);
+      try {
+        await whenConnected(conn, timeoutMs);
+      } catch (err) {
+        const env = kind === 'system' ? 'DBUS_SYSTEM_BUS_ADDRESS' : 'DBUS_SESSION_BUS_ADDRESS';
+        throw new DbusStartError(
+          `cannot connect to ${where} (${errorText(err)}): is dbus running` + (address === undefined ? `, and ${env} right if set?` : '?'),
+          { cause: err },
+        );
+      }
       let reply: number;
       try {
         reply = await raceBusError(conn, conn.requestName(BUS_NAME, NameFlag.DO_NOT_QUEUE), timeoutMs, 'requesting the name');
       } catch (err) {
-        throw new Error(
-          `cannot own ${BUS_NAME} on the ${kind} bus (${errorText(err)}); ` +
-            'is dbus/org.example.Mms1.conf installed and does mmsd run as root or mmsd?',
-          { cause: err },
-        );
+        if (err instanceof dbus.DBusError && err.type === 'org.freedesktop.DBus.Error.AccessDenied') {
+          throw new DbusStartError(
+            `${where} refuses mmsd the name ${BUS_NAME} (${err.text}): install dbus/org.example.Mms1.conf in ` +
+              '/etc/dbus-1/system.d/, reload dbus, and run mmsd as root or mmsd',
+            { cause: err },
+          );
+        }
+        throw new DbusStartError(`cannot own ${BUS_NAME} on ${where} (${errorText(err)})`, { cause: err });
       }
       if (reply !== RequestNameReply.PRIMARY_OWNER && reply !== RequestNameReply.ALREADY_OWNER) {
-        throw new Error(`${BUS_NAME} is already owned on the ${kind} bus: is another mmsd running?`);
+        const pid = await ownerPid(conn, timeoutMs);
+        throw new DbusStartError(`${BUS_NAME} is already owned on ${where}${pid === undefined ? '' : ` by pid ${pid}`}: is another mmsd running?`);
       }
     } catch (err) {
       conn.disconnect();
@@ -160,6 +194,25 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     };
     this.opts.ctx.on(event, wrapped);
     this.ctxListeners.push([event, wrapped]);
+  }
+}
+
+/** The pid of the connection owning our name, when the bus tells (for the error message). */
+async function ownerPid(conn: MessageBus, timeoutMs: number): Promise<number | undefined> {
+  const ask = new dbus.Message({
+    destination: 'org.freedesktop.DBus',
+    path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus',
+    member: 'GetConnectionUnixProcessID',
+    signature: 's',
+    body: [BUS_NAME],
+  });
+  try {
+    const reply = await raceBusError(conn, conn.call(ask), timeoutMs, 'asking for the owner of the name');
+    const pid: unknown = reply?.body[0];
+    return typeof pid === 'number' ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

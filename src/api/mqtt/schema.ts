@@ -2,10 +2,10 @@
 // (types and shape only; limits and ranges are the shared validation's, behind ctx.submit) and the
 // builders of every payload the daemon publishes.
 import { RequestError, type RequestErrorName } from '../../core/errors.js';
-import { nextAttemptAt, type MessageRecord, type Status } from '../../core/message.js';
-import type { CarrierReport } from '../../carrier/types.js';
-import type { ModemStatus } from '../../modem/types.js';
-import type { RawSendRequest } from '../types.js';
+import { nextAttemptAt, type MessageRecord, type RawSendRequest, type Status } from '../../core/message.js';
+import { SEND_OPTIONS } from '../../core/options.js';
+import type { CarrierReport } from '../../core/carrier.js';
+import type { ModemStatus } from '../../core/status.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
 
 type FieldKind = 'id' | 'addresses' | 'text' | 'attachments' | 'options' | 'integer' | 'boolean' | 'base64';
@@ -13,6 +13,8 @@ type FieldKind = 'id' | 'addresses' | 'text' | 'attachments' | 'options' | 'inte
 interface FieldSpec {
   kind: FieldKind;
   required?: boolean;
+  /** The field's key in what the payload is read into, when not its key in the payload. */
+  as?: string;
 }
 
 /** `<base>/send` (§5). */
@@ -26,16 +28,10 @@ const SEND_FIELDS: ReadonlyMap<string, FieldSpec> = new Map([
   ['options', { kind: 'options' }],
 ]);
 
-/** `options` (§4 a{sv} keys, §5): types here, ranges in the shared validation. */
-const OPTION_FIELDS: ReadonlyMap<string, FieldSpec> = new Map([
-  ['validity', { kind: 'integer' }],
-  ['priority', { kind: 'integer' }],
-  ['deliveryReport', { kind: 'boolean' }],
-  ['readReport', { kind: 'boolean' }],
-  ['visibility', { kind: 'integer' }],
-  ['class', { kind: 'integer' }],
-  ['timeout', { kind: 'integer' }],
-]);
+/** `options` (§5): core's SEND_OPTIONS by their MQTT names; types here, ranges in the shared validation. */
+const OPTION_FIELDS: ReadonlyMap<string, FieldSpec> = new Map(
+  SEND_OPTIONS.map((o): [string, FieldSpec] => [o.mqtt, { kind: o.type, as: o.key }]),
+);
 
 /** An attachment carried in the request: `{"name", "contentType"?, "data": base64}`. */
 const DATA_ATTACHMENT_FIELDS: ReadonlyMap<string, FieldSpec> = new Map([
@@ -105,7 +101,7 @@ function readObject(
       if (spec.required) fail('InvalidRequest', `${where}.${key} is required`);
       continue;
     }
-    out[key] = convert(value, spec.kind, `${where}.${key}`);
+    out[spec.as ?? key] = convert(value, spec.kind, `${where}.${key}`);
   }
   return out;
 }

@@ -61,6 +61,18 @@ interface ResponseRoute {
   correlationData?: Buffer;
 }
 
+/**
+ * start() could not put the door up for a reason outside mmsd: a credential file it cannot read,
+ * a topic it cannot use, subscriptions the broker refuses. The message names what to fix; the
+ * daemon exits 78.
+ */
+export class MqttStartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MqttStartError';
+  }
+}
+
 /** The outbox could not take a request for a reason of its own (disk, bug): not the client's. */
 class RetryLater extends Error {
   override name = 'RetryLater';
@@ -105,8 +117,13 @@ export class MqttService extends EventEmitter {
    */
   async start(): Promise<void> {
     const { config } = this.opts;
-    const topics = new Topics(config.baseTopic, config.sendTopic);
-    if (config.clientId === '') throw new Error('mqtt.clientId must not be empty');
+    let topics: Topics;
+    try {
+      topics = new Topics(config.baseTopic, config.sendTopic);
+    } catch (err) {
+      throw new MqttStartError(errorText(err), { cause: err });
+    }
+    if (config.clientId === '') throw new MqttStartError('mqtt.clientId must not be empty');
     this.topics = topics;
     const secrets = await readSecrets(config);
 
@@ -236,7 +253,9 @@ export class MqttService extends EventEmitter {
       .then((granted) => {
         const refused = granted.filter((g) => g.qos !== 1 && g.qos !== 0 && g.qos !== 2);
         if (refused.length > 0) {
-          const err = new Error(`the MQTT broker refused the subscriptions ${refused.map((g) => g.topic).join(', ')}`);
+          const err = new MqttStartError(
+            `the MQTT broker refused the subscriptions ${refused.map((g) => g.topic).join(', ')}: allow them for this client in the broker's ACL`,
+          );
           this.log.error({ refused: refused.map((g) => g.topic) }, 'subscription refused; check the broker ACL');
           this.emit('subscribeFailed', err);
           return;
@@ -507,7 +526,7 @@ async function readSecrets(config: MqttConfig): Promise<Secrets> {
     try {
       return await readFile(path);
     } catch (err) {
-      throw new Error(`cannot read mqtt.${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+      throw new MqttStartError(`cannot read mqtt.${key} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
     }
   };
   const out: Secrets = {};

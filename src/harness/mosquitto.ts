@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ProgramMissingError, spawnFailure } from '../sim/programs.js';
 
 export interface MosquittoOptions {
   /** Extra lines for mosquitto.conf (after the listener line). */
@@ -56,7 +57,10 @@ export class Mosquitto {
     return this.proc?.pid;
   }
 
-  /** Writes the config and starts the broker; resolves when it accepts connections. */
+  /**
+   * Writes the config and starts the broker; resolves when it accepts connections. Rejects at once
+   * with a ProgramMissingError ("mosquitto not found: apt install mosquitto") when it is not installed.
+   */
   static async start(opts: MosquittoOptions = {}): Promise<Mosquitto> {
     const dir = await mkdtemp(join(tmpdir(), 'mmsd-mosquitto-'));
     for (let attempt = 0; ; attempt += 1) {
@@ -85,7 +89,10 @@ export class Mosquitto {
         return broker;
       } catch (err) {
         // Another process took the port between freePort() and mosquitto's bind: try another.
-        if (attempt >= 4) throw err;
+        if (err instanceof ProgramMissingError || attempt >= 4) {
+          await rm(dir, { recursive: true, force: true });
+          throw err;
+        }
       }
     }
   }
@@ -97,9 +104,11 @@ export class Mosquitto {
     proc.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
     });
-    const exited = new Promise<never>((_, reject) =>
-      proc.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${this.stderr}`))),
-    );
+    // A program that cannot be spawned emits 'error' and never 'exit'.
+    const exited = new Promise<never>((_, reject) => {
+      proc.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${this.stderr}`)));
+      proc.once('error', (err) => reject(spawnFailure(err, 'mosquitto', 'mosquitto')));
+    });
     exited.catch(() => undefined);
     const deadline = Date.now() + 10_000;
     while (!(await Promise.race([canConnect(this.port), exited]))) {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { ReceivedMessage } from './types.js';
+import type { SimFaultRequest } from '../sim/control.js';
+import type { ReceivedMessage } from '../sim/types.js';
 
 // The built entry points (`npm run build`), whether this file runs from src/ (tests) or dist/.
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
@@ -45,6 +46,8 @@ export interface TestbedOptions {
   logLevel?: string;
   /** Node flags for the daemon process (e.g. ['--heapsnapshot-signal=SIGUSR2']), for the benchmarks. */
   daemonNodeArgs?: string[];
+  /** Keep the daemon's stdout lines as written too (`ProcessHandle.raw`), for tests of the log format. */
+  rawLog?: boolean;
 }
 
 export interface LogLine {
@@ -56,6 +59,8 @@ export interface LogLine {
 /** A child process whose stdout JSON lines are kept and can be waited on. */
 export class ProcessHandle {
   readonly lines: LogLine[] = [];
+  /** The stdout lines as written, when asked for (keepRaw). */
+  readonly raw: string[] = [];
   readonly stderr: string[] = [];
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -63,9 +68,11 @@ export class ProcessHandle {
   constructor(
     readonly name: string,
     readonly proc: ChildProcess,
+    keepRaw = false,
   ) {
     if (proc.stdout) {
       createInterface({ input: proc.stdout }).on('line', (text) => {
+        if (keepRaw) this.raw.push(text);
         let line: LogLine;
         try {
           line = JSON.parse(text) as LogLine;
@@ -124,9 +131,9 @@ export class ProcessHandle {
   }
 }
 
-function spawnNode(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ProcessHandle {
+function spawnNode(name: string, script: string, args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = [], keepRaw = false): ProcessHandle {
   const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new ProcessHandle(name, proc);
+  return new ProcessHandle(name, proc, keepRaw);
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -272,7 +279,7 @@ export class Testbed {
 
   /** Starts (or restarts) the daemon and waits until it has started its front doors. */
   async startDaemon(): Promise<ProcessHandle> {
-    this.daemon = spawnNode('mmsd', MMSD_BIN, ['--config', this.configFile], this.daemonEnv, this.opts.daemonNodeArgs);
+    this.daemon = spawnNode('mmsd', MMSD_BIN, ['--config', this.configFile], this.daemonEnv, this.opts.daemonNodeArgs, this.opts.rawLog);
     this.daemons.push(this.daemon);
     await this.daemon.waitFor((l) => l.msg === 'ready' || l.msg === 'started', 30_000, 'start-up');
     return this.daemon;
@@ -291,7 +298,7 @@ export class Testbed {
   }
 
   /** POST /fault on the sim's control API. */
-  async fault(body: Record<string, unknown>): Promise<unknown> {
+  async fault(body: SimFaultRequest): Promise<unknown> {
     const res = await fetch(`${this.simInfo.control}/fault`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -1,0 +1,74 @@
+// The sim's control API (src/sim/control.ts) over real HTTP on a loopback port, in front of a
+// VirtualModem: POST /fault keys are checked first and applied in table order; a bad request
+// changes nothing.
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { ControlServer, type ControlMmsc, type SimFaultRequest } from '../../src/sim/control.js';
+import { VirtualModem } from '../../src/sim/modem.js';
+import type { MmscFaults } from '../../src/sim/types.js';
+
+const logger = pino({ level: 'silent' });
+const servers: ControlServer[] = [];
+const modems: VirtualModem[] = [];
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.stop();
+  for (const m of modems.splice(0)) m.stop();
+});
+
+async function setup(mmsc?: ControlMmsc): Promise<{ modem: VirtualModem; post: (body: unknown) => Promise<{ status: number; json: unknown }> }> {
+  const modem = new VirtualModem({ logger, bootMs: 10 });
+  modem.start();
+  modems.push(modem);
+  const server = new ControlServer({ host: '127.0.0.1', port: 0, logger, modem, ...(mmsc ? { mmsc } : {}) });
+  servers.push(server);
+  const { url } = await server.start();
+  const post = async (body: unknown): Promise<{ status: number; json: unknown }> => {
+    const res = await fetch(`${url}/fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, json: await res.json() };
+  };
+  return { modem, post };
+}
+
+describe('ControlServer POST /fault', () => {
+  it('applies every key of a typed request', async () => {
+    const set: MmscFaults[] = [];
+    const { modem, post } = await setup({ setFaults: (f) => set.push(f), received: () => [] });
+    const request: SimFaultRequest = {
+      registration: 0,
+      signal: 7,
+      sendResults: [{ err: 765, http: 500 }, { err: 0, httpStatus: 200, mmsrsp: 'Ok' }],
+      hold: true,
+      delayMs: 0,
+      drop: 0,
+      garble: 0,
+      pdpActivationFailures: 1,
+      baud: 115_200,
+      mmsc: { httpStatus: 503, count: 1 },
+    };
+    expect(await post(request)).toEqual({ status: 200, json: { ok: true } });
+    const s = modem.state();
+    expect(s.registration).toMatchObject({ cgreg: 0, cereg: 0 });
+    expect(s).toMatchObject({ queuedSendResults: 2, hold: true });
+    expect(set).toEqual([{ httpStatus: 503, count: 1 }]);
+  });
+
+  it('changes nothing when a later key is bad, and names the key', async () => {
+    const { modem, post } = await setup();
+    expect(await post({ sim: 'absent', hold: true, signal: 100 })).toEqual({ status: 400, json: { error: 'signal must be an integer 0..99' } });
+    expect(modem.state()).toMatchObject({ sim: 'ready', hold: false });
+    expect(await post({ sim: 'gone' })).toEqual({ status: 400, json: { error: 'sim must be "ready", "absent" or "pin"' } });
+    expect(await post({ sendResults: [{ err: 'x' }] })).toEqual({ status: 400, json: { error: 'sendResults[].err must be an integer 0..65535' } });
+    expect(await post({ reboot: false })).toEqual({ status: 400, json: { error: 'reboot must be true' } });
+    expect(await post({ urc: 'a\r\nb' })).toEqual({ status: 400, json: { error: 'urc must be one line of text' } });
+    expect(modem.state()).toMatchObject({ sim: 'ready', boots: 0, queuedSendResults: 0 });
+  });
+
+  it('refuses unknown keys, a body that is not an object, and faults of parts that are not running', async () => {
+    const { post } = await setup();
+    expect(await post({ registration: 1, nonsense: 1 })).toEqual({ status: 400, json: { error: 'unknown fault "nonsense"' } });
+    expect(await post([1])).toEqual({ status: 400, json: { error: 'body must be a JSON object' } });
+    expect(await post({ mmsc: {} })).toEqual({ status: 400, json: { error: 'no loopback MMSC (start with --mmsc)' } });
+    expect(await post({ portLoss: 10 })).toEqual({ status: 400, json: { error: 'no port server' } });
+  });
+});
