@@ -17,8 +17,7 @@ const LAYERS = {
   carrier: ['core', 'mms', 'config'],
   media: ['core', 'mms'],
   config: ['core'],
-  // The doors show the carrier report (§10) as the driver's status: its type comes from carrier.
-  api: ['core', 'outbox', 'sender', 'inbound', 'carrier'],
+  api: ['core', 'outbox', 'sender', 'inbound'],
   daemon: ['core', 'config', 'at', 'mms', 'modem', 'outbox', 'sender', 'inbound', 'carrier', 'media', 'api'],
   cli: ['core', 'config', 'daemon', 'api', 'outbox'],
   sim: ['core', 'mms', 'at', 'inbound'],

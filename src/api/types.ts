@@ -1,8 +1,8 @@
 // What a front door (D-Bus, MQTT) is given by the daemon's composition root.
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { CarrierReport } from '../carrier/types.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
+import type { CarrierReport } from '../core/carrier.js';
 import type { ModemStatus } from '../core/status.js';
 import type { SubmitResult } from '../outbox/types.js';
 

@@ -1,5 +1,9 @@
 // The carrier settings' shared types (DESIGN.md §10): the SIM's identity the driver hands over, the
-// settings the database can fill and the config can pin, and the report the front doors publish.
+// settings the database can fill and the config can pin, and the report the front doors publish
+// (its types live in src/core/carrier.ts, where the front doors can read them).
+import type { CarrierCandidate } from '../core/carrier.js';
+
+export type { CarrierCandidate, CarrierReport, CarrierSource } from '../core/carrier.js';
 
 /** What the modem driver reads once the SIM is READY. src/carrier never asks the modem itself. */
 export interface SimIdentity {
@@ -35,18 +39,6 @@ export const CARRIER_KEYS = {
   maxMessageBytes: 'mms.maxMessageBytes',
 } as const satisfies Record<keyof CarrierSettings, string>;
 
-export type CarrierSource = 'config' | 'database' | 'ambiguous' | 'not-found' | 'pending';
-
-/** One provider (and MMS setting) the SIM's MCC-MNC may belong to, with the line that picks it. */
-export interface CarrierCandidate {
-  /** The value `carrier.provider` takes: "<name> (<MCC>-<MNC>)", unique within the database. */
-  provider: string;
-  apn: string;
-  mmsc: string;
-  /** `"carrier": {"provider": "<provider>"}`, to paste into the config file. */
-  configLine: string;
-}
-
 /** What the database says about one SIM (lookupCarrier). Settings are empty unless `database`. */
 export interface CarrierLookup {
   source: 'database' | 'ambiguous' | 'not-found';
@@ -68,20 +60,4 @@ export interface CarrierLookup {
   candidates: CarrierCandidate[];
   /** One sentence on how the lookup ended, for the log and `mmsctl carrier`. */
   reason: string;
-}
-
-/** The `Carrier` status (D-Bus a{sv}, MQTT `carrier`, `mmsctl carrier`): no credentials in it. */
-export interface CarrierReport {
-  source: CarrierSource;
-  provider: string;
-  mccMnc: string;
-  apn: string;
-  mmsc: string;
-  /** "host:port", or empty for none. */
-  proxy: string;
-  maxMessageBytes: number;
-  candidates: CarrierCandidate[];
-  reason: string;
-  /** The explicit config keys that won over a database value. */
-  configKeys: string[];
 }

@@ -106,12 +106,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.resolved = resolveCarrier({ auto: config.carrier.auto, config: carrierSettingsOf(config), explicit: explicitKeys(config) });
     const modemConfig = modemConfigOf(config);
     const limit = (): number => this.maxMessageBytes;
-    this.modem = new QuectelModem({
-      at: this.channel,
-      logger,
-      config: modemConfig,
-      settings: (sim) => this.carrierSettingsFor(sim),
-    });
+    this.modem = new QuectelModem({ at: this.channel, logger, config: modemConfig, settings: (sim) => this.carrierSettingsFor(sim) });
     this.sender = new Sender({
       outbox: this.outbox,
       modem: this.modem,

@@ -8,8 +8,8 @@ import { RequestError } from '../../src/core/errors.js';
 import { isFinal, newMessageRecord, RESENDABLE_STATUSES, type MessageRecord, type RawSendRequest } from '../../src/core/message.js';
 import { resendId, validateRequest } from '../../src/core/validate.js';
 import type { FrontDoorContext } from '../../src/api/types.js';
+import type { CarrierReport } from '../../src/core/carrier.js';
 import type { ModemStatus } from '../../src/core/status.js';
-import type { CarrierReport } from '../../src/carrier/types.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
 
 export interface FakeContextOptions {

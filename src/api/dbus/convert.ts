@@ -2,7 +2,7 @@
 // and manager property tables, and the mapping of errors to D-Bus error names.
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
-import type { CarrierReport } from '../../carrier/types.js';
+import type { CarrierReport } from '../../core/carrier.js';
 import { RequestError, StoppingError } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';

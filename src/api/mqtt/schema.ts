@@ -4,8 +4,8 @@
 import { RequestError, type RequestErrorName } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord, type RawSendRequest, type Status } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
+import type { CarrierReport } from '../../core/carrier.js';
 import type { ModemStatus } from '../../core/status.js';
-import type { CarrierReport } from '../../carrier/types.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
 
 type FieldKind = 'id' | 'addresses' | 'text' | 'attachments' | 'options' | 'integer' | 'boolean' | 'base64';
