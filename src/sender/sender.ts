@@ -2,24 +2,35 @@
 // stage attachments in the module's RAM, edit, send, classify the result, retry, clean up.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { fileCode } from '../core/errors.js';
 import type { MessageError, MessageRecord, Status } from '../core/message.js';
 import { mergeSendParams, sameSendParams } from '../core/options.js';
-import { AtError, CmeError } from '../modem/errors.js';
-import {
-  SendNotAcceptedError,
-  SendOutcomeUnknownError,
-  type Charset,
-  type ModemApi,
-  type SendParams,
-  type SendResult,
-} from '../modem/types.js';
-import type { OutboxApi } from '../outbox/types.js';
+import { SendNotAcceptedError, type Charset, type SendParams, type SendResult } from '../modem/types.js';
 import { isTextPart, subjectCharset, textCharset } from './charsets.js';
-import { DEFAULT_BACKOFF_MS, decide, fileVerdict, isSpecCode, type Action, type Verdict } from './policy.js';
+import { ModemRebooted, StopRequested, judge, type TryContext } from './outcome.js';
+import { DEFAULT_BACKOFF_MS, decide, type Action, type Verdict } from './policy.js';
 import { ProgressRecorder } from './progress.js';
-import { ModemRebooted, RamTooSmall, Stager, StopRequested, type TryContext } from './stager.js';
+import { Stager } from './stager.js';
+import type {
+  AttemptOutcome,
+  SenderConfig,
+  SenderEvents,
+  SenderModem,
+  SenderOptions,
+  SenderOutbox,
+  Sleep,
+} from './types.js';
 
+export type {
+  AttemptEvent,
+  AttemptOutcome,
+  ResultEvent,
+  SenderConfig,
+  SenderEvents,
+  SenderModem,
+  SenderOptions,
+  SenderOutbox,
+  Sleep,
+} from './types.js';
 export {
   DEFAULT_BACKOFF_MS,
   MAX_BUSY_IN_ROW,
@@ -42,99 +53,11 @@ const REQUEUE_PAUSE_MAX_MS = 60_000;
 /** Idle wait when the outbox says a retry is due but does not hand it out (never spin). */
 const STALE_DUE_PAUSE_MS = 1_000;
 
-export interface SenderConfig {
-  maxAttempts: number;
-  /** `mms.sendTimeoutS`, used unless a message's options carry `timeout`. */
-  sendTimeoutS: number;
-  /** `mms.charset`: the charset of non-ASCII subjects. */
-  charset: Charset;
-  /** `mms.*` sendparam in force after the driver configured the module. */
-  defaults: SendParams;
-  /**
-   * `outbox.resendAmbiguous`: retry results that leave open whether the MMSC has the message
-   * (at least once) instead of making the message `unknown` (at most once).
-   */
-  resendAmbiguous?: boolean;
-  backoffMs?: readonly number[];
-  busyWaitMs?: number;
-  /**
-   * `mms.maxMessageBytes`: when set, the module's RAM is read once the modem is first ready, and a
-   * warning logged when a message of that size could not fit (DESIGN.md §14).
-   */
-  maxMessageBytes?: number;
-}
-
-export type SenderModem = ModemApi & { withLock?<T>(fn: () => Promise<T>): Promise<T> };
-/** The outbox with its 'added' / 'changed' events. */
-export type SenderOutbox = OutboxApi & EventEmitter;
-/** Resolves after `ms` (Infinity: never) or as soon as `signal` aborts; never rejects. */
-export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
-
-export interface SenderOptions {
-  outbox: SenderOutbox;
-  modem: SenderModem;
-  logger: Logger;
-  clock?: () => number;
-  sleep?: Sleep;
-  config: SenderConfig;
-}
-
-/** What became of one try of a message. */
-export type AttemptOutcome =
-  | 'sent'
-  | 'failed'
-  | 'unknown'
-  /** Failed; sent again at once (§4.3). */
-  | 'resend'
-  /** Failed a second time; the PDP context is re-activated, then sent again (§4.3). */
-  | 'reactivate'
-  /** 761/763: attachments uploaded again, then sent again. */
-  | 'reupload'
-  /** Failed; waits for `notBefore`. */
-  | 'retrying'
-  /** 764: waits `busyWaitMs`, the try not counted. */
-  | 'busy'
-  /** The modem failed under it before AT+QMMSEND was accepted: back to `queued`, not counted. */
-  | 'requeued'
-  /** Put aside (stopping, or the modem stopped being ready between tries). */
-  | 'parked';
-
-export interface AttemptEvent {
-  id: string;
-  attempt: number;
-}
-
-export interface ResultEvent {
-  id: string;
-  attempt: number;
-  outcome: AttemptOutcome;
-  status: Status;
-  error?: MessageError;
-  durationMs: number;
-}
-
-export interface SenderEvents {
-  attempt: [AttemptEvent];
-  result: [ResultEvent];
-}
-
 /** What the runner carries between the tries of one message. */
 interface MessageRun {
   filesLostRetried: boolean;
   forceUpload: boolean;
   busyInRow: number;
-}
-
-function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** A reason a client is shown: an AT command by its name only (its arguments carry message data). */
-function publicReasonOf(err: unknown): string {
-  if (err instanceof AtError && err.message.startsWith(err.command)) {
-    return err.command.replace(/=.*$/s, '') + err.message.slice(err.command.length);
-  }
-  return reasonOf(err);
 }
 
 const defaultSleep: Sleep = (ms, signal) =>
@@ -397,7 +320,7 @@ export class Sender extends EventEmitter<SenderEvents> {
       const r = await this.locked(() => this.sendOnce(rec, ctx, run));
       verdict = { kind: 'result', err: r.err, httpStatus: r.httpStatus, mmscResponse: r.mmscResponse, afterSend: true };
     } catch (err) {
-      verdict = this.judge(err, ctx);
+      verdict = judge(err, ctx);
       this.log.warn({ id, attempt, at: ctx.step, err }, 'try ended with an exception');
     }
     await this.progress.settled();
@@ -473,36 +396,6 @@ export class Sender extends EventEmitter<SenderEvents> {
         this.report(id, attempt, 'retrying', 'retrying', action.error, started);
         return 'retrying';
     }
-  }
-
-  /** What an exception from a try means (DESIGN.md §6, §14). */
-  private judge(err: unknown, ctx: TryContext): Verdict {
-    if (err instanceof SendOutcomeUnknownError) return { kind: 'unknown', reason: err.message };
-    if (ctx.accepted) return { kind: 'unknown', reason: reasonOf(err) };
-    if (err instanceof RamTooSmall) {
-      return { kind: 'result', err: err.error.code, httpStatus: 0, afterSend: false, cls: 'permanent', error: err.error };
-    }
-    if (err instanceof SendNotAcceptedError) {
-      // Refused with a code: classified like a result (764 busy, 75x permanent …). Refused without
-      // one (ERROR, port closed): the module's trouble, not the message's (§4.1) — back to the queue.
-      if (err.code === undefined) return { kind: 'requeue', reason: err.message, publicReason: err.message, counts: true };
-      return { kind: 'result', err: err.code, httpStatus: 0, fallbackName: 'Send not accepted', afterSend: false };
-    }
-    if (err instanceof CmeError) {
-      // A code of the spec's table answered to an edit command is classified like a send result,
-      // so that e.g. 757 fails at once and 763 re-uploads rather than looping through the queue.
-      if (isSpecCode(err.code)) return { kind: 'result', err: err.code, httpStatus: 0, afterSend: false };
-      // §14: a FILE command's error is the message's (its size, its files), not the module's trouble.
-      const file = fileCode(err.code);
-      if (file) return fileVerdict(file, ctx.ram);
-    }
-    return {
-      kind: 'requeue',
-      reason: reasonOf(err),
-      publicReason: publicReasonOf(err),
-      ...(err instanceof CmeError ? { code: err.code } : {}),
-      counts: !(err instanceof StopRequested),
-    };
   }
 
   /** A final state, then the module's edit buffer and RAM files are cleaned up (§6). */

@@ -3,54 +3,19 @@
 // deleted after a message is final or left over from a crash, a cancel or a failed clean-up.
 import type { Logger } from 'pino';
 import { fileCode } from '../core/errors.js';
-import type { MessageError, MessageRecord } from '../core/message.js';
+import type { MessageRecord } from '../core/message.js';
 import { attachmentNames } from '../core/names.js';
 import { AtErrorResult, ChecksumError, CmeError } from '../modem/errors.js';
 import type { ModemApi, RamSpace } from '../modem/types.js';
 import type { OutboxApi } from '../outbox/types.js';
 import { messageTooLargeError } from './policy.js';
+import { RamTooSmall, type TryContext } from './outcome.js';
 import type { ProgressRecorder } from './progress.js';
 
 /** Uploads tried again after a checksum mismatch before the message goes back to the queue. */
 export const CHECKSUM_RETRIES = 2;
 /** Tries at deleting one leftover RAM file before it is left to the next start. */
 const LEFTOVER_DELETE_TRIES = 3;
-
-/** Stop was asked for before AT+QMMSEND: a safe point, the message goes back to the queue. */
-export class StopRequested extends Error {
-  override name = 'StopRequested';
-  constructor() {
-    super('sender stopping');
-  }
-}
-
-/** The module restarted (or the port came back) mid-message: its edit buffer and RAM are gone. */
-export class ModemRebooted extends Error {
-  override name = 'ModemRebooted';
-  constructor() {
-    super('module restarted mid-message');
-  }
-}
-
-/**
- * The module's RAM cannot hold the message's attachments, even after leftovers were deleted
- * (DESIGN.md §14): the message fails as MessageTooLarge.
- */
-export class RamTooSmall extends Error {
-  override name = 'RamTooSmall';
-  constructor(readonly error: MessageError) {
-    super(error.name);
-  }
-}
-
-export interface TryContext {
-  /** The sender's epoch when the try began; a change means the module restarted under it. */
-  epoch: number;
-  accepted: boolean;
-  step: 'stage' | 'edit' | 'send';
-  /** Bytes this try uploads, and the RAM drive as AT+QFLDS last showed it (if it answered). */
-  ram?: { needed: number; space?: RamSpace };
-}
 
 export interface StagerOptions {
   modem: ModemApi;
