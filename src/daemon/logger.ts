@@ -60,6 +60,32 @@ export function serializeError(err: unknown): unknown {
   return out;
 }
 
+/**
+ * The one secret an AT line carries: a data context's user name and password (`AT+QICSGP=<ctx>,
+ * <type>,"<apn>","<user>","<password>"…` and its answer `+QICSGP: <type>,"<apn>","<user>",
+ * "<password>"…`). The AT channel logs every line it writes and reads, and errors quote their
+ * command, so they are taken out of every string field of a line, at every level.
+ */
+const CONTEXT_CREDENTIALS = /(\+QICSGP(?:=\s*\d+\s*,\s*\d+\s*,|:\s*\d+\s*,)\s*"[^"]*"\s*,)\s*"[^"]*"\s*,\s*"[^"]*"/gi;
+
+export function scrubCredentials(text: string): string {
+  return text.replace(CONTEXT_CREDENTIALS, '$1"[redacted]","[redacted]"');
+}
+
+function scrubFields(obj: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(obj)) {
+    let clean = value;
+    if (typeof value === 'string') clean = scrubCredentials(value);
+    else if (value !== null && typeof value === 'object' && !Array.isArray(value) && key === 'err') {
+      const e = serializeError(value) as Record<string, unknown>;
+      clean = typeof e === 'object' && e !== null ? scrubFields({ ...e }) : e;
+    }
+    if (clean !== value) (out ??= { ...obj })[key] = clean;
+  }
+  return out ?? obj;
+}
+
 /** journald reads a leading `<N>` as the line's priority (SyslogLevelPrefix=, on by default). */
 class PriorityPrefixed {
   readonly [symbols.needsMetadataGsym] = true as const;
@@ -108,6 +134,7 @@ export function createLogger(level: string, destination?: DestinationStream, opt
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       serializers: { err: serializeError },
+      formatters: { log: scrubFields },
       mixin: currentMessage
         ? (_obj, _level, logger) => {
             const id = currentMessage();

@@ -40,6 +40,21 @@ describe('logger', () => {
     expect(lines[0]).toMatchObject({ mqtt: { password: '[redacted]' } });
   });
 
+  it('takes the user name and password of a data context out of AT lines, answers and errors, at every level', () => {
+    const { lines, stream } = capture();
+    const log = createLogger('trace', stream).child({ part: 'at' });
+    const cmd = 'AT+QICSGP=1,1,"mms.example","alice","hunter2",3';
+    log.debug({ at: cmd }, 'tx');
+    log.trace({ at: 'AT+QICSGP=2', line: '+QICSGP: 1,"internet","bob","s3cret",1' }, 'rx');
+    log.error({ err: Object.assign(new Error(`${cmd}: +CME ERROR: 3`), { command: cmd }) }, 'failed');
+    const text = JSON.stringify(lines);
+    expect(text).not.toMatch(/hunter2|s3cret|alice|"bob"/);
+    expect(lines[0]).toMatchObject({ at: 'AT+QICSGP=1,1,"mms.example","[redacted]","[redacted]",3' });
+    expect(lines[1]).toMatchObject({ at: 'AT+QICSGP=2', line: '+QICSGP: 1,"internet","[redacted]","[redacted]",1' });
+    expect(lines[2]).toMatchObject({ err: { message: 'AT+QICSGP=1,1,"mms.example","[redacted]","[redacted]",3: +CME ERROR: 3' } });
+    expect((lines[2].err as { stack: string }).stack).not.toContain('hunter2');
+  });
+
   it('logs an unhandled rejection as one fatal line with its stack, then exits with EX_SOFTWARE', () => {
     const { lines, stream } = capture();
     const codes: number[] = [];
