@@ -452,6 +452,8 @@ export class HealthMonitor extends EventEmitter {
       this.o.logger.info({ apn: next.apn, mmsc: next.mmsc, proxyHost: next.proxyHost, proxyPort: next.proxyPort }, 'carrier settings to apply');
       this.params = { ...next };
       this.mmsConfigured = false;
+      // Not ready again until the module has them (a SIM swapped while ready).
+      if (this.current.state === 'ready') this.setState('registered', 'applying the carrier settings of another SIM');
     }
     return true;
   }

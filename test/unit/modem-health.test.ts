@@ -506,10 +506,14 @@ describe('carrier settings from the SIM (DESIGN.md §10)', () => {
     // The module kept context 1 up with the APN mmsd set for the first SIM.
     at.reply('AT+QIACT?', ['+QIACT: 1,1,1,"10.64.1.2"']).reply('AT+QICSGP=1', ['+QICSGP: 1,"mms.pt.lu","","",0']);
     at.reply('AT+CIMI', ['310260000000001']);
+    const states: string[] = [];
+    m.on('status', (st: ModemStatus) => states.push(`${st.state}${st.detail ? `: ${st.detail}` : ''}`));
     at.urc('+QUSIM: 1');
     at.urc('+CPIN: READY');
     await vi.waitFor(() => expect(at.transcript).toContain('AT+QMMSCFG="connecttimeout",125'));
     expect(m.status.state).toBe('ready');
+    // Not ready while the new SIM's settings go in: no message starts on half of them.
+    expect(states).toEqual(['registered: applying the carrier settings of another SIM', 'registered', 'ready']);
     expect(at.transcript.filter((c) => /QIDEACT|QICSGP=1,|QIACT=1|"mmsc"/.test(c))).toEqual([
       'AT+QIDEACT=1',
       'AT+QICSGP=1,1,"fast.t-mobile.com","","",0',
