@@ -314,42 +314,34 @@ export class ControlServer {
       return;
     }
     if (req.method === 'POST' && url.pathname === '/fault') {
-      let body: unknown;
-      try {
-        body = JSON.parse(await readBody(req));
-      } catch {
-        reply(res, 400, { error: 'body must be a JSON object' });
-        return;
-      }
-      try {
+      await this.post(req, res, (body) => {
         this.applyFault(body);
-      } catch (err) {
-        if (err instanceof BadRequest) {
-          reply(res, 400, { error: err.message });
-          return;
-        }
-        throw err;
-      }
-      reply(res, 200, { ok: true });
+        return { ok: true };
+      });
       return;
     }
     if (req.method === 'POST' && url.pathname === '/sms') {
-      let body: unknown;
-      try {
-        body = JSON.parse(await readBody(req));
-      } catch {
-        reply(res, 400, { error: 'body must be a JSON object' });
-        return;
-      }
-      try {
-        reply(res, 200, { ok: true, sms: deliverSmsRequest(this.opts.modem, body) });
-      } catch (err) {
-        if (!(err instanceof BadSmsRequest)) throw err;
-        reply(res, 400, { error: err.message });
-      }
+      await this.post(req, res, (body) => ({ ok: true, sms: deliverSmsRequest(this.opts.modem, body) }));
       return;
     }
     reply(res, 404, { error: 'unknown endpoint' });
+  }
+
+  /** A POST with a JSON body: `handle`'s answer, or 400 for a body that is no JSON or a bad request. */
+  private async post(req: http.IncomingMessage, res: http.ServerResponse, handle: (body: unknown) => unknown): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      reply(res, 400, { error: 'body must be a JSON object' });
+      return;
+    }
+    try {
+      reply(res, 200, handle(body));
+    } catch (err) {
+      if (!(err instanceof BadRequest || err instanceof BadSmsRequest)) throw err;
+      reply(res, 400, { error: err.message });
+    }
   }
 
   /** Validates everything first, then applies; a bad request changes nothing. */
