@@ -20,17 +20,8 @@ import type {
   Sleep,
 } from './types.js';
 
-export type {
-  AttemptEvent,
-  AttemptOutcome,
-  ResultEvent,
-  SenderConfig,
-  SenderEvents,
-  SenderModem,
-  SenderOptions,
-  SenderOutbox,
-  Sleep,
-} from './types.js';
+// The sender's types, for the daemon and the tests, from the module that holds them.
+export type * from './types.js';
 export {
   DEFAULT_BACKOFF_MS,
   MAX_BUSY_IN_ROW,
