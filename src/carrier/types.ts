@@ -1,7 +1,7 @@
 // The carrier settings' shared types (DESIGN.md §10): the SIM's identity the driver hands over, the
 // settings the database can fill and the config can pin, and the report the front doors publish
 // (its types live in src/core/carrier.ts, where the front doors can read them).
-import type { CarrierCandidate } from '../core/carrier.js';
+import type { CarrierCandidate, CarrierParams } from '../core/carrier.js';
 
 export type { CarrierCandidate, CarrierReport, CarrierSource } from '../core/carrier.js';
 
@@ -14,16 +14,7 @@ export interface SimIdentity {
 }
 
 /** The values the carrier database can supply, one field per config key (CARRIER_KEYS). */
-export interface CarrierSettings {
-  apn: string;
-  username: string;
-  password: string;
-  /** `pdp.auth`: 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP. */
-  auth: number;
-  mmsc: string;
-  /** Empty: no WAP gateway. */
-  proxyHost: string;
-  proxyPort: number;
+export interface CarrierSettings extends CarrierParams {
   maxMessageBytes: number;
 }
 

@@ -1,5 +1,6 @@
 // Configuration of the Quectel driver (DESIGN.md §3: the `pdp.*`, `mms.*` and `modem.*` keys it
 // uses) and the timer seam tests drive with fake time.
+import type { CarrierParams } from '../core/carrier.js';
 import type { Charset, SendParams, SimIdentity } from './types.js';
 
 export interface PdpConfig {
@@ -38,21 +39,8 @@ export interface ModemConfig {
   rebootMinIntervalS: number;
 }
 
-/**
- * The settings that depend on the carrier (DESIGN.md §10): the context's APN and credentials, the
- * MMSC and its proxy. They may change at run time (another SIM), unlike the rest of ModemConfig.
- */
-export interface CarrierParams {
-  apn: string;
-  username: string;
-  password: string;
-  /** 0 none, 1 PAP, 2 CHAP, 3 PAP or CHAP. */
-  auth: number;
-  mmsc: string;
-  /** '' = no proxy. */
-  proxyHost: string;
-  proxyPort: number;
-}
+/** The settings that depend on the carrier (DESIGN.md §10); they may change at run time (another SIM). */
+export type { CarrierParams };
 
 /** What to configure the module with for a SIM: settings, or why there are none (`unconfigured`). */
 export type SettingsVerdict = { use: CarrierParams } | { unconfigured: string };

@@ -259,22 +259,11 @@ export function errorTopicPayload(error: RequestError, payload: Buffer): ErrorTo
   return out;
 }
 
-/** `carrier` on `<base>/status` (DESIGN.md §10): the D-Bus `Carrier` fields in camelCase. */
-export interface CarrierPayload {
-  source: CarrierReport['source'];
-  provider: string;
-  mccMnc: string;
-  apn: string;
-  mmsc: string;
-  /** "host:port", or "" for none. */
-  proxy: string;
-  maxMessageBytes: number;
-  /** The config line that picks each candidate. */
-  candidates: string[];
-  reason: string;
-  /** The explicit config keys that won over the database. */
-  configKeys: string[];
-}
+/**
+ * `carrier` on `<base>/status` (DESIGN.md §10): the D-Bus `Carrier` fields in camelCase, each
+ * candidate as the config line that picks it.
+ */
+export type CarrierPayload = Omit<CarrierReport, 'candidates'> & { candidates: string[] };
 
 export interface StatusPayload {
   modemState: ModemStatus['state'];
