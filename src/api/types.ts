@@ -8,7 +8,10 @@ import type { SubmitResult } from '../outbox/types.js';
 
 /**
  * Events: 'added' (record), 'changed' (record), 'removed' (id), 'modemStatus' (ModemStatus),
- * 'carrier' (CarrierReport).
+ * 'carrier' (CarrierReport); from the inbound path (DESIGN.md §12, types in core/inbound.ts):
+ * 'deliveryReport' (DeliveryReportEvent) once per M-Delivery.ind, matched or not, after the
+ * message's record is durable; 'received' (ReceivedRecord) when a received message is new or
+ * changes state; 'receivedRemoved' (id).
  */
 export interface FrontDoorContext extends EventEmitter {
   /** Validates (throws RequestError with a name from core/errors) and durably queues. */
