@@ -104,9 +104,17 @@ export class Receiver extends EventEmitter {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
-  private readonly onChanged = (e: InboxEntry): void => void this.emit('received', e.record);
+  /** What the doors last heard of each message: a change of the inbox's own fields alone is no news. */
+  private readonly told = new Map<string, string>();
+  private readonly onChanged = (e: InboxEntry): void => {
+    const json = JSON.stringify(e.record);
+    if (this.told.get(e.record.id) === json) return;
+    this.told.set(e.record.id, json);
+    this.emit('received', e.record);
+  };
   private readonly onRemoved = (id: string): void => {
     this.requested.delete(id);
+    this.told.delete(id);
     this.emit('receivedRemoved', id);
   };
 
@@ -139,6 +147,11 @@ export class Receiver extends EventEmitter {
     this.inbox.off('changed', this.onChanged);
     this.inbox.off('removed', this.onRemoved);
     await this.inbox.stop();
+  }
+
+  /** Resolves once no job is in hand (the work due now is done; later work waits for its timer). */
+  async whenIdle(): Promise<void> {
+    while (this.running) await this.running;
   }
 
   get(id: string): ReceivedRecord | undefined {
