@@ -66,6 +66,12 @@ export interface Config {
     database: string;
     provider: string;
   };
+  inbound: {
+    autoRetrieve: boolean;
+    dir: string;
+    maxMessageBytes: number;
+    retentionDays: number;
+  };
 }
 
 interface LeafBase {
@@ -300,6 +306,16 @@ export const SCHEMA = {
     provider: str('', 'MMSD_CARRIER_PROVIDER', 'Picks one provider when the SIM\'s network has several in the database: the name mmsctl carrier lists, e.g. "Orange (208-01)". Empty: chosen by the SIM\'s service provider name, else none (ambiguous).', {
       maxBytes: 200,
     }),
+  },
+  inbound: {
+    autoRetrieve: bool(true, 'MMSD_INBOUND_AUTO_RETRIEVE', 'Fetch a received message as soon as its notification arrives. false: it stays `notified` until a client calls Retrieve() (DESIGN.md §12, docs/inbound.md).'),
+    dir: str('/var/lib/mmsd/inbox', 'MMSD_INBOUND_DIR', 'Where received messages are kept: one folder per message with its parts (files 0640), and their records under records/.', {
+      required: true,
+      shape: 'absolute path',
+      check: absolutePath,
+    }),
+    maxMessageBytes: int(2097152, 1024, 104857600, 'MMSD_INBOUND_MAX_MESSAGE_BYTES', 'Largest received message fetched, in bytes: one whose notification announces more is not fetched, and a body that turns out larger is not read (both end failed, MessageTooLarge).'),
+    retentionDays: int(30, 0, 3650, 'MMSD_INBOUND_RETENTION_DAYS', 'Days a received, expired or failed message is kept, with its files, after its last change.'),
   },
 } satisfies Group;
 

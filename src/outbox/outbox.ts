@@ -3,9 +3,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { fsyncDir, writeDurable } from '../core/durable.js';
 import { RequestError } from '../core/errors.js';
 import {
   RESENDABLE_STATUSES,
@@ -128,29 +129,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** write temp, fsync, rename, fsync the directory: the file is whole or absent after a crash. */
-async function writeDurable(dir: string, name: string, data: string | Uint8Array, syncDir = true): Promise<void> {
-  const tmp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', 0o640);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, name));
-  if (syncDir) await fsyncDir(dir);
 }
 
 export class Outbox extends EventEmitter implements OutboxApi {
@@ -279,7 +257,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
         // Bytes first, each durable, then the directory entries, then the record that names them.
         await rm(attachDir, { recursive: true, force: true });
         await mkdir(attachDir, { recursive: true });
-        await Promise.all(req.attachments.map((a, i) => writeDurable(attachDir, String(i), a.data, false)));
+        await Promise.all(req.attachments.map((a, i) => writeDurable(attachDir, String(i), a.data, { syncDir: false })));
         await fsyncDir(attachDir);
         await fsyncDir(this.attachmentsDir);
       }

@@ -3,7 +3,7 @@
 // router of src/at to whoever registered them, and emits connected/disconnected.
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
-import { AtErrorResult, ClosedError, CmeError } from '../../src/at/errors.js';
+import { AtErrorResult, ClosedError, CmeError, TimeoutError } from '../../src/at/errors.js';
 import type {
   AtCommander,
   AtCommanderEvents,
@@ -42,6 +42,17 @@ export const HEALTHY: ReadonlyMap<string, Reply> = new Map<string, Reply>([
   ['AT+QICSGP=1', ['+QICSGP: 1,"internet","","",0']],
 ]);
 
+/**
+ * What the fake module does for a data-mode command other than an upload (FakeAt.transfer): the
+ * lines before OK once the host wrote its block (a URL, a request), or, for a download, the bytes
+ * after CONNECT and the text after them up to OK — cut where the protocol's rawBytesAfter says,
+ * as the channel does.
+ */
+export interface FakeTransfer {
+  afterSend?: (data: Buffer) => string[] | Error;
+  download?: { data: Buffer; trailer: string };
+}
+
 export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommander {
   isConnected = true;
   /** The URC registrations the driver made; a handler that throws fails the test. */
@@ -55,6 +66,7 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
   readonly uploads: { cmd: string; data: Buffer; opts?: CommandOptions }[] = [];
   private readonly table = new Map<string, Reply>(HEALTHY);
   private readonly scripts = new Map<string, Reply[]>();
+  private readonly transfers = new Map<string, FakeTransfer | Error | ((cmd: string) => FakeTransfer | Error)>();
 
   /** The lasting answer to `cmd`. */
   reply(cmd: string, r: Reply): this {
@@ -65,6 +77,12 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
   /** One-shot answers to `cmd`, used in order before the lasting one. */
   script(cmd: string, ...rs: Reply[]): this {
     this.scripts.set(cmd, [...(this.scripts.get(cmd) ?? []), ...rs]);
+    return this;
+  }
+
+  /** How the module answers data-mode commands starting with `prefix` (an Error: instead of CONNECT). */
+  transfer(prefix: string, t: FakeTransfer | Error | ((cmd: string) => FakeTransfer | Error)): this {
+    this.transfers.set(prefix, t);
     return this;
   }
 
@@ -120,6 +138,8 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
   async dataMode<R>(cmd: string, protocol: DataModeProtocol<R>, opts?: CommandOptions): Promise<R> {
     if (!this.isConnected) throw new ClosedError(cmd);
     this.transcript.push(cmd);
+    const key = [...this.transfers.keys()].filter((k) => cmd.startsWith(k)).sort((a, b) => b.length - a.length)[0];
+    if (key !== undefined) return this.runTransfer(cmd, key, protocol, opts);
     const size = Number(/^AT\+QFUPL="[^"]*",(\d+)/.exec(cmd)?.[1] ?? NaN);
     const got: Buffer[] = [];
     const record = { cmd, data: Buffer.alloc(0), opts };
@@ -136,6 +156,47 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
         return { kind: 'final', lines: [`+QFUPL: ${record.data.length},${checksum16(record.data).toString(16)}`] };
       },
       receive: () => Promise.reject(new Error(`FakeAt: ${cmd} is no download`)),
+    };
+    return protocol.run(session);
+  }
+
+  private async runTransfer<R>(cmd: string, key: string, protocol: DataModeProtocol<R>, opts?: CommandOptions): Promise<R> {
+    await Promise.resolve();
+    const entry = this.transfers.get(key);
+    const t = typeof entry === 'function' ? entry(cmd) : entry;
+    if (t === undefined) throw new Error(`FakeAt: no transfer for ${cmd}`);
+    if (t instanceof Error) throw t;
+    const record = { cmd, data: Buffer.alloc(0), opts };
+    this.uploads.push(record);
+    let finalLines: string[] | undefined;
+    const timeout = (): TimeoutError => new TimeoutError(cmd, opts?.timeoutMs ?? 0);
+    const session: DataModeSession = {
+      command: cmd,
+      connectLine: 'CONNECT',
+      log: silentLogger,
+      send: async (data: Buffer): Promise<DataModeReply> => {
+        await Promise.resolve();
+        record.data = Buffer.concat([record.data, data]);
+        const r = t.afterSend?.(record.data) ?? [];
+        if (r instanceof Error) throw r;
+        return { kind: 'final', lines: r };
+      },
+      receive: async (until): Promise<DataModeReply> => {
+        await Promise.resolve();
+        if (!t.download) throw new Error(`FakeAt: ${cmd} is no download`);
+        if (until === 'final') {
+          if (finalLines === undefined) throw timeout();
+          return { kind: 'final', lines: finalLines };
+        }
+        const n = protocol.rawBytesAfter?.('CONNECT') ?? 0;
+        const stream = Buffer.concat([t.download.data, Buffer.from(t.download.trailer, 'latin1')]);
+        const rest = stream.subarray(n).toString('latin1').split(/\r\n/).map((l) => l.trim()).filter((l) => l !== '');
+        const ok = rest.indexOf('OK');
+        // Fewer bytes than the protocol waits for: the module's OK was eaten as data; nothing else comes.
+        if (n > stream.length || ok < 0) throw timeout();
+        finalLines = rest.slice(0, ok);
+        return { kind: 'bytes', data: stream.subarray(0, n) };
+      },
     };
     return protocol.run(session);
   }
