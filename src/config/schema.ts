@@ -408,7 +408,7 @@ export function checkLeaf(leaf: Leaf, value: unknown): string | undefined {
     case 'mmsd-addresses': {
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return 'must be a list of phone numbers or e-mail addresses';
       if (value.length > LIMITS.recipientsPerField) return `must hold at most ${LIMITS.recipientsPerField} recipients`;
-      for (const v of value as string[]) {
+      for (const v of value) {
         try {
           normalizeAddress(v);
         } catch (err) {
