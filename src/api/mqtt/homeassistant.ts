@@ -204,14 +204,15 @@ export class HomeAssistant {
    * then publishes the device message when enabled. Nothing until the IMEI is known.
    */
   private sync(why: 'connect' | 'birth' | 'identity'): void {
-    const topic = this.discoveryTopic();
-    if (topic === undefined) {
+    const identity = this.opts.ctx.modemIdentity();
+    const topic = this.discoveryTopic(identity);
+    if (identity === undefined || topic === undefined) {
       this.log.debug({ why }, 'module identity (IMEI) not known yet: Home Assistant discovery waits for it');
       return;
     }
     const publish = (): void => {
       if (!this.enabled) return;
-      this.opts.publish(topic, JSON.stringify(this.discoveryPayload()), true);
+      this.opts.publish(topic, JSON.stringify(this.discoveryPayload(identity)), true);
       this.log.info({ topic, why }, 'Home Assistant discovery published');
     };
     if (this.watched === topic) {
@@ -247,7 +248,9 @@ export class HomeAssistant {
     }
     const oldCmps = (old.cmps ?? old.components) as Record<string, Component> | undefined;
     if (typeof oldCmps !== 'object' || oldCmps === null) return;
-    const current = this.discoveryPayload();
+    const identity = this.opts.ctx.modemIdentity();
+    if (identity === undefined || this.discoveryTopic(identity) !== topic) return;
+    const current = this.discoveryPayload(identity);
     const cmps = current.cmps as Record<string, Component>;
     const gone = Object.keys(oldCmps).filter((k) => !(k in cmps));
     if (gone.length === 0) return;
@@ -259,9 +262,8 @@ export class HomeAssistant {
   }
 
   /** The device-based discovery message (HA `mqtt` docs, "Device discovery payload"). */
-  discoveryPayload(): Record<string, unknown> {
+  discoveryPayload(identity: ModemIdentity): Record<string, unknown> {
     const { ctx, topics, config } = this.opts;
-    const identity = ctx.modemIdentity() as ModemIdentity;
     const uid = `mmsd_${identity.imei}`;
     const status = topics.status;
     const sensor = (extra: Component): Component => ({ p: 'sensor', stat_t: status, ...extra });
