@@ -3,12 +3,13 @@ import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import type { CarrierReport } from '../core/carrier.js';
-import type { ModemStatus } from '../core/status.js';
+import type { ModemIdentity, ModemStatus } from '../core/status.js';
 import type { SubmitResult } from '../outbox/types.js';
 
 /**
  * Events: 'added' (record), 'changed' (record), 'removed' (id), 'modemStatus' (ModemStatus),
- * 'carrier' (CarrierReport); from the inbound path (DESIGN.md §12, types in core/inbound.ts):
+ * 'carrier' (CarrierReport), 'modemIdentity' (ModemIdentity) when the module's identity is first read
+ * or changes; from the inbound path (DESIGN.md §12, types in core/inbound.ts):
  * 'deliveryReport' (DeliveryReportEvent) once per M-Delivery.ind, matched or not, after the
  * message's record is durable; 'received' (ReceivedRecord) when a received message is new or
  * changes state; 'receivedRemoved' (id).
@@ -27,6 +28,8 @@ export interface FrontDoorContext extends EventEmitter {
    */
   resend(id: string, newId?: string): Promise<SubmitResult>;
   modemStatus(): ModemStatus;
+  /** The module's IMEI, manufacturer, model and firmware (DESIGN.md §13); undefined until first read. */
+  modemIdentity(): ModemIdentity | undefined;
   /** The carrier settings in force and where they came from (DESIGN.md §10); no credentials. */
   carrier(): CarrierReport;
   queueLength(): number;

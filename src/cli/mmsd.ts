@@ -152,7 +152,7 @@ async function main(): Promise<number> {
       // Loaded only when enabled: mqtt.js costs about 0.1–0.2 s of start-up and several MiB of RSS.
       const { MqttService, MqttStartError } = await import('../api/mqtt/service.js');
       environmentErrors.push(MqttStartError);
-      const mqtt = new MqttService({ ctx: daemon, config: config.mqtt, logger });
+      const mqtt = new MqttService({ ctx: daemon, config: config.mqtt, logger, homeAssistant: config.homeAssistant });
       await mqtt.start();
       doors.push({ name: 'mqtt', stop: () => mqtt.stop() });
     }

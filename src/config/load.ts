@@ -40,6 +40,7 @@ function registerFormats(): void {
     'mmsd-enum': { validate, coerce: coerceAs('mmsd-enum') },
     'mmsd-string': { validate, coerce: coerceAs('mmsd-string') },
     'mmsd-paths': { validate, coerce: coerceAs('mmsd-paths') },
+    'mmsd-addresses': { validate, coerce: coerceAs('mmsd-addresses') },
   });
 }
 
@@ -148,6 +149,9 @@ export function loadConfig(opts: LoadOptions): Config {
   // Cross-key rules.
   if ((values.mqtt.cert === '') !== (values.mqtt.key === '')) {
     problems.push('mqtt.cert: mqtt.cert and mqtt.key go together; set both or neither');
+  }
+  if (values.homeAssistant.enabled && !values.mqtt.enabled) {
+    problems.push('homeAssistant.enabled: needs mqtt.enabled (Home Assistant reaches mmsd over MQTT); set mqtt.enabled and mqtt.url too');
   }
 
   if (problems.length === 0) {

@@ -1,6 +1,9 @@
 // The configuration schema (DESIGN.md §3): the single source of every key's type, default, range,
 // environment variable and documentation. loadConfig, the convict formats and docs.ts all read it.
 import { isAbsolute } from 'node:path';
+import { RequestError } from '../core/errors.js';
+import { LIMITS } from '../core/limits.js';
+import { normalizeAddress } from '../core/validate.js';
 
 /** The daemon's configuration, as loadConfig returns it. */
 export interface Config {
@@ -72,6 +75,11 @@ export interface Config {
     maxMessageBytes: number;
     retentionDays: number;
   };
+  homeAssistant: {
+    enabled: boolean;
+    prefix: string;
+    notifyTo: string[];
+  };
 }
 
 interface LeafBase {
@@ -119,7 +127,13 @@ export interface PathListLeaf extends LeafBase {
   default: string[];
 }
 
-export type Leaf = IntLeaf | BoolLeaf | EnumLeaf | StringLeaf | PathListLeaf;
+/** Recipients (phone numbers or e-mail addresses), checked as a send request's `to` is. */
+export interface AddressListLeaf extends LeafBase {
+  format: 'mmsd-addresses';
+  default: string[];
+}
+
+export type Leaf = IntLeaf | BoolLeaf | EnumLeaf | StringLeaf | PathListLeaf | AddressListLeaf;
 export interface Group {
   [key: string]: Leaf | Group;
 }
@@ -317,6 +331,20 @@ export const SCHEMA = {
     maxMessageBytes: int(2097152, 1024, 104857600, 'MMSD_INBOUND_MAX_MESSAGE_BYTES', 'Largest received message fetched, in bytes: one whose notification announces more is not fetched, and a body that turns out larger is not read (both end failed, MessageTooLarge).'),
     retentionDays: int(30, 0, 3650, 'MMSD_INBOUND_RETENTION_DAYS', 'Days a received, expired or failed message is kept, with its files, after its last change.'),
   },
+  homeAssistant: {
+    enabled: bool(false, 'MMSD_HOME_ASSISTANT_ENABLED', 'Announce the gateway to Home Assistant by MQTT discovery (docs/homeassistant.md): its modem as a device with sensors, delivery reports and received messages as events. Needs mqtt.enabled. false after true: the discovery message is removed.'),
+    prefix: str('homeassistant', 'MMSD_HOME_ASSISTANT_PREFIX', 'Home Assistant\'s discovery prefix (its MQTT option "discovery prefix"); its birth message is awaited on <prefix>/status.', {
+      required: true,
+      shape: 'topic without wildcards',
+      check: baseTopic,
+    }),
+    notifyTo: {
+      format: 'mmsd-addresses',
+      default: [],
+      env: 'MMSD_HOME_ASSISTANT_NOTIFY_TO',
+      doc: `Recipients of Home Assistant's notify entity (at most ${LIMITS.recipientsPerField}): its message is sent to them as an MMS. Empty: no notify entity. In the environment: a JSON array or a comma-separated list.`,
+    } satisfies AddressListLeaf,
+  },
 } satisfies Group;
 
 /** Every leaf with its dotted key, in schema order. */
@@ -361,6 +389,8 @@ export function describeLeaf(leaf: Leaf): string {
       return leaf.values.map((v) => `\`${v}\``).join(', ');
     case 'mmsd-paths':
       return 'list of absolute paths';
+    case 'mmsd-addresses':
+      return `list of phone numbers or e-mail addresses, at most ${LIMITS.recipientsPerField}`;
     case 'mmsd-string': {
       const parts = [leaf.shape ?? 'string'];
       if (leaf.maxBytes !== undefined) parts.push(`≤ ${leaf.maxBytes} bytes`);
@@ -391,6 +421,19 @@ export function checkLeaf(leaf: Leaf, value: unknown): string | undefined {
     case 'mmsd-paths':
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return 'must be a list of absolute paths';
       return value.every((v: string) => isAbsolute(v)) ? undefined : 'must contain absolute paths only';
+    case 'mmsd-addresses': {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return 'must be a list of phone numbers or e-mail addresses';
+      if (value.length > LIMITS.recipientsPerField) return `must hold at most ${LIMITS.recipientsPerField} recipients`;
+      for (const v of value) {
+        try {
+          normalizeAddress(v);
+        } catch (err) {
+          if (err instanceof RequestError) return err.message;
+          throw err;
+        }
+      }
+      return undefined;
+    }
     case 'mmsd-string': {
       if (typeof value !== 'string') return 'must be a string';
       if (value === '') return leaf.required ? 'must be set' : undefined;
@@ -421,7 +464,8 @@ export function coerceString(leaf: Leaf, raw: string): unknown {
       if (['false', '0', 'no', 'off'].includes(v)) return false;
       return raw;
     }
-    case 'mmsd-paths': {
+    case 'mmsd-paths':
+    case 'mmsd-addresses': {
       const t = raw.trim();
       if (t.startsWith('[')) {
         try {

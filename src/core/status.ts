@@ -28,3 +28,14 @@ export interface ModemStatus {
   /** Last failure that put the modem into `error`, for STATUS= and logs. */
   detail?: string;
 }
+
+/**
+ * The module itself (DESIGN.md §13), read at every bring-up: AT+CGSN (IMEI), AT+CGMI, AT+CGMM,
+ * AT+CGMR. '' where the module did not say.
+ */
+export interface ModemIdentity {
+  imei: string;
+  manufacturer: string;
+  model: string;
+  firmware: string;
+}

@@ -24,7 +24,7 @@ import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
 import { QuectelModem } from '../modem/quectel.js';
-import type { ModemStatus, SimIdentity } from '../modem/types.js';
+import type { ModemIdentity, ModemStatus, SimIdentity } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
 import type { SubmitResult } from '../outbox/types.js';
 import { Sender } from '../sender/sender.js';
@@ -66,7 +66,8 @@ function lookupFailed(reason: string): CarrierLookup {
 
 /**
  * Events: 'added', 'changed', 'removed' (outbox), 'modemStatus' (ModemStatus), 'carrier'
- * (CarrierReport, DESIGN.md §10) when the carrier settings or what is known of them changed.
+ * (CarrierReport, DESIGN.md §10) when the carrier settings or what is known of them changed,
+ * 'modemIdentity' (ModemIdentity, DESIGN.md §13) when the module's identity is first read or changes.
  */
 export class Daemon extends EventEmitter implements FrontDoorContext {
   readonly logger: Logger;
@@ -190,6 +191,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       this.logger.info({ modem: s }, 'modem status');
       this.emit('modemStatus', s);
     });
+    this.modem.on('identity', (id: ModemIdentity) => this.emit('modemIdentity', id));
     const report = await this.outbox.start();
     this.logger.info(
       {
@@ -274,6 +276,10 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
 
   modemStatus(): ModemStatus {
     return this.modem.status;
+  }
+
+  modemIdentity(): ModemIdentity | undefined {
+    return this.modem.moduleIdentity;
   }
 
   /** The id of the message the sender has in hand, if any (the logger tags the modem side's lines). */

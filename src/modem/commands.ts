@@ -6,7 +6,7 @@ import type { AtCommander, AtResponse, CommandOptions } from '../at/types.js';
 import { upload, type UploadResult } from './qfupl.js';
 import { int, quote } from './quote.js';
 import type { PdpConfig } from './config.js';
-import type { Charset, RamSpace, Registration, SendParams } from './types.js';
+import type { Charset, ModemIdentity, RamSpace, Registration, SendParams } from './types.js';
 
 /** +CGREG/+CEREG <stat> (3GPP TS 27.007 §10.1.20) → Registration. */
 const REGISTRATION_BY_STAT: Readonly<Record<number, Registration>> = {
@@ -185,6 +185,26 @@ export function parseContextApn(line: string): string | undefined {
   return isInt(f[0]) && f[1] !== undefined ? unquote(f[1]) : undefined;
 }
 
+/** An AT+CGSN answer line → the IMEI (14–17 digits, IMEISV included), or undefined; some firmware prefixes "+CGSN: ". */
+export function parseImei(line: string): string | undefined {
+  const m = /^(?:\+CGSN:\s*)?"?([0-9]{14,17})"?$/.exec(line.trim());
+  return m?.[1];
+}
+
+/**
+ * The text of an AT+CGMI/CGMM/CGMR answer: its first non-empty line without the command's own
+ * prefix ("+CGMR: ") or the "Revision: " some firmware puts before the version; '' when none.
+ */
+export function parseIdentityText(lines: readonly string[], prefix: string): string {
+  for (const l of lines) {
+    const t = l.trim();
+    if (t === '') continue;
+    const bare = t.startsWith(prefix) ? t.slice(prefix.length).trim() : t;
+    return unquote(bare.replace(/^Revision:\s*/i, ''));
+  }
+  return '';
+}
+
 /** The functions of AT+QMMSEDIT (spec §2.2). */
 const EDIT_FUNCTION = { to: 1, cc: 2, bcc: 3 } as const;
 
@@ -285,6 +305,30 @@ export class QuectelCommands {
     const lines = await this.query('AT+COPS?', '+COPS:');
     const f = fieldsOf(lines[0] ?? '', '+COPS:');
     return f[2] === undefined ? '' : unquote(f[2]);
+  }
+
+  // --- the module's identity (DESIGN.md §13) ---
+
+  /**
+   * AT+CGSN, AT+CGMI, AT+CGMM, AT+CGMR (3GPP TS 27.007 §5.1–5.4) → IMEI, manufacturer, model,
+   * firmware; a field the module refuses (ERROR, +CME ERROR) stays ''.
+   */
+  async readModuleIdentity(): Promise<ModemIdentity> {
+    const text = async (cmd: string, prefix: string): Promise<string> => {
+      try {
+        return parseIdentityText((await this.run(cmd)).lines, prefix);
+      } catch (e) {
+        if (e instanceof AtErrorResult || e instanceof CmeError) return '';
+        throw e;
+      }
+    };
+    const imeiLine = await text('AT+CGSN', '+CGSN:');
+    return {
+      imei: parseImei(imeiLine) ?? '',
+      manufacturer: await text('AT+CGMI', '+CGMI:'),
+      model: await text('AT+CGMM', '+CGMM:'),
+      firmware: await text('AT+CGMR', '+CGMR:'),
+    };
   }
 
   // --- the SIM's identity (DESIGN.md §10) ---

@@ -16,7 +16,7 @@ import {
 } from './commands.js';
 import { carrierParamsOf, type CarrierParams, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
 import type { SendLock } from './lock.js';
-import type { Charset, ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
+import type { Charset, ModemIdentity, ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
 import { RESTART_URC } from './urcs.js';
 
 /** Tries of `AT` at bring-up, each with a short timeout (a booting module stays silent a while). */
@@ -55,7 +55,8 @@ type Domain = 'CGREG' | 'CEREG';
 
 /**
  * Events: 'status' (ModemStatus) on any change; 'rebooted' () on RDY or a reconnect;
- * 'pdpDeactivated' (ctx) on `+QIURC: "pdpdeact",<ctx>`.
+ * 'pdpDeactivated' (ctx) on `+QIURC: "pdpdeact",<ctx>`; 'identity' (ModemIdentity) when the module's
+ * identity is first read or differs from the last one (another module on the port).
  */
 export class HealthMonitor extends EventEmitter {
   /** The charset the module has in force (AT+QMMSCFG="character"), undefined when unknown. */
@@ -82,6 +83,8 @@ export class HealthMonitor extends EventEmitter {
   private params: CarrierParams;
   /** The SIM's identity as last read; undefined before the first read. */
   private sim: SimIdentity | undefined;
+  /** The module's identity (DESIGN.md §13) as last read at bring-up; undefined before. */
+  private module: ModemIdentity | undefined;
   /** The IMSI of the SIM the module's AT+QMMSCFG settings were applied for. */
   private configuredImsi: string | undefined;
   /** The APN mmsd itself last wrote to pdp.contextId (AT+QICSGP): that context is not someone else's. */
@@ -101,6 +104,11 @@ export class HealthMonitor extends EventEmitter {
 
   get status(): ModemStatus {
     return { ...this.current };
+  }
+
+  /** The module's identity (IMEI, manufacturer, model, firmware) as last read; undefined before. */
+  get moduleIdentity(): ModemIdentity | undefined {
+    return this.module && { ...this.module };
   }
 
   start(): void {
@@ -344,11 +352,22 @@ export class HealthMonitor extends EventEmitter {
     this.check(gen);
     await c.numericErrors();
     this.check(gen);
+    await this.readModuleIdentity(gen);
     await this.tolerate(() => c.enableRegistrationUrcs('CGREG'));
     this.check(gen);
     await this.tolerate(() => c.enableRegistrationUrcs('CEREG'));
     this.check(gen);
     await this.fromSim(gen);
+  }
+
+  /** §13: who the module is, at every bring-up (a reconnect may find another module on the port). */
+  private async readModuleIdentity(gen: number): Promise<void> {
+    const id = await this.o.commands.readModuleIdentity();
+    this.check(gen);
+    if (JSON.stringify(id) === JSON.stringify(this.module)) return;
+    this.o.logger.info({ identity: id }, 'module identity');
+    this.module = id;
+    this.emit('identity', { ...id });
   }
 
   /** `AT` until OK, each try with a short timeout. */

@@ -15,6 +15,7 @@ import {
   SendOutcomeUnknownError,
   type Charset,
   type ModemApi,
+  type ModemIdentity,
   type ModemStatus,
   type RamSpace,
   type SendParams,
@@ -41,7 +42,8 @@ export interface QuectelModemOptions {
 }
 
 /**
- * Events: 'status' (ModemStatus), 'rebooted' (), 'pdpDeactivated' (ctx) — see ModemApi.
+ * Events: 'status' (ModemStatus), 'rebooted' (), 'pdpDeactivated' (ctx) — see ModemApi; 'identity'
+ * (ModemIdentity) when the module's identity is first read or changes (DESIGN.md §13).
  * The sender runs each message inside `withLock()`; the idle health poll is skipped meanwhile.
  */
 export class QuectelModem extends EventEmitter implements ModemApi {
@@ -77,11 +79,16 @@ export class QuectelModem extends EventEmitter implements ModemApi {
       lock: this.lock,
       ...(o.settings ? { settings: o.settings } : {}),
     });
-    this.forward = ['status', 'rebooted', 'pdpDeactivated'].map((ev) => [ev, (...args: unknown[]) => this.emit(ev, ...args)]);
+    this.forward = ['status', 'rebooted', 'pdpDeactivated', 'identity'].map((ev) => [ev, (...args: unknown[]) => this.emit(ev, ...args)]);
   }
 
   get status(): ModemStatus {
     return this.health.status;
+  }
+
+  /** The module's IMEI, manufacturer, model and firmware (DESIGN.md §13); undefined before the first bring-up. */
+  get moduleIdentity(): ModemIdentity | undefined {
+    return this.health.moduleIdentity;
   }
 
   /** The SIM's identity as last read (DESIGN.md §10); undefined before the SIM was first READY. */

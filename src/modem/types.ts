@@ -5,7 +5,7 @@ import type { ModemStatus } from '../core/status.js';
 
 // The status the driver reports (the front doors show it as is) and the sendparam it applies
 // (spec §2.1: validity, priority, sendrep, readrep, visible, class) are the daemon's model, in core.
-export { MODEM_STATES, type ModemState, type ModemStatus, type Registration } from '../core/status.js';
+export { MODEM_STATES, type ModemIdentity, type ModemState, type ModemStatus, type Registration } from '../core/status.js';
 export type { SendParams } from '../core/options.js';
 
 /** What the driver reads of the SIM once it is READY (DESIGN.md §10); '' where it could not. */

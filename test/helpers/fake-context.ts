@@ -9,7 +9,7 @@ import { isFinal, newMessageRecord, RESENDABLE_STATUSES, type MessageRecord, typ
 import { resendId, validateRequest } from '../../src/core/validate.js';
 import type { FrontDoorContext } from '../../src/api/types.js';
 import type { CarrierReport } from '../../src/core/carrier.js';
-import type { ModemStatus } from '../../src/core/status.js';
+import type { ModemIdentity, ModemStatus } from '../../src/core/status.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
 
 export interface FakeContextOptions {
@@ -39,6 +39,7 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
   /** Runs inside submit() after the request was recorded (options.beforeSubmit; a test may set it later). */
   beforeSubmit: ((raw: RawSendRequest) => Promise<void>) | undefined;
   status: ModemStatus = { state: 'ready', registration: 'home', operator: 'Test Net', signal: 20 };
+  identity: ModemIdentity | undefined = { imei: '866758040000001', manufacturer: 'Quectel', model: 'EC25', firmware: 'EC25EFAR06A11M4G' };
   carrierReport: CarrierReport = {
     source: 'database',
     provider: 'LUXGSM (270-01)',
@@ -142,6 +143,10 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
     return structuredClone(this.carrierReport);
   }
 
+  modemIdentity(): ModemIdentity | undefined {
+    return this.identity && { ...this.identity };
+  }
+
   queueLength(): number {
     return [...this.records.values()].filter((r) => !isFinal(r.status)).length;
   }
@@ -167,6 +172,11 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
   setCarrier(patch: Partial<CarrierReport>): void {
     this.carrierReport = { ...this.carrierReport, ...patch };
     this.emit('carrier', this.carrier());
+  }
+
+  setModemIdentity(identity: ModemIdentity): void {
+    this.identity = { ...identity };
+    this.emit('modemIdentity', { ...identity });
   }
 
   setModemStatus(patch: Partial<ModemStatus>): void {

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { REQUEST_ERROR_NAMES } from '../../src/core/errors.js';
 import { MqttService, type MqttConfig } from '../../src/api/mqtt/index.js';
 import { FakeContext, type FakeContextOptions } from '../helpers/fake-context.js';
-import { Mosquitto, MqttObserver, runTool } from '../helpers/mosquitto.js';
+import { Mosquitto, MqttObserver, runTool, until } from '../helpers/mosquitto.js';
 
 let broker: Mosquitto;
 let seq = 0;
@@ -205,6 +205,29 @@ describe('MQTT cancel', () => {
 });
 
 describe('MQTT status and availability', () => {
+  it('counts sent and failed messages once each, keeps the last error, and gives the signal in dBm', async () => {
+    const { base, ctx, observer } = await rig({});
+    await observer.waitForJson(`${base}/status`, { sentTotal: 0, failedTotal: 0, lastError: null });
+    await pub(`${base}/send`, { id: 'c-1', to: ['12345'] });
+    await pub(`${base}/send`, { id: 'c-2', to: ['12345'] });
+    await until(() => ctx.records.size === 2, 'two messages');
+    ctx.patch('c-1', { status: 'sending', attempts: 1 });
+    ctx.patch('c-1', { status: 'sent' });
+    // The outbox announces a finished message again (its RAM journal cleared): counted once.
+    ctx.patch('c-1', { status: 'sent', ramFiles: [] });
+    ctx.patch('c-2', { status: 'retrying', attempts: 1, error: { code: 765, name: 'Server response failed', httpStatus: 503 } });
+    await observer.waitForJson(`${base}/status`, { lastError: 'c-2: 765 Server response failed (HTTP 503)' });
+    ctx.patch('c-2', { status: 'failed', attempts: 5, error: { code: 765, name: 'Server response failed', httpStatus: 503 } });
+    await observer.waitForJson(`${base}/status`, { sentTotal: 1, failedTotal: 1 });
+    ctx.setModemStatus({ state: 'error', detail: 'module does not answer AT (10 tries)', signal: -1 });
+    const s = await observer.waitForJson(`${base}/status`, { modemState: 'error' });
+    expect(s).toMatchObject({ signal: -1, signalDbm: null, sentTotal: 1, failedTotal: 1, lastError: 'modem: module does not answer AT (10 tries)' });
+    // Forgotten by retention: the counters do not go down.
+    ctx.remove('c-1');
+    ctx.setModemStatus({ state: 'ready', signal: 31 });
+    expect(await observer.waitForJson(`${base}/status`, { signalDbm: -51 })).toMatchObject({ sentTotal: 1, failedTotal: 1 });
+  });
+
   it('publishes status retained on connect and on every change', async () => {
     const { base, ctx, observer } = await rig({});
     const first = await observer.waitForJson(`${base}/status`, { modemState: 'ready' });
@@ -213,7 +236,12 @@ describe('MQTT status and availability', () => {
       registration: 'home',
       operator: 'Test Net',
       signal: 20,
+      signalDbm: -73,
       queueLength: 0,
+      sentTotal: 0,
+      failedTotal: 0,
+      lastError: null,
+      modem: { imei: '866758040000001', manufacturer: 'Quectel', model: 'EC25', firmware: 'EC25EFAR06A11M4G' },
       carrier: {
         source: 'database',
         provider: 'LUXGSM (270-01)',

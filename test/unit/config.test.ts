@@ -283,6 +283,27 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { ...MMSC, MMSD_MODEM_PORT: 'tcp://127.0.0.1:2000' } }).modem.port).toBe('tcp://127.0.0.1:2000');
   });
 
+  it('takes the homeAssistant keys (DESIGN.md §13): off by default, on only with MQTT, notifyTo checked as recipients', async () => {
+    expect(loadConfig({ env: MMSC }).homeAssistant).toEqual({ enabled: false, prefix: 'homeassistant', notifyTo: [] });
+    const c = loadConfig({
+      env: { ...MMSC, MMSD_MQTT_ENABLED: 'true', MMSD_HOME_ASSISTANT_ENABLED: 'true', MMSD_HOME_ASSISTANT_NOTIFY_TO: '+49 170 1234567,ops@example.org' },
+    });
+    expect(c.homeAssistant).toEqual({ enabled: true, prefix: 'homeassistant', notifyTo: ['+49 170 1234567', 'ops@example.org'] });
+    expect(problemsOf(() => loadConfig({ env: { ...MMSC, MMSD_HOME_ASSISTANT_ENABLED: 'true' } }))).toEqual([
+      'homeAssistant.enabled: needs mqtt.enabled (Home Assistant reaches mmsd over MQTT); set mqtt.enabled and mqtt.url too',
+    ]);
+    const bad = await file({
+      mqtt: { enabled: true },
+      homeAssistant: { enabled: true, prefix: 'ha/#', notifyTo: ['+4917012345678', 'not a number'] },
+    });
+    const problems = problemsOf(() => loadConfig({ file: bad, env: MMSC }));
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^homeAssistant\.prefix: must not contain \+, # or NUL/);
+    expect(problems[1]).toMatch(/^homeAssistant\.notifyTo: recipient "not a number" is neither a phone number .* got \["\+4917012345678","not a number"\]$/);
+    const many = await file({ homeAssistant: { notifyTo: ['+1555000001', '+1555000002', '+1555000003', '+1555000004', '+1555000005', '+1555000006', '+1555000007'] } });
+    expect(problemsOf(() => loadConfig({ file: many, env: MMSC }))[0]).toMatch(/^homeAssistant\.notifyTo: must hold at most 6 recipients/);
+  });
+
   it('exits the daemon with EX_CONFIG', () => {
     expect(EX_CONFIG).toBe(78);
   });

@@ -6,6 +6,8 @@ import {
   QuectelCommands,
   parseContextApn,
   parseIccid,
+  parseIdentityText,
+  parseImei,
   parseImsi,
   parseRegistrationLine,
   parseSendResult,
@@ -251,5 +253,27 @@ describe('encodeSubject', () => {
     expect(() => encodeSubject('中'.repeat(67), 'UTF8')).toThrow(InvalidArgumentError);
     expect(encodeSubject('a'.repeat(200), 'UTF8').charset).toBe('ASCII');
     expect(() => encodeSubject('a'.repeat(201), 'UTF8')).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('module identity parsers (DESIGN.md §13)', () => {
+  it.each([
+    ['866758040000001', '866758040000001'],
+    ['+CGSN: 866758040000001', '866758040000001'],
+    ['+CGSN: "8667580400000019"', '8667580400000019'],
+    ['OK', undefined],
+    ['12345', undefined],
+  ])('AT+CGSN line %j → %j', (line, imei) => {
+    expect(parseImei(line)).toBe(imei);
+  });
+
+  it.each([
+    [['Revision: EC25EFAR06A11M4G'], '+CGMR:', 'EC25EFAR06A11M4G'],
+    [['+CGMR: EG25GGBR07A08M2G'], '+CGMR:', 'EG25GGBR07A08M2G'],
+    [['', 'Quectel'], '+CGMI:', 'Quectel'],
+    [['+CGMM: "EC25"'], '+CGMM:', 'EC25'],
+    [[], '+CGMM:', ''],
+  ])('%j with prefix %s → %j', (lines, prefix, text) => {
+    expect(parseIdentityText(lines, prefix)).toBe(text);
   });
 });

@@ -29,6 +29,10 @@ export const error = () => new AtErrorResult('(fake)');
 
 /** The answers of a healthy, registered module with no active context. */
 export const HEALTHY: ReadonlyMap<string, Reply> = new Map<string, Reply>([
+  ['AT+CGSN', ['866758040000001']],
+  ['AT+CGMI', ['Quectel']],
+  ['AT+CGMM', ['EC25']],
+  ['AT+CGMR', ['Revision: EC25EFAR06A11M4G']],
   ['AT+CPIN?', ['+CPIN: READY']],
   ['AT+CGREG?', ['+CGREG: 2,1,"1A2B","01C3D4E",7']],
   ['AT+CEREG?', ['+CEREG: 2,1,"1A2B","01C3D4E",7']],
@@ -237,6 +241,10 @@ export const STARTUP: readonly string[] = [
   'AT',
   'ATE0',
   'AT+CMEE=1',
+  'AT+CGSN',
+  'AT+CGMI',
+  'AT+CGMM',
+  'AT+CGMR',
   'AT+CGREG=2',
   'AT+CEREG=2',
   'AT+CPIN?',

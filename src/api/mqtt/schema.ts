@@ -5,7 +5,7 @@ import { RequestError, type RequestErrorName } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord, type RawSendRequest, type Status } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
 import type { CarrierReport } from '../../core/carrier.js';
-import type { ModemStatus } from '../../core/status.js';
+import type { ModemIdentity, ModemStatus } from '../../core/status.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
 
 type FieldKind = 'id' | 'addresses' | 'text' | 'attachments' | 'options' | 'integer' | 'boolean' | 'base64';
@@ -270,8 +270,30 @@ export interface StatusPayload {
   registration: ModemStatus['registration'];
   operator: string;
   signal: number;
+  /** `signal` in dBm (3GPP TS 27.007 §8.5: −113 + 2·rssi), null when unknown (99). */
+  signalDbm: number | null;
   queueLength: number;
+  /** Messages sent (and failed) since the daemon started (DESIGN.md §13). */
+  sentTotal: number;
+  failedTotal: number;
+  /** The last error seen since the daemon started: a message's (`<id>: <code> <name>`) or the modem's; null before any. */
+  lastError: string | null;
   carrier?: CarrierPayload;
+  /** The module (AT+CGSN/CGMI/CGMM/CGMR), once read. */
+  modem?: ModemIdentity;
+}
+
+/** What `<base>/status` carries besides the modem status and the queue (see SendTally). */
+export interface StatusExtras {
+  sentTotal: number;
+  failedTotal: number;
+  lastError?: string | undefined;
+  identity?: ModemIdentity | undefined;
+}
+
+/** +CSQ rssi 0..31 → dBm (0 is −113 dBm or less, 31 is −51 dBm or more); -1 (99, unknown) → null. */
+export function signalDbm(rssi: number): number | null {
+  return Number.isInteger(rssi) && rssi >= 0 && rssi <= 31 ? -113 + 2 * rssi : null;
 }
 
 export function carrierPayload(r: CarrierReport): CarrierPayload {
@@ -290,14 +312,24 @@ export function carrierPayload(r: CarrierReport): CarrierPayload {
 }
 
 /** `<base>/status` (retained). */
-export function statusPayload(status: ModemStatus, queueLength: number, carrier?: CarrierReport): StatusPayload {
+export function statusPayload(
+  status: ModemStatus,
+  queueLength: number,
+  carrier?: CarrierReport,
+  extras: StatusExtras = { sentTotal: 0, failedTotal: 0 },
+): StatusPayload {
   return {
     modemState: status.state,
     registration: status.registration,
     operator: status.operator,
     signal: status.signal,
+    signalDbm: signalDbm(status.signal),
     queueLength,
+    sentTotal: extras.sentTotal,
+    failedTotal: extras.failedTotal,
+    lastError: extras.lastError ?? null,
     ...(carrier ? { carrier: carrierPayload(carrier) } : {}),
+    ...(extras.identity ? { modem: { ...extras.identity } } : {}),
   };
 }
 

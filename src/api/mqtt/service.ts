@@ -7,7 +7,9 @@ import { connect, type IClientOptions, type IClientPublishOptions, type IConnack
 import type { Logger } from 'pino';
 import { RequestError } from '../../core/errors.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
+import type { ModemStatus } from '../../core/status.js';
 import type { FrontDoorContext } from '../types.js';
+import { HomeAssistant, type HomeAssistantConfig } from './homeassistant.js';
 import {
   AVAILABILITY_OFFLINE,
   AVAILABILITY_ONLINE,
@@ -19,6 +21,7 @@ import {
   rejectedPayload,
   statusPayload,
 } from './schema.js';
+import { SendTally } from './tally.js';
 import { isPublishableTopic, Topics } from './topics.js';
 
 /** The `mqtt.*` configuration keys (DESIGN.md §3); file paths are read by start(). */
@@ -53,6 +56,8 @@ export interface MqttServiceOptions {
   sessionExpiryS?: number;
   /** How long stop() waits for requests in hand and the `offline` publish; 5 s. */
   stopTimeoutMs?: number;
+  /** `homeAssistant.*` (DESIGN.md §13); disabled it still removes a discovery message left from before. */
+  homeAssistant?: HomeAssistantConfig;
 }
 
 /** Where the replies to one request also go (MQTT 5 request/response, §5). */
@@ -95,6 +100,8 @@ export class MqttService extends EventEmitter {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
   private lastStatus: string | undefined;
+  private readonly tally = new SendTally();
+  private ha: HomeAssistant | undefined;
   private everConnected = false;
   private reconnectDelay: number;
 
@@ -125,14 +132,35 @@ export class MqttService extends EventEmitter {
     }
     if (config.clientId === '') throw new MqttStartError('mqtt.clientId must not be empty');
     this.topics = topics;
+    if (this.opts.homeAssistant) {
+      try {
+        this.ha = new HomeAssistant({
+          ctx: this.opts.ctx,
+          config: this.opts.homeAssistant,
+          topics,
+          logger: this.opts.logger,
+          publish: (topic, body, retain) => this.publish(topic, body, retain),
+          // No Local: our own discovery publishes are not handed back to us.
+          subscribe: async (filter) => void (await this.client?.subscribeAsync({ [filter]: { qos: 1, rh: 0, nl: true } })),
+          ...(this.opts.clock ? { clock: this.opts.clock } : {}),
+        });
+      } catch (err) {
+        throw new MqttStartError(errorText(err), { cause: err });
+      }
+    }
     const secrets = await readSecrets(config);
 
     this.listen('added', (r) => this.onRecord(r as MessageRecord, true));
     this.listen('changed', (r) => this.onRecord(r as MessageRecord, false));
     // FrontDoorContext documents 'removed' with the id; a record is accepted too.
     this.listen('removed', (x) => this.onRemoved(typeof x === 'string' ? x : (x as MessageRecord).id));
-    this.listen('modemStatus', () => this.publishStatus(false));
+    this.listen('modemStatus', (s) => {
+      this.tally.modem(s as ModemStatus);
+      this.publishStatus(false);
+    });
     this.listen('carrier', () => this.publishStatus(false));
+    this.listen('modemIdentity', () => this.publishStatus(false));
+    this.ha?.start();
 
     const options: IClientOptions = {
       protocolVersion: 5,
@@ -177,6 +205,7 @@ export class MqttService extends EventEmitter {
       this.log.debug({ nextDelayMs: this.reconnectDelay }, 'reconnecting to the MQTT broker');
     });
     client.on('close', () => {
+      this.ha?.onDisconnected();
       if (this.everConnected) this.emit('disconnected');
     });
     client.on('offline', () => this.log.warn('MQTT broker unreachable; requests wait in the broker session'));
@@ -215,6 +244,7 @@ export class MqttService extends EventEmitter {
     await withTimeout(Promise.allSettled([...this.inFlight]), stopTimeoutMs);
     for (const [event, fn] of this.ctxListeners) this.opts.ctx.off(event, fn);
     this.ctxListeners.length = 0;
+    this.ha?.stop();
     const client = this.client;
     this.client = undefined;
     if (!client) return;
@@ -248,8 +278,11 @@ export class MqttService extends EventEmitter {
     this.everConnected = true;
     // rh 2: never take a retained request at subscribe time (an id-less one would be sent again
     // at every reconnect).
+    const subscriptions: Record<string, { qos: 1; rh: 2 }> = { [topics.sendSubscription]: { qos: 1, rh: 2 }, [topics.cancel]: { qos: 1, rh: 2 } };
+    // HA's birth and the notify entity's commands: never a retained one (a stale command is not sent).
+    for (const t of this.ha?.subscriptions() ?? []) subscriptions[t] = { qos: 1, rh: 2 };
     client
-      .subscribeAsync({ [topics.sendSubscription]: { qos: 1, rh: 2 }, [topics.cancel]: { qos: 1, rh: 2 } })
+      .subscribeAsync(subscriptions)
       .then((granted) => {
         const refused = granted.filter((g) => g.qos !== 1 && g.qos !== 0 && g.qos !== 2);
         if (refused.length > 0) {
@@ -261,6 +294,7 @@ export class MqttService extends EventEmitter {
           return;
         }
         this.log.debug({ topics: granted.map((g) => g.topic) }, 'subscribed');
+        this.ha?.onConnected();
         this.emit('connected');
       })
       .catch((err: unknown) => this.log.warn({ err: errorText(err) }, 'subscribe did not complete; retried on reconnect'));
@@ -297,10 +331,15 @@ export class MqttService extends EventEmitter {
   }
 
   private async handleRequest(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
-    const kind = this.topics!.classify(topic);
+    const ha = this.ha?.owns(topic) ? this.ha : undefined;
+    const kind = ha ? undefined : this.topics!.classify(topic);
     const route = this.responseRoute(packet);
     try {
-      if (kind === 'send') await this.handleSend(payload, route);
+      if (ha) {
+        // §13: a notify command becomes a send request and takes the send path, acks and all.
+        const request = ha.handle(topic, payload, packet.retain);
+        if (request) await this.handleSend(request, route);
+      } else if (kind === 'send') await this.handleSend(payload, route);
       else if (kind === 'cancel') await this.handleCancel(payload, route);
       else this.log.warn({ topic }, 'message on a topic we do not serve');
     } catch (err) {
@@ -413,6 +452,7 @@ export class MqttService extends EventEmitter {
   }
 
   private onRecord(record: MessageRecord, added: boolean): void {
+    this.tally.observe(record);
     this.publishRecord(record, { retainQueued: added });
     this.publishStatus(false);
   }
@@ -424,6 +464,7 @@ export class MqttService extends EventEmitter {
     if (topic !== undefined) this.publish(topic, '', true);
     this.published.delete(id);
     this.routes.delete(id);
+    this.tally.forget(id);
     this.publishStatus(false);
   }
 
@@ -472,7 +513,9 @@ export class MqttService extends EventEmitter {
   /** `<base>/status` (retained), when it changed or on connect. */
   private publishStatus(force: boolean): void {
     const { ctx } = this.opts;
-    const body = JSON.stringify(statusPayload(ctx.modemStatus(), ctx.queueLength(), ctx.carrier()));
+    const { sentTotal, failedTotal, lastError } = this.tally;
+    const extras = { sentTotal, failedTotal, lastError, identity: ctx.modemIdentity() };
+    const body = JSON.stringify(statusPayload(ctx.modemStatus(), ctx.queueLength(), ctx.carrier(), extras));
     if (!force && body === this.lastStatus) return;
     this.lastStatus = body;
     this.publish(this.topics!.status, body, true);
