@@ -66,6 +66,11 @@ export interface Config {
     database: string;
     provider: string;
   };
+  inbound: {
+    enabled: boolean;
+    smsStorage: 'ME' | 'SM' | 'MT';
+    deleteOtherSms: boolean;
+  };
 }
 
 interface LeafBase {
@@ -300,6 +305,19 @@ export const SCHEMA = {
     provider: str('', 'MMSD_CARRIER_PROVIDER', 'Picks one provider when the SIM\'s network has several in the database: the name mmsctl carrier lists, e.g. "Orange (208-01)". Empty: chosen by the SIM\'s service provider name, else none (ambiguous).', {
       maxBytes: 200,
     }),
+  },
+  inbound: {
+    enabled: bool(
+      true,
+      'MMSD_INBOUND_ENABLED',
+      'Read SMS from the module (PDU mode, +CMTI, AT+CMGL at start): WAP pushes carrying MMS PDUs, i.e. delivery reports (DESIGN.md §12, docs/inbound.md). false: no SMS command is sent.',
+    ),
+    smsStorage: oneOf('ME', ['ME', 'SM', 'MT'], 'MMSD_INBOUND_SMS_STORAGE', 'Where the module keeps SMS (AT+CPMS for reading, writing and arrivals): ME the module, SM the SIM, MT both.'),
+    deleteOtherSms: bool(
+      false,
+      'MMSD_INBOUND_DELETE_OTHER_SMS',
+      'Delete SMS that are not MMS pushes (plain text, other ports) once read. false: they stay in the module\'s storage untouched, for other programs.',
+    ),
   },
 } satisfies Group;
 
