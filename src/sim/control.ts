@@ -22,7 +22,8 @@
 //         "otherContext": {"ctx", "apn"},       someone else activates a context with that APN
 //         "reboot": true,                       module restarts (RDY after boot time)
 //         "portLoss": <ms>,                     port disappears for ms (answer does not wait)
-//         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan}}}  MMSC delivery reports
+//         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan}},  MMSC delivery reports
+//         "smsDeleteDelayMs": <ms>}             AT+CMGD answers this much later (0 = at once)
 //        → {"ok": true} or 400 {"error": "..."}
 //   POST /sms       ← SMS the network delivers now (sms-request.ts): {"pdus": ["<hex>", …]}, or
 //        {"text": "…", "from": "+49…"}, or {"push": {"type": "delivery", "messageId", "to",
@@ -89,6 +90,8 @@ export interface SimFaultRequest {
   reboot?: true;
   portLoss?: number;
   delivery?: DeliverySettings;
+  /** AT+CMGD answers this much later: a window between reading an SMS and its deletion. */
+  smsDeleteDelayMs?: number;
 }
 
 class BadRequest extends Error {}
@@ -220,6 +223,7 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
     },
     ({ mmsc, settings }) => mmsc.setDelivery(settings),
   ),
+  smsDeleteDelayMs: rule((v) => int(v, 'smsDeleteDelayMs', 0, 600_000), (ms, t) => t.modem.setSmsDeleteDelay(ms)),
 };
 
 function plan(v: unknown, key: string): DeliveryPlan {

@@ -68,6 +68,7 @@ export class ModemSms implements Capability {
   private cnmi = [2, 1, 0, 0, 0];
   private rejectedCount = 0;
   private deliveredCount = 0;
+  private deleteDelayMs = 0;
 
   constructor(
     private readonly core: ModuleCore,
@@ -83,8 +84,13 @@ export class ModemSms implements Capability {
       '+CNMI': (c) => this.cmdCnmi(c),
       '+CMGR': (c) => this.cmdCmgr(c),
       '+CMGL': (c) => this.cmdCmgl(c),
-      '+CMGD': (c) => this.cmdCmgd(c),
+      '+CMGD': (c) => (this.deleteDelayMs > 0 && c.form === 'set' ? this.delayed(() => this.cmdCmgd(c), this.deleteDelayMs) : this.cmdCmgd(c)),
     };
+  }
+
+  /** A fault, not the module's: AT+CMGD answers this much later (the deletion happens then). */
+  setDeleteDelay(ms: number): void {
+    this.deleteDelayMs = Math.max(0, ms);
   }
 
   reset(): void {
@@ -209,6 +215,10 @@ export class ModemSms implements Capability {
       if (sms.stat === SMS_STAT.unread) sms.stat = SMS_STAT.read;
     }
     return ok(lines);
+  }
+
+  private delayed(fn: () => Reply, ms: number): Promise<Reply> {
+    return new Promise((resolve) => setTimeout(() => resolve(fn()), ms));
   }
 
   private cmdCmgd(c: ParsedCommand): Reply {

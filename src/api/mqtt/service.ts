@@ -6,12 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { RequestError } from '../../core/errors.js';
+import type { DeliveryReportEvent } from '../../core/inbound.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
 import {
   AVAILABILITY_OFFLINE,
   AVAILABILITY_ONLINE,
   cancelRefusedPayload,
+  deliveryPayload,
   errorTopicPayload,
   messagePayload,
   parseCancelPayload,
@@ -133,6 +135,7 @@ export class MqttService extends EventEmitter {
     this.listen('removed', (x) => this.onRemoved(typeof x === 'string' ? x : (x as MessageRecord).id));
     this.listen('modemStatus', () => this.publishStatus(false));
     this.listen('carrier', () => this.publishStatus(false));
+    this.listen('deliveryReport', (e) => this.publish(this.topics!.delivery, JSON.stringify(deliveryPayload(e as DeliveryReportEvent)), false));
 
     const options: IClientOptions = {
       protocolVersion: 5,
