@@ -23,7 +23,8 @@
 //         "reboot": true,                       module restarts (RDY after boot time)
 //         "portLoss": <ms>,                     port disappears for ms (answer does not wait)
 //         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan}},  MMSC delivery reports
-//         "smsDeleteDelayMs": <ms>}             AT+CMGD answers this much later (0 = at once)
+//         "holdSmsDeletes": true|false}         AT+CMGD held, not carried out; false: held ones
+//                                               answer +CMS ERROR: 500 and delete nothing
 //        → {"ok": true} or 400 {"error": "..."}
 //   POST /sms       ← SMS the network delivers now (sms-request.ts): {"pdus": ["<hex>", …]}, or
 //        {"text": "…", "from": "+49…"}, or {"push": {"type": "delivery", "messageId", "to",
@@ -90,8 +91,8 @@ export interface SimFaultRequest {
   reboot?: true;
   portLoss?: number;
   delivery?: DeliverySettings;
-  /** AT+CMGD answers this much later: a window between reading an SMS and its deletion. */
-  smsDeleteDelayMs?: number;
+  /** AT+CMGD held and not carried out: a window between reading an SMS and its deletion. */
+  holdSmsDeletes?: boolean;
 }
 
 class BadRequest extends Error {}
@@ -223,7 +224,13 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
     },
     ({ mmsc, settings }) => mmsc.setDelivery(settings),
   ),
-  smsDeleteDelayMs: rule((v) => int(v, 'smsDeleteDelayMs', 0, 600_000), (ms, t) => t.modem.setSmsDeleteDelay(ms)),
+  holdSmsDeletes: rule(
+    (v) => {
+      if (typeof v !== 'boolean') throw new BadRequest('holdSmsDeletes must be true or false');
+      return v;
+    },
+    (on, t) => t.modem.holdSmsDeletes(on),
+  ),
 };
 
 function plan(v: unknown, key: string): DeliveryPlan {

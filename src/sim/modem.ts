@@ -292,9 +292,9 @@ export class VirtualModem extends EventEmitter {
     return this.arrive(pushPdus(mmsPdu, { ref: this.nextSmsRef(), ...opts }));
   }
 
-  /** AT+CMGD answers `ms` later (a test's window between an SMS read and its deletion). */
-  setSmsDeleteDelay(ms: number): void {
-    this.sms.setDeleteDelay(ms);
+  /** AT+CMGD held unanswered and not carried out (a test's window between an SMS read and its deletion). */
+  holdSmsDeletes(on: boolean): void {
+    this.sms.holdDeletes(on);
   }
 
   /** A plain text SMS arrives (concatenated when long). */
