@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DeliveryReportEvent, ReportedDeliveryState } from '../core/inbound.js';
+import type { DeliveryReportEvent } from '../core/inbound.js';
 import { decodePushedMms } from '../mms/notification.js';
 import { MmsDecodeError } from '../mms/types.js';
 import { writeFileDurable } from './durable.js';
@@ -159,7 +159,7 @@ export class InboundPath {
         key,
         reportMessageId: d.messageId,
         recipient: d.to,
-        status: d.status as ReportedDeliveryState,
+        status: d.status,
         date: d.date * 1000,
       });
       await this.journal.add(key);
@@ -169,7 +169,7 @@ export class InboundPath {
       this.o.onDeliveryReport(applied.event);
       return this.finish(origin);
     }
-    const taken = await this.o.inbox({ ...pushed, key } as Parameters<InboxHook>[0]);
+    const taken = await this.o.inbox({ ...pushed, key });
     if (!taken) {
       this.log.info({ key, kind: pushed.kind, ...this.originFields(origin) }, 'MMS push not taken by the inbox: left where it is');
       return;
