@@ -29,26 +29,49 @@ export function normaliseAddress(address: string): string {
  * `+` (or `00`) and a national `0` against a 1–3 digit country code may be the only difference.
  */
 export function sameAddress(a: string, b: string): boolean {
-  const x = normaliseAddress(a);
-  const y = normaliseAddress(b);
-  if (x === y) return true;
-  if (x.includes('@') || y.includes('@') || x === '' || y === '') return false;
-  const dx = x.replace(/^\+/, '');
-  const dy = y.replace(/^\+/, '');
-  if (dx === dy) return true;
-  // "+4917012345678" and "017012345678": the national number after the country code and the trunk 0.
-  const national = (intl: string, nat: string): boolean => {
-    if (!nat.startsWith('0') || nat.startsWith('00')) return false;
-    const rest = nat.slice(1);
-    const cc = intl.length - rest.length;
-    return rest.length >= MIN_NATIONAL_DIGITS && cc >= 1 && cc <= 3 && intl.endsWith(rest);
-  };
-  return national(dx, dy) || national(dy, dx);
+  return sameNormalised(normaliseAddress(a), normaliseAddress(b));
 }
 
-/** The message's recipient the report names, or undefined. */
-export function recipientIn(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc' | 'delivery'>, address: string, open = false): string | undefined {
-  return recipientsOf(record).find((r) => sameAddress(r, address) && (!open || OPEN_STATES.has(record.delivery?.[r] ?? 'pending')));
+/** sameAddress over addresses normaliseAddress() already made (the hot path: no regex, no allocation but slices). */
+function sameNormalised(x: string, y: string): boolean {
+  if (x === y) return true;
+  if (x === '' || y === '' || x.includes('@') || y.includes('@')) return false;
+  const dx = x.charCodeAt(0) === PLUS ? x.slice(1) : x;
+  const dy = y.charCodeAt(0) === PLUS ? y.slice(1) : y;
+  return dx === dy || national(dx, dy) || national(dy, dx);
+}
+
+const PLUS = 0x2b;
+const ZERO = 0x30;
+
+/** "4917012345678" and "017012345678": the national number after the country code and the trunk 0. */
+function national(intl: string, nat: string): boolean {
+  if (nat.charCodeAt(0) !== ZERO || nat.charCodeAt(1) === ZERO) return false;
+  const restLength = nat.length - 1;
+  const cc = intl.length - restLength;
+  return restLength >= MIN_NATIONAL_DIGITS && cc >= 1 && cc <= 3 && intl.endsWith(nat.slice(1));
+}
+
+/** Records are frozen: their recipients are normalised once, not at every report. */
+const normalised = new WeakMap<object, { raw: string[]; norm: string[] }>();
+
+function recipientsNormalised(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc'>): { raw: string[]; norm: string[] } {
+  let n = normalised.get(record);
+  if (n === undefined) {
+    const raw = recipientsOf(record);
+    n = { raw, norm: raw.map(normaliseAddress) };
+    normalised.set(record, n);
+  }
+  return n;
+}
+
+/** The message's recipient the report names (`address` normalised), or undefined. */
+function recipientIn(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc' | 'delivery'>, address: string, open = false): string | undefined {
+  const { raw, norm } = recipientsNormalised(record);
+  for (let i = 0; i < raw.length; i++) {
+    if (sameNormalised(norm[i], address) && (!open || OPEN_STATES.has(record.delivery?.[raw[i]] ?? 'pending'))) return raw[i];
+  }
+  return undefined;
 }
 
 export type Match =
@@ -63,6 +86,7 @@ export type Match =
  * `deferred` and was sent before the report's Date (with CLOCK_SLACK_MS).
  */
 export function matchReport(report: DeliveryReportInput, candidates: Iterable<MessageRecord>): Match {
+  const address = normaliseAddress(report.recipient);
   let best: MessageRecord | undefined;
   let bestRecipient: string | undefined;
   for (const r of candidates) {
@@ -70,12 +94,12 @@ export function matchReport(report: DeliveryReportInput, candidates: Iterable<Me
     if (r.reportKeys?.includes(report.key)) return { kind: 'duplicate', record: r };
     if (r.mmscMessageId !== undefined) {
       if (r.mmscMessageId !== report.reportMessageId) continue;
-      const recipient = recipientIn(r, report.recipient);
+      const recipient = recipientIn(r, address);
       if (recipient !== undefined) return { kind: 'matched', record: r, recipient, by: 'message-id' };
       continue;
     }
     if (r.status !== 'sent' || (r.sentAt ?? r.updated) > report.date + CLOCK_SLACK_MS) continue;
-    const recipient = recipientIn(r, report.recipient, true);
+    const recipient = recipientIn(r, address, true);
     if (recipient === undefined) continue;
     if (best === undefined || olderSend(r, best)) {
       best = r;
