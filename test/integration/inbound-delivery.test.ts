@@ -95,6 +95,8 @@ describe('delivery reports with the real daemon and mmsd-sim', () => {
     );
     // One recipient rejected it: sent, never delivered.
     expect(p.Status).toBe('sent');
+    // Published after the record is stored: the last one may still be on its way through the broker.
+    await until(() => reports().filter((r) => r.message === 'three').length === 4, 'four reports on mmsd/delivery');
     const mine = reports().filter((r) => r.message === 'three');
     expect(mine.map((r) => `${String(r.recipient)} ${String(r.status)}`).sort()).toEqual([
       '+4915110000001 retrieved',
