@@ -24,6 +24,7 @@ export const EXIT = {
   unknown: 4,
   cancelled: 5,
   unreachable: 6,
+  undelivered: 7,
 } as const;
 
 type OptionRow = (typeof SEND_OPTIONS)[number];
@@ -47,12 +48,14 @@ const HELP = `Usage: mmsctl [--bus system|session] [--json] COMMAND
 
 Commands:
   send --to N [--to N…] [--cc N]… [--bcc N]… [--subject S] [--attach FILE[:TYPE]]…
-       [--id ID] [--wait] [--path]
+       [--id ID] [--wait | --wait-delivered] [--path]
 ${optionUsage('       ')}
                   queue an MMS. Attachments are read by mmsctl with your own permissions
                   and sent as bytes; with --path the daemon reads them instead (only inside
                   its attachments.allowedDirs). TYPE defaults to a guess from the name.
                   --wait follows the message to a final state (progress bar on a terminal).
+                  --wait-delivered goes on after sent until every recipient's delivery
+                  report is in (asks for reports: implies --delivery-report).
   status          modem state, registration, operator, signal, queue length, version
   carrier         the carrier settings in force (APN, MMSC, proxy, size limit) and where they
                   came from: the config or the carrier database (docs/carriers.md); when the
@@ -73,13 +76,15 @@ Options:
   -h, --help             this text
 
 Exit codes:
-  0  done (send --wait: the message was sent)
+  0  done (send --wait: the message was sent; --wait-delivered: delivered to every recipient)
   1  the message failed (its error is printed), or another error
   2  usage error, or an --attach file you cannot read
   3  refused by mmsd or the bus policy (the error name is printed, e.g. InvalidRecipient)
   4  the message's outcome is unknown (it may or may not have been sent)
   5  the message was cancelled
   6  cannot reach mmsd or the bus (no bus, or mmsd not running)
+  7  --wait-delivered: sent, but a recipient's report says it was not retrieved
+     (rejected, expired, …), or no report was asked for
 `;
 
 class UsageError extends Error {}
@@ -103,6 +108,7 @@ const OPTIONS = {
   attach: { type: 'string', multiple: true },
   id: { type: 'string' },
   wait: { type: 'boolean' },
+  'wait-delivered': { type: 'boolean' },
   path: { type: 'boolean' },
   json: { type: 'boolean' },
   bus: { type: 'string' },
@@ -262,6 +268,8 @@ async function prepareSend(values: Values): Promise<(c: MmsClient, io: Output) =
     ...(values.id !== undefined ? { id: values.id } : {}),
     options: Object.fromEntries(SEND_OPTIONS.map((o) => [o.key, optionValue(values, o)])),
   };
+  // --wait-delivered waits for reports, so it asks for them (unless told otherwise explicitly).
+  if (values['wait-delivered'] === true && fields.options.deliveryReport === undefined) fields.options.deliveryReport = true;
   const specs = (values.attach ?? []).map(parseAttach);
   if (values.path) {
     const paths = specs.map((s) => ({ path: resolvePath(s.file), contentType: s.contentType }));
@@ -286,7 +294,8 @@ async function prepareSend(values: Values): Promise<(c: MmsClient, io: Output) =
  */
 async function deliver(c: MmsClient, io: Output, values: Values, result: SendResult, resendOf?: string): Promise<number> {
   const { path } = result;
-  if (!values.wait) {
+  const untilDelivered = values['wait-delivered'] === true;
+  if (!values.wait && !untilDelivered) {
     const props = result.added ?? (await c.getAll(path));
     const known = result.added === undefined;
     if (values.json) {
@@ -300,14 +309,20 @@ async function deliver(c: MmsClient, io: Output, values: Values, result: SendRes
   const view = new WaitView(io, values.json === true, process.stdout.isTTY === true, await maxAttemptsOf(c));
   let final: MessageProperties;
   try {
-    final = await c.follow(path, (p) => view.update(p));
+    final = await c.follow(path, (p) => view.update(p), untilDelivered ? deliveryDone : undefined);
   } finally {
     view.close();
   }
   if (values.json) io.out(JSON.stringify(toJson(final, path)));
+  if (untilDelivered && final.Status === 'sent') {
+    const states = Object.entries(final.Delivery ?? {});
+    const why = states.length === 0 ? 'no delivery report was asked for' : states.map(([r, s]) => `${r} ${s}`).join(', ');
+    io.err(`mmsctl: message ${final.Id} sent but not delivered: ${why}`);
+    return EXIT.undelivered;
+  }
   const code = exitForStatus(final.Status);
-  if (final.Status === 'sent') {
-    if (!values.json) io.out(`sent ${final.Id}`);
+  if (final.Status === 'sent' || final.Status === 'delivered') {
+    if (!values.json) io.out(`${final.Status} ${final.Id}`);
   } else {
     const why = final.Error ? `: ${final.Error}${final.HttpStatus ? ` (HTTP ${final.HttpStatus})` : ''}` : '';
     const next = nextStep(final);
@@ -324,9 +339,19 @@ async function maxAttemptsOf(c: MmsClient): Promise<number | undefined> {
   );
 }
 
+/**
+ * `--wait-delivered` stops here: delivered, a final state other than sent, or sent with no
+ * recipient left waiting (`pending`, `deferred`) for a report.
+ */
+export function deliveryDone(p: Pick<MessageProperties, 'Status' | 'Delivery'>): boolean {
+  if (p.Status !== 'sent') return isFinal(p.Status);
+  return Object.values(p.Delivery ?? {}).every((s) => s !== 'pending' && s !== 'deferred');
+}
+
 function exitForStatus(status: string): number {
   switch (status) {
     case 'sent':
+    case 'delivered':
       return EXIT.sent;
     case 'cancelled':
       return EXIT.cancelled;
@@ -409,6 +434,7 @@ function toJson(p: MessageProperties, path?: string): Record<string, unknown> {
     created: p.Created,
     updated: p.Updated,
     nextAttempt: p.NextAttempt ?? 0,
+    delivery: p.Delivery ?? {},
   };
 }
 
@@ -597,9 +623,18 @@ async function show(c: MmsClient, io: Output, values: Values, id: string): Promi
       `mmsc response: ${p.MmscResponse || '-'}`,
       `created:       ${new Date(p.Created).toISOString()}`,
       `updated:       ${new Date(p.Updated).toISOString()}`,
+      ...describeDelivery(p.Delivery),
     ].join('\n'),
   );
   return EXIT.ok;
+}
+
+/** `mmsctl show`'s per-recipient delivery states (DESIGN.md §12), one line each. */
+export function describeDelivery(delivery: Record<string, string> | undefined): string[] {
+  const entries = Object.entries(delivery ?? {});
+  if (entries.length === 0) return ['delivery:      - (no report asked for)'];
+  const width = Math.max(...entries.map(([r]) => r.length));
+  return ['delivery:', ...entries.map(([r, s]) => `  ${r.padEnd(width)}  ${s}`)];
 }
 
 async function cancel(c: MmsClient, io: Output, values: Values, id: string): Promise<number> {

@@ -70,6 +70,9 @@ export interface Config {
     provider: string;
   };
   inbound: {
+    enabled: boolean;
+    smsStorage: 'ME' | 'SM' | 'MT';
+    deleteOtherSms: boolean;
     autoRetrieve: boolean;
     dir: string;
     maxMessageBytes: number;
@@ -322,6 +325,17 @@ export const SCHEMA = {
     }),
   },
   inbound: {
+    enabled: bool(
+      true,
+      'MMSD_INBOUND_ENABLED',
+      'Read SMS from the module (PDU mode, +CMTI, AT+CMGL at start): WAP pushes carrying MMS PDUs, i.e. delivery reports (DESIGN.md §12, docs/inbound.md). false: no SMS command is sent.',
+    ),
+    smsStorage: oneOf('ME', ['ME', 'SM', 'MT'], 'MMSD_INBOUND_SMS_STORAGE', 'Where the module keeps SMS (AT+CPMS for reading, writing and arrivals): ME the module, SM the SIM, MT both.'),
+    deleteOtherSms: bool(
+      false,
+      'MMSD_INBOUND_DELETE_OTHER_SMS',
+      'Delete SMS that are not MMS pushes (plain text, other ports) once read. false: they stay in the module\'s storage untouched, for other programs.',
+    ),
     autoRetrieve: bool(true, 'MMSD_INBOUND_AUTO_RETRIEVE', 'Fetch a received message as soon as its notification arrives. false: it stays `notified` until a client calls Retrieve() (DESIGN.md §12, docs/inbound.md).'),
     dir: str('/var/lib/mmsd/inbox', 'MMSD_INBOUND_DIR', 'Where received messages are kept: one folder per message with its parts (files 0640), and their records under records/.', {
       required: true,

@@ -70,3 +70,23 @@ export interface ReceivedRecord {
   error?: { name: string; message: string };
   messageId?: string;
 }
+
+/**
+ * One decoded M-Delivery.ind as the inbound path hands it to the outbox for matching (DESIGN.md
+ * §12). `key` names the push (a hash of its bytes): the same push twice is applied once.
+ */
+export interface DeliveryReportInput {
+  key: string;
+  reportMessageId: string;
+  /** To of the M-Delivery.ind, without `/TYPE=PLMN`. */
+  recipient: string;
+  status: ReportedDeliveryState;
+  /** The report's Date, unix ms. */
+  date: number;
+}
+
+/** What applying a report did: matched to a message, already applied before, or matched nothing. */
+export interface AppliedDeliveryReport {
+  outcome: 'matched' | 'duplicate' | 'unmatched';
+  event: DeliveryReportEvent;
+}

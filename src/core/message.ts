@@ -1,14 +1,18 @@
 // The message as a front door receives it, as the outbox keeps it and as both front doors show it
 // (DESIGN.md §4, §5).
+import type { DeliveryState } from './inbound.js';
 import type { SendOptions } from './options.js';
 
 export type { SendOptions } from './options.js';
 
-export const STATUSES = ['queued', 'sending', 'retrying', 'sent', 'failed', 'cancelled', 'unknown'] as const;
+export const STATUSES = ['queued', 'sending', 'retrying', 'sent', 'delivered', 'failed', 'cancelled', 'unknown'] as const;
 export type Status = (typeof STATUSES)[number];
 
-/** States a message never leaves on its own. */
-export const FINAL_STATUSES: ReadonlySet<Status> = new Set(['sent', 'failed', 'cancelled', 'unknown']);
+/**
+ * States a message never leaves on its own. `sent` is final for sending; only delivery reports
+ * move it on, to `delivered` once every recipient retrieved it (DESIGN.md §12).
+ */
+export const FINAL_STATUSES: ReadonlySet<Status> = new Set(['sent', 'delivered', 'failed', 'cancelled', 'unknown']);
 
 /**
  * Final states a client may send again as a new message (`Resend`): their attachment bytes stay in
@@ -100,6 +104,22 @@ export interface MessageRecord {
    * A refusal of the command clears it again.
    */
   sendAccepted: boolean;
+  /** Unix ms when it became `sent` (DESIGN.md §12: a report matches only what was sent before it). */
+  sentAt?: number;
+  /**
+   * DESIGN.md §12: recipient (To, Cc and Bcc as given) → delivery state; present from `sent` on when
+   * a delivery report was asked for (option `deliveryReport`, else `mms.deliveryReport`).
+   */
+  delivery?: Record<string, DeliveryState>;
+  /** The MMSC's Message-ID, learnt from the first report matched to it: later ones go straight here. */
+  mmscMessageId?: string;
+  /** Keys of the delivery reports applied to it (one push applied once, also across a crash). */
+  reportKeys?: string[];
+}
+
+/** All recipients of a message, in the order To, Cc, Bcc. */
+export function recipientsOf(r: Pick<MessageRecord, 'to' | 'cc' | 'bcc'>): string[] {
+  return [...r.to, ...r.cc, ...r.bcc];
 }
 
 export function isFinal(status: Status): boolean {

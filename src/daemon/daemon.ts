@@ -17,13 +17,18 @@ import {
   type CarrierReport,
   type ResolvedCarrier,
 } from '../carrier/index.js';
+import { join } from 'node:path';
 import { explicitKeys, type Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
+import type { DeliveryReportEvent } from '../core/inbound.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
+import { InboundPath } from '../inbound/inbound-path.js';
+import type { InboxPush } from '../inbound/ports.js';
 import { QuectelModem } from '../modem/quectel.js';
+import { SmsDriver } from '../modem/sms.js';
 import type { ModemIdentity, ModemStatus, SimIdentity } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
 import type { SubmitResult } from '../outbox/types.js';
@@ -77,6 +82,9 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   readonly channel: AtChannel;
   readonly modem: QuectelModem;
   readonly sender: Sender;
+  /** DESIGN.md §12: the driver's SMS side and the inbound path; absent with inbound.enabled false. */
+  readonly sms: SmsDriver | undefined;
+  readonly inbound: InboundPath | undefined;
   private readonly config: Config;
   private accepting = false;
   /** DESIGN.md §10: read (and its parser loaded) on the first lookup that needs it. */
@@ -95,6 +103,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       dir: config.outbox.dir,
       logger: logger.child({ part: 'outbox' }),
       retentionDays: config.outbox.retentionDays,
+      deliveryReports: config.mms.deliveryReport === 1,
     });
     // The channel and the driver name their own part (`part: 'at'`, `'modem'`): a second child
     // here would put the key in every line twice.
@@ -125,6 +134,35 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         },
       },
     });
+    if (config.inbound.enabled) {
+      const sms = new SmsDriver({ at: this.channel, modem: this.modem, logger, storage: config.inbound.smsStorage, commandTimeoutMs: config.modem.commandTimeoutMs });
+      this.sms = sms;
+      this.inbound = new InboundPath({
+        dir: join(config.outbox.dir, 'inbound'),
+        logger,
+        source: sms,
+        reports: this.outbox,
+        inbox: (push) => this.takeInboxPush(push),
+        deleteOtherSms: config.inbound.deleteOtherSms,
+        onDeliveryReport: (event: DeliveryReportEvent) => this.emit('deliveryReport', event),
+      });
+    }
+  }
+
+  /**
+   * Where the inbox (issue 17) takes M-Notification.ind and M-Read-Orig.ind: true once it stored
+   * the push durably. Until it exists, the push is logged and its SMS stays in the module's
+   * storage (nothing is lost; it is offered again after every AT+CMGL).
+   */
+  private takeInboxPush(push: InboxPush): Promise<boolean> {
+    if (push.kind === 'notification') {
+      const p = push.pdu;
+      this.logger.info({ part: 'inbound', from: p.from, transactionId: p.transactionId, contentLocation: p.contentLocation, size: p.messageSize }, 'MMS notification received; left in SMS storage for the inbox');
+    } else {
+      const p = push.pdu;
+      this.logger.info({ part: 'inbound', reportMessageId: p.messageId, from: p.from, readStatus: p.readStatus }, 'read report received; left in SMS storage');
+    }
+    return Promise.resolve(false);
   }
 
   /** The size limit the doors validate against: the carrier's unless mms.maxMessageBytes is set (§10). */
@@ -204,12 +242,15 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     );
     for (const id of report.unknown) this.logger.warn({ id }, 'message was being sent when the daemon stopped: unknown');
     this.accepting = true;
+    // Before the port opens: an SMS read at the first set-up finds the path listening.
+    await this.inbound?.start();
     await this.channel.start();
     // §6 "Start": a message was being staged when the daemon stopped, so the module may still sit
     // in upload data mode, deaf to AT: leave it with "+++" before the bring-up (the channel runs
     // jobs in order); the partial file is among the leftovers the sender deletes.
     if (report.requeued.some((id) => (this.outbox.get(id)?.ramFiles.length ?? 0) > 0)) this.escapeOnConnect();
     await this.modem.start();
+    this.sms?.start();
     this.sender.start(report.leftoverRamFiles);
   }
 
@@ -228,6 +269,8 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   async stop(): Promise<void> {
     this.accepting = false;
     await this.sender.stop();
+    this.sms?.stop();
+    await this.inbound?.stop();
     await this.modem.stop();
     await this.channel.stop();
     await this.outbox.stop();

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fsyncDir, writeDurable } from '../core/durable.js';
 import { RequestError } from '../core/errors.js';
+import type { AppliedDeliveryReport, DeliveryReportInput } from '../core/inbound.js';
 import {
   RESENDABLE_STATUSES,
   STATUSES,
@@ -20,6 +21,7 @@ import {
   type Status,
 } from '../core/message.js';
 import { isValidId } from '../core/validate.js';
+import { applyReport, matchReport, pendingDelivery } from './delivery.js';
 import { SpoolLock } from './spool-lock.js';
 import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
 
@@ -41,6 +43,8 @@ export interface OutboxOptions {
    * instance turn it off.
    */
   lockSpool?: boolean;
+  /** `mms.deliveryReport`: whether a message without the option asked for delivery reports (§12). */
+  deliveryReports?: boolean;
 }
 
 /** Legal status changes; staying in the same status is always allowed. */
@@ -49,7 +53,9 @@ const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
   // §6: back to the queue when the module rebooted before AT+QMMSEND was accepted.
   sending: ['sent', 'failed', 'retrying', 'unknown', 'queued'],
   retrying: ['sending', 'cancelled'],
-  sent: [],
+  // §12: every recipient retrieved it.
+  sent: ['delivered'],
+  delivered: [],
   failed: [],
   cancelled: [],
   unknown: [],
@@ -150,6 +156,11 @@ export class Outbox extends EventEmitter implements OutboxApi {
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastIdTime = 0;
   private readonly spoolLock: SpoolLock | undefined;
+  private readonly deliveryReports: boolean;
+  /** Ids of messages with a `delivery` map: the only ones a delivery report can match (§12). */
+  private readonly reportable = new Set<string>();
+  /** Delivery reports are matched and applied one at a time. */
+  private reportChain: Promise<unknown> = Promise.resolve();
 
   constructor(opts: OutboxOptions) {
     super();
@@ -163,6 +174,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
     this.loadConcurrency = opts.loadConcurrency ?? 16;
     this.loadBatch = opts.loadBatch ?? 200;
     this.spoolLock = opts.lockSpool === false ? undefined : new SpoolLock(opts.dir);
+    this.deliveryReports = opts.deliveryReports ?? false;
   }
 
   /** Loads the spool and recovers from a crash (DESIGN.md §6); then sweeps hourly. */
@@ -173,6 +185,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
     await mkdir(this.attachmentsDir, { recursive: true });
     this.records.clear();
     this.active.clear();
+    this.reportable.clear();
 
     const entries = await readdir(this.messagesDir, { withFileTypes: true });
     const leftoverTemps = entries.filter((e) => e.isFile() && e.name.startsWith('.') && e.name.endsWith('.tmp'));
@@ -348,6 +361,11 @@ export class Outbox extends EventEmitter implements OutboxApi {
       if ('notBefore' in patch && patch.notBefore === undefined) delete draft.notBefore;
       if (patch.ramFiles) draft.ramFiles = [...patch.ramFiles];
       if (patch.error) draft.error = { ...patch.error };
+      if (patch.status === 'sent' && r.status !== 'sent') {
+        // §12: from `sent` on, a message that asked for reports waits for one per recipient.
+        draft.sentAt = draft.updated;
+        if (r.options.deliveryReport ?? this.deliveryReports) draft.delivery = pendingDelivery(r);
+      }
       const next = await this.write(draft);
       this.emit('changed', next);
       return next;
@@ -406,6 +424,40 @@ export class Outbox extends EventEmitter implements OutboxApi {
     return this.active.size;
   }
 
+  /**
+   * DESIGN.md §12: matches one M-Delivery.ind to a message (delivery.ts) and, when it matches,
+   * writes the message's new delivery state durably before it resolves. A report this outbox
+   * applied before (same key) is a `duplicate` and changes nothing. Messages removed by retention
+   * are not matched: their reports are `unmatched`.
+   */
+  applyDeliveryReport(report: DeliveryReportInput): Promise<AppliedDeliveryReport> {
+    const run = this.reportChain.then(() => this.applyReportNow(report));
+    this.reportChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyReportNow(report: DeliveryReportInput): Promise<AppliedDeliveryReport> {
+    const base = { recipient: report.recipient, status: report.status, date: report.date, reportMessageId: report.reportMessageId };
+    const candidates = [...this.reportable].map((id) => this.records.get(id)).filter((r): r is MessageRecord => r !== undefined);
+    const match = matchReport(report, candidates);
+    if (match.kind === 'unmatched') return { outcome: 'unmatched', event: base };
+    if (match.kind === 'duplicate') {
+      const r = match.record;
+      return { outcome: 'duplicate', event: { ...base, messageId: r.id, delivery: { ...r.delivery } } };
+    }
+    return this.withLock(match.record.id, async () => {
+      const cur = this.records.get(match.record.id);
+      if (!cur) return { outcome: 'unmatched' as const, event: base };
+      const next = await this.write(applyReport(cur, match.recipient, report, this.clock()));
+      this.log.info(
+        { id: next.id, recipient: match.recipient, deliveryStatus: report.status, by: match.by, reportMessageId: report.reportMessageId, status: next.status },
+        'delivery report applied',
+      );
+      this.emit('changed', next);
+      return { outcome: 'matched' as const, event: { ...base, messageId: next.id, delivery: { ...next.delivery } } };
+    });
+  }
+
   /** Removes final messages last changed more than retentionDays ago; returns their ids. */
   async removeExpired(): Promise<string[]> {
     const cutoff = this.clock() - this.retentionMs;
@@ -421,6 +473,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
         });
         this.records.delete(r.id);
         this.active.delete(r.id);
+        this.reportable.delete(r.id);
         removed.push(r.id);
       });
     }
@@ -465,6 +518,8 @@ export class Outbox extends EventEmitter implements OutboxApi {
 
   private index(r: MessageRecord): void {
     this.records.set(r.id, deepFreeze(r));
+    if (r.delivery !== undefined) this.reportable.add(r.id);
+    else this.reportable.delete(r.id);
     if (isFinal(r.status)) this.active.delete(r.id);
     else this.active.add(r.id);
   }

@@ -22,7 +22,9 @@
 //         "otherContext": {"ctx", "apn"},       someone else activates a context with that APN
 //         "reboot": true,                       module restarts (RDY after boot time)
 //         "portLoss": <ms>,                     port disappears for ms (answer does not wait)
-//         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan}}}  MMSC delivery reports
+//         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan}},  MMSC delivery reports
+//         "holdSmsDeletes": true|false}         AT+CMGD held, not carried out; false: held ones
+//                                               answer +CMS ERROR: 500 and delete nothing
 //        → {"ok": true} or 400 {"error": "..."}
 //   POST /sms       ← SMS the network delivers now (sms-request.ts): {"pdus": ["<hex>", …]}, or
 //        {"text": "…", "from": "+49…"}, or {"push": {"type": "delivery", "messageId", "to",
@@ -89,6 +91,8 @@ export interface SimFaultRequest {
   reboot?: true;
   portLoss?: number;
   delivery?: DeliverySettings;
+  /** AT+CMGD held and not carried out: a window between reading an SMS and its deletion. */
+  holdSmsDeletes?: boolean;
 }
 
 class BadRequest extends Error {}
@@ -219,6 +223,13 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
       return { mmsc, settings: deliverySettings(v) };
     },
     ({ mmsc, settings }) => mmsc.setDelivery(settings),
+  ),
+  holdSmsDeletes: rule(
+    (v) => {
+      if (typeof v !== 'boolean') throw new BadRequest('holdSmsDeletes must be true or false');
+      return v;
+    },
+    (on, t) => t.modem.holdSmsDeletes(on),
   ),
 };
 

@@ -47,7 +47,7 @@ export class SmsPduError extends Error {
   override readonly name = 'SmsPduError';
 }
 
-const CMS = { notAllowed: 302, invalidPduParam: 304, invalidIndex: 321, memoryFull: 322 } as const;
+const CMS = { unknown: 500, notAllowed: 302, invalidPduParam: 304, invalidIndex: 321, memoryFull: 322 } as const;
 
 function physical(mem: SmsMemoryName): SmsMemory {
   return mem === 'SM' ? 'SM' : 'ME';
@@ -68,6 +68,8 @@ export class ModemSms implements Capability {
   private cnmi = [2, 1, 0, 0, 0];
   private rejectedCount = 0;
   private deliveredCount = 0;
+  private deleteHeld = false;
+  private heldDeletes: (() => void)[] = [];
 
   constructor(
     private readonly core: ModuleCore,
@@ -83,8 +85,17 @@ export class ModemSms implements Capability {
       '+CNMI': (c) => this.cmdCnmi(c),
       '+CMGR': (c) => this.cmdCmgr(c),
       '+CMGL': (c) => this.cmdCmgl(c),
-      '+CMGD': (c) => this.cmdCmgd(c),
+      '+CMGD': (c) => (this.deleteHeld && c.form === 'set' ? new Promise<Reply>((resolve) => this.heldDeletes.push(() => resolve(cms(CMS.unknown)))) : this.cmdCmgd(c)),
     };
+  }
+
+  /**
+   * A fault, not the module's: while on, AT+CMGD is not carried out and not answered; switched off,
+   * the held ones answer +CMS ERROR: 500 and delete nothing (as if they never reached the module).
+   */
+  holdDeletes(on: boolean): void {
+    this.deleteHeld = on;
+    if (!on) for (const release of this.heldDeletes.splice(0)) release();
   }
 
   reset(): void {

@@ -292,6 +292,11 @@ export class VirtualModem extends EventEmitter {
     return this.arrive(pushPdus(mmsPdu, { ref: this.nextSmsRef(), ...opts }));
   }
 
+  /** AT+CMGD held unanswered and not carried out (a test's window between an SMS read and its deletion). */
+  holdSmsDeletes(on: boolean): void {
+    this.sms.holdDeletes(on);
+  }
+
   /** A plain text SMS arrives (concatenated when long). */
   deliverText(text: string, from: string): SmsArrival[] {
     return this.arrive(textPdus(text, from, { ref: this.nextSmsRef() }));

@@ -61,4 +61,11 @@ describe('README examples', () => {
     expect(got?.cc).toEqual(['alice@example.com']);
     expect(got?.parts.find((p) => p.name === 'alarm.txt')?.size).toBe('Door opened at 03:12\n'.length);
   });
+
+  it('mmsctl: send --wait-delivered exits 0 once the loopback MMSC reported it retrieved', async () => {
+    const r = await sh(example(doc, 'delivered'), env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('delivered readme-delivered-1');
+    expect(r.stdout).toMatch(/\+15557654321 +retrieved/);
+  });
 });

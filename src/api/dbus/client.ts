@@ -64,6 +64,8 @@ export interface MessageProperties {
   Updated: number;
   /** Unix ms of the next try while `retrying`, 0 otherwise (absent from an older daemon). */
   NextAttempt?: number;
+  /** DESIGN.md §12: recipient → delivery state; empty without a report asked for (absent from an older daemon). */
+  Delivery?: Record<string, string>;
 }
 
 /** What a send or resend call did. */
@@ -259,11 +261,15 @@ export class MmsClient {
   }
 
   /**
-   * Follows the message at `path` until its Status is final and resolves with its last
-   * properties. `onUpdate` gets every state seen (first the current one). Rejects with
-   * DaemonGoneError when mmsd leaves the bus.
+   * Follows the message at `path` until `until` says so (by default: its Status is final) and
+   * resolves with its last properties. `onUpdate` gets every state seen (first the current one).
+   * Rejects with DaemonGoneError when mmsd leaves the bus.
    */
-  async follow(path: string, onUpdate: (props: MessageProperties) => void): Promise<MessageProperties> {
+  async follow(
+    path: string,
+    onUpdate: (props: MessageProperties) => void,
+    until: (props: MessageProperties) => boolean = (p) => isFinal(p.Status),
+  ): Promise<MessageProperties> {
     const propsRule = `type='signal',sender='${BUS_NAME}',path='${path}',interface='${PROPERTIES_INTERFACE}',member='PropertiesChanged'`;
     const ownerRule = `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`;
     await this.busCall('AddMatch', propsRule);
@@ -297,7 +303,7 @@ export class MmsClient {
         if (done) return;
         state = next;
         onUpdate(next);
-        if (isFinal(next.Status)) finish(undefined, next);
+        if (until(next)) finish(undefined, next);
       };
       // Messages arrive in the order the bus delivered them: the GetAll reply is a snapshot, signals
       // before it are already in it, signals after it are applied on top.

@@ -89,6 +89,8 @@ export const MESSAGE_PROPERTIES: Readonly<Record<string, PropertySpec<MessageRec
   Updated: { signature: 't', get: (r) => BigInt(r.updated) },
   /** Unix ms of the next try of a `retrying` message; 0 in every other state. */
   NextAttempt: { signature: 't', get: (r) => BigInt(nextAttemptAt(r) ?? 0) },
+  /** DESIGN.md §12: recipient → delivery state; empty when no report was asked for. */
+  Delivery: { signature: 'a{ss}', get: (r) => ({ ...r.delivery }) },
 };
 
 export interface ManagerSource {

@@ -29,6 +29,7 @@ const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
   Resend: ['id', 'new_id', 'message'],
   MessageAdded: ['message', 'properties'],
   MessageRemoved: ['message'],
+  DeliveryReport: ['message', 'recipient', 'status'],
 };
 
 interface IntrospectArg {
@@ -217,6 +218,11 @@ export class ManagerInterface extends NamedInterface {
   MessageRemoved(path: string): string {
     return path;
   }
+
+  /** DESIGN.md §12: every delivery report; the message's path, or "/" when none matched. */
+  DeliveryReport(path: string, recipient: string, status: string): [string, string, string] {
+    return [path, recipient, status];
+  }
 }
 
 ManagerInterface.configureMembers({
@@ -233,6 +239,7 @@ ManagerInterface.configureMembers({
   signals: {
     MessageAdded: { signature: 'oa{sv}' },
     MessageRemoved: { signature: 'o' },
+    DeliveryReport: { signature: 'oss' },
   },
 });
 

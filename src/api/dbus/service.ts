@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
+import type { DeliveryReportEvent } from '../../core/inbound.js';
 import type { MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
 import { openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
@@ -137,6 +138,9 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     });
     this.listen('modemStatus', () => manager.refresh());
     this.listen('carrier', () => manager.refresh());
+    this.listen('deliveryReport', (e: DeliveryReportEvent) => {
+      manager.DeliveryReport(e.messageId === undefined ? '/' : messagePath(e.messageId), e.recipient, e.status);
+    });
     started = true;
     this.log.info({ bus: kind, name: BUS_NAME, messages: this.messages.size }, 'D-Bus interface up');
   }

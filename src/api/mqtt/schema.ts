@@ -5,6 +5,7 @@ import { RequestError, type RequestErrorName } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord, type RawSendRequest, type Status } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
 import type { CarrierReport } from '../../core/carrier.js';
+import type { DeliveryReportEvent, DeliveryState, ReportedDeliveryState } from '../../core/inbound.js';
 import type { ModemIdentity, ModemStatus } from '../../core/status.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
 
@@ -206,6 +207,8 @@ export interface MessageStatusPayload {
   error?:
     | { code: number; name: string; httpStatus?: number; mmscResponse?: string }
     | { name: RequestErrorName; message: string };
+  /** DESIGN.md §12: recipient → delivery state, when a delivery report was asked for. */
+  delivery?: Record<string, DeliveryState>;
   updated: number;
 }
 
@@ -226,6 +229,28 @@ export function messagePayload(record: MessageRecord): MessageStatusPayload {
     if (httpStatus !== undefined && httpStatus !== 0) out.error.httpStatus = httpStatus;
     if (mmscResponse !== undefined && mmscResponse !== '') out.error.mmscResponse = mmscResponse;
   }
+  if (record.delivery !== undefined) out.delivery = { ...record.delivery };
+  return out;
+}
+
+/** `<base>/delivery` (DESIGN.md §5, §12): one delivery report, matched (`message`) or not. */
+export interface DeliveryPayload {
+  /** Our message id; absent when the report matched no sent message. */
+  message?: string;
+  recipient: string;
+  status: ReportedDeliveryState;
+  /** The MMSC's Message-ID the report carries. */
+  messageId: string;
+  /** The report's Date, unix ms. */
+  date: number;
+  /** The message's per-recipient states after the report, when matched. */
+  delivery?: Record<string, DeliveryState>;
+}
+
+export function deliveryPayload(e: DeliveryReportEvent): DeliveryPayload {
+  const out: DeliveryPayload = { recipient: e.recipient, status: e.status, messageId: e.reportMessageId, date: e.date };
+  if (e.messageId !== undefined) out.message = e.messageId;
+  if (e.delivery !== undefined) out.delivery = { ...e.delivery };
   return out;
 }
 

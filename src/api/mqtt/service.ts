@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { RequestError } from '../../core/errors.js';
+import type { DeliveryReportEvent } from '../../core/inbound.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../core/status.js';
 import type { FrontDoorContext } from '../types.js';
@@ -14,6 +15,7 @@ import {
   AVAILABILITY_OFFLINE,
   AVAILABILITY_ONLINE,
   cancelRefusedPayload,
+  deliveryPayload,
   errorTopicPayload,
   messagePayload,
   parseCancelPayload,
@@ -161,6 +163,7 @@ export class MqttService extends EventEmitter {
     this.listen('carrier', () => this.publishStatus(false));
     this.listen('modemIdentity', () => this.publishStatus(false));
     this.ha?.start();
+    this.listen('deliveryReport', (e) => this.publish(this.topics!.delivery, JSON.stringify(deliveryPayload(e as DeliveryReportEvent)), false));
 
     const options: IClientOptions = {
       protocolVersion: 5,

@@ -67,6 +67,8 @@ export class Topics {
   readonly status: string;
   readonly error: string;
   readonly cancel: string;
+  /** `<base>/delivery`: every delivery report (DESIGN.md §12), not retained. */
+  readonly delivery: string;
   /** What we subscribe to for send requests: `<base>/send` or the configured (shared) filter. */
   readonly sendSubscription: string;
   /** The filter incoming send requests match (`$share/<group>/` removed). */
@@ -84,6 +86,7 @@ export class Topics {
     this.status = `${baseTopic}/status`;
     this.error = `${baseTopic}/error`;
     this.cancel = `${baseTopic}/cancel`;
+    this.delivery = `${baseTopic}/delivery`;
     this.messagePrefix = `${baseTopic}/message/`;
     this.sendSubscription = sendTopic === undefined || sendTopic === '' ? `${baseTopic}/send` : sendTopic;
     const shared = /^\$share\/([^/+#]+)\/(.+)$/.exec(this.sendSubscription);
