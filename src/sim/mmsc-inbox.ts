@@ -92,6 +92,126 @@ export interface InboxEntry extends InboundReceipt {
   served: number;
 }
 
+/** An 8×8 red JPEG (made with sharp), the photo of the canned message. */
+const SAMPLE_JPEG = Buffer.from(
+  '/9j/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAIAAgDASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAX/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFQEBAQAAAAAAAAAAAAAAAAAABAb/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oADAMBAAIRAxEAPwCOACqH/9k=',
+  'base64',
+);
+
+/** The canned message of `mmsd-sim --receive-sample`: a phone's photo with a Chinese subject, text and SMIL. */
+export function sampleInboundRequest(): InboundRequest {
+  return {
+    from: '+8613800138000',
+    subject: '门口的照片',
+    parts: [
+      {
+        name: 'smil.smil',
+        contentType: 'application/smil',
+        charset: 'utf-8',
+        data: Buffer.from('<smil><head><layout><region id="Image" top="0" height="80%"/><region id="Text" top="80%" height="20%"/></layout></head><body><par dur="5000ms"><img src="photo.jpg" region="Image"/><text src="text.txt" region="Text"/></par></body></smil>'),
+      },
+      { name: 'text.txt', contentType: 'text/plain', charset: 'utf-8', data: Buffer.from('有人在门口 — someone is at the door') },
+      { name: 'photo.jpg', contentType: 'image/jpeg', data: SAMPLE_JPEG },
+    ],
+  };
+}
+
+/** Keys of POST /receive. */
+const REQUEST_KEYS = ['from', 'to', 'cc', 'subject', 'subjectCharset', 'parts', 'expirySeconds', 'announcedSize', 'contentNeverAppears', 'segments'];
+const PART_KEYS = ['name', 'contentType', 'charset', 'data'];
+
+function text(v: unknown, key: string, pattern: RegExp, what: string): string {
+  if (typeof v !== 'string' || !pattern.test(v)) throw new BadInboundRequest(`${key} must be ${what}`);
+  return v;
+}
+
+function address(v: unknown, key: string): string {
+  return text(v, key, ADDRESS, 'a phone number or e-mail address');
+}
+
+function token(v: unknown, key: string): string {
+  return text(v, key, TOKEN, 'printable ASCII without spaces');
+}
+
+function count(v: unknown, key: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new BadInboundRequest(`${key} must be an integer ${min}..${max}`);
+  return v;
+}
+
+function addresses(v: unknown, key: string): string[] {
+  if (!Array.isArray(v)) throw new BadInboundRequest(`${key} must be an array of addresses`);
+  return v.map((a, i) => address(a, `${key}[${i}]`));
+}
+
+const ADDRESS = /^(\+?[0-9]{3,20}|[^@\s"<>]{1,64}@[^@\s"<>]{1,190})$/;
+const TOKEN = /^[\x21-\x7e]{1,100}$/;
+
+/** A POST /receive body → an InboundRequest (part data from base64); BadInboundRequest names what is wrong. */
+export function parseInboundRequest(body: unknown): InboundRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadInboundRequest('body must be a JSON object');
+  const o = body as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!REQUEST_KEYS.includes(k)) throw new BadInboundRequest(`unknown key "${k}"`);
+  if (!Array.isArray(o.parts) || o.parts.length === 0) throw new BadInboundRequest('parts must be a non-empty array');
+  const parts = o.parts.map((p: unknown, i): InboundPart => {
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new BadInboundRequest(`parts[${i}] must be an object`);
+    const q = p as Record<string, unknown>;
+    for (const k of Object.keys(q)) if (!PART_KEYS.includes(k)) throw new BadInboundRequest(`parts[${i}]: unknown key "${k}"`);
+    if (typeof q.name !== 'string' || q.name === '' || q.name.length > 200 || /[\x00-\x1f"]/.test(q.name)) throw new BadInboundRequest(`parts[${i}].name must be a name without control characters`);
+    if (typeof q.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(q.data)) throw new BadInboundRequest(`parts[${i}].data must be base64`);
+    return {
+      name: q.name,
+      contentType: token(q.contentType, `parts[${i}].contentType`),
+      ...(q.charset !== undefined ? { charset: token(q.charset, `parts[${i}].charset`) } : {}),
+      data: Buffer.from(q.data, 'base64'),
+    };
+  });
+  const req: InboundRequest = { from: address(o.from, 'from'), parts };
+  if (o.to !== undefined) req.to = addresses(o.to, 'to');
+  if (o.cc !== undefined) req.cc = addresses(o.cc, 'cc');
+  if (o.subject !== undefined) {
+    if (typeof o.subject !== 'string' || o.subject.length > 200 || /[\x00-\x1f]/.test(o.subject)) throw new BadInboundRequest('subject must be one line of up to 200 characters');
+    req.subject = o.subject;
+  }
+  if (o.subjectCharset !== undefined) req.subjectCharset = token(o.subjectCharset, 'subjectCharset');
+  if (o.expirySeconds !== undefined) req.expirySeconds = count(o.expirySeconds, 'expirySeconds', 0, 365 * 24 * 3600);
+  if (o.announcedSize !== undefined) req.announcedSize = count(o.announcedSize, 'announcedSize', 0, 0xffffffff);
+  if (o.segments !== undefined) req.segments = count(o.segments, 'segments', 1, 255);
+  if (o.contentNeverAppears !== undefined) {
+    if (typeof o.contentNeverAppears !== 'boolean') throw new BadInboundRequest('contentNeverAppears must be true or false');
+    req.contentNeverAppears = o.contentNeverAppears;
+  }
+  return req;
+}
+
+/** POST /fault {"inbox": …} → InboxFaults. */
+export function parseInboxFaults(v: unknown): InboxFaults {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadInboundRequest('inbox must be an object');
+  const o = v as Record<string, unknown>;
+  const out: InboxFaults = {};
+  for (const k of Object.keys(o)) {
+    switch (k) {
+      case 'httpStatus':
+        out.httpStatus = count(o[k], 'inbox.httpStatus', 100, 599);
+        break;
+      case 'retrieveStatus':
+        out.retrieveStatus = count(o[k], 'inbox.retrieveStatus', 0x80, 0xff);
+        break;
+      case 'slowBodyMs':
+        out.slowBodyMs = count(o[k], 'inbox.slowBodyMs', 0, 3_600_000);
+        break;
+      case 'dropAfterBytes':
+        out.dropAfterBytes = count(o[k], 'inbox.dropAfterBytes', 0, 100_000_000);
+        break;
+      case 'count':
+        out.count = count(o[k], 'inbox.count', 1, 1_000_000);
+        break;
+      default:
+        throw new BadInboundRequest(`unknown inbox fault "${k}"`);
+    }
+  }
+  return out;
+}
+
 /** The gateway's own number when a message names no To. */
 export const INBOX_GATEWAY_NUMBER = '+491700000001';
 /** The path prefix of content locations. */

@@ -12,7 +12,8 @@ import { decodeNotificationInd, encodeNotifyRespInd } from '../../src/mms/notifi
 import { decodeRetrieveConf } from '../../src/mms/retrieve.js';
 import { until } from '../../src/harness/wait.js';
 import { LoopbackMmsc } from '../../src/sim/mmsc.js';
-import type { InboundRequest } from '../../src/sim/mmsc-inbox.js';
+import { ControlServer } from '../../src/sim/control.js';
+import { sampleInboundRequest, type InboundRequest } from '../../src/sim/mmsc-inbox.js';
 import { VirtualModem } from '../../src/sim/modem.js';
 
 const logger = pino({ level: 'silent' });
@@ -298,5 +299,52 @@ describe('inbox faults', () => {
     expect(await proxiedGet(receipt.contentLocation)).toBe(`+QHTTPGET: 0,200,${receipt.size}`);
     expect((await readFile('RAM:cut')).err).toBe(719);
     expect(modem.ramFile('RAM:cut')!.length).toBe(50);
+  });
+});
+
+describe('the control API of the inbox', () => {
+  let control: ControlServer;
+  let base: string;
+  const call = async (route: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
+    const res = await fetch(`${base}${route}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, json: await res.json() };
+  };
+
+  beforeEach(async () => {
+    control = new ControlServer({ host: '127.0.0.1', port: 0, logger, modem, mmsc });
+    base = (await control.start()).url;
+  });
+
+  afterEach(async () => {
+    await control.stop();
+  });
+
+  it('takes a message by POST /receive (parts in base64), lists it, and applies inbox faults', async () => {
+    const sample = sampleInboundRequest();
+    const body = { ...sample, to: ['+491709999'], expirySeconds: 600, parts: sample.parts.map((p) => ({ ...p, data: p.data.toString('base64') })) };
+    const r = await call('/receive', body);
+    expect(r).toMatchObject({ status: 200, json: { ok: true, announcedSize: expect.any(Number) as number } });
+    const receipt = r.json as { id: string; contentLocation: string; size: number; transactionId: string };
+    expect(storedNotifications()).toMatchObject([{ transactionId: receipt.transactionId, contentLocation: receipt.contentLocation, subject: '门口的照片' }]);
+    expect((await call('/inbox')).json).toMatchObject([{ id: receipt.id, from: '+8613800138000', served: 0 }]);
+
+    expect(await call('/fault', { inbox: { httpStatus: 500, count: 1 } })).toEqual({ status: 200, json: { ok: true } });
+    expect(await proxiedGet(receipt.contentLocation)).toBe('+QHTTPGET: 0,500,0');
+    expect(await proxiedGet(receipt.contentLocation)).toBe(`+QHTTPGET: 0,200,${receipt.size}`);
+    expect((await readFile('RAM:s.mms')).err).toBe(0);
+    const conf = decodeRetrieveConf((await download('RAM:s.mms', receipt.size)).data);
+    expect(conf.to).toEqual(['+491709999']);
+    expect(conf.parts.map((p) => p.data)).toEqual(sample.parts.map((p) => p.data));
+    expect((await call('/received-acks')).json).toEqual([]);
+  });
+
+  it('names what is wrong in a bad /receive or inbox fault, and stores nothing', async () => {
+    expect(await call('/receive', { from: '+4917', parts: [] })).toEqual({ status: 400, json: { error: 'parts must be a non-empty array' } });
+    expect(await call('/receive', { from: 'x y', parts: [{ name: 'a', contentType: 'text/plain', data: '' }] })).toEqual({ status: 400, json: { error: 'from must be a phone number or e-mail address' } });
+    expect(await call('/receive', { from: '+4917', parts: [{ name: 'a', contentType: 'text/plain', data: '%%' }] })).toEqual({ status: 400, json: { error: 'parts[0].data must be base64' } });
+    expect(await call('/receive', { from: '+4917', colour: 1, parts: [] })).toEqual({ status: 400, json: { error: 'unknown key "colour"' } });
+    expect(await call('/fault', { inbox: { slow: 1 } })).toEqual({ status: 400, json: { error: 'unknown inbox fault "slow"' } });
+    expect((await call('/inbox')).json).toEqual([]);
+    expect(modem.state().sms.stores.ME.messages).toEqual([]);
   });
 });
