@@ -3,6 +3,7 @@
 // the fetch of DESIGN.md §12 through the proxy, byte for byte with QFDWL's checksum, READFILE's
 // result after its OK, the NotifyResp recorded, what the module refuses, and each inbox fault.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
 import { pino } from 'pino';
 import { checksum16 } from '../../src/at/checksum.js';
 import { reassemble, segmentOf } from '../../src/inbound/reassembly.js';
@@ -242,6 +243,39 @@ describe('what the module and the MMSC refuse', () => {
     expect(await at('AT+QIDEACT=1')).toBe(OK);
     expect(await proxiedGet(receipt.contentLocation)).toBe('+QHTTPGET: 709');
     expect(await at('AT+QHTTPREADFILE="RAM:x",5')).toBe('\r\n+CME ERROR: 705\r\n');
+
+    // A server that takes the request and never answers: the context drops under it.
+    let connections = 0;
+    const silent = net.createServer((sock) => {
+      connections++;
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      expect(await at('AT+QIACT=1')).toBe(OK);
+      expect(await at('AT+QHTTPCFG="requestheader",0')).toBe(OK);
+      await setUrl(`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/x`);
+      let from = out.length;
+      expect(await at('AT+QHTTPGET=30')).toBe(OK);
+      await until(() => modem.state().http.request?.status === null && connections > 0, 5000, 'the connection');
+      expect(await at('AT+QHTTPCFG="contenttype",1')).toBe('\r\n+CME ERROR: 703\r\n');
+      modem.dropPdp(1);
+      expect(await urc('+QHTTPGET:', from)).toBe('+QHTTPGET: 709');
+      // And with the context up, no head within <rsptime>: 702.
+      expect(await at('AT+QIACT=1')).toBe(OK);
+      from = out.length;
+      expect(await at('AT+QHTTPGET=1')).toBe(OK);
+      expect(await urc('+QHTTPGET:', from)).toBe('+QHTTPGET: 702');
+    } finally {
+      silent.close();
+    }
+    expect(connections).toBe(2);
+  });
+
+  it('names the HTTP(S) errors with AT+CMEE=2', async () => {
+    expect(await at('AT+CMEE=2')).toBe(OK);
+    expect(await at('AT+QHTTPCFG="proxy","10.0.0.1",8080')).toBe('\r\n+CME ERROR: Invalid parameter\r\n');
+    expect(await at('AT+QHTTPREAD')).toBe('\r\n+CME ERROR: HTTP(S) no GET/POST requests\r\n');
   });
 
   it('answers QFDWL of a missing file with 405 and READFILE onto an existing name with 407', async () => {
