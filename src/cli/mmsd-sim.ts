@@ -36,6 +36,8 @@ const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --delivery PLAN          delivery reports the MMSC pushes when asked: retrieved (default),
                            rejected, expired, deferred-then-retrieved, none
   --delivery-delay-ms N    from M-Send.conf to each delivery report (default 200)
+  --receive-sample         with --mmsc: once ready, a phone's message for the gateway arrives (a
+                           photo, a text and SMIL, Chinese subject): notification pushed as SMS
   --log-level LEVEL        pino level for stderr (default info)`;
 
 class UsageError extends Error {}
@@ -80,7 +82,7 @@ function nonNegativeInt(text: string | undefined, option: string, fallback: numb
 
 interface MmscHandle extends ControlMmsc {
   stop(): Promise<void>;
-  setPushTarget(push: ((pdu: Buffer) => void) | undefined): void;
+  setPushTarget(push: ((pdu: Buffer, segments?: number) => void) | undefined): void;
 }
 
 function parseDelivery(text: string | undefined): DeliveryPlan {
@@ -131,6 +133,7 @@ async function main(): Promise<number> {
       'sms-capacity': { type: 'string' },
       delivery: { type: 'string' },
       'delivery-delay-ms': { type: 'string' },
+      'receive-sample': { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -149,6 +152,7 @@ async function main(): Promise<number> {
   const tcp = values.tcp !== undefined ? parseHostPort(values.tcp, '--tcp') : undefined;
   const mmscAddr = values.mmsc !== undefined ? parseHostPort(values.mmsc, '--mmsc') : undefined;
   if (values.network && !mmscAddr) throw new UsageError('--network needs --mmsc HOST:PORT (the loopback MMSC it carries requests to)');
+  if (values['receive-sample'] && !mmscAddr) throw new UsageError('--receive-sample needs --mmsc HOST:PORT (the MMSC that holds the message)');
   const identity = identityOf(values);
   const delivery: DeliverySettings = {
     plan: parseDelivery(values.delivery),
@@ -202,9 +206,9 @@ async function main(): Promise<number> {
       ...(sender ? { sender } : {}),
     });
     modem.start();
-    // The MMSC's delivery reports reach the module as WAP-push SMS.
-    mmsc?.setPushTarget((pdu) => {
-      modem.deliverPush(pdu);
+    // The MMSC's delivery reports and notifications reach the module as WAP-push SMS.
+    mmsc?.setPushTarget((pdu, segments) => {
+      modem.deliverPush(pdu, segments !== undefined ? { segments } : {});
     });
     cleanups.push(() => Promise.resolve(modem.stop()));
 
@@ -229,6 +233,11 @@ async function main(): Promise<number> {
     ready.control = controlUrl;
     process.stdout.write(`${JSON.stringify(ready)}\n`);
     logger.info(ready, 'mmsd-sim ready');
+    if (values['receive-sample'] && mmsc) {
+      const { sampleInboundRequest } = await import('../sim/mmsc-inbox.js');
+      const receipt = mmsc.receive(sampleInboundRequest());
+      logger.info({ id: receipt.id, contentLocation: receipt.contentLocation }, 'sample message for the gateway');
+    }
 
     await stopRequested;
     await cleanup();

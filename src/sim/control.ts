@@ -3,6 +3,13 @@
 //
 //   GET  /state     → VirtualModemState plus {"port": "<PATH or tcp://…>"}
 //   GET  /received  → the loopback MMSC's ReceivedMessage[] (404 without --mmsc)
+//   GET  /inbox     → the messages the MMSC holds for the gateway (InboxEntry[]; needs --mmsc)
+//   GET  /received-acks → the M-NotifyResp.ind / M-Acknowledge.ind posted to it (AckRecord[])
+//   POST /receive   ← a message for the gateway (mmsc-inbox.ts): {"from", "to"?, "cc"?, "subject"?,
+//        "subjectCharset"?, "parts": [{"name", "contentType", "charset"?, "data": "<base64>"}],
+//        "expirySeconds"?, "announcedSize"?, "contentNeverAppears"?, "segments"?}
+//        → {"ok": true, "id", "transactionId", "messageId", "contentLocation", "size",
+//           "announcedSize", "expiresAt"} or 400 {"error"}
 //   POST /fault     ← one JSON object; every key is optional and applied in this order:
 //        {"sim": "ready"|"absent"|"pin",        SIM inserted, removed, PIN-locked
 //         "registration": 0..5,                 network registration stat
@@ -17,6 +24,8 @@
 //         "lineRate": <bytes/s> | "baud": <n>,  throttle the line (0 = off)
 //         "pdpActivationFailures": <n>,         next n AT+QIACT answer ERROR
 //         "mmsc": {MmscFaults},                 loopback MMSC faults (needs --mmsc)
+//         "inbox": {"httpStatus"?, "retrieveStatus"?, "slowBodyMs"?, "dropAfterBytes"?, "count"?},
+//                                               faults of content requests (needs --mmsc)
 //         "simSwap": {"imsi"?, "iccid"?, "spn"?, "urcs"?: "cpin"|"qusim"},  another SIM goes in
 //                                               (cpin: +CPIN: NOT READY, READY; qusim: +QUSIM: 1, +CPIN: READY)
 //         "otherContext": {"ctx", "apn"},       someone else activates a context with that APN
@@ -34,6 +43,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { BadInboundRequest, parseInboundRequest, parseInboxFaults, type AckRecord, type InboundReceipt, type InboundRequest, type InboxEntry, type InboxFaults } from './mmsc-inbox.js';
 import type { SimCardState, SimIdentityState, SimSwapUrcs, VirtualModem } from './modem.js';
 import type { PortServer } from './serve.js';
 import { BadSmsRequest, deliverSmsRequest } from './sms-request.js';
@@ -43,6 +53,10 @@ export interface ControlMmsc {
   setFaults(f: MmscFaults): void;
   setDelivery(d: DeliverySettings): void;
   received(): ReceivedMessage[];
+  receive(req: InboundRequest): InboundReceipt;
+  receivedAcks(): AckRecord[];
+  inboxEntries(): InboxEntry[];
+  setInboxFaults(f: InboxFaults): void;
 }
 
 const DELIVERY_PLANS: readonly DeliveryPlan[] = ['retrieved', 'rejected', 'expired', 'deferred-then-retrieved', 'none'];
@@ -84,6 +98,8 @@ export interface SimFaultRequest {
   baud?: number;
   pdpActivationFailures?: number;
   mmsc?: MmscFaults;
+  /** Faults of the MMSC's content requests (messages for the gateway). */
+  inbox?: InboxFaults;
   /** Another SIM goes in (DESIGN.md §10). */
   simSwap?: { imsi?: string; iccid?: string; spn?: string; urcs?: SimSwapUrcs };
   /** Someone else activates context `ctx` with `apn` (the host's own internet). */
@@ -182,6 +198,14 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
       return { mmsc, faults };
     },
     ({ mmsc, faults }) => mmsc.setFaults(faults),
+  ),
+  inbox: rule(
+    (v, t) => {
+      const mmsc = t.mmsc;
+      if (!mmsc) throw new BadRequest('no loopback MMSC (start with --mmsc)');
+      return { mmsc, faults: parseInboxFaults(v) };
+    },
+    ({ mmsc, faults }) => mmsc.setInboxFaults(faults),
   ),
   simSwap: rule(
     (v) => identityOf(v),
@@ -324,6 +348,20 @@ export class ControlServer {
       else reply(res, 200, this.opts.mmsc.received());
       return;
     }
+    if (req.method === 'GET' && (url.pathname === '/inbox' || url.pathname === '/received-acks')) {
+      if (!this.opts.mmsc) reply(res, 404, { error: 'no loopback MMSC (start with --mmsc)' });
+      else reply(res, 200, url.pathname === '/inbox' ? this.opts.mmsc.inboxEntries() : this.opts.mmsc.receivedAcks());
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/receive') {
+      const mmsc = this.opts.mmsc;
+      if (!mmsc) {
+        reply(res, 404, { error: 'no loopback MMSC (start with --mmsc)' });
+        return;
+      }
+      await this.post(req, res, (body) => ({ ok: true, ...mmsc.receive(parseInboundRequest(body)) }));
+      return;
+    }
     if (req.method === 'POST' && url.pathname === '/fault') {
       await this.post(req, res, (body) => {
         this.applyFault(body);
@@ -350,7 +388,7 @@ export class ControlServer {
     try {
       reply(res, 200, handle(body));
     } catch (err) {
-      if (!(err instanceof BadRequest || err instanceof BadSmsRequest)) throw err;
+      if (!(err instanceof BadRequest || err instanceof BadSmsRequest || err instanceof BadInboundRequest)) throw err;
       reply(res, 400, { error: err.message });
     }
   }

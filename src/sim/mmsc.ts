@@ -2,6 +2,8 @@
 // absolute form), stores what arrived, answers M-Send.conf, and injects faults on request. For a
 // message that asked for a delivery report it pushes an M-Delivery.ind per recipient (To, Cc and
 // Bcc) through the push target (the virtual modem's SMS side), with the Message-ID of M-Send.conf.
+// Messages for the gateway (mmsc-inbox.ts) are served on its content paths, in proxy form only,
+// and the M-NotifyResp.ind / M-Acknowledge.ind posted back are recorded.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,7 +15,11 @@ import { encodeDeliveryInd } from '../mms/notification.js';
 import { decodeSendReq, encodeSendConf, RESPONSE_OK, RESPONSE_STATUS } from '../mms/pdu.js';
 import { MMS_VERSION, MmsDecodeError, type SendReq } from '../mms/types.js';
 import type { MmsStatus } from '../mms/types.js';
+import { MmscInbox, type AckRecord, type InboundReceipt, type InboundRequest, type InboxEntry, type InboxFaults } from './mmsc-inbox.js';
 import type { DeliveryPlan, DeliverySettings, MmscFaults, ReceivedMessage } from './types.js';
+
+/** Where the MMSC's pushes go (the virtual modem's SMS side); `segments` as PushOptions says. */
+export type PushTarget = (pdu: Buffer, segments?: number) => void;
 
 /** The statuses each plan reports, in order, one delay apart. */
 const PLAN_STATUSES: Readonly<Record<DeliveryPlan, readonly MmsStatus[]>> = {
@@ -34,8 +40,8 @@ export interface LoopbackMmscOptions {
   faults?: MmscFaults;
   /** Delivery reports: the plan for every recipient (default retrieved) and the delay (default 200 ms). */
   delivery?: DeliverySettings;
-  /** Where delivery reports go (an M-Delivery.ind PDU each); without it none are sent. */
-  pushReport?: (pdu: Buffer) => void;
+  /** Where delivery reports and notifications go (an MMS PDU each); without it none are sent. */
+  pushReport?: PushTarget;
 }
 
 /** OMA-MMS-ENC §7.2.27 Error-permanent-message-format-corrupt. */
@@ -73,7 +79,9 @@ export class LoopbackMmsc {
   private readonly messages: ReceivedMessage[] = [];
   private readonly reportTimers = new Set<NodeJS.Timeout>();
   private delivery: Required<DeliverySettings>;
-  private pushReport: ((pdu: Buffer) => void) | undefined;
+  private pushReport: PushTarget | undefined;
+  private url = '';
+  private readonly inbox: MmscInbox;
 
   constructor(opts: LoopbackMmscOptions) {
     this.host = opts.host ?? '127.0.0.1';
@@ -84,11 +92,33 @@ export class LoopbackMmsc {
     this.delivery = { plan: 'retrieved', delayMs: 200, recipients: {} };
     this.setDelivery(opts.delivery ?? {});
     this.pushReport = opts.pushReport;
+    this.inbox = new MmscInbox({ logger: opts.logger, baseUrl: () => this.url, push: () => this.pushReport });
   }
 
-  /** Where delivery reports go from now on. */
-  setPushTarget(push: ((pdu: Buffer) => void) | undefined): void {
+  /** Where delivery reports and notifications go from now on. */
+  setPushTarget(push: PushTarget | undefined): void {
     this.pushReport = push;
+  }
+
+  /** A message for the gateway: stored, its notification pushed (mmsc-inbox.ts). Needs start() first. */
+  receive(req: InboundRequest): InboundReceipt {
+    if (this.url === '') throw new Error('the MMSC is not listening');
+    return this.inbox.receive(req);
+  }
+
+  /** The M-NotifyResp.ind and M-Acknowledge.ind posted to the MMSC, in order. */
+  receivedAcks(): AckRecord[] {
+    return this.inbox.acks();
+  }
+
+  /** The messages held for the gateway. */
+  inboxEntries(): InboxEntry[] {
+    return this.inbox.list();
+  }
+
+  /** Replaces the faults of content requests (an empty object clears them). */
+  setInboxFaults(f: InboxFaults): void {
+    this.inbox.setFaults(f);
   }
 
   /** Changes the delivery-report plan, delay or per-recipient plans (merged into those in force). */
@@ -136,6 +166,7 @@ export class LoopbackMmsc {
     });
     const { port } = server.address() as AddressInfo;
     const url = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${port}/mms`;
+    this.url = url;
     this.log.info({ url }, 'loopback MMSC listening');
     return { url };
   }
@@ -143,6 +174,7 @@ export class LoopbackMmsc {
   async stop(): Promise<void> {
     for (const t of this.reportTimers) clearTimeout(t);
     this.reportTimers.clear();
+    this.inbox.stop();
     for (const [t, wake] of this.delays) {
       clearTimeout(t);
       wake();
@@ -185,6 +217,10 @@ export class LoopbackMmsc {
       res.end(JSON.stringify(this.received()));
       return;
     }
+    if (req.method === 'GET' && this.inbox.owns(pathname)) {
+      this.inbox.serve(req, res);
+      return;
+    }
     if (req.method !== 'POST') {
       res.writeHead(405, { Allow: 'POST' }).end();
       return;
@@ -201,7 +237,13 @@ export class LoopbackMmsc {
       chunks.push(c);
     });
     req.on('end', () => {
-      this.handlePost(Buffer.concat(chunks), res).catch((e: unknown) => {
+      const body = Buffer.concat(chunks);
+      // An M-NotifyResp.ind or M-Acknowledge.ind for a message the gateway received.
+      if (this.inbox.recordAck(body, req.url ?? '')) {
+        res.writeHead(200, { 'Content-Length': 0 }).end();
+        return;
+      }
+      this.handlePost(body, res).catch((e: unknown) => {
         this.log.error({ err: e }, 'MMSC failed to handle a post');
         if (!res.headersSent) res.writeHead(500).end();
       });

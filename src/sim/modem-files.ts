@@ -1,6 +1,11 @@
 // The virtual module's file commands on its RAM store (Quectel FILE note; DESIGN.md §6, §7):
-// AT+QFUPL with its upload data mode (ACK mode, checksum, timeout, "+++" escape), AT+QFLST,
-// AT+QFDEL, AT+QFLDS. The store is this capability's; others read it through file() and has().
+// AT+QFUPL with its upload data mode (ACK mode, checksum, timeout, "+++" escape), AT+QFDWL,
+// AT+QFLST, AT+QFDEL, AT+QFLDS. The store is this capability's; others read it through file() and
+// has(), and the HTTP stack writes a response body into it through store().
+//
+// AT+QFDWL answers CONNECT, the file's bytes, then "+QFDWL: <size>,<checksum>" (the checksum of
+// AT+QFUPL) and OK, each framed as a result: a CR LF comes between the data and "+QFDWL:", as
+// public code that reads real EC2x modules expects.
 //
 // AT+QFUPL's data timeout and a framed "+++" both end the upload keeping what arrived:
 // "+QFUPL: <received>,<checksum>" + "OK" (FILE note: "the data previously uploaded will be
@@ -50,6 +55,7 @@ export class ModemFiles implements Capability {
     this.guardMs = opts.escapeGuardMs;
     this.commands = {
       '+QFUPL': (c) => this.cmdQfupl(c),
+      '+QFDWL': (c) => this.cmdQfdwl(c),
       '+QFLST': (c) => this.cmdQflst(c),
       '+QFDEL': (c) => this.cmdQfdel(c),
       '+QFLDS': (c) => this.cmdQflds(c),
@@ -72,6 +78,18 @@ export class ModemFiles implements Capability {
 
   has(name: string): boolean {
     return this.ram.has(normalizeRamName(name));
+  }
+
+  /**
+   * Writes a file the module made itself (AT+QHTTPREADFILE): 0, or the FILE error that stopped it
+   * (no space; the name taken meanwhile).
+   */
+  store(name: string, data: Buffer): number {
+    const key = normalizeRamName(name);
+    if (this.ram.has(key)) return FILE_ERR.fileExists;
+    if (data.length > this.ram.free) return FILE_ERR.noSpace;
+    this.ram.put(key, data);
+    return 0;
   }
 
   /** What GET /state shows of the store. */
@@ -192,6 +210,28 @@ export class ModemFiles implements Capability {
     this.ram.put(up.key, data);
     this.core.log.debug({ file: up.key, size: data.length, reason }, 'upload finished');
     this.core.leaveDataMode(ok([`+QFUPL: ${data.length},${checksum16(data).toString(16)}`]));
+  }
+
+  // ── AT+QFDWL ──
+
+  private cmdQfdwl(c: ParsedCommand): Reply {
+    if (c.form === 'test') return ok(['+QFDWL: <filename>']);
+    if (c.form !== 'set' || c.params.length > 2 || !c.params[0]?.quoted) return error();
+    const name = c.params[0].value;
+    if (!name.toUpperCase().startsWith(RAM_PREFIX)) return cme(FILE_ERR.fileNotFound);
+    if (!isValidRamName(name)) return cme(FILE_ERR.invalidFileName);
+    const data = this.ram.get(normalizeRamName(name));
+    if (!data) return cme(FILE_ERR.fileNotFound);
+    return {
+      lines: [],
+      final: 'CONNECT',
+      after: () => {
+        // The bytes go out as one piece; the host's bytes meanwhile are ignored and URCs wait.
+        this.core.enterDataMode({ byte: () => undefined });
+        this.core.write(data);
+        this.core.leaveDataMode(ok([`+QFDWL: ${data.length},${checksum16(data).toString(16)}`]));
+      },
+    };
   }
 
   // ── listing, deleting, free space ──

@@ -1,7 +1,8 @@
 // VirtualModem: a transport-agnostic emulation of a Quectel EC2x module's AT side (DESIGN.md §7).
 // It composes the core (modem-core.ts: line, framing, dispatch, timers) with the capability
 // modules, each owning its commands and state: V.250 basics (modem-v250.ts), SIM/network/PDP
-// (modem-network.ts), RAM files (modem-files.ts), MMS (modem-mms.ts), SMS (modem-sms.ts); faults that belong to the
+// (modem-network.ts), RAM files (modem-files.ts), MMS (modem-mms.ts), SMS (modem-sms.ts), the HTTP(S) stack
+// (modem-http.ts); faults that belong to the
 // test live in modem-faults.ts. The public API below is what serve.ts, the control API and tests use.
 //
 // Choices where the spec is silent (documented in docs/sim.md):
@@ -14,6 +15,7 @@ import type { Capability } from './modem-capability.js';
 import { ModemCore } from './modem-core.js';
 import { ModemFaults } from './modem-faults.js';
 import { ModemFiles } from './modem-files.js';
+import { ModemHttp, type HttpState } from './modem-http.js';
 import { ModemMms, type MmsState } from './modem-mms.js';
 import { ModemNetwork, type NetworkState, type SimCardState, type SimIdentityState, type SimSwapUrcs } from './modem-network.js';
 import { ModemSms, type SmsMemory, type SmsMemoryName, type SmsState } from './modem-sms.js';
@@ -82,6 +84,8 @@ export interface VirtualModemState {
   edit: MmsState['edit'];
   ramFiles: { name: string; size: number }[];
   ram: { free: number; total: number };
+  /** The HTTP(S) stack: AT+QHTTPCFG settings, the URL, the request in flight or to be read. */
+  http: HttpState;
   sendCommands: number;
   sendsAccepted: number;
   /**
@@ -113,6 +117,7 @@ export class VirtualModem extends EventEmitter {
   private readonly files: ModemFiles;
   private readonly mms: ModemMms;
   private readonly sms: ModemSms;
+  private readonly http: ModemHttp;
   private smsRef = 0;
   /** In boot order: each one's reset() may read the state of those before it. */
   private readonly capabilities: readonly Capability[];
@@ -154,11 +159,9 @@ export class VirtualModem extends EventEmitter {
       sendDelayMs: opts.sendDelayMs ?? 50,
     });
     this.sms = new ModemSms(core, { capacity: { ME: opts.smsCapacity?.ME ?? 25, SM: opts.smsCapacity?.SM ?? 50 } });
-    // Further capabilities plug in here the same way, each a Capability with its own table and
-    // state, given the core and the modules it reads: `http` (AT+QHTTPCFG/QHTTPURL/QHTTPGET/QHTTPREAD/
-    // QHTTPREADFILE/QHTTPPOST and AT+QFDWL; PDP contexts from network, the RAM store from files,
-    // data mode through the core's DataSink).
-    this.capabilities = [this.v250, this.network, this.files, this.mms, this.sms];
+    // The HTTP(S) stack: PDP contexts from network, response bodies into the RAM store of files.
+    this.http = new ModemHttp(core, { network: this.network, files: this.files });
+    this.capabilities = [this.v250, this.network, this.files, this.mms, this.sms, this.http];
     core.install(this.v250, this.capabilities);
   }
 
@@ -336,6 +339,7 @@ export class VirtualModem extends EventEmitter {
       edit: mms.edit,
       ramFiles: files.ramFiles,
       ram: files.ram,
+      http: this.http.state(),
       sendCommands: mms.sendCommands,
       sendsAccepted: mms.sendsAccepted,
       line: { rx: line.rx, tx: line.tx, atLastSendResult: mms.atLastSendResult },

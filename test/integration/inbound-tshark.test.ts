@@ -1,8 +1,11 @@
 // An independent reading of our encoders: Wireshark's dissectors (tshark) decode the PDUs we make
 // and must find what we put in. SMS TPDUs go into a pcap with a user link type mapped to gsm_sms
 // (which reassembles segments and hands port 2948 to WSP and MMSE); MMS PDUs travel in a WSP push
-// over UDP to port 2948. tshark and text2pcap must be installed (Debian: apt-get install tshark).
+// over UDP to port 2948; what the loopback MMSC serves and takes over HTTP (the M-Retrieve.conf of
+// a message for the gateway, an M-NotifyResp.ind posted back) goes over TCP port 80, where the HTTP
+// dissector hands it to MMSE. tshark and text2pcap must be installed (Debian: apt-get install tshark).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +14,9 @@ import { encodeAcknowledgeInd, encodeDeliveryInd, encodeNotificationInd, encodeN
 import { encodeRetrieveConf } from '../../src/mms/retrieve.js';
 import { encodeDeliverPdus, encodeMmsPushSms, encodeWspPush, textUserData } from '../../src/sim/sms-encode.js';
 import { MMS_APPLICATION_ID, MMS_CONTENT_TYPE } from '../../src/inbound/wap-push.js';
+import { pino } from 'pino';
+import { LoopbackMmsc } from '../../src/sim/mmsc.js';
+import { sampleInboundRequest } from '../../src/sim/mmsc-inbox.js';
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -278,5 +284,87 @@ describe('Wireshark reads our MMS PDUs in a WSP push', () => {
     expect(f['wsp.header.content_location'].split(';')).toEqual(['smil.smil', 'a.txt', 'p.jpg']);
     expect(f['wsp.parameter.name'].split(';')).toEqual(['smil.smil', 'a.txt', 'p.jpg']);
     expect(f['wsp.parameter.charset'].split(';').map((c) => c.toLowerCase())).toEqual(['utf-8', 'gbk']);
+  });
+});
+
+/** Writes `request` on a fresh connection to port `port` and resolves with every byte of the answer. */
+function exchange(port: number, request: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const sock = net.connect({ host: '127.0.0.1', port }, () => sock.end(request));
+    sock.on('data', (d: Buffer) => chunks.push(d));
+    sock.on('error', reject);
+    sock.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+describe('Wireshark reads what the loopback MMSC serves and takes over HTTP', () => {
+  const fields = [
+    'http.request.method',
+    'http.request.uri',
+    'http.response.code',
+    'http.content_type',
+    'mmse.message_type',
+    'mmse.transaction_id',
+    'mmse.message_id',
+    'mmse.from',
+    'mmse.to',
+    'mmse.subject',
+    'mmse.status',
+    'mmse.report_allowed',
+    'wsp.header.content_type',
+    'wsp.parameter.name',
+    'wsp.parameter.start',
+  ];
+  let mmsc: LoopbackMmsc;
+  let receipt: ReturnType<LoopbackMmsc['receive']>;
+  let response: Record<string, string>;
+  let post: Record<string, string>;
+  let acks: ReturnType<LoopbackMmsc['receivedAcks']>;
+
+  beforeAll(async () => {
+    mmsc = new LoopbackMmsc({ logger: pino({ level: 'silent' }) });
+    const { url } = await mmsc.start();
+    const port = Number(new URL(url).port);
+    receipt = mmsc.receive(sampleInboundRequest());
+    const host = new URL(receipt.contentLocation).host;
+    // The request a host writes to the module in request-header mode: proxy form, as on MMS APNs.
+    const got = await exchange(port, Buffer.from(`GET ${receipt.contentLocation} HTTP/1.1\r\nHost: ${host}\r\nAccept: application/vnd.wap.mms-message\r\nConnection: close\r\n\r\n`));
+    const resp = encodeNotifyRespInd({ transactionId: receipt.transactionId, mmsVersion: '1.2', status: 'retrieved', reportAllowed: false });
+    const postBytes = Buffer.concat([
+      Buffer.from(`POST ${url} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: ${MMS_CONTENT_TYPE}\r\nContent-Length: ${resp.length}\r\nConnection: close\r\n\r\n`),
+      resp,
+    ]);
+    const answer = await exchange(port, postBytes);
+    expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    acks = mmsc.receivedAcks();
+    await mmsc.stop();
+    // One TCP segment each way: the response from port 80, the post to it.
+    [response] = await dissect(await capture('http-get', [got], ['-T', '80,40000']), fields);
+    [post] = await dissect(await capture('http-post', [postBytes], ['-T', '40001,80']), fields);
+  });
+
+  it('reads the served M-Retrieve.conf: headers, the Chinese subject, multipart.related with SMIL as start', () => {
+    expect([response['http.response.code'], response['http.content_type']]).toEqual(['200', MMS_CONTENT_TYPE]);
+    expect([response['mmse.message_type'], response['mmse.transaction_id'], response['mmse.message_id'], response['mmse.from'], response['mmse.to']]).toEqual([
+      '0x84',
+      receipt.transactionId,
+      receipt.messageId,
+      '+8613800138000/TYPE=PLMN',
+      '+491700000001/TYPE=PLMN',
+    ]);
+    // Wireshark 4.0's MMSE shows the text of a charset-tagged Encoded-string-value raw, as ASCII:
+    // the Quote (0x7F) WSP §8.4.2.1 puts before a first octet ≥ 0x80, then the 15 UTF-8 octets of
+    // the five characters, each a U+FFFD. Later versions may decode it.
+    expect(['门口的照片', `\x7f${'\uFFFD'.repeat(Buffer.byteLength('门口的照片'))}`]).toContain(response['mmse.subject']);
+    expect(response['wsp.header.content_type'].split(';')).toEqual(['application/vnd.wap.multipart.related', 'application/smil', 'text/plain', 'image/jpeg']);
+    expect(response['wsp.parameter.start']).toBe('<smil>');
+    expect(response['wsp.parameter.name'].split(';')).toEqual(['smil.smil', 'text.txt', 'photo.jpg']);
+  });
+
+  it('reads the M-NotifyResp.ind posted in proxy form, which the MMSC recorded', () => {
+    expect([post['http.request.method'], post['http.request.uri'], post['http.content_type']]).toEqual(['POST', expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/mms$/), MMS_CONTENT_TYPE]);
+    expect([post['mmse.message_type'], post['mmse.transaction_id'], post['mmse.status'], post['mmse.report_allowed']]).toEqual(['0x83', receipt.transactionId, '0x81', '0x81']);
+    expect(acks).toMatchObject([{ type: 'notifyresp', transactionId: receipt.transactionId, status: 'retrieved', reportAllowed: false, id: receipt.id }]);
   });
 });

@@ -12,7 +12,10 @@ import { SerialPort } from 'serialport';
 import { checksum16 } from '../../src/at/checksum.js';
 import { decodeSmsPdu, isWapPushSegment, type SmsDeliver } from '../../src/inbound/sms.js';
 import { decodeWspPush } from '../../src/inbound/wap-push.js';
-import { decodePushedMms } from '../../src/mms/notification.js';
+import { decodePushedMms, encodeNotifyRespInd } from '../../src/mms/notification.js';
+import { decodeRetrieveConf } from '../../src/mms/retrieve.js';
+import { reassemble, segmentOf } from '../../src/inbound/reassembly.js';
+import { sampleInboundRequest } from '../../src/sim/mmsc-inbox.js';
 import { Testbed } from '../../src/harness/testbed.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -75,6 +78,9 @@ class Host {
       await new Promise((r) => setTimeout(r, 5));
     }
     return this.out.slice(from);
+  }
+  writeRaw(b: Buffer): void {
+    this.writeFn(b);
   }
   async at(cmd: string): Promise<string> {
     const m = this.out.length;
@@ -261,6 +267,7 @@ describe('mmsd-sim --pty', () => {
     [['--imsi', '27001x'], '--imsi wants 6-15 digits'],
     [['--spn', 'say "hi"'], '--spn wants up to 16 printable ASCII characters'],
     [['--network'], '--network needs --mmsc HOST:PORT'],
+    [['--receive-sample'], '--receive-sample needs --mmsc HOST:PORT'],
   ])('refuses %j with exit 2 and says why', async (args, why) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mmsd-sim-it-'));
     try {
@@ -320,6 +327,65 @@ describe('mmsd-sim --pty', () => {
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ to: ['+4917012345'], subject: 'hello' });
     expect(received[0].parts.map((p) => p.name)).toContain('note.txt');
+  });
+});
+
+describe('mmsd-sim --receive-sample', () => {
+  it('pushes the sample notification, serves its content through the proxy to AT+QHTTP…, and records the NotifyResp', async () => {
+    const sim = await startSim((d) => ['--pty', path.join(d, 'modem'), '--mmsc', '127.0.0.1:0', '--receive-sample']);
+    const proxy = `${new URL(sim.ready.mmsc!).origin}/`;
+    const { host } = await openPty(sim.ready.port);
+    await host.at('ATE0');
+    // The notification, in as many SMS as it took, read back and reassembled.
+    let list = '';
+    const deadline = Date.now() + 5000;
+    while (!/\+CMGL: /.test(list) && Date.now() < deadline) list = await host.at('AT+CMGL=4');
+    const sms = [...list.matchAll(/\+CMGL: \d+,\d,,\d+\r\n([0-9A-F]+)/g)].map((x) => decodeSmsPdu(x[1]) as SmsDeliver);
+    expect(sms.length).toBeGreaterThan(0);
+    const segments = sms.map((x) => segmentOf(x));
+    const push = segments.every((x) => x === undefined) ? sms[0].data : (reassemble(segments.map((x) => x!))[0] as { data: Buffer }).data;
+    const pushed = decodePushedMms(decodeWspPush(push).body);
+    if (pushed.kind !== 'notification') throw new Error(`expected a notification, got ${pushed.kind}`);
+    const n = pushed.pdu;
+
+    for (const cmd of ['AT+QIACT=1', 'AT+QHTTPCFG="contextid",1', 'AT+QHTTPCFG="requestheader",1']) expect(await host.at(cmd), cmd).toBe(OK);
+    const setUrl = async (): Promise<void> => {
+      expect(await host.at(`AT+QHTTPURL=${proxy.length},10`)).toBe('\r\nCONNECT\r\n');
+      const m = host.out.length;
+      host.writeRaw(Buffer.from(proxy));
+      await host.waitFor(/\r\nOK\r\n$/, m);
+    };
+    await setUrl();
+    const get = `GET ${n.contentLocation} HTTP/1.1\r\nHost: ${new URL(n.contentLocation).host}\r\nAccept: application/vnd.wap.mms-message\r\n\r\n`;
+    expect(await host.at(`AT+QHTTPGET=30,${get.length}`)).toBe('\r\nCONNECT\r\n');
+    let m = host.out.length;
+    host.writeRaw(Buffer.from(get));
+    expect(await host.waitFor(/\+QHTTPGET: [^\r]*\r\n/, m)).toBe(`${OK}\r\n+QHTTPGET: 0,200,${n.messageSize}\r\n`);
+    m = host.out.length;
+    host.writeRaw(Buffer.from('AT+QHTTPREADFILE="RAM:in.mms",30\r'));
+    expect(await host.waitFor(/\+QHTTPREADFILE: [^\r]*\r\n/, m)).toBe(`${OK}\r\n+QHTTPREADFILE: 0\r\n`);
+    m = host.out.length;
+    host.writeRaw(Buffer.from('AT+QFDWL="RAM:in.mms"\r'));
+    const size = n.messageSize!;
+    const dl = Buffer.from(await host.waitFor(/\+QFDWL: [^\r]*\r\n\r\nOK\r\n$/, m), 'latin1');
+    const data = dl.subarray('\r\nCONNECT\r\n'.length, '\r\nCONNECT\r\n'.length + size);
+    expect(dl.subarray('\r\nCONNECT\r\n'.length + size).toString('latin1')).toBe(`\r\n+QFDWL: ${size},${checksum16(data).toString(16)}\r\n${OK}`);
+    const conf = decodeRetrieveConf(data);
+    expect(conf.subject).toBe('门口的照片');
+    expect(conf.parts.map((p) => p.data)).toEqual(sampleInboundRequest().parts.map((p) => p.data));
+    expect(await host.at('AT+QFDEL="RAM:in.mms"')).toBe(OK);
+
+    const resp = encodeNotifyRespInd({ transactionId: n.transactionId, mmsVersion: '1.2', status: 'retrieved' });
+    const post = Buffer.concat([Buffer.from(`POST ${sim.ready.mmsc!} HTTP/1.1\r\nHost: ${new URL(sim.ready.mmsc!).host}\r\nContent-Type: application/vnd.wap.mms-message\r\nContent-Length: ${resp.length}\r\n\r\n`), resp]);
+    await setUrl();
+    expect(await host.at(`AT+QHTTPPOST=${post.length},10,30`)).toBe('\r\nCONNECT\r\n');
+    m = host.out.length;
+    host.writeRaw(post);
+    expect(await host.waitFor(/\+QHTTPPOST: [^\r]*\r\n/, m)).toBe(`${OK}\r\n+QHTTPPOST: 0,200,0\r\n`);
+    const { json: acks } = await control<{ transactionId: string; status: string }[]>(sim, 'GET', '/received-acks');
+    expect(acks).toMatchObject([{ transactionId: n.transactionId, status: 'retrieved' }]);
+    const { json: inbox } = await control<{ served: number }[]>(sim, 'GET', '/inbox');
+    expect(inbox).toMatchObject([{ served: 1 }]);
   });
 });
 

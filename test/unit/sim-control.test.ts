@@ -16,6 +16,22 @@ afterEach(async () => {
   for (const m of modems.splice(0)) m.stop();
 });
 
+/** An MMSC that records what it is given; the inbox side is not used by these tests. */
+function fakeMmsc(over: Partial<ControlMmsc>): ControlMmsc {
+  return {
+    setFaults: () => undefined,
+    setDelivery: () => undefined,
+    received: () => [],
+    receive: () => {
+      throw new Error('not used');
+    },
+    receivedAcks: () => [],
+    inboxEntries: () => [],
+    setInboxFaults: () => undefined,
+    ...over,
+  };
+}
+
 async function setup(mmsc?: ControlMmsc): Promise<{ modem: VirtualModem; post: (body: unknown, route?: string) => Promise<{ status: number; json: unknown }> }> {
   const modem = new VirtualModem({ logger, bootMs: 10 });
   modem.start();
@@ -33,7 +49,7 @@ async function setup(mmsc?: ControlMmsc): Promise<{ modem: VirtualModem; post: (
 describe('ControlServer POST /fault', () => {
   it('applies every key of a typed request', async () => {
     const set: MmscFaults[] = [];
-    const { modem, post } = await setup({ setFaults: (f) => set.push(f), setDelivery: () => undefined, received: () => [] });
+    const { modem, post } = await setup(fakeMmsc({ setFaults: (f) => void set.push(f) }));
     const request: SimFaultRequest = {
       registration: 0,
       signal: 7,
@@ -76,7 +92,7 @@ describe('ControlServer POST /fault', () => {
 describe('ControlServer delivery settings and POST /sms', () => {
   it('hands checked delivery settings to the MMSC and names a bad plan', async () => {
     const settings: DeliverySettings[] = [];
-    const { post } = await setup({ setFaults: () => undefined, setDelivery: (d) => settings.push(d), received: () => [] });
+    const { post } = await setup(fakeMmsc({ setDelivery: (d) => void settings.push(d) }));
     expect(await post({ delivery: { plan: 'expired', delayMs: 5, recipients: { '+4917': 'none' } } })).toEqual({ status: 200, json: { ok: true } });
     expect(await post({ delivery: { recipients: { '+4917': 'lost' } } })).toEqual({
       status: 400,
