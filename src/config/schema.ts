@@ -66,6 +66,11 @@ export interface Config {
     database: string;
     provider: string;
   };
+  media: {
+    fit: boolean;
+    maxWidth: number;
+    maxHeight: number;
+  };
 }
 
 interface LeafBase {
@@ -300,6 +305,15 @@ export const SCHEMA = {
     provider: str('', 'MMSD_CARRIER_PROVIDER', 'Picks one provider when the SIM\'s network has several in the database: the name mmsctl carrier lists, e.g. "Orange (208-01)". Empty: chosen by the SIM\'s service provider name, else none (ambiguous).', {
       maxBytes: 200,
     }),
+  },
+  media: {
+    fit: bool(
+      true,
+      'MMSD_MEDIA_FIT',
+      "Make photos fit (DESIGN.md §11): a message over its size limit (the carrier's or mms.maxMessageBytes, and the module's free RAM) has its images re-encoded as JPEG before the first upload. false: such a message is refused (MessageTooLarge). A message's option fit: false turns it off for that message.",
+    ),
+    maxWidth: int(1600, 320, 10000, 'MMSD_MEDIA_MAX_WIDTH', 'Widest a fitted image may be, in pixels (images that already fit are not touched).'),
+    maxHeight: int(1600, 320, 10000, 'MMSD_MEDIA_MAX_HEIGHT', 'Tallest a fitted image may be, in pixels.'),
   },
 } satisfies Group;
 

@@ -100,6 +100,11 @@ export interface MessageRecord {
    * A refusal of the command clears it again.
    */
   sendAccepted: boolean;
+  /**
+   * DESIGN.md §11: set once the message's images were fitted, with one line per changed part.
+   * From then on the attachments are the fitted bytes, and the message is never fitted again.
+   */
+  adjustments?: string[];
 }
 
 export function isFinal(status: Status): boolean {

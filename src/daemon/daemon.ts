@@ -19,10 +19,12 @@ import {
 } from '../carrier/index.js';
 import { explicitKeys, type Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
+import type { SizeLimit } from '../core/limits.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
+import { checkNonImageParts, fitMessageIsolated, probeImageLibrary } from '../media/index.js';
 import { QuectelModem } from '../modem/quectel.js';
 import type { ModemStatus, SimIdentity } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
@@ -123,7 +125,27 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
           return limit();
         },
       },
+      // §11: photos fitted in a child process (sharp never loads into the daemon).
+      fitting: {
+        limit: () => this.sizeLimit(),
+        enabled: config.media.fit,
+        fit: (parts, limitBytes) => fitMessageIsolated(parts, limitBytes, { maxWidth: config.media.maxWidth, maxHeight: config.media.maxHeight }),
+      },
     });
+  }
+
+  /**
+   * The carrier's or configured limit with where it came from (§10, §11), for MessageTooLarge:
+   * a key set in the config wins, else the database's entry when it gave one, else the default.
+   */
+  sizeLimit(): SizeLimit {
+    const bytes = this.maxMessageBytes;
+    const r = this.resolved.report;
+    if (explicitKeys(this.config).has('mms.maxMessageBytes')) return { bytes, source: 'mms.maxMessageBytes' };
+    if (r.source === 'database' && bytes !== this.config.mms.maxMessageBytes) {
+      return { bytes, source: `the carrier database's entry for ${r.provider} (<mmsattachmentsize>); mms.maxMessageBytes overrides it` };
+    }
+    return { bytes, source: "mms.maxMessageBytes's default; the carrier database gives none" };
   }
 
   /** The size limit the doors validate against: the carrier's unless mms.maxMessageBytes is set (§10). */
@@ -209,6 +231,21 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     if (report.requeued.some((id) => (this.outbox.get(id)?.ramFiles.length ?? 0) > 0)) this.escapeOnConnect();
     await this.modem.start();
     this.sender.start(report.leftoverRamFiles);
+    if (this.config.media.fit) this.probeFitting();
+  }
+
+  /**
+   * §11: one line at start on whether photos can be fitted here, asked of a child process so that
+   * sharp does not load into the daemon. Not awaited: start-up does not wait for it.
+   */
+  private probeFitting(): void {
+    probeImageLibrary().then(
+      (status) => {
+        if (status.available) this.logger.info({ library: status.version }, 'photos that do not fit are made smaller');
+        else this.logger.warn({ reason: status.reason }, 'image fitting is off: the image library does not load; messages over the size limit fail as MessageTooLarge');
+      },
+      (err: unknown) => this.logger.warn({ err }, 'probing the image library failed'),
+    );
   }
 
   /** Queues an escape from data mode now, or as the first job once the port opens. */
@@ -233,9 +270,12 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   }
 
   async submit(raw: RawSendRequest): Promise<SubmitResult> {
+    const limit = this.sizeLimit();
     const req = await validateRequest(raw, {
-      maxMessageBytes: this.maxMessageBytes,
+      maxMessageBytes: limit.bytes,
+      limitSource: limit.source,
       allowedDirs: this.config.attachments.allowedDirs,
+      ...(this.config.media.fit ? { fit: { check: checkNonImageParts } } : {}),
     });
     if (!this.accepting) throw new StoppingError();
     // The outbox logs "message queued" once the message is durable.

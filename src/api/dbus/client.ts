@@ -64,6 +64,8 @@ export interface MessageProperties {
   Updated: number;
   /** Unix ms of the next try while `retrying`, 0 otherwise (absent from an older daemon). */
   NextAttempt?: number;
+  /** §11: what fitting did, one line per changed part (absent from an older daemon). */
+  Adjustments?: string[];
 }
 
 /** What a send or resend call did. */

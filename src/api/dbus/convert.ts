@@ -89,6 +89,8 @@ export const MESSAGE_PROPERTIES: Readonly<Record<string, PropertySpec<MessageRec
   Updated: { signature: 't', get: (r) => BigInt(r.updated) },
   /** Unix ms of the next try of a `retrying` message; 0 in every other state. */
   NextAttempt: { signature: 't', get: (r) => BigInt(nextAttemptAt(r) ?? 0) },
+  /** §11: what fitting did, one line per changed part; empty when nothing was changed. */
+  Adjustments: { signature: 'as', get: (r) => [...(r.adjustments ?? [])] },
 };
 
 export interface ManagerSource {

@@ -206,6 +206,8 @@ export interface MessageStatusPayload {
   error?:
     | { code: number; name: string; httpStatus?: number; mmscResponse?: string }
     | { name: RequestErrorName; message: string };
+  /** §11: what fitting did, one line per changed part; only when it changed something. */
+  adjustments?: string[];
   updated: number;
 }
 
@@ -226,6 +228,7 @@ export function messagePayload(record: MessageRecord): MessageStatusPayload {
     if (httpStatus !== undefined && httpStatus !== 0) out.error.httpStatus = httpStatus;
     if (mmscResponse !== undefined && mmscResponse !== '') out.error.mmscResponse = mmscResponse;
   }
+  if (record.adjustments && record.adjustments.length > 0) out.adjustments = [...record.adjustments];
   return out;
 }
 
