@@ -386,7 +386,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
       const attachDir = join(this.attachmentsDir, id);
       const changed: Array<{ index: number; data: Buffer }> = [];
       const attachments: AttachmentMeta[] = parts.map((p, i) => {
-        const old = r.attachments[i] as AttachmentMeta;
+        const old = r.attachments[i];
         const sha256 = createHash('sha256').update(p.data).digest('hex');
         if (sha256 === old.sha256 && p.name === old.name && p.contentType === old.contentType) return old;
         // A new file name: the old bytes stay whole until the record no longer names them.
@@ -398,7 +398,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
       if (changed.length > 0) await fsyncDir(attachDir);
       const next = await this.write({ ...r, attachments, adjustments: [...adjustments], updated: this.clock() });
       // The record names the fitted files now: the originals are no longer needed.
-      await Promise.all(changed.map((c) => unlink(join(this.dir, (r.attachments[c.index] as AttachmentMeta).file)).catch(() => undefined)));
+      await Promise.all(changed.map((c) => unlink(join(this.dir, (r.attachments[c.index]).file)).catch(() => undefined)));
       this.emit('changed', next);
       return next;
     });

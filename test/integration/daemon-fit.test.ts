@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import dbus from 'dbus-next';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageProperties } from '../../src/api/dbus/client.js';
 import { MMSCTL_BIN } from '../../src/harness/testbed.js';
 import { makePhoto } from '../../src/harness/photos.js';
 import { pseudoRandomBytes } from '../../src/harness/random.js';
@@ -112,7 +111,7 @@ describe('photos that fit, through the real daemon (§11)', () => {
     expect(final.Status, final.Error).toBe('sent');
 
     // What fitting did, one line per changed part, on D-Bus, MQTT and in mmsctl show.
-    const props = (await s.client.show('fit-done-when')) as MessageProperties;
+    const props = (await s.client.show('fit-done-when'));
     expect(props.Adjustments).toHaveLength(1);
     expect(props.Adjustments?.[0]).toMatch(/^IMG_0001\.JPG: 2448×3264 \d\.\d MB → \d+×\d+ JPEG q\d+ \d+ KB$/);
     const mqttFinal = await watch.waitForJson('mmsd/message/fit-done-when', { status: 'sent' }, 10_000);
