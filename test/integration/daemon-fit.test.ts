@@ -138,6 +138,9 @@ describe('photos that fit, through the real daemon (§11)', () => {
     expect(g + b).toBeLessThan(100);
     expect(parts.get('note.txt')?.data.equals(note)).toBe(true);
 
+    // Fitted in a child process: the image library never loaded into the daemon.
+    const maps = await readFile(`/proc/${s.tb.daemon?.pid}/maps`, 'utf8');
+    expect(maps).not.toMatch(/libvips|sharp/);
     const fitted = (s.tb.daemon?.lines ?? []).filter((l) => l.msg === 'message fitted' && l.id === 'fit-done-when');
     expect(fitted).toHaveLength(1);
     expect(fitted[0]?.limit).toBe(LIMIT);
