@@ -144,6 +144,8 @@ describe('photos that fit, through the real daemon (§11)', () => {
     const fitted = (s.tb.daemon?.lines ?? []).filter((l) => l.msg === 'message fitted' && l.id === 'fit-done-when');
     expect(fitted).toHaveLength(1);
     expect(fitted[0]?.limit).toBe(LIMIT);
+    // §11: one line at start on whether photos can be fitted here.
+    expect((s.tb.daemon?.lines ?? []).filter((l) => l.msg === 'photos that do not fit are made smaller')).toHaveLength(1);
   }, 120_000);
 
   it('fits a PNG with alpha (on white), a WebP, an animated GIF and a 12 MP JPEG in one message', async () => {
