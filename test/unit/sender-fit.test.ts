@@ -76,13 +76,16 @@ afterEach(async () => {
 });
 
 describe('Sender: photos that fit (§11)', () => {
-  it('fits a message over its limit once, records it before the first upload, and a resend sends the same bytes', async () => {
+  it('fits a message over its limit once, records it before the first upload, and a resend sends the same bytes; one within it goes as it is', async () => {
     const calls: Array<{ limit: number; parts: AttachmentInput[] }> = [];
     const { trace, outbox, modem, sender, until } = rig({ fit: scriptedFit(calls) });
     modem.sendScript.push({ err: 765, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
+    await outbox.submit(request({ id: 'small', attachments: [{ name: 'small.png', contentType: 'image/png', data: Buffer.alloc(LIMIT, 1) }] }));
     await until('sent');
+    await until('sent', 'small');
+    expect(outbox.get('small')?.adjustments).toBeUndefined();
     expect(calls).toHaveLength(1);
     expect(calls[0]?.limit).toBe(LIMIT);
     expect(calls[0]?.parts.map((p) => p.data.length)).toEqual([NOTE.length, PHOTO.length]);
@@ -97,19 +100,8 @@ describe('Sender: photos that fit (§11)', () => {
     const firstUpload = trace.findIndex((l) => l.includes('uploadFile'));
     expect(replaced).toBeGreaterThanOrEqual(0);
     expect(replaced).toBeLessThan(firstUpload);
-    expect(modem.calls.filter((c) => c.startsWith('uploadFile'))).toEqual([`uploadFile note.txt ${NOTE.length}`, `uploadFile photo.jpg ${FITTED.length}`]);
-    expect(modem.count('send')).toBe(2);
-  });
-
-  it('does not fit, nor read the RAM for it, a message within its limit', async () => {
-    const calls: Array<{ limit: number; parts: AttachmentInput[] }> = [];
-    const { outbox, modem, sender, until } = rig({ fit: scriptedFit(calls) });
-    sender.start([]);
-    await outbox.submit(request({ attachments: [{ name: 'small.png', contentType: 'image/png', data: Buffer.alloc(LIMIT, 1) }] }));
-    await until('sent');
-    expect(calls).toEqual([]);
-    expect(outbox.get('m1')?.adjustments).toBeUndefined();
-    expect(modem.count('ramSpace')).toBe(1); // the stager's, before the upload
+    expect(modem.calls.filter((c) => c.startsWith('uploadFile'))).toEqual([`uploadFile note.txt ${NOTE.length}`, `uploadFile photo.jpg ${FITTED.length}`, `uploadFile small.png ${LIMIT}`]);
+    expect(modem.count('send')).toBe(3);
   });
 
   it("fits to the module's free RAM when it is less than the limit, and says so", async () => {
@@ -180,19 +172,5 @@ describe('Sender: photos that fit (§11)', () => {
     expect(outbox.get('m1')).toMatchObject({ status: 'failed', attempts: 1, error: { code: 0, name } });
     expect(outbox.get('m1')?.adjustments).toBeUndefined();
     expect(modem.calls.filter((c) => c.startsWith('uploadFile'))).toEqual(['uploadFile hi.txt 2']);
-  });
-
-  it('never fits a message whose record says it was fitted (a restart after fitting)', async () => {
-    const calls: Array<{ limit: number; parts: AttachmentInput[] }> = [];
-    const { outbox, modem, sender, until } = rig({ fit: scriptedFit(calls), limit: () => ({ bytes: 1_000, source: 'mms.maxMessageBytes' }) });
-    await outbox.submit(request({ attachments: [{ name: 'photo.jpg', contentType: 'image/jpeg', data: FITTED }] }));
-    // As the spool holds it after a fit and a crash: the record names the fitted bytes.
-    await outbox.update('m1', { status: 'sending' });
-    await outbox.replaceAttachments('m1', [{ name: 'photo.jpg', contentType: 'image/jpeg', data: FITTED }], ['photo.png: → JPEG q80 6000 B']);
-    await outbox.update('m1', { status: 'queued' });
-    sender.start([]);
-    await until('sent');
-    expect(calls).toEqual([]);
-    expect(modem.calls.filter((c) => c.startsWith('uploadFile'))).toEqual([`uploadFile photo.jpg ${FITTED.length}`]);
   });
 });
