@@ -411,6 +411,7 @@ function toJson(p: MessageProperties, path?: string): Record<string, unknown> {
     created: p.Created,
     updated: p.Updated,
     nextAttempt: p.NextAttempt ?? 0,
+    adjustments: p.Adjustments ?? [],
   };
 }
 

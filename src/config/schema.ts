@@ -249,7 +249,7 @@ export const SCHEMA = {
     supportField: int(0, 0, 1, 'MMSD_MMS_SUPPORT_FIELD', 'supportfield <mode>: 1 adds the x-up-calling-id header.'),
     connectTimeoutS: int(125, 1, 125, 'MMSD_MMS_CONNECT_TIMEOUT_S', 'TCP handshake timeout towards the MMSC, in seconds (AT+QMMSCFG="connecttimeout").'),
     sendTimeoutS: int(300, 1, 65535, 'MMSD_MMS_SEND_TIMEOUT_S', 'Default AT+QMMSEND=<timeout>, in seconds; a message may set its own.'),
-    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge). A message the module\'s RAM drive cannot hold fails as MessageTooLarge when it is sent; mmsd warns at start when this is more than the RAM holds. Not set: the carrier\'s <mmsattachmentsize> when the database has one.'),
+    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge) unless making their photos smaller can make them fit (media.fit). A message the module\'s RAM drive cannot hold fails as MessageTooLarge when it is sent; mmsd warns at start when this is more than the RAM holds. Not set: the carrier\'s <mmsattachmentsize> when the database has one.'),
   },
   outbox: {
     dir: str('/var/lib/mmsd', 'MMSD_OUTBOX_DIR', 'Where the durable outbox (the spool) lives.', { required: true, shape: 'absolute path', check: absolutePath }),

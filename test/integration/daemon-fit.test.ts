@@ -119,6 +119,8 @@ describe('photos that fit, through the real daemon (§11)', () => {
     const shown = await mmsctl('show', 'fit-done-when');
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toContain(`adjustments:   ${props.Adjustments?.[0]}`);
+    const json = await mmsctl('--json', 'show', 'fit-done-when');
+    expect((JSON.parse(json.stdout) as { adjustments: string[] }).adjustments).toEqual(props.Adjustments);
 
     const { msg, parts } = await receivedPdu('fit-done-when');
     const jpeg = part(parts, 'IMG_0001.jpg');
