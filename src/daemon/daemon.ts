@@ -24,7 +24,7 @@ import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
-import { checkNonImageParts, fitMessageIsolated, probeImageLibrary } from '../media/index.js';
+import { checkNonImageParts, fitMessageIsolated, locateImageLibrary } from '../media/index.js';
 import { QuectelModem } from '../modem/quectel.js';
 import type { ModemStatus, SimIdentity } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
@@ -235,17 +235,14 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   }
 
   /**
-   * §11: one line at start on whether photos can be fitted here, asked of a child process so that
-   * sharp does not load into the daemon. Not awaited: start-up does not wait for it.
+   * §11: one line at start on whether photos can be fitted here: sharp found, not loaded (it loads
+   * only in the fitter's child process; one that is found but does not load on this platform says
+   * so on the first message that needs it, which then fails as MessageTooLarge with the reason).
    */
   private probeFitting(): void {
-    probeImageLibrary().then(
-      (status) => {
-        if (status.available) this.logger.info({ library: status.version }, 'photos that do not fit are made smaller');
-        else this.logger.warn({ reason: status.reason }, 'image fitting is off: the image library does not load; messages over the size limit fail as MessageTooLarge');
-      },
-      (err: unknown) => this.logger.warn({ err }, 'probing the image library failed'),
-    );
+    const lib = locateImageLibrary();
+    if (lib.found) this.logger.info({ library: lib.path }, 'photos that do not fit are made smaller');
+    else this.logger.warn({ reason: lib.reason }, 'image fitting is off: the image library (sharp) is not installed; messages over the size limit fail as MessageTooLarge');
   }
 
   /** Queues an escape from data mode now, or as the first job once the port opens. */
