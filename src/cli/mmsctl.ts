@@ -251,6 +251,8 @@ export function parseAttach(spec: string): { file: string; contentType?: string 
 /** A send option's value from its flag: a boolean as given, an integer's text as a number. */
 function optionValue(values: Values, o: OptionRow): number | boolean | undefined {
   const v = values[o.cli.flag];
+  // `--no-fit`: the flag given turns the option off; not given leaves it to the daemon.
+  if ('negates' in o.cli) return v === true ? false : undefined;
   if (v === undefined || typeof v === 'boolean') return v;
   if (!/^\d+$/.test(v)) throw new UsageError(`--${o.cli.flag} takes a number`);
   return Number(v);
@@ -435,6 +437,7 @@ function toJson(p: MessageProperties, path?: string): Record<string, unknown> {
     updated: p.Updated,
     nextAttempt: p.NextAttempt ?? 0,
     delivery: p.Delivery ?? {},
+    adjustments: p.Adjustments ?? [],
   };
 }
 
@@ -624,6 +627,8 @@ async function show(c: MmsClient, io: Output, values: Values, id: string): Promi
       `created:       ${new Date(p.Created).toISOString()}`,
       `updated:       ${new Date(p.Updated).toISOString()}`,
       ...describeDelivery(p.Delivery),
+      // §11: what fitting did, one line per changed part.
+      ...(p.Adjustments ?? []).map((line, i) => `${i === 0 ? 'adjustments:  ' : '              '} ${line}`),
     ].join('\n'),
   );
   return EXIT.ok;

@@ -83,6 +83,11 @@ export interface Config {
     prefix: string;
     notifyTo: string[];
   };
+  media: {
+    fit: boolean;
+    maxWidth: number;
+    maxHeight: number;
+  };
 }
 
 interface LeafBase {
@@ -267,7 +272,7 @@ export const SCHEMA = {
     supportField: int(0, 0, 1, 'MMSD_MMS_SUPPORT_FIELD', 'supportfield <mode>: 1 adds the x-up-calling-id header.'),
     connectTimeoutS: int(125, 1, 125, 'MMSD_MMS_CONNECT_TIMEOUT_S', 'TCP handshake timeout towards the MMSC, in seconds (AT+QMMSCFG="connecttimeout").'),
     sendTimeoutS: int(300, 1, 65535, 'MMSD_MMS_SEND_TIMEOUT_S', 'Default AT+QMMSEND=<timeout>, in seconds; a message may set its own.'),
-    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge). A message the module\'s RAM drive cannot hold fails as MessageTooLarge when it is sent; mmsd warns at start when this is more than the RAM holds. Not set: the carrier\'s <mmsattachmentsize> when the database has one.'),
+    maxMessageBytes: int(307200, 1024, 10485760, 'MMSD_MMS_MAX_MESSAGE_BYTES', 'Total attachment bytes one message may carry; larger requests are refused (MessageTooLarge) unless making their photos smaller can make them fit (media.fit). A message the module\'s RAM drive cannot hold fails as MessageTooLarge when it is sent; mmsd warns at start when this is more than the RAM holds. Not set: the carrier\'s <mmsattachmentsize> when the database has one.'),
   },
   outbox: {
     dir: str('/var/lib/mmsd', 'MMSD_OUTBOX_DIR', 'Where the durable outbox (the spool) lives.', { required: true, shape: 'absolute path', check: absolutePath }),
@@ -358,6 +363,15 @@ export const SCHEMA = {
       env: 'MMSD_HOME_ASSISTANT_NOTIFY_TO',
       doc: `Recipients of Home Assistant's notify entity (at most ${LIMITS.recipientsPerField}): its message is sent to them as an MMS. Empty: no notify entity. In the environment: a JSON array or a comma-separated list.`,
     } satisfies AddressListLeaf,
+  },
+  media: {
+    fit: bool(
+      true,
+      'MMSD_MEDIA_FIT',
+      "Make photos fit (DESIGN.md §11): a message over its size limit (the carrier's or mms.maxMessageBytes, and the module's free RAM) has its images re-encoded as JPEG before the first upload. false: such a message is refused (MessageTooLarge). A message's option fit: false turns it off for that message.",
+    ),
+    maxWidth: int(1600, 320, 10000, 'MMSD_MEDIA_MAX_WIDTH', 'Widest a fitted image may be, in pixels (images that already fit are not touched).'),
+    maxHeight: int(1600, 320, 10000, 'MMSD_MEDIA_MAX_HEIGHT', 'Tallest a fitted image may be, in pixels.'),
   },
 } satisfies Group;
 

@@ -20,3 +20,19 @@ export const RAM_PREFIX = 'RAM:';
 
 /** Longest attachment name: the part is named after its RAM file, and `RAM:` + name ≤ 80 bytes. */
 export const ATTACHMENT_NAME_MAX_BYTES = LIMITS.ramNameBytes - RAM_PREFIX.length;
+
+/**
+ * A message's size limit (its attachments' bytes) and where it came from, in words an error can
+ * quote (DESIGN.md §10, §11): "the carrier database's entry for …", "mms.maxMessageBytes", "the
+ * module's free RAM".
+ */
+export interface SizeLimit {
+  bytes: number;
+  source: string;
+}
+
+/**
+ * DESIGN.md §11: the most a message may carry in when its images may be fitted (they are then
+ * re-encoded to the limit): a 48 MP camera JPEG is about 20 MB.
+ */
+export const FIT_INPUT_MAX_BYTES = 40 * 1024 * 1024;

@@ -104,6 +104,11 @@ export interface MessageRecord {
    * A refusal of the command clears it again.
    */
   sendAccepted: boolean;
+  /**
+   * DESIGN.md §11: set once the message's images were fitted, with one line per changed part.
+   * From then on the attachments are the fitted bytes, and the message is never fitted again.
+   */
+  adjustments?: string[];
   /** Unix ms when it became `sent` (DESIGN.md §12: a report matches only what was sent before it). */
   sentAt?: number;
   /**

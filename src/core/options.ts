@@ -18,8 +18,11 @@ export interface SendOptionSpec {
   readonly dbus: string;
   /** Key in the `options` object of an MQTT send request. */
   readonly mqtt: string;
-  /** mmsctl flag (without `--`), and the placeholder its help shows for an integer's value. */
-  readonly cli: { readonly flag: string; readonly arg?: string };
+  /**
+   * mmsctl flag (without `--`), and the placeholder its help shows for an integer's value.
+   * `negates`: a boolean option that is on by default; the flag turns it off.
+   */
+  readonly cli: { readonly flag: string; readonly arg?: string; readonly negates?: true };
   readonly doc: string;
 }
 
@@ -91,6 +94,15 @@ export const SEND_OPTIONS = [
     mqtt: 'timeout',
     cli: { flag: 'timeout', arg: 'S' },
     doc: 'seconds AT+QMMSEND may take (instead of mms.sendTimeoutS)',
+  },
+  {
+    key: 'fit',
+    type: 'boolean',
+    sendParam: false,
+    dbus: 'Fit',
+    mqtt: 'fit',
+    cli: { flag: 'no-fit', negates: true },
+    doc: 'make photos fit the size limit (DESIGN.md §11; default true, with media.fit); false: a message over the limit is refused (MessageTooLarge)',
   },
 ] as const satisfies readonly SendOptionSpec[];
 

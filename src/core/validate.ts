@@ -5,7 +5,7 @@ import { open, realpath, stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve as resolvePath, sep } from 'node:path';
 import { guessContentType } from './content-type.js';
 import { RequestError } from './errors.js';
-import { LIMITS } from './limits.js';
+import { FIT_INPUT_MAX_BYTES, LIMITS } from './limits.js';
 import type { AttachmentInput, RawSendRequest, SendRequest } from './message.js';
 import { attachmentNames } from './names.js';
 import { SEND_OPTIONS, type SendOptions } from './options.js';
@@ -13,6 +13,14 @@ import { SEND_OPTIONS, type SendOptions } from './options.js';
 export interface RequestLimits {
   maxMessageBytes: number;
   allowedDirs: string[];
+  /** Where maxMessageBytes comes from, in words for the error (default `mms.maxMessageBytes`). */
+  limitSource?: string;
+  /**
+   * DESIGN.md §11, photos that fit (`media.fit`): a message over the limit is taken when fitting
+   * its images can make it fit, unless its option `fit` is false. `check` throws MessageTooLarge
+   * when the parts that are not images alone exceed the limit (media's checkNonImageParts).
+   */
+  fit?: { check(parts: ReadonlyArray<{ name: string; contentType: string; size: number }>, limitBytes: number): void };
 }
 
 const ID = new RegExp(`^[A-Za-z0-9._-]{1,${LIMITS.idChars}}$`);
@@ -299,11 +307,28 @@ export async function validateRequest(raw: RawSendRequest, limits: RequestLimits
     types.push(validateContentType(a.contentType, givenName, index));
   }
   // Sizes from stat, before reading a single file.
-  if (total > limits.maxMessageBytes) {
-    fail('MessageTooLarge', `attachments total ${total} bytes; at most ${limits.maxMessageBytes} are allowed (mms.maxMessageBytes)`);
+  const max = limits.maxMessageBytes;
+  const source = limits.limitSource ?? 'mms.maxMessageBytes';
+  const fitting = limits.fit !== undefined && options.fit !== false;
+  if (total > max && !fitting) {
+    const why = limits.fit ? "; the message's option fit is false, so its photos are not made smaller" : '';
+    fail('MessageTooLarge', `attachments total ${total} bytes, ${total - max} over the limit of ${max} (${source})${why}`);
+  }
+  if (total > max && limits.fit) {
+    // §11: never queue what can never fit.
+    const sizes = names.map((name, i) => ({ name, contentType: types[i] ?? '', size: data[i]?.length ?? paths.find((p) => p.index === i)?.size ?? 0 }));
+    try {
+      limits.fit.check(sizes, max);
+    } catch (err) {
+      if (err instanceof RequestError) fail(err.errorName, `${err.message} (${source})`);
+      throw err;
+    }
+    if (total > FIT_INPUT_MAX_BYTES) {
+      fail('MessageTooLarge', `attachments total ${total} bytes; at most ${FIT_INPUT_MAX_BYTES} are taken in, even to be made smaller`);
+    }
   }
 
-  let budget = limits.maxMessageBytes - data.reduce((n, d) => n + (d?.length ?? 0), 0);
+  let budget = (fitting ? Math.max(max, FIT_INPUT_MAX_BYTES) : max) - data.reduce((n, d) => n + (d?.length ?? 0), 0);
   for (const p of paths) {
     const bytes = await readChecked(p, budget);
     budget -= bytes.length;

@@ -21,12 +21,14 @@ import { join } from 'node:path';
 import { explicitKeys, type Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
 import type { DeliveryReportEvent } from '../core/inbound.js';
+import type { SizeLimit } from '../core/limits.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
 import { InboundPath } from '../inbound/inbound-path.js';
 import type { InboxPush } from '../inbound/ports.js';
+import { checkNonImageParts, fitMessageIsolated, locateImageLibrary } from '../media/index.js';
 import { QuectelModem } from '../modem/quectel.js';
 import { SmsDriver } from '../modem/sms.js';
 import type { ModemIdentity, ModemStatus, SimIdentity } from '../modem/types.js';
@@ -133,6 +135,12 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
           return limit();
         },
       },
+      // §11: photos fitted in a child process (sharp never loads into the daemon).
+      fitting: {
+        limit: () => this.sizeLimit(),
+        enabled: config.media.fit,
+        fit: (parts, limitBytes) => fitMessageIsolated(parts, limitBytes, { maxWidth: config.media.maxWidth, maxHeight: config.media.maxHeight }),
+      },
     });
     if (config.inbound.enabled) {
       const sms = new SmsDriver({ at: this.channel, modem: this.modem, logger, storage: config.inbound.smsStorage, commandTimeoutMs: config.modem.commandTimeoutMs });
@@ -163,6 +171,20 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       this.logger.info({ part: 'inbound', reportMessageId: p.messageId, from: p.from, readStatus: p.readStatus }, 'read report received; left in SMS storage');
     }
     return Promise.resolve(false);
+  }
+
+  /**
+   * The carrier's or configured limit with where it came from (§10, §11), for MessageTooLarge:
+   * a key set in the config wins, else the database's entry when it gave one, else the default.
+   */
+  sizeLimit(): SizeLimit {
+    const bytes = this.maxMessageBytes;
+    const r = this.resolved.report;
+    if (explicitKeys(this.config).has('mms.maxMessageBytes')) return { bytes, source: 'mms.maxMessageBytes' };
+    if (r.source === 'database' && bytes !== this.config.mms.maxMessageBytes) {
+      return { bytes, source: `the carrier database's entry for ${r.provider} (<mmsattachmentsize>); mms.maxMessageBytes overrides it` };
+    }
+    return { bytes, source: "mms.maxMessageBytes's default; the carrier database gives none" };
   }
 
   /** The size limit the doors validate against: the carrier's unless mms.maxMessageBytes is set (§10). */
@@ -252,6 +274,18 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     await this.modem.start();
     this.sms?.start();
     this.sender.start(report.leftoverRamFiles);
+    if (this.config.media.fit) this.probeFitting();
+  }
+
+  /**
+   * §11: one line at start on whether photos can be fitted here: sharp found, not loaded (it loads
+   * only in the fitter's child process; one that is found but does not load on this platform says
+   * so on the first message that needs it, which then fails as MessageTooLarge with the reason).
+   */
+  private probeFitting(): void {
+    const lib = locateImageLibrary();
+    if (lib.found) this.logger.info({ library: lib.path }, 'photos that do not fit are made smaller');
+    else this.logger.warn({ reason: lib.reason }, 'image fitting is off: the image library (sharp) is not installed; messages over the size limit fail as MessageTooLarge');
   }
 
   /** Queues an escape from data mode now, or as the first job once the port opens. */
@@ -278,9 +312,12 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   }
 
   async submit(raw: RawSendRequest): Promise<SubmitResult> {
+    const limit = this.sizeLimit();
     const req = await validateRequest(raw, {
-      maxMessageBytes: this.maxMessageBytes,
+      maxMessageBytes: limit.bytes,
+      limitSource: limit.source,
       allowedDirs: this.config.attachments.allowedDirs,
+      ...(this.config.media.fit ? { fit: { check: checkNonImageParts } } : {}),
     });
     if (!this.accepting) throw new StoppingError();
     // The outbox logs "message queued" once the message is durable.

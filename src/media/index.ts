@@ -7,5 +7,5 @@ export type { FitOptions, FitResult, PartSize } from './fit.js';
 export { ImageError, ImagePixelLimitError, MessageTooLargeError } from './errors.js';
 export type { ImageErrorReason } from './errors.js';
 export { MAX_INPUT_PIXELS } from './image.js';
-export { loadImageLibrary, probeImageLibrary } from './library.js';
+export { loadImageLibrary, locateImageLibrary, probeImageLibrary } from './library.js';
 export type { ImageLibrary, ImageLibraryLoader, ImageLibraryStatus } from './library.js';

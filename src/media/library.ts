@@ -1,6 +1,7 @@
 // The image library (sharp, on libvips), loaded on first use only (DESIGN.md §11): loading it maps
 // some 20 MiB of shared libraries, which a daemon that never fits a photo should not carry.
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { default as SharpFactory } from 'sharp';
 
 export type Sharp = typeof SharpFactory;
@@ -32,6 +33,19 @@ export function loadImageLibrary(): Promise<ImageLibrary> {
     (err: unknown): ImageLibrary => ({ available: false, reason: firstLine(err) }),
   );
   return loaded;
+}
+
+/**
+ * Whether sharp is installed here, found without loading it and without a child process: cheap
+ * enough for every start of the daemon. Whether it also loads on this platform shows at the first
+ * fit (probeImageLibrary asks a child process, for a tool that can spend the time).
+ */
+export function locateImageLibrary(): { found: true; path: string } | { found: false; reason: string } {
+  try {
+    return { found: true, path: fileURLToPath(import.meta.resolve('sharp')) };
+  } catch (err) {
+    return { found: false, reason: firstLine(err) };
+  }
 }
 
 /**

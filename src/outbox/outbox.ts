@@ -119,7 +119,8 @@ function isRecord(v: unknown, id: string): v is MessageRecord {
     typeof r.created === 'number' &&
     typeof r.updated === 'number' &&
     isStringArray(r.ramFiles) &&
-    typeof r.sendAccepted === 'boolean'
+    typeof r.sendAccepted === 'boolean' &&
+    (r.adjustments === undefined || isStringArray(r.adjustments))
   );
 }
 
@@ -367,6 +368,33 @@ export class Outbox extends EventEmitter implements OutboxApi {
         if (r.options.deliveryReport ?? this.deliveryReports) draft.delivery = pendingDelivery(r);
       }
       const next = await this.write(draft);
+      this.emit('changed', next);
+      return next;
+    });
+  }
+
+  async replaceAttachments(id: string, parts: readonly AttachmentInput[], adjustments: readonly string[]): Promise<MessageRecord> {
+    return this.withLock(id, async () => {
+      const r = this.records.get(id);
+      if (!r) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
+      if (r.status !== 'sending') throw new Error(`message ${id} is ${r.status}: its attachments are replaced only while it is being sent`);
+      if (parts.length !== r.attachments.length) throw new RangeError(`message ${id} has ${r.attachments.length} attachments, not ${parts.length}`);
+      const attachDir = join(this.attachmentsDir, id);
+      const changed: Array<{ index: number; data: Buffer }> = [];
+      const attachments: AttachmentMeta[] = parts.map((p, i) => {
+        const old = r.attachments[i];
+        const sha256 = createHash('sha256').update(p.data).digest('hex');
+        if (sha256 === old.sha256 && p.name === old.name && p.contentType === old.contentType) return old;
+        // A new file name: the old bytes stay whole until the record no longer names them.
+        const file = `${i}.fit`;
+        changed.push({ index: i, data: p.data });
+        return { name: p.name, contentType: p.contentType, size: p.data.length, sha256, file: `attachments/${id}/${file}` };
+      });
+      await Promise.all(changed.map((c) => writeDurable(attachDir, `${c.index}.fit`, c.data, { syncDir: false })));
+      if (changed.length > 0) await fsyncDir(attachDir);
+      const next = await this.write({ ...r, attachments, adjustments: [...adjustments], updated: this.clock() });
+      // The record names the fitted files now: the originals are no longer needed.
+      await Promise.all(changed.map((c) => unlink(join(this.dir, (r.attachments[c.index]).file)).catch(() => undefined)));
       this.emit('changed', next);
       return next;
     });

@@ -1,6 +1,6 @@
 // Contract of the outbox (src/outbox): the durable spool the front doors submit to and the
 // sender takes work from.
-import type { MessageRecord, SendRequest } from '../core/message.js';
+import type { AttachmentInput, MessageRecord, SendRequest } from '../core/message.js';
 
 export interface SubmitResult {
   record: MessageRecord;
@@ -43,6 +43,13 @@ export interface OutboxApi {
   /** Earliest notBefore among retrying messages, for the sender's timer. */
   nextDueAt(): number | undefined;
   update(id: string, patch: MessagePatch, opts?: { durable?: boolean }): Promise<MessageRecord>;
+  /**
+   * DESIGN.md §11: a `sending` message's attachments become `parts` (the fitted bytes) and its
+   * record says `adjustments`, durably, before anything is uploaded: changed parts' bytes are
+   * written and synced first, then the record that names them. Parts whose bytes are unchanged
+   * keep their files.
+   */
+  replaceAttachments(id: string, parts: readonly AttachmentInput[], adjustments: readonly string[]): Promise<MessageRecord>;
   /** The bytes of attachment `index` of message `id`, from the spool. */
   readAttachment(id: string, index: number): Promise<Buffer>;
   /** Number of messages not in a final state. */

@@ -4,6 +4,7 @@ import { fileCode } from '../core/errors.js';
 import type { MessageError } from '../core/message.js';
 import { AtError, CmeError } from '../modem/errors.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError, type RamSpace } from '../modem/types.js';
+import { FitFailed } from './fitter.js';
 import { fileVerdict, isSpecCode, type Verdict } from './policy.js';
 
 /** Stop was asked for before AT+QMMSEND: a safe point, the message goes back to the queue. */
@@ -58,7 +59,7 @@ function publicReasonOf(err: unknown): string {
 export function judge(err: unknown, ctx: TryContext): Verdict {
   if (err instanceof SendOutcomeUnknownError) return { kind: 'unknown', reason: err.message };
   if (ctx.accepted) return { kind: 'unknown', reason: reasonOf(err) };
-  if (err instanceof RamTooSmall) {
+  if (err instanceof RamTooSmall || err instanceof FitFailed) {
     return { kind: 'result', err: err.error.code, httpStatus: 0, afterSend: false, cls: 'permanent', error: err.error };
   }
   if (err instanceof SendNotAcceptedError) {

@@ -6,6 +6,7 @@ import type { MessageError, MessageRecord, Status } from '../core/message.js';
 import { mergeSendParams, sameSendParams } from '../core/options.js';
 import { SendNotAcceptedError, type Charset, type SendParams, type SendResult } from '../modem/types.js';
 import { isTextPart, subjectCharset, textCharset } from './charsets.js';
+import { Fitter } from './fitter.js';
 import { ModemRebooted, StopRequested, judge, type TryContext } from './outcome.js';
 import { DEFAULT_BACKOFF_MS, decide, type Action, type Verdict } from './policy.js';
 import { ProgressRecorder } from './progress.js';
@@ -91,6 +92,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   private readonly uncountedRequeues = new Map<string, number>();
   private readonly progress: ProgressRecorder;
   private readonly stager: Stager;
+  private readonly fitter: Fitter | undefined;
 
   private readonly onAdded = (): void => this.kick();
   private readonly onChanged = (rec: MessageRecord): void => {
@@ -131,6 +133,19 @@ export class Sender extends EventEmitter<SenderEvents> {
       stopping: () => this.stopping,
       maxMessageBytes: opts.config.maxMessageBytes,
     });
+    const fitting = opts.fitting;
+    this.fitter = fitting
+      ? new Fitter({
+          outbox: this.outbox,
+          modem: this.modem,
+          logger: this.log,
+          locked: (fn) => this.locked(fn),
+          clock: this.clock,
+          limit: fitting.limit,
+          enabled: fitting.enabled,
+          fit: fitting.fit,
+        })
+      : undefined;
   }
 
   /** Id of the message being sent now, if any. */
@@ -308,7 +323,10 @@ export class Sender extends EventEmitter<SenderEvents> {
     const ctx: TryContext = { epoch: this.epoch, accepted: false, step: 'stage' };
     let verdict: Verdict;
     try {
-      const r = await this.locked(() => this.sendOnce(rec, ctx, run));
+      // §11: fitted (once, durably) before the first upload; outside the modem's lock but for
+      // its one AT+QFLDS, since re-encoding takes a second or two.
+      const ready = this.fitter ? await this.fitter.prepare(rec) : rec;
+      const r = await this.locked(() => this.sendOnce(ready, ctx, run));
       verdict = { kind: 'result', err: r.err, httpStatus: r.httpStatus, mmscResponse: r.mmscResponse, afterSend: true };
     } catch (err) {
       verdict = judge(err, ctx);

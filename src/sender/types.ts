@@ -1,7 +1,8 @@
 // The sender's configuration, options and events (DESIGN.md §6).
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { MessageError, Status } from '../core/message.js';
+import type { SizeLimit } from '../core/limits.js';
+import type { AttachmentInput, MessageError, Status } from '../core/message.js';
 import type { Charset, ModemApi, SendParams } from '../modem/types.js';
 import type { OutboxApi } from '../outbox/types.js';
 
@@ -33,6 +34,22 @@ export type SenderOutbox = OutboxApi & EventEmitter;
 /** Resolves after `ms` (Infinity: never) or as soon as `signal` aborts; never rejects. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
 
+/**
+ * Fits a message's parts to `limitBytes` (DESIGN.md §11): the parts in their order, fitted ones
+ * new, and one line per changed part. Throws a named error when it cannot (MessageTooLarge, an
+ * image that cannot be read).
+ */
+export type FitFunction = (parts: AttachmentInput[], limitBytes: number) => Promise<{ parts: AttachmentInput[]; adjustments: string[] }>;
+
+/** Photos that fit (DESIGN.md §11), as the daemon sets them up. */
+export interface SenderFitting {
+  /** The carrier's or configured limit (§10), asked at each message. */
+  limit: () => SizeLimit;
+  /** `media.fit`. */
+  enabled: boolean;
+  fit: FitFunction;
+}
+
 export interface SenderOptions {
   outbox: SenderOutbox;
   modem: SenderModem;
@@ -40,6 +57,8 @@ export interface SenderOptions {
   clock?: () => number;
   sleep?: Sleep;
   config: SenderConfig;
+  /** Without it, nothing is fitted (and a message's limit is not checked before the upload). */
+  fitting?: SenderFitting;
 }
 
 /** What became of one try of a message. */

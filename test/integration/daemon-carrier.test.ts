@@ -281,7 +281,8 @@ describe('carrier settings from the SIM and the carrier database', () => {
       );
       expect(err).toBeInstanceOf(dbus.DBusError);
       expect((err as InstanceType<typeof dbus.DBusError>).type).toBe('org.example.Mms1.Error.MessageTooLarge');
-      expect((err as InstanceType<typeof dbus.DBusError>).text).toContain('at most 5000');
+      // The limit named with where it came from (§11): the database's entry, not the config.
+      expect((err as InstanceType<typeof dbus.DBusError>).text).toContain("1000 over the limit of 5000; only images can be made smaller (the carrier database's entry for Small Test Net (001-01)");
       const path = await s.client.sendData({ to: TO, subject: 'fits', id: 'small-1' }, [{ name: 'a.bin', data: pseudoImage(4000, 3) }]);
       expect((await finalWithin(s, path, 30_000)).Status).toBe('sent');
     });

@@ -63,7 +63,16 @@ describe('loadConfig', () => {
     expect(c.mqtt).toMatchObject({ enabled: false, url: 'mqtt://localhost:1883', baseTopic: 'mmsd', sendTopic: 'mmsd/send' });
     expect(c.mqtt.clientId).toBe(`mmsd-${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}`);
     expect(c.log.level).toBe('info');
+    expect(c.media).toEqual({ fit: true, maxWidth: 1600, maxHeight: 1600 });
     expect(c).not.toHaveProperty('mqtt.password');
+  });
+
+  it('refuses a media.maxWidth or media.maxHeight under 320 pixels (§11: fitting stops at 320)', () => {
+    expect(problemsOf(() => loadConfig({ env: { ...MMSC, MMSD_MEDIA_MAX_WIDTH: '319', MMSD_MEDIA_MAX_HEIGHT: '100' } }))).toEqual([
+      'media.maxWidth: must be an integer between 320 and 10000, got 319 (from MMSD_MEDIA_MAX_WIDTH)',
+      'media.maxHeight: must be an integer between 320 and 10000, got 100 (from MMSD_MEDIA_MAX_HEIGHT)',
+    ]);
+    expect(loadConfig({ env: { ...MMSC, MMSD_MEDIA_MAX_WIDTH: '320', MMSD_MEDIA_FIT: 'false' } }).media).toEqual({ fit: false, maxWidth: 320, maxHeight: 1600 });
   });
 
   it('gives every key an MMSD_ environment variable named after its path', () => {

@@ -49,6 +49,37 @@ function request(over: Partial<SendRequest> = {}): SendRequest {
 }
 
 describe('Outbox', () => {
+  it('replaces a sending message\'s parts with fitted ones durably: a fresh outbox reads the fitted bytes and the adjustments (§11)', async () => {
+    const box = await openBox();
+    await box.submit(request({ id: 'f1' }));
+    await expect(box.replaceAttachments('f1', [], [])).rejects.toThrow(/only while it is being sent/);
+    await box.update('f1', { status: 'sending' });
+    const fitted = Buffer.alloc(1000, 0xcd);
+    const text = Buffer.from('text part');
+    const rec = await box.replaceAttachments(
+      'f1',
+      [
+        { name: 'a.txt', contentType: 'text/plain', data: text },
+        { name: 'b.jpg', contentType: 'image/jpeg', data: fitted },
+      ],
+      ['b.jpg: 100×30 3 KB → 100×30 JPEG q80 1000 B'],
+    );
+    expect(rec.adjustments).toEqual(['b.jpg: 100×30 3 KB → 100×30 JPEG q80 1000 B']);
+    expect(rec.attachments.map((a) => [a.name, a.size, a.file])).toEqual([
+      ['a.txt', 9, 'attachments/f1/0'],
+      ['b.jpg', 1000, 'attachments/f1/1.fit'],
+    ]);
+    // The original bytes of the replaced part are gone; the unchanged part kept its file.
+    expect((await readdir(join(dir, 'attachments', 'f1'))).sort()).toEqual(['0', '1.fit']);
+
+    const again = new Outbox({ dir, logger, clock: () => now, retentionDays: 7, lockSpool: false });
+    boxes.push(again);
+    await again.start();
+    expect(again.get('f1')).toMatchObject({ status: 'queued', adjustments: rec.adjustments, attachments: rec.attachments });
+    expect(await again.readAttachment('f1', 1)).toEqual(fitted);
+    expect(await again.readAttachment('f1', 0)).toEqual(text);
+  });
+
   it('has a message durably on disk when submit resolves: a fresh outbox sees it', async () => {
     const box = await openBox();
     const { record, created } = await box.submit(request({ id: 'm1' }));

@@ -1,7 +1,7 @@
 // Fakes for the sender's unit tests: an in-memory outbox and a scripted modem that record, in
 // one shared trace, every call in the order it was made; plus a clock and sleep that run instantly.
 import { EventEmitter } from 'node:events';
-import type { MessageRecord, SendRequest } from '../../src/core/message.js';
+import type { AttachmentInput, MessageRecord, SendRequest } from '../../src/core/message.js';
 import {
   SendNotAcceptedError,
   type Charset,
@@ -135,6 +135,18 @@ export class FakeOutbox extends EventEmitter implements OutboxApi {
     r.updated = this.clock();
     const out = copy(r);
     this.emit('changed', out);
+    return Promise.resolve(copy(r));
+  }
+
+  replaceAttachments(id: string, parts: readonly AttachmentInput[], adjustments: readonly string[]): Promise<MessageRecord> {
+    const r = this.records.get(id);
+    if (!r) return Promise.reject(new Error(`NotFound ${id}`));
+    r.attachments = parts.map((p, i) => ({ name: p.name, contentType: p.contentType, size: p.data.length, sha256: '', file: `${id}.${i}.fit` }));
+    r.adjustments = [...adjustments];
+    this.data.set(id, parts.map((p) => p.data));
+    this.trace.push(`outbox.replaceAttachments ${id} ${JSON.stringify(adjustments)}`);
+    r.updated = this.clock();
+    this.emit('changed', copy(r));
     return Promise.resolve(copy(r));
   }
 

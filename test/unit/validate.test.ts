@@ -6,14 +6,15 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RequestError, type RequestErrorName } from '../../src/core/errors.js';
-import { ATTACHMENT_NAME_MAX_BYTES } from '../../src/core/limits.js';
+import { ATTACHMENT_NAME_MAX_BYTES, FIT_INPUT_MAX_BYTES } from '../../src/core/limits.js';
 import type { RawSendRequest } from '../../src/core/message.js';
-import { resendId, validateRequest } from '../../src/core/validate.js';
+import { resendId, validateRequest, type RequestLimits } from '../../src/core/validate.js';
+import { checkNonImageParts } from '../../src/media/fit.js';
 
 let root: string;
 let allowed: string;
 let outside: string;
-let limits: { maxMessageBytes: number; allowedDirs: string[] };
+let limits: RequestLimits;
 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'mmsd-validate-'));
@@ -246,6 +247,39 @@ describe('validateRequest', () => {
 
     it('refuses empty attachments', async () => {
       await rejects({ ...base, attachments: [{ name: 'a', data: Buffer.alloc(0) }] }, 'InvalidRequest', /empty/);
+    });
+
+    it('names where the limit comes from and by how much the message is over', async () => {
+      limits.limitSource = "the carrier database's entry for LuxGSM (270-01)";
+      await rejects({ ...base, attachments: [{ name: 'a', data: Buffer.alloc(1500) }] }, 'MessageTooLarge', /^attachments total 1500 bytes, 500 over the limit of 1000 \(the carrier database's entry for LuxGSM \(270-01\)\)$/);
+    });
+
+    describe('with photos that fit (§11)', () => {
+      beforeEach(() => {
+        limits.fit = { check: checkNonImageParts };
+      });
+
+      it('takes images over the limit, to be fitted when sent, but not with the option fit false', async () => {
+        const req = await validateRequest({ ...base, attachments: [{ name: 'p.jpg', data: Buffer.alloc(5000, 1) }, { name: 'n.txt', data: Buffer.from('hi') }] }, limits);
+        expect(req.attachments.map((a) => [a.name, a.data.length])).toEqual([['p.jpg', 5000], ['n.txt', 2]]);
+        await rejects({ ...base, options: { fit: false }, attachments: [{ name: 'p.jpg', data: Buffer.alloc(5000, 1) }] }, 'MessageTooLarge', /4000 over the limit of 1000 \(mms\.maxMessageBytes\); the message's option fit is false/);
+      });
+
+      it('refuses at the door a message whose other parts alone exceed the limit: it can never fit', async () => {
+        await rejects(
+          { ...base, attachments: [{ name: 'p.jpg', data: Buffer.alloc(5000, 1) }, { name: 'data.bin', data: Buffer.alloc(1200) }] },
+          'MessageTooLarge',
+          /the parts other than images total 1200 bytes, 200 over the limit of 1000; only images can be made smaller \(mms\.maxMessageBytes\)/,
+        );
+      });
+
+      it('reads a path image larger than the limit, and refuses more than FIT_INPUT_MAX_BYTES', async () => {
+        await writeFile(join(allowed, 'cam.jpg'), Buffer.alloc(3000, 2));
+        const req = await validateRequest({ ...base, attachments: [{ path: join(allowed, 'cam.jpg') }] }, limits);
+        expect(req.attachments[0]?.data.length).toBe(3000);
+        await writeFile(join(allowed, 'huge.jpg'), Buffer.alloc(FIT_INPUT_MAX_BYTES + 1));
+        await rejects({ ...base, attachments: [{ path: join(allowed, 'huge.jpg') }] }, 'MessageTooLarge', /even to be made smaller/);
+      });
     });
   });
 

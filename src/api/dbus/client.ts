@@ -66,6 +66,8 @@ export interface MessageProperties {
   NextAttempt?: number;
   /** DESIGN.md §12: recipient → delivery state; empty without a report asked for (absent from an older daemon). */
   Delivery?: Record<string, string>;
+  /** §11: what fitting did, one line per changed part (absent from an older daemon). */
+  Adjustments?: string[];
 }
 
 /** What a send or resend call did. */

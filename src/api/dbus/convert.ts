@@ -91,6 +91,8 @@ export const MESSAGE_PROPERTIES: Readonly<Record<string, PropertySpec<MessageRec
   NextAttempt: { signature: 't', get: (r) => BigInt(nextAttemptAt(r) ?? 0) },
   /** DESIGN.md §12: recipient → delivery state; empty when no report was asked for. */
   Delivery: { signature: 'a{ss}', get: (r) => ({ ...r.delivery }) },
+  /** §11: what fitting did, one line per changed part; empty when nothing was changed. */
+  Adjustments: { signature: 'as', get: (r) => [...(r.adjustments ?? [])] },
 };
 
 export interface ManagerSource {

@@ -209,6 +209,8 @@ export interface MessageStatusPayload {
     | { name: RequestErrorName; message: string };
   /** DESIGN.md §12: recipient → delivery state, when a delivery report was asked for. */
   delivery?: Record<string, DeliveryState>;
+  /** §11: what fitting did, one line per changed part; only when it changed something. */
+  adjustments?: string[];
   updated: number;
 }
 
@@ -229,6 +231,7 @@ export function messagePayload(record: MessageRecord): MessageStatusPayload {
     if (httpStatus !== undefined && httpStatus !== 0) out.error.httpStatus = httpStatus;
     if (mmscResponse !== undefined && mmscResponse !== '') out.error.mmscResponse = mmscResponse;
   }
+  if (record.adjustments && record.adjustments.length > 0) out.adjustments = [...record.adjustments];
   if (record.delivery !== undefined) out.delivery = { ...record.delivery };
   return out;
 }
