@@ -10,6 +10,7 @@ import { systemTimers, type ModemConfig, type ModemTimers, type SettingsProvider
 import { HealthMonitor } from './health.js';
 import { SendLock } from './lock.js';
 import { int, quote } from './quote.js';
+import { ModuleSession, type ModuleSessionView } from './session.js';
 import {
   SendNotAcceptedError,
   SendOutcomeUnknownError,
@@ -55,6 +56,8 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   private readonly timers: ModemTimers;
   private readonly commands: QuectelCommands;
   private readonly lock = new SendLock();
+  /** What the module holds (charset, sendparam, edit buffer, staged files, epoch): its one owner. */
+  private readonly module = new ModuleSession();
   private readonly health: HealthMonitor;
   private readonly forward: [string, (...args: unknown[]) => void][];
   private unregisterUrcs: (() => void) | undefined;
@@ -75,6 +78,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
       clock: this.clock,
       timers: this.timers,
       lock: this.lock,
+      session: this.module,
       ...(o.settings ? { settings: o.settings } : {}),
     });
     this.forward = ['status', 'rebooted', 'pdpDeactivated'].map((ev) => [ev, (...args: unknown[]) => this.emit(ev, ...args)]);
@@ -91,7 +95,12 @@ export class QuectelModem extends EventEmitter implements ModemApi {
 
   /** The charset the module has in force, as far as the driver knows (undefined: unknown). */
   get charsetInForce(): Charset | undefined {
-    return this.health.charset;
+    return this.module.charset;
+  }
+
+  /** What the module holds, for the sender: the epoch, the sendparam, the files it staged. */
+  get session(): ModuleSessionView {
+    return this.module;
   }
 
   start(): Promise<void> {
@@ -160,27 +169,23 @@ export class QuectelModem extends EventEmitter implements ModemApi {
    * previous message's clean-up cleared it and nothing was edited since on this module, which
    * saves the clear at the start of each message (DESIGN.md §6, docs/design.md §9).
    */
-  async mmsClear(): Promise<void> {
-    if (this.health.editBufferEmpty) return;
-    await this.commands.mmsClear();
-    this.health.editBufferEmpty = true;
+  mmsClear(): Promise<void> {
+    return this.module.clearEditBuffer(() => this.commands.mmsClear());
   }
 
   /** Before any command that may change the edit buffer: from now on it is not known to be empty. */
   private editing(): void {
-    this.health.editBufferEmpty = false;
+    this.module.editing();
   }
 
   /** AT+QMMSCFG="character",<cs>, only when another charset is (or may be) in force. */
-  async setCharset(charset: Charset): Promise<void> {
-    if (this.health.charset === charset) return;
-    this.health.charset = undefined;
-    await this.commands.mmsCharset(charset);
-    this.health.charset = charset;
+  setCharset(charset: Charset): Promise<void> {
+    return this.module.useCharset(charset, () => this.commands.mmsCharset(charset));
   }
 
+  /** AT+QMMSCFG="sendparam",…; the session then holds it (the sender asks it whether to write). */
   setSendParams(p: SendParams): Promise<void> {
-    return this.commands.mmsSendParams(p);
+    return this.module.writeSendParams(p, () => this.commands.mmsSendParams(p));
   }
 
   /** Addresses always go under "ASCII" (DESIGN.md §6: firmware may read them as hex otherwise). */

@@ -2,11 +2,13 @@
 import type { EventEmitter } from 'node:events';
 import type { SendParams } from '../core/options.js';
 import type { ModemStatus } from '../core/status.js';
+import type { ModuleSessionView } from './session.js';
 
 // The status the driver reports (the front doors show it as is) and the sendparam it applies
 // (spec §2.1: validity, priority, sendrep, readrep, visible, class) are the daemon's model, in core.
 export { MODEM_STATES, type ModemState, type ModemStatus, type Registration } from '../core/status.js';
 export type { SendParams } from '../core/options.js';
+export type { ModuleSessionView } from './session.js';
 
 /** What the driver reads of the SIM once it is READY (DESIGN.md §10); '' where it could not. */
 export interface SimIdentity {
@@ -58,6 +60,8 @@ export class SendOutcomeUnknownError extends Error {
  */
 export interface ModemApi extends EventEmitter {
   readonly status: ModemStatus;
+  /** What the module holds now (epoch, sendparam, staged RAM files); reset when it restarts. */
+  readonly session: ModuleSessionView;
   /** Resolves when state is `ready` (SIM ready, registered, context active, MMS configured). */
   whenReady(signal?: AbortSignal): Promise<void>;
 

@@ -220,6 +220,33 @@ describe('carrier settings from the SIM and the carrier database', () => {
     });
   });
 
+  it("writes a message's sendparam again after a SIM swap put the configured one back in the module", async () => {
+    await withStack({ simArgs: ['--imsi', LUXGSM_IMSI] }, async (s) => {
+      await s.tb.modemReady(20_000);
+      const urgent = (id: string): Promise<string> =>
+        s.client.sendData({ to: TO, subject: id, id, options: { priority: 1 } }, [{ name: 'photo.jpg', data: pseudoImage(2048, 5) }]);
+      /** The sendparam the module had when it was last told to send. */
+      const sendParamAtLastSend = async (): Promise<string | undefined> => {
+        const t = await transcript(s.tb);
+        const send = t.findLastIndex((c) => c.startsWith('AT+QMMSEND='));
+        return t.slice(0, send).findLast((c) => c.startsWith('AT+QMMSCFG="sendparam",'));
+      };
+      expect((await finalWithin(s, await urgent('before-swap'), 30_000)).Status).toBe('sent');
+      expect(await sendParamAtLastSend()).toBe('AT+QMMSCFG="sendparam",6,1,0,0,2,4');
+
+      // Another SIM: every AT+QMMSCFG goes in again, the configured sendparam (priority 3) with them.
+      const mark = (await transcript(s.tb)).length;
+      await s.tb.fault({ simSwap: { imsi: '310260000000001', iccid: '8901260000000000001', spn: 'T-Mobile' } });
+      await until(async () => {
+        const after = (await transcript(s.tb)).slice(mark);
+        return after.includes('AT+QMMSCFG="sendparam",6,3,0,0,2,4') ? true : undefined;
+      }, 20_000, 'the configured sendparam applied again');
+      await modemState(s, 'ready');
+      expect((await finalWithin(s, await urgent('after-swap'), 30_000)).Status).toBe('sent');
+      expect(await sendParamAtLastSend()).toBe('AT+QMMSCFG="sendparam",6,1,0,0,2,4');
+    });
+  });
+
   it('leaves a context active with another APN alone (context-in-use), and works on the free context the reason names', async () => {
     await withStack({ simArgs: ['--imsi', LUXGSM_IMSI], daemon: false }, async (s) => {
       // The gateway's own internet, up on context 1 before mmsd starts.

@@ -11,6 +11,7 @@ import {
   type SendParams,
   type SendResult,
 } from '../../src/modem/types.js';
+import { ModuleSession } from '../../src/modem/session.js';
 import { byQueueOrder } from '../../src/outbox/outbox.js';
 import type { MessagePatch, OutboxApi, SubmitResult } from '../../src/outbox/types.js';
 import type { Sleep } from '../../src/sender/sender.js';
@@ -178,9 +179,22 @@ export class FakeModem extends EventEmitter implements ModemApi {
   /** The RAM drive's size (AT+QFLDS="RAM" answers it, less the files in `ram`). */
   ramTotal = 10_000_000;
   whenReadyWaiting = 0;
+  /** The real session, kept as the driver keeps it (the sendparam and the epoch are read from it). */
+  readonly session = new ModuleSession();
 
-  constructor(private readonly trace: string[]) {
+  constructor(
+    private readonly trace: string[],
+    /** The configured sendparam, which the driver's bring-up puts in force. */
+    private readonly defaults: SendParams,
+  ) {
     super();
+    this.bringUp();
+  }
+
+  /** As the health monitor after a bring-up: every setting in, the configured sendparam in force. */
+  private bringUp(): void {
+    void this.session.writeSendParams(this.defaults, () => Promise.resolve());
+    this.session.mmsApplied(undefined);
   }
 
   setState(state: ModemStatus['state']): void {
@@ -191,6 +205,8 @@ export class FakeModem extends EventEmitter implements ModemApi {
   /** A module restart that the driver announces; `keepRam` models a port that came back. */
   reboot(keepRam = false): void {
     if (!keepRam) this.ram.clear();
+    this.session.reset();
+    this.bringUp();
     this.emit('rebooted');
   }
 
@@ -231,7 +247,7 @@ export class FakeModem extends EventEmitter implements ModemApi {
     await this.call('setCharset', charset);
   }
   async setSendParams(p: SendParams): Promise<void> {
-    await this.call('setSendParams', p);
+    await this.session.writeSendParams(p, () => this.call('setSendParams', p));
   }
   async addRecipient(kind: 'to' | 'cc' | 'bcc', address: string): Promise<void> {
     await this.call('addRecipient', kind, address);

@@ -56,7 +56,7 @@ function rig(config: Partial<SenderConfig> = {}, logger = pino({ level: 'silent'
   const trace: string[] = [];
   const time = new FakeTime();
   const outbox = new FakeOutbox(trace, time.clock);
-  const modem = new FakeModem(trace);
+  const modem = new FakeModem(trace, DEFAULTS);
   const sender = new Sender({
     outbox,
     modem,
