@@ -1,5 +1,6 @@
 // Contract of the Quectel driver (src/modem): what the sender and the daemon use of it.
 import type { EventEmitter } from 'node:events';
+import type { Charset } from '../core/charset.js';
 import type { SendParams } from '../core/options.js';
 import type { ModemStatus } from '../core/status.js';
 import type { ModuleSessionView } from './session.js';
@@ -8,6 +9,8 @@ import type { ModuleSessionView } from './session.js';
 // (spec §2.1: validity, priority, sendrep, readrep, visible, class) are the daemon's model, in core.
 export { MODEM_STATES, type ModemState, type ModemStatus, type Registration } from '../core/status.js';
 export type { SendParams } from '../core/options.js';
+// The module's charsets and the rules that pick one are core's (the sender reads them too).
+export type { Charset } from '../core/charset.js';
 export type { ModuleSessionView } from './session.js';
 
 /** What the driver reads of the SIM once it is READY (DESIGN.md §10); '' where it could not. */
@@ -20,7 +23,6 @@ export interface SimIdentity {
   spn: string;
 }
 
-export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
 
 /** The module's RAM drive (AT+QFLDS="RAM"), in bytes. */
 export interface RamSpace {

@@ -2,10 +2,10 @@
 // stage attachments in the module's RAM, edit, send, classify the result, retry, clean up.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { isTextPart, subjectCharset, textCharset } from '../core/charset.js';
 import type { MessageError, MessageRecord, Status } from '../core/message.js';
 import { mergeSendParams } from '../core/options.js';
 import { SendNotAcceptedError, type Charset, type SendResult } from '../modem/types.js';
-import { isTextPart, subjectCharset, textCharset } from './charsets.js';
 import { ModemRebooted, StopRequested, judge, type TryContext } from './outcome.js';
 import { DEFAULT_BACKOFF_MS, decide, type Action, type Verdict } from './policy.js';
 import { ProgressRecorder } from './progress.js';
