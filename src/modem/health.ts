@@ -1,7 +1,7 @@
 // The health monitor (DESIGN.md §6, spec §1.1, §4.1, §4.2): bring-up after start, reconnect and
 // RDY; SIM, registration, attach, PDP and signal from URCs and an idle poll; the recovery ladder.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { TypedEmitter } from '../core/events.js';
 import { AtErrorResult, ClosedError, CmeError } from '../at/errors.js';
 import type { AtCommander } from '../at/types.js';
 import {
@@ -17,7 +17,7 @@ import {
 import { carrierParamsOf, type CarrierParams, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
 import type { SendLock } from './lock.js';
 import type { ModuleSession } from './session.js';
-import type { ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
+import type { ModemEvents, ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
 import { RESTART_URC } from './urcs.js';
 
 /** Tries of `AT` at bring-up, each with a short timeout (a booting module stays silent a while). */
@@ -56,11 +56,8 @@ function sameApn(a: string, b: string): boolean {
 /** Domains whose +CGREG/+CEREG stat the monitor tracks (LTE-only networks answer only +CEREG). */
 type Domain = 'CGREG' | 'CEREG';
 
-/**
- * Events: 'status' (ModemStatus) on any change; 'rebooted' () on RDY or a reconnect;
- * 'pdpDeactivated' (ctx) on `+QIURC: "pdpdeact",<ctx>`.
- */
-export class HealthMonitor extends EventEmitter {
+/** Events: ModemEvents ('rebooted' on RDY or a reconnect), which the driver relays. */
+export class HealthMonitor extends TypedEmitter<ModemEvents> {
   private current: ModemStatus = { state: 'absent', registration: 'unknown', operator: '', signal: -1 };
   private readonly stat: Record<Domain, number> = { CGREG: 0, CEREG: 0 };
   /** Bumped by every bring-up request, disconnect and stop: older tasks stop at their next step. */

@@ -1,7 +1,7 @@
 // The Quectel driver (DESIGN.md §1, §6): the ModemApi the sender and the daemon use, built on
 // the typed commands, the health monitor and the send lock. Knows no queue, D-Bus or MQTT.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { TypedEmitter } from '../core/events.js';
 import { AtError, ClosedError, CmeError, CmsError, TimeoutError } from '../at/errors.js';
 import type { AtCommander } from '../at/types.js';
 import { encodeSubject } from './charset.js';
@@ -16,6 +16,7 @@ import {
   SendOutcomeUnknownError,
   type Charset,
   type ModemApi,
+  type ModemEvents,
   type ModemStatus,
   type RamSpace,
   type SendParams,
@@ -42,10 +43,10 @@ export interface QuectelModemOptions {
 }
 
 /**
- * Events: 'status' (ModemStatus), 'rebooted' (), 'pdpDeactivated' (ctx) — see ModemApi.
+ * Events: ModemEvents, relayed from the health monitor.
  * The sender runs each message inside `withLock()`; the idle health poll is skipped meanwhile.
  */
-export class QuectelModem extends EventEmitter implements ModemApi {
+export class QuectelModem extends TypedEmitter<ModemEvents> implements ModemApi {
   /** Time (clock ms) of the last AT command that got its final OK; 0 before the first. */
   lastAtOkAt = 0;
 
@@ -59,8 +60,11 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   /** What the module holds (charset, sendparam, edit buffer, staged files, epoch): its one owner. */
   private readonly module = new ModuleSession();
   private readonly health: HealthMonitor;
-  private readonly forward: [string, (...args: unknown[]) => void][];
   private unregisterUrcs: (() => void) | undefined;
+  // The health monitor's events, relayed as the driver's.
+  private readonly relayStatus = (s: ModemStatus): boolean => this.emit('status', s);
+  private readonly relayRebooted = (): boolean => this.emit('rebooted');
+  private readonly relayPdpDeactivated = (ctx: number): boolean => this.emit('pdpDeactivated', ctx);
 
   constructor(o: QuectelModemOptions) {
     super();
@@ -81,7 +85,6 @@ export class QuectelModem extends EventEmitter implements ModemApi {
       session: this.module,
       ...(o.settings ? { settings: o.settings } : {}),
     });
-    this.forward = ['status', 'rebooted', 'pdpDeactivated'].map((ev) => [ev, (...args: unknown[]) => this.emit(ev, ...args)]);
   }
 
   get status(): ModemStatus {
@@ -105,7 +108,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
 
   start(): Promise<void> {
     this.unregisterUrcs ??= registerQuectelUrcs(this.at);
-    for (const [ev, fn] of this.forward) this.health.on(ev, fn);
+    this.health.on('status', this.relayStatus).on('rebooted', this.relayRebooted).on('pdpDeactivated', this.relayPdpDeactivated);
     this.health.start();
     return Promise.resolve();
   }
@@ -113,7 +116,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   /** Stops polls and listeners; a command in flight is not waited for (the channel owns it). */
   stop(): Promise<void> {
     this.health.stop();
-    for (const [ev, fn] of this.forward) this.health.off(ev, fn);
+    this.health.off('status', this.relayStatus).off('rebooted', this.relayRebooted).off('pdpDeactivated', this.relayPdpDeactivated);
     this.unregisterUrcs?.();
     this.unregisterUrcs = undefined;
     return Promise.resolve();

@@ -1,6 +1,6 @@
 // Contract of the Quectel driver (src/modem): what the sender and the daemon use of it.
-import type { EventEmitter } from 'node:events';
 import type { Charset } from '../core/charset.js';
+import type { Listenable } from '../core/events.js';
 import type { SendParams } from '../core/options.js';
 import type { ModemStatus } from '../core/status.js';
 import type { ModuleSessionView } from './session.js';
@@ -56,11 +56,17 @@ export class SendOutcomeUnknownError extends Error {
   override name = 'SendOutcomeUnknownError';
 }
 
-/**
- * Events: 'status' (ModemStatus) on any change; 'rebooted' () when the module restarted (RDY)
- * or the port came back (its RAM files are gone or suspect); 'pdpDeactivated' (ctx).
- */
-export interface ModemApi extends EventEmitter {
+/** The driver's events (its health monitor's, relayed). */
+export interface ModemEvents {
+  /** Any change a client sees (state, registration, operator, signal). */
+  status: [status: ModemStatus];
+  /** The module restarted (RDY) or the port came back: its RAM files are gone or suspect. */
+  rebooted: [];
+  /** `+QIURC: "pdpdeact",<ctx>` for the configured context. */
+  pdpDeactivated: [contextId: number];
+}
+
+export interface ModemApi extends Listenable<ModemEvents> {
   readonly status: ModemStatus;
   /** What the module holds now (epoch, sendparam, staged RAM files); reset when it restarts. */
   readonly session: ModuleSessionView;

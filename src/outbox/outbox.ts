@@ -1,12 +1,12 @@
 // The durable outbox (DESIGN.md §1, §6): the spool of messages on disk, their state machine,
 // idempotency by client id, retention, and the recovery of a crash at start-up.
 import { createHash, randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { RequestError } from '../core/errors.js';
+import { TypedEmitter } from '../core/events.js';
 import {
   RESENDABLE_STATUSES,
   STATUSES,
@@ -20,7 +20,7 @@ import {
 } from '../core/message.js';
 import { isValidId } from '../core/validate.js';
 import { SpoolLock } from './spool-lock.js';
-import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
+import type { MessagePatch, OutboxApi, OutboxEvents, RecoveryReport, SubmitResult } from './types.js';
 
 export interface OutboxOptions {
   /** `outbox.dir`: the spool root. */
@@ -153,7 +153,7 @@ async function writeDurable(dir: string, name: string, data: string | Uint8Array
   if (syncDir) await fsyncDir(dir);
 }
 
-export class Outbox extends EventEmitter implements OutboxApi {
+export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
   private readonly dir: string;
   private readonly messagesDir: string;
   private readonly corruptDir: string;
@@ -247,8 +247,10 @@ export class Outbox extends EventEmitter implements OutboxApi {
       { loaded: report.loaded, requeued: report.requeued.length, unknown: report.unknown.length, leftoverRamFiles: report.leftoverRamFiles.length },
       'outbox loaded',
     );
-    for (const id of report.unknown) this.emit('changed', this.records.get(id));
-    for (const id of report.requeued) this.emit('changed', this.records.get(id));
+    for (const id of [...report.unknown, ...report.requeued]) {
+      const rec = this.records.get(id);
+      if (rec) this.emit('changed', rec);
+    }
     return report;
   }
 

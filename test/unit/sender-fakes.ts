@@ -1,11 +1,13 @@
 // Fakes for the sender's unit tests: an in-memory outbox and a scripted modem that record, in
 // one shared trace, every call in the order it was made; plus a clock and sleep that run instantly.
 import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../../src/core/events.js';
 import type { MessageRecord, SendRequest } from '../../src/core/message.js';
 import {
   SendNotAcceptedError,
   type Charset,
   type ModemApi,
+  type ModemEvents,
   type ModemStatus,
   type RamSpace,
   type SendParams,
@@ -164,7 +166,7 @@ export type SendStep = SendResult | SendNotAcceptedError | Error;
 
 type Hook = (...args: unknown[]) => void | Promise<void>;
 
-export class FakeModem extends EventEmitter implements ModemApi {
+export class FakeModem extends TypedEmitter<ModemEvents> implements ModemApi {
   status: ModemStatus = { state: 'ready', registration: 'home', operator: 'Test', signal: 20 };
   /** Every command, as "op arg arg", in order. */
   readonly calls: string[] = [];
