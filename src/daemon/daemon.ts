@@ -19,6 +19,7 @@ import {
 } from '../carrier/index.js';
 import { explicitKeys, type Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
@@ -187,7 +188,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.outbox.on('changed', (r: MessageRecord) => this.emit('changed', r));
     this.outbox.on('removed', (id: string) => this.emit('removed', id));
     this.modem.on('status', (s: ModemStatus) => {
-      this.logger.info({ modem: s }, 'modem status');
+      this.logger.info({ modem: s }, LOG_EVENTS.modemStatus);
       this.emit('modemStatus', s);
     });
     const report = await this.outbox.start();

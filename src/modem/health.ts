@@ -1,9 +1,9 @@
 // The health monitor (DESIGN.md §6, spec §1.1, §4.1, §4.2): bring-up after start, reconnect and
 // RDY; SIM, registration, attach, PDP and signal from URCs and an idle poll; the recovery ladder.
 import type { Logger } from 'pino';
-import { TypedEmitter } from '../core/events.js';
 import { AtErrorResult, ClosedError, CmeError } from '../at/errors.js';
 import type { AtCommander } from '../at/types.js';
+import { TypedEmitter } from '../core/events.js';
 import {
   type QuectelCommands,
   fieldsOf,

@@ -1,9 +1,10 @@
 // The Quectel driver (DESIGN.md §1, §6): the ModemApi the sender and the daemon use, built on
 // the typed commands, the health monitor and the send lock. Knows no queue, D-Bus or MQTT.
 import type { Logger } from 'pino';
-import { TypedEmitter } from '../core/events.js';
 import { AtError, ClosedError, CmeError, CmsError, TimeoutError } from '../at/errors.js';
 import type { AtCommander } from '../at/types.js';
+import { TypedEmitter } from '../core/events.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import { encodeSubject } from './charset.js';
 import { QuectelCommands, parseSendResult } from './commands.js';
 import { systemTimers, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
@@ -259,7 +260,7 @@ export class QuectelModem extends TypedEmitter<ModemEvents> implements ModemApi 
         throw new SendOutcomeUnknownError('AT+QMMSEND was accepted but recording it failed', { cause: e });
       }
       const result = await outcome.result;
-      this.log.info({ err: result.err, httpStatus: result.httpStatus }, 'AT+QMMSEND result');
+      this.log.info({ err: result.err, httpStatus: result.httpStatus }, LOG_EVENTS.sendResultUrc);
       return result;
     } finally {
       outcome.dispose();

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { isTextPart, subjectCharset, textCharset } from '../core/charset.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import type { MessageError, MessageRecord, Status } from '../core/message.js';
 import { mergeSendParams } from '../core/options.js';
 import { SendNotAcceptedError, type Charset, type SendResult } from '../modem/types.js';
@@ -295,7 +296,7 @@ export class Sender extends EventEmitter<SenderEvents> {
       notBefore: undefined,
     });
     this.emit('attempt', { id, attempt });
-    this.log.info({ id, attempt }, 'sending');
+    this.log.info({ id, attempt }, LOG_EVENTS.sending);
 
     const ctx: TryContext = { epoch: this.modem.session.epoch, accepted: false, step: 'stage' };
     let verdict: Verdict;
@@ -500,8 +501,8 @@ export class Sender extends EventEmitter<SenderEvents> {
   ): void {
     const durationMs = this.clock() - started;
     const fields = { id, attempt, outcome, status, code: error?.code, httpStatus: error?.httpStatus, reason, durationMs };
-    if (outcome === 'sent') this.log.info(fields, 'send result');
-    else this.log.warn({ ...fields, name: error?.name }, 'send result');
+    if (outcome === 'sent') this.log.info(fields, LOG_EVENTS.sendResult);
+    else this.log.warn({ ...fields, name: error?.name }, LOG_EVENTS.sendResult);
     this.emit('result', { id, attempt, outcome, status, error, durationMs });
   }
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { describe, expect, it } from 'vitest';
 import type { CarrierProperties } from '../../src/api/dbus/client.js';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { MMSCTL_BIN, type TestbedOptions } from '../../src/harness/testbed.js';
 import { countAt, finalWithin, pseudoImage, receivedWithSubject, simView, startStack, transcript, until, type Stack } from '../helpers/stack.js';
 
@@ -48,7 +49,7 @@ async function simSettings(s: Stack): Promise<SimSettings> {
 
 /** The state the daemon logged its modem in last, with the detail. */
 function lastModemStatus(s: Stack): { state?: string; detail?: string } {
-  const l = (s.tb.daemon?.lines ?? []).filter((x) => x.msg === 'modem status').at(-1);
+  const l = (s.tb.daemon?.lines ?? []).filter((x) => x.msg === LOG_EVENTS.modemStatus).at(-1);
   return (l?.modem as { state?: string; detail?: string } | undefined) ?? {};
 }
 
