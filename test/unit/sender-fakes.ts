@@ -1,8 +1,8 @@
-// Fakes for the sender's unit tests: an in-memory outbox and a scripted modem that record, in
-// one shared trace, every call in the order it was made; plus a clock and sleep that run instantly.
-import { EventEmitter } from 'node:events';
+// For the sender's unit tests: the real outbox in memory and a scripted modem that record, in one
+// shared trace, every call in the order it was made; plus a clock and sleep that run instantly.
+import { pino } from 'pino';
 import { TypedEmitter } from '../../src/core/events.js';
-import type { MessageRecord, SendRequest } from '../../src/core/message.js';
+import type { MessageRecord, SendRequest, Status } from '../../src/core/message.js';
 import {
   SendNotAcceptedError,
   type Charset,
@@ -14,9 +14,10 @@ import {
   type SendResult,
 } from '../../src/modem/types.js';
 import { ModuleSession } from '../../src/modem/session.js';
-import { byQueueOrder } from '../../src/outbox/outbox.js';
-import type { MessagePatch, OutboxApi, SubmitResult } from '../../src/outbox/types.js';
+import { Outbox } from '../../src/outbox/outbox.js';
+import type { MessagePatch } from '../../src/outbox/types.js';
 import type { Sleep } from '../../src/sender/sender.js';
+import { MemoryStore } from './outbox-memory.js';
 
 export interface PatchRecord {
   id: string;
@@ -25,140 +26,49 @@ export interface PatchRecord {
   at: number;
 }
 
-export class FakeOutbox extends EventEmitter implements OutboxApi {
-  readonly records = new Map<string, MessageRecord>();
-  readonly data = new Map<string, Buffer[]>();
+/**
+ * The real Outbox over a store in memory, recording in the shared trace every update as it is
+ * asked for (and each patch, for `history`). Its state machine holds: an illegal status change the
+ * sender makes fails here as it would in the daemon.
+ */
+export class TracedOutbox extends Outbox {
+  /** What the outbox keeps, in memory. */
+  readonly memory: MemoryStore;
   readonly patches: PatchRecord[] = [];
-  private seq = 0;
 
   constructor(
     private readonly trace: string[],
-    private readonly clock: () => number,
+    private readonly now: () => number,
   ) {
-    super();
+    const store = new MemoryStore();
+    super({ dir: '(memory)', store, logger: pino({ level: 'silent' }), clock: now, retentionDays: 7 });
+    this.memory = store;
   }
 
-  /** Puts a record in as it would be after a restart (no 'added' event). */
-  seed(rec: Partial<MessageRecord> & { id: string }, data: Buffer[] = []): MessageRecord {
-    const full: MessageRecord = {
-      status: 'queued',
-      to: ['+15550000001'],
-      cc: [],
-      bcc: [],
-      subject: '',
-      attachments: [],
-      options: {},
-      attempts: 0,
-      progress: 0,
-      created: this.clock() + this.seq++,
-      updated: this.clock(),
-      ramFiles: [],
-      sendAccepted: false,
-      ...rec,
-    };
-    this.records.set(full.id, full);
-    this.data.set(full.id, data);
-    return copy(full);
-  }
-
-  submit(req: SendRequest): Promise<SubmitResult> {
-    const id = req.id ?? `msg-${this.seq + 1}`;
-    const known = this.records.get(id);
-    if (known) return Promise.resolve({ record: copy(known), created: false });
-    const rec = this.seed(
-      {
-        id,
-        to: req.to,
-        cc: req.cc,
-        bcc: req.bcc,
-        subject: req.subject,
-        options: req.options,
-        attachments: req.attachments.map((a, i) => ({
-          name: a.name,
-          contentType: a.contentType,
-          size: a.data.length,
-          sha256: '',
-          file: `${id}.${i}`,
-        })),
-      },
-      req.attachments.map((a) => a.data),
-    );
-    this.trace.push(`outbox.submit ${id}`);
-    this.emit('added', rec);
-    return Promise.resolve({ record: rec, created: true });
-  }
-
-  get(id: string): MessageRecord | undefined {
-    const r = this.records.get(id);
-    return r && copy(r);
-  }
-
-  list(): MessageRecord[] {
-    return [...this.records.values()].map(copy);
-  }
-
-  cancel(id: string): Promise<MessageRecord> {
-    const r = this.records.get(id);
-    if (!r) return Promise.reject(new Error('NotFound'));
-    if (r.status !== 'queued' && r.status !== 'retrying') return Promise.reject(new Error('NotCancellable'));
-    r.status = 'cancelled';
-    this.trace.push(`outbox.cancel ${id}`);
-    this.emit('changed', copy(r));
-    return Promise.resolve(copy(r));
-  }
-
-  next(now: number): MessageRecord | undefined {
-    const due = [...this.records.values()]
-      .filter((r) => r.status === 'queued' || (r.status === 'retrying' && (r.notBefore ?? 0) <= now))
-      .sort(byQueueOrder);
-    return due[0] && copy(due[0]);
-  }
-
-  nextDueAt(): number | undefined {
-    const due = [...this.records.values()]
-      .filter((r) => r.status === 'retrying')
-      .map((r) => r.notBefore ?? 0);
-    return due.length ? Math.min(...due) : undefined;
-  }
-
-  update(id: string, patch: MessagePatch, opts?: { durable?: boolean }): Promise<MessageRecord> {
-    const r = this.records.get(id);
-    if (!r) return Promise.reject(new Error(`NotFound ${id}`));
+  override update(id: string, patch: MessagePatch, opts?: { durable?: boolean }): Promise<MessageRecord> {
     const durable = opts?.durable ?? true;
-    this.patches.push({ id, patch: { ...patch }, durable, at: this.clock() });
+    this.patches.push({ id, patch: { ...patch }, durable, at: this.now() });
     this.trace.push(`outbox.update ${JSON.stringify(patch)}${durable ? '' : ' (not durable)'}`);
-    // As the outbox: back to the queue uncounted stamps the time, which orders it behind the others
-    // (on the fake's own time line, where each record's `created` is the clock plus a sequence).
-    if (r.status === 'sending' && patch.status === 'queued') r.requeuedAt = this.clock() + this.seq++;
-    const target = r as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(patch)) {
-      if (v === undefined) delete target[k];
-      else target[k] = Array.isArray(v) ? [...(v as unknown[])] : v;
+    return super.update(id, patch, opts);
+  }
+
+  /**
+   * A message as a restart would find it: submitted, then taken through `statuses` (each a legal
+   * change) with `patch` at the last one; none of it in the trace.
+   */
+  async seed(req: Partial<SendRequest> & { id: string }, statuses: Status[] = [], patch: MessagePatch = {}): Promise<MessageRecord> {
+    await super.submit({ to: ['+15550000001'], cc: [], bcc: [], subject: '', attachments: [], options: {}, ...req });
+    let rec = this.get(req.id)!;
+    for (const [i, status] of statuses.entries()) {
+      rec = await super.update(req.id, { status, ...(i === statuses.length - 1 ? patch : {}) });
     }
-    r.updated = this.clock();
-    const out = copy(r);
-    this.emit('changed', out);
-    return Promise.resolve(copy(r));
-  }
-
-  readAttachment(id: string, index: number): Promise<Buffer> {
-    const b = this.data.get(id)?.[index];
-    return b ? Promise.resolve(b) : Promise.reject(new Error(`no attachment ${id}/${index}`));
-  }
-
-  queueLength(): number {
-    return [...this.records.values()].filter((r) => !['sent', 'failed', 'cancelled', 'unknown'].includes(r.status))
-      .length;
+    return rec;
   }
 
   /** The values a field took, in order, for one message (from the recorded patches). */
   history<K extends keyof MessagePatch>(id: string, key: K): Array<MessagePatch[K]> {
     return this.patches.filter((p) => p.id === id && key in p.patch).map((p) => p.patch[key]);
   }
-}
-
-function copy(r: MessageRecord): MessageRecord {
-  return { ...r, ramFiles: [...r.ramFiles], attachments: r.attachments.map((a) => ({ ...a })) };
 }
 
 /** One scripted outcome of `send`: a result, or an error thrown before/after it was accepted. */
