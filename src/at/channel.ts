@@ -4,6 +4,7 @@
 // URC router (urc-router.ts) are parts of their own. Knows no vendor.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { LOG_EVENTS } from '../core/log-events.js';
 import { checkProtocol, Transfer } from './data-mode.js';
 import { AtError, ClosedError, finalError, TimeoutError } from './errors.js';
 import { LineFramer } from './framing.js';
@@ -274,9 +275,9 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
     const w = parked ?? this.arm(cmd, phase, prefix, wait);
     try {
       if (phase === 'data') {
-        if (payload) this.log.debug({ at: cmd, bytes: payload.length }, 'tx data');
+        if (payload) this.log.debug({ at: cmd, bytes: payload.length }, LOG_EVENTS.txData);
       } else {
-        this.log.debug({ at: cmd }, 'tx');
+        this.log.debug({ at: cmd }, LOG_EVENTS.tx);
         this.recentCommands = [cmd, ...this.recentCommands.filter((c) => c !== cmd)].slice(0, 2);
       }
       const bytes = phase === 'data' ? payload : Buffer.from(`${cmd}\r`, 'utf8');
@@ -374,7 +375,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
 
   private onLine(line: string): void {
     const w = this.activeWaiter();
-    this.log.debug({ at: w?.cmd, line }, 'rx');
+    this.log.debug({ at: w?.cmd, line }, LOG_EVENTS.rx);
     // The lines a registered URC said follow it are its own, whatever they look like.
     if (this.urcs.waitingForLines) {
       if (line.trim() !== '') this.urcs.take(line.trim());

@@ -22,6 +22,7 @@ import { explicitKeys, type Config } from '../config/load.js';
 import { StoppingError } from '../core/errors.js';
 import type { DeliveryReportEvent } from '../core/inbound.js';
 import type { SizeLimit } from '../core/limits.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
@@ -248,7 +249,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.outbox.on('changed', (r: MessageRecord) => this.emit('changed', r));
     this.outbox.on('removed', (id: string) => this.emit('removed', id));
     this.modem.on('status', (s: ModemStatus) => {
-      this.logger.info({ modem: s }, 'modem status');
+      this.logger.info({ modem: s }, LOG_EVENTS.modemStatus);
       this.emit('modemStatus', s);
     });
     this.modem.on('identity', (id: ModemIdentity) => this.emit('modemIdentity', id));

@@ -3,6 +3,7 @@
 // loop AND the AT channel are alive, STOPPING=1 on shutdown, and EXTEND_TIMEOUT_USEC while a stop
 // waits for the result of a send the module accepted.
 import type { Logger } from 'pino';
+import { LOG_EVENTS } from '../core/log-events.js';
 import type { ModemState, ModemStatus } from '../modem/types.js';
 import type { SdNotifier } from './sd-notify.js';
 
@@ -130,7 +131,7 @@ export class ServiceSupervisor {
     this.ready = true;
     clearTimeout(this.deadlineTimer);
     this.lastStatus = status;
-    this.opts.logger.info({ status }, 'ready');
+    this.opts.logger.info({ status }, LOG_EVENTS.ready);
     void this.opts.notifier.notify({ READY: '1', STATUS: status });
   }
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { LOG_EVENTS } from '../core/log-events.js';
 import type { SimFaultRequest } from '../sim/control.js';
 import type { SmsArrival } from '../sim/modem.js';
 import type { SmsRequest } from '../sim/sms-request.js';
@@ -283,7 +284,7 @@ export class Testbed {
   async startDaemon(): Promise<ProcessHandle> {
     this.daemon = spawnNode('mmsd', MMSD_BIN, ['--config', this.configFile], this.daemonEnv, this.opts.daemonNodeArgs, this.opts.rawLog);
     this.daemons.push(this.daemon);
-    await this.daemon.waitFor((l) => l.msg === 'ready' || l.msg === 'started', 30_000, 'start-up');
+    await this.daemon.waitFor((l) => l.msg === LOG_EVENTS.ready || l.msg === 'started', 30_000, 'start-up');
     return this.daemon;
   }
 
@@ -291,7 +292,7 @@ export class Testbed {
   async modemReady(timeoutMs = 30_000): Promise<void> {
     const d = this.daemon;
     if (!d) throw new Error('daemon not started');
-    const isStatus = (l: LogLine): boolean => l.msg === 'modem status';
+    const isStatus = (l: LogLine): boolean => l.msg === LOG_EVENTS.modemStatus;
     const isReady = (l: LogLine): boolean => isStatus(l) && (l.modem as { state?: string } | undefined)?.state === 'ready';
     const last = d.lines.filter(isStatus).at(-1);
     if (last && isReady(last)) return;

@@ -1,9 +1,9 @@
 // How a subject goes on the AT line (spec §2.2, §3.3; DESIGN.md §6 "Charsets"): plain ASCII as
 // is under "ASCII", anything else as upper-case hex of its bytes under a non-ASCII charset.
 import iconv from 'iconv-lite';
+import { subjectCharset, type Charset } from '../core/charset.js';
 import { LIMITS } from '../core/limits.js';
-import { InvalidArgumentError, isQuotable } from './quote.js';
-import type { Charset } from './types.js';
+import { InvalidArgumentError } from './quote.js';
 
 /** Spec §2.2: the subject's maximum length, counted on its bytes (not on their hex). */
 const SUBJECT_MAX_BYTES = LIMITS.subjectBytes;
@@ -42,10 +42,10 @@ export function encodeText(text: string, charset: Exclude<Charset, 'ASCII'>, arg
  */
 export function encodeSubject(subject: string, charset: Charset): EncodedText {
   let out: EncodedText;
-  if (isQuotable(subject)) {
+  const cs = subjectCharset(subject, charset);
+  if (cs === 'ASCII') {
     out = { charset: 'ASCII', optstring: subject, bytes: subject.length };
   } else {
-    const cs = charset === 'ASCII' ? 'UTF8' : charset;
     const bytes = encodeText(subject, cs);
     out = { charset: cs, optstring: bytes.toString('hex').toUpperCase(), bytes: bytes.length };
   }

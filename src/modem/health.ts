@@ -1,9 +1,9 @@
 // The health monitor (DESIGN.md §6, spec §1.1, §4.1, §4.2): bring-up after start, reconnect and
 // RDY; SIM, registration, attach, PDP and signal from URCs and an idle poll; the recovery ladder.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { AtErrorResult, ClosedError, CmeError } from '../at/errors.js';
 import type { AtCommander } from '../at/types.js';
+import { TypedEmitter } from '../core/events.js';
 import {
   type QuectelCommands,
   fieldsOf,
@@ -16,7 +16,8 @@ import {
 } from './commands.js';
 import { carrierParamsOf, type CarrierParams, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
 import type { SendLock } from './lock.js';
-import type { Charset, ModemIdentity, ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
+import type { ModuleSession } from './session.js';
+import type { ModemEvents, ModemIdentity, ModemState, ModemStatus, Registration, SimIdentity } from './types.js';
 import { RESTART_URC } from './urcs.js';
 
 /** Tries of `AT` at bring-up, each with a short timeout (a booting module stays silent a while). */
@@ -38,6 +39,8 @@ export interface HealthMonitorOptions {
   clock: () => number;
   timers: ModemTimers;
   lock: SendLock;
+  /** What the module holds: reset on RDY and a reconnect, forgotten at every bring-up. */
+  session: ModuleSession;
   /** DESIGN.md §10: the carrier settings for a SIM; without it, the config's are used. */
   settings?: SettingsProvider;
 }
@@ -54,19 +57,10 @@ function sameApn(a: string, b: string): boolean {
 type Domain = 'CGREG' | 'CEREG';
 
 /**
- * Events: 'status' (ModemStatus) on any change; 'rebooted' () on RDY or a reconnect;
- * 'pdpDeactivated' (ctx) on `+QIURC: "pdpdeact",<ctx>`; 'identity' (ModemIdentity) when the module's
- * identity is first read or differs from the last one (another module on the port).
+ * Events: ModemEvents ('rebooted' on RDY or a reconnect; 'identity' when the module's identity is
+ * first read or differs from the last one), which the driver relays.
  */
-export class HealthMonitor extends EventEmitter {
-  /** The charset the module has in force (AT+QMMSCFG="character"), undefined when unknown. */
-  charset: Charset | undefined;
-  /**
-   * True while the MMS edit buffer is known to be empty: AT+QMMSEDIT=0 answered OK on this
-   * module, and no edit or send command was written since (false when unknown).
-   */
-  editBufferEmpty = false;
-
+export class HealthMonitor extends TypedEmitter<ModemEvents> {
   private current: ModemStatus = { state: 'absent', registration: 'unknown', operator: '', signal: -1 };
   private readonly stat: Record<Domain, number> = { CGREG: 0, CEREG: 0 };
   /** Bumped by every bring-up request, disconnect and stop: older tasks stop at their next step. */
@@ -75,7 +69,6 @@ export class HealthMonitor extends EventEmitter {
   private timer: unknown;
   private running = false;
   private everConnected = false;
-  private mmsConfigured = false;
   private failedRounds = 0;
   private lastRestartAt = 0;
   private readonly detach: (() => void)[] = [];
@@ -85,8 +78,6 @@ export class HealthMonitor extends EventEmitter {
   private sim: SimIdentity | undefined;
   /** The module's identity (DESIGN.md §13) as last read at bring-up; undefined before. */
   private module: ModemIdentity | undefined;
-  /** The IMSI of the SIM the module's AT+QMMSCFG settings were applied for. */
-  private configuredImsi: string | undefined;
   /** The APN mmsd itself last wrote to pdp.contextId (AT+QICSGP): that context is not someone else's. */
   private ownApn: string | undefined;
   /** A `+CPIN: READY` came while ready: the SIM may be another one; checked at the next chance. */
@@ -179,7 +170,7 @@ export class HealthMonitor extends EventEmitter {
 
   private onConnected(): void {
     // The port came back: the module may have rebooted with it, its RAM files are suspect.
-    if (this.everConnected) this.emit('rebooted');
+    if (this.everConnected) this.rebooted();
     this.everConnected = true;
     this.requestBringUp();
   }
@@ -200,7 +191,7 @@ export class HealthMonitor extends EventEmitter {
     // §2.1: settings are not saved; the module restarted and lost them and its RAM files.
     this.o.logger.warn('module restarted (RDY)');
     this.lastRestartAt = this.o.clock();
-    this.emit('rebooted');
+    this.rebooted();
     this.requestBringUp();
   }
 
@@ -261,9 +252,13 @@ export class HealthMonitor extends EventEmitter {
   }
 
   private forgetModule(): void {
-    this.charset = undefined;
-    this.editBufferEmpty = false;
-    this.mmsConfigured = false;
+    this.o.session.forget();
+  }
+
+  /** A new epoch of the module (RDY, or the port came back), then 'rebooted'. */
+  private rebooted(): void {
+    this.o.session.reset();
+    this.emit('rebooted');
   }
 
   /** Queues a task bound to the current generation; it is skipped once that has passed. */
@@ -455,7 +450,7 @@ export class HealthMonitor extends EventEmitter {
   private async resolveSettings(gen: number): Promise<boolean> {
     const sim = await this.readIdentity(gen);
     // §10: another SIM gets everything applied again, even where its settings are the same.
-    if (sim.imsi !== this.configuredImsi) this.mmsConfigured = false;
+    if (this.o.session.appliedForOtherSim(sim.imsi)) this.o.session.settingsStale();
     const provider = this.o.settings;
     if (provider === undefined) return true;
     const verdict = await provider(sim);
@@ -470,7 +465,7 @@ export class HealthMonitor extends EventEmitter {
     if (changed) {
       this.o.logger.info({ apn: next.apn, mmsc: next.mmsc, proxyHost: next.proxyHost, proxyPort: next.proxyPort }, 'carrier settings to apply');
       this.params = { ...next };
-      this.mmsConfigured = false;
+      this.o.session.settingsStale();
       // Not ready again until the module has them (a SIM swapped while ready).
       if (this.current.state === 'ready') this.setState('registered', 'applying the carrier settings of another SIM');
     }
@@ -539,7 +534,7 @@ export class HealthMonitor extends EventEmitter {
     }
     this.check(gen);
     if (!active && !(await this.activateWithRecovery(gen))) return false;
-    if (!this.mmsConfigured) await this.applyMmsSettings(gen);
+    if (!this.o.session.mmsConfigured) await this.applyMmsSettings(gen);
     this.setState('ready');
     return true;
   }
@@ -603,8 +598,11 @@ export class HealthMonitor extends EventEmitter {
    */
   private async applyMmsSettings(gen: number): Promise<void> {
     const c = this.o.commands;
+    const session = this.o.session;
     const { pdp, mms } = this.o.config;
     const { mmsc, proxyHost, proxyPort } = this.params;
+    // Every setting is written (the module may hold an earlier run's), each recorded once it is in.
+    session.settingsStale();
     await c.mmsContextId(pdp.contextId);
     this.check(gen);
     await c.mmsMmsc(mmsc);
@@ -613,21 +611,18 @@ export class HealthMonitor extends EventEmitter {
     // mmsd (a daemon restart does not restart the module).
     await c.mmsProxy(proxyHost, proxyPort);
     this.check(gen);
-    await c.mmsSendParams(mms);
+    await session.writeSendParams(mms, () => c.mmsSendParams(mms));
     this.check(gen);
     // The charset every message needs first (its addresses go under "ASCII", DESIGN.md §6);
     // mms.charset is applied when a subject needs it, so setting it here would cost each first
     // message after a restart one more round trip.
-    this.charset = undefined;
-    await c.mmsCharset('ASCII');
-    this.charset = 'ASCII';
+    await session.useCharset('ASCII', () => c.mmsCharset('ASCII'));
     this.check(gen);
     await c.mmsSupportField(mms.supportField);
     this.check(gen);
     await c.mmsConnectTimeout(mms.connectTimeoutS);
     this.check(gen);
-    this.mmsConfigured = true;
-    this.configuredImsi = this.sim?.imsi;
+    session.mmsApplied(this.sim?.imsi);
   }
 
   /** The idle poll while ready (AT+CPIN?, +CGREG/+CEREG, +CSQ, AT+QIACT?). */

@@ -1,21 +1,24 @@
 // The Quectel driver (DESIGN.md §1, §6): the ModemApi the sender and the daemon use, built on
 // the typed commands, the health monitor and the send lock. Knows no queue, D-Bus or MQTT.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { AtError, ClosedError, CmeError, CmsError, TimeoutError } from '../at/errors.js';
 import type { AtCommander } from '../at/types.js';
+import { TypedEmitter } from '../core/events.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import { encodeSubject } from './charset.js';
 import { QuectelCommands, parseSendResult } from './commands.js';
 import { systemTimers, type ModemConfig, type ModemTimers, type SettingsProvider } from './config.js';
 import { HealthMonitor } from './health.js';
 import { SendLock } from './lock.js';
 import { int, quote } from './quote.js';
+import { ModuleSession, type ModuleSessionView } from './session.js';
 import {
   SendNotAcceptedError,
   SendOutcomeUnknownError,
   type Charset,
   type ModemApi,
   type ModemIdentity,
+  type ModemEvents,
   type ModemStatus,
   type RamSpace,
   type SendParams,
@@ -42,11 +45,11 @@ export interface QuectelModemOptions {
 }
 
 /**
- * Events: 'status' (ModemStatus), 'rebooted' (), 'pdpDeactivated' (ctx) — see ModemApi; 'identity'
- * (ModemIdentity) when the module's identity is first read or changes (DESIGN.md §13).
+ * Events: ModemEvents, relayed from the health monitor ('identity' when the module's identity is
+ * first read or changes, DESIGN.md §13).
  * The sender runs each message inside `withLock()`; the idle health poll is skipped meanwhile.
  */
-export class QuectelModem extends EventEmitter implements ModemApi {
+export class QuectelModem extends TypedEmitter<ModemEvents> implements ModemApi {
   /** Time (clock ms) of the last AT command that got its final OK; 0 before the first. */
   lastAtOkAt = 0;
 
@@ -57,9 +60,15 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   private readonly timers: ModemTimers;
   private readonly commands: QuectelCommands;
   private readonly lock = new SendLock();
+  /** What the module holds (charset, sendparam, edit buffer, staged files, epoch): its one owner. */
+  private readonly module = new ModuleSession();
   private readonly health: HealthMonitor;
-  private readonly forward: [string, (...args: unknown[]) => void][];
   private unregisterUrcs: (() => void) | undefined;
+  // The health monitor's events, relayed as the driver's.
+  private readonly relayStatus = (s: ModemStatus): boolean => this.emit('status', s);
+  private readonly relayRebooted = (): boolean => this.emit('rebooted');
+  private readonly relayPdpDeactivated = (ctx: number): boolean => this.emit('pdpDeactivated', ctx);
+  private readonly relayIdentity = (id: ModemIdentity): boolean => this.emit('identity', id);
 
   constructor(o: QuectelModemOptions) {
     super();
@@ -77,9 +86,9 @@ export class QuectelModem extends EventEmitter implements ModemApi {
       clock: this.clock,
       timers: this.timers,
       lock: this.lock,
+      session: this.module,
       ...(o.settings ? { settings: o.settings } : {}),
     });
-    this.forward = ['status', 'rebooted', 'pdpDeactivated', 'identity'].map((ev) => [ev, (...args: unknown[]) => this.emit(ev, ...args)]);
   }
 
   get status(): ModemStatus {
@@ -98,12 +107,17 @@ export class QuectelModem extends EventEmitter implements ModemApi {
 
   /** The charset the module has in force, as far as the driver knows (undefined: unknown). */
   get charsetInForce(): Charset | undefined {
-    return this.health.charset;
+    return this.module.charset;
+  }
+
+  /** What the module holds, for the sender: the epoch, the sendparam, the files it staged. */
+  get session(): ModuleSessionView {
+    return this.module;
   }
 
   start(): Promise<void> {
     this.unregisterUrcs ??= registerQuectelUrcs(this.at);
-    for (const [ev, fn] of this.forward) this.health.on(ev, fn);
+    this.health.on('status', this.relayStatus).on('rebooted', this.relayRebooted).on('pdpDeactivated', this.relayPdpDeactivated).on('identity', this.relayIdentity);
     this.health.start();
     return Promise.resolve();
   }
@@ -111,7 +125,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
   /** Stops polls and listeners; a command in flight is not waited for (the channel owns it). */
   stop(): Promise<void> {
     this.health.stop();
-    for (const [ev, fn] of this.forward) this.health.off(ev, fn);
+    this.health.off('status', this.relayStatus).off('rebooted', this.relayRebooted).off('pdpDeactivated', this.relayPdpDeactivated).off('identity', this.relayIdentity);
     this.unregisterUrcs?.();
     this.unregisterUrcs = undefined;
     return Promise.resolve();
@@ -167,27 +181,23 @@ export class QuectelModem extends EventEmitter implements ModemApi {
    * previous message's clean-up cleared it and nothing was edited since on this module, which
    * saves the clear at the start of each message (DESIGN.md §6, docs/design.md §9).
    */
-  async mmsClear(): Promise<void> {
-    if (this.health.editBufferEmpty) return;
-    await this.commands.mmsClear();
-    this.health.editBufferEmpty = true;
+  mmsClear(): Promise<void> {
+    return this.module.clearEditBuffer(() => this.commands.mmsClear());
   }
 
   /** Before any command that may change the edit buffer: from now on it is not known to be empty. */
   private editing(): void {
-    this.health.editBufferEmpty = false;
+    this.module.editing();
   }
 
   /** AT+QMMSCFG="character",<cs>, only when another charset is (or may be) in force. */
-  async setCharset(charset: Charset): Promise<void> {
-    if (this.health.charset === charset) return;
-    this.health.charset = undefined;
-    await this.commands.mmsCharset(charset);
-    this.health.charset = charset;
+  setCharset(charset: Charset): Promise<void> {
+    return this.module.useCharset(charset, () => this.commands.mmsCharset(charset));
   }
 
+  /** AT+QMMSCFG="sendparam",…; the session then holds it (the sender asks it whether to write). */
   setSendParams(p: SendParams): Promise<void> {
-    return this.commands.mmsSendParams(p);
+    return this.module.writeSendParams(p, () => this.commands.mmsSendParams(p));
   }
 
   /** Addresses always go under "ASCII" (DESIGN.md §6: firmware may read them as hex otherwise). */
@@ -258,7 +268,7 @@ export class QuectelModem extends EventEmitter implements ModemApi {
         throw new SendOutcomeUnknownError('AT+QMMSEND was accepted but recording it failed', { cause: e });
       }
       const result = await outcome.result;
-      this.log.info({ err: result.err, httpStatus: result.httpStatus }, 'AT+QMMSEND result');
+      this.log.info({ err: result.err, httpStatus: result.httpStatus }, LOG_EVENTS.sendResultUrc);
       return result;
     } finally {
       outcome.dispose();

@@ -1,5 +1,6 @@
 // The one gate for text on the AT line: every argument that goes in quotes passes `quote()`
 // (DESIGN.md §6: no `"`, CR, LF, Ctrl-Z or `;` from anywhere ever reaches a command).
+import { isPlainAscii } from '../core/charset.js';
 
 /** An argument the driver refuses to put on the AT line; nothing was written. */
 export class InvalidArgumentError extends Error {
@@ -13,20 +14,15 @@ export class InvalidArgumentError extends Error {
   }
 }
 
-/** Printable ASCII without `"` and `;` (a `;` would start a second command on the line). */
-const SAFE = /^[\x20-\x21\x23-\x3a\x3c-\x7e]*$/;
-
-/** Whether `s` may go between quotes on the AT line as is. */
-export function isQuotable(s: string): boolean {
-  return SAFE.test(s);
-}
-
-/** `"s"`; throws InvalidArgumentError (naming the offending character, not the text) otherwise. */
+/**
+ * `"s"` when `s` is plain ASCII (core/charset.ts); throws InvalidArgumentError (naming the offending
+ * character, not the text) otherwise.
+ */
 export function quote(s: string, argument = 'argument'): string {
-  if (!SAFE.test(s)) {
+  if (!isPlainAscii(s)) {
     let pos = 0;
     for (const ch of s) {
-      if (!SAFE.test(ch)) {
+      if (!isPlainAscii(ch)) {
         const code = (ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0');
         throw new InvalidArgumentError(`${argument}: character U+${code} at position ${pos} may not go on the AT line`, argument);
       }

@@ -1,12 +1,17 @@
 // Contract of the Quectel driver (src/modem): what the sender and the daemon use of it.
-import type { EventEmitter } from 'node:events';
+import type { Charset } from '../core/charset.js';
+import type { Listenable } from '../core/events.js';
 import type { SendParams } from '../core/options.js';
-import type { ModemStatus } from '../core/status.js';
+import type { ModemIdentity, ModemStatus } from '../core/status.js';
+import type { ModuleSessionView } from './session.js';
 
 // The status the driver reports (the front doors show it as is) and the sendparam it applies
 // (spec §2.1: validity, priority, sendrep, readrep, visible, class) are the daemon's model, in core.
 export { MODEM_STATES, type ModemIdentity, type ModemState, type ModemStatus, type Registration } from '../core/status.js';
 export type { SendParams } from '../core/options.js';
+// The module's charsets and the rules that pick one are core's (the sender reads them too).
+export type { Charset } from '../core/charset.js';
+export type { ModuleSessionView } from './session.js';
 
 /** What the driver reads of the SIM once it is READY (DESIGN.md §10); '' where it could not. */
 export interface SimIdentity {
@@ -18,7 +23,6 @@ export interface SimIdentity {
   spn: string;
 }
 
-export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
 
 /** The module's RAM drive (AT+QFLDS="RAM"), in bytes. */
 export interface RamSpace {
@@ -52,12 +56,22 @@ export class SendOutcomeUnknownError extends Error {
   override name = 'SendOutcomeUnknownError';
 }
 
-/**
- * Events: 'status' (ModemStatus) on any change; 'rebooted' () when the module restarted (RDY)
- * or the port came back (its RAM files are gone or suspect); 'pdpDeactivated' (ctx).
- */
-export interface ModemApi extends EventEmitter {
+/** The driver's events (its health monitor's, relayed). */
+export interface ModemEvents {
+  /** Any change a client sees (state, registration, operator, signal). */
+  status: [status: ModemStatus];
+  /** The module restarted (RDY) or the port came back: its RAM files are gone or suspect. */
+  rebooted: [];
+  /** `+QIURC: "pdpdeact",<ctx>` for the configured context. */
+  pdpDeactivated: [contextId: number];
+  /** The module's identity (DESIGN.md §13), when first read or when it differs from the last one. */
+  identity: [identity: ModemIdentity];
+}
+
+export interface ModemApi extends Listenable<ModemEvents> {
   readonly status: ModemStatus;
+  /** What the module holds now (epoch, sendparam, staged RAM files); reset when it restarts. */
+  readonly session: ModuleSessionView;
   /** Resolves when state is `ready` (SIM ready, registered, context active, MMS configured). */
   whenReady(signal?: AbortSignal): Promise<void>;
 

@@ -1,14 +1,10 @@
 // The durable outbox (DESIGN.md §1, §6): the spool of messages on disk, their state machine,
 // idempotency by client id, retention, and the recovery of a crash at start-up.
 import { createHash, randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { fsyncDir, writeDurable } from '../core/durable.js';
 import { RequestError } from '../core/errors.js';
 import type { AppliedDeliveryReport, DeliveryReportInput } from '../core/inbound.js';
+import { TypedEmitter } from '../core/events.js';
 import {
   RESENDABLE_STATUSES,
   STATUSES,
@@ -22,12 +18,14 @@ import {
 } from '../core/message.js';
 import { isValidId } from '../core/validate.js';
 import { applyReport, matchReport, pendingDelivery } from './delivery.js';
-import { SpoolLock } from './spool-lock.js';
-import type { MessagePatch, OutboxApi, RecoveryReport, SubmitResult } from './types.js';
+import { SpoolStore, attachmentFile, fittedFile, type OutboxStore } from './store.js';
+import type { MessagePatch, OutboxApi, OutboxEvents, RecoveryReport, SubmitResult } from './types.js';
 
 export interface OutboxOptions {
-  /** `outbox.dir`: the spool root. */
+  /** `outbox.dir`: the spool root (unless `store` is given). */
   dir: string;
+  /** Where the messages are kept; the spool under `dir` by default (tests hand in one in memory). */
+  store?: OutboxStore;
   logger: Logger;
   /** Unix ms; Date.now by default. */
   clock?: () => number;
@@ -138,17 +136,15 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-export class Outbox extends EventEmitter implements OutboxApi {
-  private readonly dir: string;
-  private readonly messagesDir: string;
-  private readonly corruptDir: string;
-  private readonly attachmentsDir: string;
+export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
+  private readonly store: OutboxStore;
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly retentionMs: number;
   private readonly loadConcurrency: number;
   private readonly loadBatch: number;
-  private readonly corrupt: Array<{ path: string; aside: string }> = [];
+  /** Records that could not be read at start-up, with why: set aside once all are read. */
+  private readonly corrupt: Array<{ id: string; err: unknown }> = [];
   private readonly records = new Map<string, MessageRecord>();
   /** Ids not in a final state: what next() and queueLength() look at. */
   private readonly active = new Set<string>();
@@ -156,7 +152,6 @@ export class Outbox extends EventEmitter implements OutboxApi {
   private readonly locks = new Map<string, Promise<unknown>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastIdTime = 0;
-  private readonly spoolLock: SpoolLock | undefined;
   private readonly deliveryReports: boolean;
   /** Ids of messages with a `delivery` map: the only ones a delivery report can match (§12). */
   private readonly reportable = new Set<string>();
@@ -165,33 +160,22 @@ export class Outbox extends EventEmitter implements OutboxApi {
 
   constructor(opts: OutboxOptions) {
     super();
-    this.dir = opts.dir;
-    this.messagesDir = join(opts.dir, 'messages');
-    this.corruptDir = join(opts.dir, 'messages', 'corrupt');
-    this.attachmentsDir = join(opts.dir, 'attachments');
+    this.store = opts.store ?? new SpoolStore(opts.dir, opts.lockSpool !== false);
     this.log = opts.logger;
     this.clock = opts.clock ?? Date.now;
     this.retentionMs = opts.retentionDays * DAY_MS;
     this.loadConcurrency = opts.loadConcurrency ?? 16;
     this.loadBatch = opts.loadBatch ?? 200;
-    this.spoolLock = opts.lockSpool === false ? undefined : new SpoolLock(opts.dir);
     this.deliveryReports = opts.deliveryReports ?? false;
   }
 
   /** Loads the spool and recovers from a crash (DESIGN.md §6); then sweeps hourly. */
   async start(): Promise<RecoveryReport> {
-    // First of all: a second daemon must leave the spool exactly as it found it.
-    await this.spoolLock?.acquire();
-    await mkdir(this.corruptDir, { recursive: true });
-    await mkdir(this.attachmentsDir, { recursive: true });
+    // First of all (in the store): a second daemon must leave the spool exactly as it found it.
+    const files = await this.store.open();
     this.records.clear();
     this.active.clear();
     this.reportable.clear();
-
-    const entries = await readdir(this.messagesDir, { withFileTypes: true });
-    const leftoverTemps = entries.filter((e) => e.isFile() && e.name.startsWith('.') && e.name.endsWith('.tmp'));
-    await Promise.all(leftoverTemps.map((e) => unlink(join(this.messagesDir, e.name)).catch(() => undefined)));
-    const files = entries.filter((e) => e.isFile() && !e.name.startsWith('.') && e.name.endsWith('.json')).map((e) => e.name);
 
     // Small files read synchronously in batches, yielding in between: on the thread pool each
     // read is four round trips (open, fstat, read, close) and 10,000 of them take seconds.
@@ -202,8 +186,15 @@ export class Outbox extends EventEmitter implements OutboxApi {
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    await Promise.all(this.corrupt.splice(0).map(async ({ path, aside }) => {
-      await rename(path, aside).catch((err: unknown) => this.log.error({ err, file: path }, 'cannot move corrupt record aside'));
+    await Promise.all(this.corrupt.splice(0).map(async ({ id, err }) => {
+      // Never crash on one bad file: keep it for a person to look at, and go on.
+      const file = this.store.describe(id);
+      try {
+        const movedTo = await this.store.setAside(id, this.clock());
+        this.log.error({ file, movedTo, err }, 'corrupt outbox record moved aside');
+      } catch (e) {
+        this.log.error({ err: e, file, cause: err }, 'cannot move corrupt record aside');
+      }
     }));
 
     const report: RecoveryReport = { requeued: [], unknown: [], leftoverRamFiles: [], loaded: this.records.size };
@@ -239,8 +230,10 @@ export class Outbox extends EventEmitter implements OutboxApi {
       { loaded: report.loaded, requeued: report.requeued.length, unknown: report.unknown.length, leftoverRamFiles: report.leftoverRamFiles.length },
       'outbox loaded',
     );
-    for (const id of report.unknown) this.emit('changed', this.records.get(id));
-    for (const id of report.requeued) this.emit('changed', this.records.get(id));
+    for (const id of [...report.unknown, ...report.requeued]) {
+      const rec = this.records.get(id);
+      if (rec) this.emit('changed', rec);
+    }
     return report;
   }
 
@@ -249,7 +242,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     await Promise.allSettled([...this.locks.values()]);
-    await this.spoolLock?.release();
+    await this.store.close();
   }
 
   async submit(req: SendRequest): Promise<SubmitResult> {
@@ -259,22 +252,15 @@ export class Outbox extends EventEmitter implements OutboxApi {
       const existing = this.records.get(id);
       if (existing) return { record: existing, created: false };
       const now = this.clock();
-      const attachDir = join(this.attachmentsDir, id);
       const attachments: AttachmentMeta[] = req.attachments.map((a, i) => ({
         name: a.name,
         contentType: a.contentType,
         size: a.data.length,
         sha256: createHash('sha256').update(a.data).digest('hex'),
-        file: `attachments/${id}/${i}`,
+        file: attachmentFile(id, i),
       }));
-      if (req.attachments.length > 0) {
-        // Bytes first, each durable, then the directory entries, then the record that names them.
-        await rm(attachDir, { recursive: true, force: true });
-        await mkdir(attachDir, { recursive: true });
-        await Promise.all(req.attachments.map((a, i) => writeDurable(attachDir, String(i), a.data, { syncDir: false })));
-        await fsyncDir(attachDir);
-        await fsyncDir(this.attachmentsDir);
-      }
+      // The bytes first, durable, then the record that names them.
+      if (req.attachments.length > 0) await this.store.writeAttachments(id, req.attachments.map((a) => a.data));
       const record = newMessageRecord(id, req, attachments, now);
       const stored = await this.write(record);
       this.log.info({ id, recipients: record.to.length + record.cc.length + record.bcc.length, attachments: attachments.length }, 'message queued');
@@ -379,22 +365,19 @@ export class Outbox extends EventEmitter implements OutboxApi {
       if (!r) throw new RequestError('NotFound', `no message with id ${JSON.stringify(id)}`);
       if (r.status !== 'sending') throw new Error(`message ${id} is ${r.status}: its attachments are replaced only while it is being sent`);
       if (parts.length !== r.attachments.length) throw new RangeError(`message ${id} has ${r.attachments.length} attachments, not ${parts.length}`);
-      const attachDir = join(this.attachmentsDir, id);
       const changed: Array<{ index: number; data: Buffer }> = [];
       const attachments: AttachmentMeta[] = parts.map((p, i) => {
         const old = r.attachments[i];
         const sha256 = createHash('sha256').update(p.data).digest('hex');
         if (sha256 === old.sha256 && p.name === old.name && p.contentType === old.contentType) return old;
         // A new file name: the old bytes stay whole until the record no longer names them.
-        const file = `${i}.fit`;
         changed.push({ index: i, data: p.data });
-        return { name: p.name, contentType: p.contentType, size: p.data.length, sha256, file: `attachments/${id}/${file}` };
+        return { name: p.name, contentType: p.contentType, size: p.data.length, sha256, file: fittedFile(id, i) };
       });
-      await Promise.all(changed.map((c) => writeDurable(attachDir, `${c.index}.fit`, c.data, { syncDir: false })));
-      if (changed.length > 0) await fsyncDir(attachDir);
+      if (changed.length > 0) await this.store.writeFitted(id, changed);
       const next = await this.write({ ...r, attachments, adjustments: [...adjustments], updated: this.clock() });
       // The record names the fitted files now: the originals are no longer needed.
-      await Promise.all(changed.map((c) => unlink(join(this.dir, (r.attachments[c.index]).file)).catch(() => undefined)));
+      await Promise.all(changed.map((c) => this.store.removeAttachmentFile(r.attachments[c.index].file)));
       this.emit('changed', next);
       return next;
     });
@@ -406,7 +389,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
     const meta = r.attachments[index];
     if (!meta) throw new RangeError(`message ${id} has no attachment ${index}`);
     if (!hasAttachmentBytes(r.status)) throw new Error(`message ${id} is ${r.status}: its attachment bytes are gone`);
-    return readFile(join(this.dir, meta.file));
+    return this.store.readAttachment(meta.file);
   }
 
   /**
@@ -433,7 +416,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
       record.attachments.map(async (meta) => {
         let data: Buffer;
         try {
-          data = await readFile(join(this.dir, meta.file));
+          data = await this.store.readAttachment(meta.file);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') gone();
           throw err;
@@ -495,10 +478,8 @@ export class Outbox extends EventEmitter implements OutboxApi {
       await this.withLock(r.id, async () => {
         const cur = this.records.get(r.id);
         if (!cur || cur !== r) return;
-        await rm(join(this.attachmentsDir, r.id), { recursive: true, force: true });
-        await unlink(join(this.messagesDir, `${r.id}.json`)).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
-        });
+        await this.store.removeAttachments(r.id);
+        await this.store.removeRecord(r.id);
         this.records.delete(r.id);
         this.active.delete(r.id);
         this.reportable.delete(r.id);
@@ -506,7 +487,7 @@ export class Outbox extends EventEmitter implements OutboxApi {
       });
     }
     if (removed.length > 0) {
-      await fsyncDir(this.messagesDir);
+      await this.store.flushRemovals();
       this.log.info({ count: removed.length }, 'expired messages removed');
       for (const id of removed) this.emit('removed', id);
     }
@@ -534,12 +515,12 @@ export class Outbox extends EventEmitter implements OutboxApi {
 
   /** Writes the record durably, then makes it the current one; `sent`/`cancelled` drop the bytes. */
   private async write(record: MessageRecord): Promise<MessageRecord> {
-    await writeDurable(this.messagesDir, `${record.id}.json`, JSON.stringify(record));
+    await this.store.writeRecord(record.id, JSON.stringify(record));
     const stored = deepFreeze(record);
     this.index(stored);
     if (!hasAttachmentBytes(stored.status)) {
       // After the record says final, so that a crash in between leaves an orphan, not a hole.
-      await rm(join(this.attachmentsDir, stored.id), { recursive: true, force: true });
+      await this.store.removeAttachments(stored.id);
     }
     return stored;
   }
@@ -552,30 +533,25 @@ export class Outbox extends EventEmitter implements OutboxApi {
     else this.active.add(r.id);
   }
 
-  private loadOne(file: string): MessageRecord | undefined {
-    const id = file.slice(0, -'.json'.length);
-    const path = join(this.messagesDir, file);
+  private loadOne(id: string): MessageRecord | undefined {
     try {
-      const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+      const parsed = JSON.parse(this.store.readRecord(id)) as unknown;
       if (isValidId(id) && isRecord(parsed, id)) return parsed;
       throw new Error('not a message record');
     } catch (err) {
-      // Never crash on one bad file: keep it for a person to look at, and go on.
-      const aside = join(this.corruptDir, `${file}.${this.clock()}`);
-      this.log.error({ file: path, movedTo: aside, err }, 'corrupt outbox record moved aside');
-      this.corrupt.push({ path, aside });
+      this.corrupt.push({ id, err });
       return undefined;
     }
   }
 
   /** Attachment folders without a record (crash before the record was written) or of sent/cancelled messages. */
   private async removeOrphanAttachments(): Promise<void> {
-    const dirs = await readdir(this.attachmentsDir, { withFileTypes: true });
-    const orphans = dirs.filter((d) => {
-      const r = this.records.get(d.name);
+    const owners = await this.store.attachmentOwners();
+    const orphans = owners.filter((id) => {
+      const r = this.records.get(id);
       return !r || !hasAttachmentBytes(r.status);
     });
-    await mapLimit(orphans, this.loadConcurrency, (d) => rm(join(this.attachmentsDir, d.name), { recursive: true, force: true }));
+    await mapLimit(orphans, this.loadConcurrency, (id) => this.store.removeAttachments(id));
     if (orphans.length > 0) this.log.info({ count: orphans.length }, 'orphaned attachment files removed');
   }
 }

@@ -24,8 +24,15 @@ export type MessagePatch = Partial<
   Pick<MessageRecord, 'status' | 'attempts' | 'progress' | 'error' | 'notBefore' | 'ramFiles' | 'sendAccepted'>
 >;
 
+/** The outbox's events: a message spooled, changed, or removed by the retention sweep. */
+export interface OutboxEvents {
+  added: [record: MessageRecord];
+  changed: [record: MessageRecord];
+  removed: [id: string];
+}
+
 /**
- * Events: 'added' (record), 'changed' (record), 'removed' (id).
+ * Events: OutboxEvents.
  * Every method that changes a message writes it durably (write, fsync, rename, fsync dir)
  * before it resolves, except `update(…, { durable: false })` used for upload progress.
  */

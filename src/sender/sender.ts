@@ -2,10 +2,11 @@
 // stage attachments in the module's RAM, edit, send, classify the result, retry, clean up.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { isTextPart, subjectCharset, textCharset } from '../core/charset.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import type { MessageError, MessageRecord, Status } from '../core/message.js';
-import { mergeSendParams, sameSendParams } from '../core/options.js';
-import { SendNotAcceptedError, type Charset, type SendParams, type SendResult } from '../modem/types.js';
-import { isTextPart, subjectCharset, textCharset } from './charsets.js';
+import { mergeSendParams } from '../core/options.js';
+import { SendNotAcceptedError, type Charset, type SendResult } from '../modem/types.js';
 import { Fitter } from './fitter.js';
 import { ModemRebooted, StopRequested, judge, type TryContext } from './outcome.js';
 import { DEFAULT_BACKOFF_MS, decide, type Action, type Verdict } from './policy.js';
@@ -84,10 +85,6 @@ export class Sender extends EventEmitter<SenderEvents> {
   private idleAbort: AbortController | undefined;
   private kicked = false;
   private currentId: string | undefined;
-  /** Bumped on every 'rebooted': files staged under an older epoch are not trusted. */
-  private epoch = 0;
-  /** sendparam the module has now; undefined when unsure. */
-  private paramsInForce: SendParams | undefined;
   /** Message id → its uncounted returns to the queue in a row (DESIGN.md §14). */
   private readonly uncountedRequeues = new Map<string, number>();
   private readonly progress: ProgressRecorder;
@@ -102,10 +99,8 @@ export class Sender extends EventEmitter<SenderEvents> {
     this.kick();
   };
   private readonly onRebooted = (): void => {
-    this.epoch += 1;
-    // §2.1: settings are not saved; the driver applies the configured ones again after RDY.
-    this.paramsInForce = this.config.defaults;
-    this.log.info({ epoch: this.epoch }, 'module restarted or port returned: RAM files are not trusted');
+    // The driver's session began a new epoch: files staged and edits made before are not trusted.
+    this.log.info({ epoch: this.modem.session.epoch }, 'module restarted or port returned: RAM files are not trusted');
   };
 
   constructor(opts: SenderOptions) {
@@ -120,8 +115,6 @@ export class Sender extends EventEmitter<SenderEvents> {
       backoffMs: opts.config.backoffMs?.length ? opts.config.backoffMs : DEFAULT_BACKOFF_MS,
       busyWaitMs: opts.config.busyWaitMs ?? DEFAULT_BUSY_WAIT_MS,
     };
-    // DESIGN.md §6: the driver applies the configured sendparam when it sets the module up.
-    this.paramsInForce = opts.config.defaults;
     this.progress = new ProgressRecorder(this.outbox, this.log, this.clock);
     this.stager = new Stager({
       modem: this.modem,
@@ -318,9 +311,9 @@ export class Sender extends EventEmitter<SenderEvents> {
       notBefore: undefined,
     });
     this.emit('attempt', { id, attempt });
-    this.log.info({ id, attempt }, 'sending');
+    this.log.info({ id, attempt }, LOG_EVENTS.sending);
 
-    const ctx: TryContext = { epoch: this.epoch, accepted: false, step: 'stage' };
+    const ctx: TryContext = { epoch: this.modem.session.epoch, accepted: false, step: 'stage' };
     let verdict: Verdict;
     try {
       // §11: fitted (once, durably) before the first upload; outside the modem's lock but for
@@ -426,7 +419,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   /** Between two module commands: stop asked for, or the module restarted under us? */
   private checkpoint(ctx: TryContext): void {
     if (this.stopping) throw new StopRequested();
-    if (ctx.epoch !== this.epoch) throw new ModemRebooted();
+    if (ctx.epoch !== this.modem.session.epoch) throw new ModemRebooted();
   }
 
   /** DESIGN.md §6, one message: clear, upload, edit (charset rules), AT+QMMSEND. */
@@ -439,11 +432,10 @@ export class Sender extends EventEmitter<SenderEvents> {
 
     ctx.step = 'edit';
     const params = mergeSendParams(this.config.defaults, rec.options);
-    if (!sameSendParams(params, this.paramsInForce)) {
+    // The module's session knows the sendparam in force (the configured one after a restart).
+    if (m.session.needsSendParams(params)) {
       this.checkpoint(ctx);
-      this.paramsInForce = undefined;
       await m.setSendParams(params);
-      this.paramsInForce = params;
     }
     let charset: Charset | undefined;
     const useCharset = async (cs: Charset): Promise<void> => {
@@ -527,8 +519,8 @@ export class Sender extends EventEmitter<SenderEvents> {
   ): void {
     const durationMs = this.clock() - started;
     const fields = { id, attempt, outcome, status, code: error?.code, httpStatus: error?.httpStatus, reason, durationMs };
-    if (outcome === 'sent') this.log.info(fields, 'send result');
-    else this.log.warn({ ...fields, name: error?.name }, 'send result');
+    if (outcome === 'sent') this.log.info(fields, LOG_EVENTS.sendResult);
+    else this.log.warn({ ...fields, name: error?.name }, LOG_EVENTS.sendResult);
     this.emit('result', { id, attempt, outcome, status, error, durationMs });
   }
 }

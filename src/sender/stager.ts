@@ -37,8 +37,6 @@ export class Stager {
   private readonly log: Logger;
   private readonly progress: ProgressRecorder;
   private readonly opts: StagerOptions;
-  /** Message id → epoch in which all its attachments were last staged completely. */
-  private readonly stagedEpoch = new Map<string, number>();
   /** RAM files to delete once the modem is ready → failed tries so far. */
   private readonly pendingDeletes = new Map<string, number>();
   /** The RAM's size was checked against maxMessageBytes. */
@@ -60,7 +58,7 @@ export class Stager {
   /** A message cancelled while retrying still has its files in the module's RAM. */
   cancelled(rec: MessageRecord): void {
     for (const name of rec.ramFiles) if (!this.pendingDeletes.has(name)) this.pendingDeletes.set(name, 0);
-    this.stagedEpoch.delete(rec.id);
+    this.modem.session.dropStaged(rec.id);
   }
 
   /** Before the loop takes work, when the modem is ready: the RAM check (once), then leftovers. */
@@ -90,9 +88,12 @@ export class Stager {
       // §6: the names are durably in the spool before anything is uploaded.
       await this.outbox.update(id, { ramFiles: journal });
     }
-    const trusted = !run.forceUpload && this.stagedEpoch.get(id) === ctx.epoch;
+    // Files staged completely for this message in this module epoch (the session forgets them when
+    // the module restarts) are trusted when the listing shows them with their sizes.
+    const session = this.modem.session;
+    const trusted = !run.forceUpload && session.epoch === ctx.epoch && session.stagedFor(id) !== undefined;
     run.forceUpload = false;
-    this.stagedEpoch.delete(id);
+    session.dropStaged(id);
     this.checkpoint(ctx);
     const inRam = mayExist ? await this.modem.listFiles() : new Map<string, number>();
     const reused = rec.attachments.map((att, i) => trusted && inRam.get(names[i]) === att.size);
@@ -123,7 +124,7 @@ export class Stager {
       done += att.size;
     }
     progress(total);
-    this.stagedEpoch.set(id, ctx.epoch);
+    if (session.epoch === ctx.epoch) session.recordStaged(id, names);
     return names;
   }
 
@@ -195,7 +196,7 @@ export class Stager {
   private async evictOthers(id: string, ctx: TryContext): Promise<void> {
     for (const other of this.outbox.list()) {
       if (other.id === id || other.ramFiles.length === 0) continue;
-      this.stagedEpoch.delete(other.id);
+      this.modem.session.dropStaged(other.id);
       for (const name of other.ramFiles) {
         this.checkpoint(ctx);
         await this.modem.deleteFile(name);
@@ -241,7 +242,7 @@ export class Stager {
 
   /** AT+QMMSEDIT=0 and AT+QFDEL of every journalled file; failures are logged and retried later. */
   async cleanup(id: string): Promise<void> {
-    this.stagedEpoch.delete(id);
+    this.modem.session.dropStaged(id);
     const names = this.outbox.get(id)?.ramFiles ?? [];
     const left: string[] = [];
     try {

@@ -1,10 +1,10 @@
 // The sender's configuration, options and events (DESIGN.md §6).
-import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { Listenable } from '../core/events.js';
 import type { SizeLimit } from '../core/limits.js';
 import type { AttachmentInput, MessageError, Status } from '../core/message.js';
 import type { Charset, ModemApi, SendParams } from '../modem/types.js';
-import type { OutboxApi } from '../outbox/types.js';
+import type { OutboxApi, OutboxEvents } from '../outbox/types.js';
 
 export interface SenderConfig {
   maxAttempts: number;
@@ -30,7 +30,7 @@ export interface SenderConfig {
 
 export type SenderModem = ModemApi & { withLock?<T>(fn: () => Promise<T>): Promise<T> };
 /** The outbox with its 'added' / 'changed' events. */
-export type SenderOutbox = OutboxApi & EventEmitter;
+export type SenderOutbox = OutboxApi & Listenable<OutboxEvents>;
 /** Resolves after `ms` (Infinity: never) or as soon as `signal` aborts; never rejects. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
 

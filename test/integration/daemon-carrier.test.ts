@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { describe, expect, it } from 'vitest';
 import type { CarrierProperties } from '../../src/api/dbus/client.js';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { MMSCTL_BIN, type TestbedOptions } from '../../src/harness/testbed.js';
 import { countAt, finalWithin, pseudoImage, receivedWithSubject, simView, startStack, transcript, until, type Stack } from '../helpers/stack.js';
 
@@ -48,7 +49,7 @@ async function simSettings(s: Stack): Promise<SimSettings> {
 
 /** The state the daemon logged its modem in last, with the detail. */
 function lastModemStatus(s: Stack): { state?: string; detail?: string } {
-  const l = (s.tb.daemon?.lines ?? []).filter((x) => x.msg === 'modem status').at(-1);
+  const l = (s.tb.daemon?.lines ?? []).filter((x) => x.msg === LOG_EVENTS.modemStatus).at(-1);
   return (l?.modem as { state?: string; detail?: string } | undefined) ?? {};
 }
 
@@ -217,6 +218,33 @@ describe('carrier settings from the SIM and the carrier database', () => {
       expect((await simSettings(s)).mms).toMatchObject({ mmsc: 'http://mmsc.pt.lu', proxyHost: '194.154.192.88', proxyPort: 8080 });
       const again = await sendOne(s, 'swap-2', 'after a second swap');
       expect((await finalWithin(s, again, 30_000)).Status).toBe('sent');
+    });
+  });
+
+  it("writes a message's sendparam again after a SIM swap put the configured one back in the module", async () => {
+    await withStack({ simArgs: ['--imsi', LUXGSM_IMSI] }, async (s) => {
+      await s.tb.modemReady(20_000);
+      const urgent = (id: string): Promise<string> =>
+        s.client.sendData({ to: TO, subject: id, id, options: { priority: 1 } }, [{ name: 'photo.jpg', data: pseudoImage(2048, 5) }]);
+      /** The sendparam the module had when it was last told to send. */
+      const sendParamAtLastSend = async (): Promise<string | undefined> => {
+        const t = await transcript(s.tb);
+        const send = t.findLastIndex((c) => c.startsWith('AT+QMMSEND='));
+        return t.slice(0, send).findLast((c) => c.startsWith('AT+QMMSCFG="sendparam",'));
+      };
+      expect((await finalWithin(s, await urgent('before-swap'), 30_000)).Status).toBe('sent');
+      expect(await sendParamAtLastSend()).toBe('AT+QMMSCFG="sendparam",6,1,0,0,2,4');
+
+      // Another SIM: every AT+QMMSCFG goes in again, the configured sendparam (priority 3) with them.
+      const mark = (await transcript(s.tb)).length;
+      await s.tb.fault({ simSwap: { imsi: '310260000000001', iccid: '8901260000000000001', spn: 'T-Mobile' } });
+      await until(async () => {
+        const after = (await transcript(s.tb)).slice(mark);
+        return after.includes('AT+QMMSCFG="sendparam",6,3,0,0,2,4') ? true : undefined;
+      }, 20_000, 'the configured sendparam applied again');
+      await modemState(s, 'ready');
+      expect((await finalWithin(s, await urgent('after-swap'), 30_000)).Status).toBe('sent');
+      expect(await sendParamAtLastSend()).toBe('AT+QMMSCFG="sendparam",6,1,0,0,2,4');
     });
   });
 

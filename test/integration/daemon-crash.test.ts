@@ -4,6 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type ExpectStatic, type TestContext } from 'vitest';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import type { LogLine, ProcessHandle } from '../../src/harness/testbed.js';
 import {
   prng,
@@ -39,12 +40,12 @@ function pickPoint(rnd: () => number): Point {
 }
 
 const MATCHERS: Record<Exclude<PointKind, 'time'>, (l: LogLine) => boolean> = {
-  sending: (l) => l.msg === 'sending',
+  sending: (l) => l.msg === LOG_EVENTS.sending,
   // One 1 KB block of an AT+QFUPL written in ACK mode.
-  'upload-block': (l) => l.msg === 'tx data' && typeof l.at === 'string' && l.at.startsWith('AT+QFUPL='),
+  'upload-block': (l) => l.msg === LOG_EVENTS.txData && typeof l.at === 'string' && l.at.startsWith('AT+QFUPL='),
   // The module answered OK to AT+QMMSEND: from here on a kill may leave the message `unknown`.
-  'send-accepted': (l) => l.msg === 'rx' && typeof l.at === 'string' && l.at.startsWith('AT+QMMSEND=') && l.line === 'OK',
-  'send-result': (l) => l.msg === 'AT+QMMSEND result',
+  'send-accepted': (l) => l.msg === LOG_EVENTS.rx && typeof l.at === 'string' && l.at.startsWith('AT+QMMSEND=') && l.line === 'OK',
+  'send-result': (l) => l.msg === LOG_EVENTS.sendResultUrc,
 };
 
 /** Resolves when the n-th line matching `pred` from index `from` on has been logged (or the deadline passed). */

@@ -17,6 +17,7 @@ import {
   waitForProps,
   type Stack,
 } from '../helpers/stack.js';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import type { TestbedOptions } from '../../src/harness/testbed.js';
 
 const TO = ['+15550001001'];
@@ -65,7 +66,7 @@ describe.concurrent('mmsd under the faults of DESIGN.md §6', () => {
   it('keeps a message queued while the SIM is missing and sends it once the SIM is inserted', async ({ expect }) => {
     await withStack({ simArgs: ['--no-sim'], config: { modem: { healthIntervalS: 5 } } }, async (s) => {
       const d = s.tb.daemon!;
-      await d.waitFor((l) => l.msg === 'modem status' && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing');
+      await d.waitFor((l) => l.msg === LOG_EVENTS.modemStatus && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing');
       const path = await s.client.sendData({ to: TO, subject: 'no-sim', id: 'nosim-1' }, [text('waits for a SIM')]);
       // §4.1: messages wait, they are not failed: a health poll of the SIM passes while it sits there.
       const polls = countAt(await transcript(s.tb), /^AT\+CPIN\?$/);
@@ -111,7 +112,7 @@ describe.concurrent('mmsd under the faults of DESIGN.md §6', () => {
         paths.push(await s.client.sendData({ to: TO, subject: id, id }, [{ name: 'p.bin', data: pseudoImage(sizes[i], id.length) }]));
       }
       const d = s.tb.daemon!;
-      await d.waitFor((l) => l.msg === 'sending' && l.id === 'pdp-2', 20_000, 'the second message under way');
+      await d.waitFor((l) => l.msg === LOG_EVENTS.sending && l.id === 'pdp-2', 20_000, 'the second message under way');
       const before = (await transcript(s.tb)).length;
       await s.tb.fault({ dropPdp: 1 });
       const finals = await Promise.all(paths.map((p) => finalWithin(s, p, 30_000)));
@@ -341,9 +342,9 @@ describe.concurrent('mmsd under the faults of DESIGN.md §6', () => {
         ['sent', 1],
         ['sent', 1],
       ]);
-      const requeued = d.lines.find((l) => l.msg === 'send result' && l.id === 'hol-a' && l.outcome === 'requeued');
+      const requeued = d.lines.find((l) => l.msg === LOG_EVENTS.sendResult && l.id === 'hol-a' && l.outcome === 'requeued');
       expect(requeued?.reason).toMatch(/no answer within 1000 ms/);
-      const order = d.lines.filter((l) => l.msg === 'sending').map((l) => l.id);
+      const order = d.lines.filter((l) => l.msg === LOG_EVENTS.sending).map((l) => l.id);
       expect(order).toEqual(['hol-a', 'hol-b', 'hol-a']);
       expect(await receivedWithSubject(s.tb, 'hol-a')).toBe(1);
       expect(await receivedWithSubject(s.tb, 'hol-b')).toBe(1);

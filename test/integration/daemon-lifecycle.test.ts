@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { describe, it } from 'vitest';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { MMSD_BIN, Testbed } from '../../src/harness/testbed.js';
 import {
   finalWithin,
@@ -118,12 +119,12 @@ describe.concurrent('the mmsd process', () => {
   it('keeps a message queued across a restart while there is no SIM, and sends it once the SIM is in', async ({ expect }) => {
     await withStack({ simArgs: ['--no-sim'] }, async (s) => {
       const d = s.tb.daemon!;
-      await d.waitFor((l) => l.msg === 'modem status' && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing');
+      await d.waitFor((l) => l.msg === LOG_EVENTS.modemStatus && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing');
       const path = await s.client.sendData({ to: TO, subject: 'survives', id: 'keep-1' }, [{ name: 'a.bin', data: pseudoImage(4096, 3) }]);
       expect((await d.stop('SIGTERM', 10_000)).code).toBe(0);
 
       const again = await s.tb.startDaemon();
-      await again.waitFor((l) => l.msg === 'modem status' && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing again');
+      await again.waitFor((l) => l.msg === LOG_EVENTS.modemStatus && (l.modem as { state: string }).state === 'sim-missing', 15_000, 'sim-missing again');
       const kept = await s.client.show('keep-1');
       expect(kept.Status).toBe('queued');
       expect(kept.Attempts).toBe(0);

@@ -6,6 +6,7 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { syslogPriority } from '../../src/daemon/logger.js';
 import { MMSD_BIN, Testbed } from '../../src/harness/testbed.js';
 import { duplicateKeys } from '../helpers/json-keys.js';
@@ -31,7 +32,7 @@ describe.concurrent('the daemon log', () => {
       await s.tb.fault({ sendResults: [{ err: 766, http: 403 }] });
       const bad = await s.client.sendData({ to: TO, subject: 'log-bad', id: 'log-bad' }, [text('two')]);
       expect((await finalWithin(s, bad)).Status).toBe('failed');
-      for (const id of ['log-ok', 'log-bad']) await d.waitFor((l) => l.msg === 'send result' && l.id === id, 10_000, `send result of ${id}`);
+      for (const id of ['log-ok', 'log-bad']) await d.waitFor((l) => l.msg === LOG_EVENTS.sendResult && l.id === id, 10_000, `send result of ${id}`);
 
       const raw = [...d.raw];
       expect(raw.length).toBe(d.lines.length);
@@ -41,25 +42,25 @@ describe.concurrent('the daemon log', () => {
         expect(line).not.toContain('Error: Error:');
       }
       const lines = raw.map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(lines.find((l) => l.msg === 'send result' && l.id === 'log-bad')).toMatchObject({ code: 766, name: 'Error response of HTTP(S) post' });
+      expect(lines.find((l) => l.msg === LOG_EVENTS.sendResult && l.id === 'log-bad')).toMatchObject({ code: 766, name: 'Error response of HTTP(S) post' });
 
       for (const id of ['log-ok', 'log-bad']) {
         expect(lines.filter((l) => l.msg === 'message queued' && l.id === id)).toHaveLength(1);
         // The story: from the sender's "sending" to its "send result", every line of the parts that
         // send (the AT channel, the driver, the sender) names the message.
-        const from = lines.findIndex((l) => l.msg === 'sending' && l.id === id);
-        const to = lines.findIndex((l) => l.msg === 'send result' && l.id === id);
+        const from = lines.findIndex((l) => l.msg === LOG_EVENTS.sending && l.id === id);
+        const to = lines.findIndex((l) => l.msg === LOG_EVENTS.sendResult && l.id === id);
         expect(from).toBeGreaterThanOrEqual(0);
         expect(to).toBeGreaterThan(from);
         const story = lines.slice(from, to + 1).filter((l) => l.part === 'at' || l.part === 'modem' || l.part === 'sender');
         expect(story.filter((l) => l.id !== id)).toEqual([]);
         const at = story.filter((l) => l.part === 'at');
-        expect(at.some((l) => l.msg === 'tx' && l.at === 'AT+QMMSEND=300')).toBe(true);
-        expect(at.some((l) => l.msg === 'rx' && String(l.line).startsWith('+QMMSEND:'))).toBe(true);
-        expect(at.some((l) => l.msg === 'tx' && String(l.at).startsWith('AT+QFDEL='))).toBe(true);
+        expect(at.some((l) => l.msg === LOG_EVENTS.tx && l.at === 'AT+QMMSEND=300')).toBe(true);
+        expect(at.some((l) => l.msg === LOG_EVENTS.rx && String(l.line).startsWith('+QMMSEND:'))).toBe(true);
+        expect(at.some((l) => l.msg === LOG_EVENTS.tx && String(l.at).startsWith('AT+QFDEL='))).toBe(true);
       }
       // Outside a send the modem side's lines name no message.
-      const first = lines.findIndex((l) => l.msg === 'sending');
+      const first = lines.findIndex((l) => l.msg === LOG_EVENTS.sending);
       expect(lines.slice(0, first).filter((l) => l.part === 'at' && l.id !== undefined)).toEqual([]);
     } finally {
       await s.stop();

@@ -1,6 +1,7 @@
 // mmsd under systemd's notify protocol, for real: NOTIFY_SOCKET points at a datagram socket this
 // test reads; READY=1 with STATUS=, WATCHDOG=1 only while the AT channel answers, STOPPING=1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { Testbed } from '../../src/harness/testbed.js';
 import { NotifySocket, type Datagram } from '../helpers/notify-socket.js';
 import { countAt, startStack, transcript, until } from '../helpers/stack.js';
@@ -94,7 +95,7 @@ describe('stopping while the module sends a message', () => {
       // A client following the message hears its outcome before the daemon leaves the bus.
       expect((await outcome).Status).toBe('sent');
       expect((await exited).code).toBe(0);
-      expect(d.lines.some((l) => l.msg === 'send result' && l.id === 'held-1' && l.outcome === 'sent')).toBe(true);
+      expect(d.lines.some((l) => l.msg === LOG_EVENTS.sendResult && l.id === 'held-1' && l.outcome === 'sent')).toBe(true);
       expect((await s.tb.received()).filter((m) => m.subject === 'held')).toHaveLength(1);
       expect(countAt(await transcript(s.tb), /^AT\+QMMSEND=/)).toBe(1);
     } finally {

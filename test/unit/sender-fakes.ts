@@ -1,19 +1,23 @@
-// Fakes for the sender's unit tests: an in-memory outbox and a scripted modem that record, in
-// one shared trace, every call in the order it was made; plus a clock and sleep that run instantly.
-import { EventEmitter } from 'node:events';
-import type { AttachmentInput, MessageRecord, SendRequest } from '../../src/core/message.js';
+// For the sender's unit tests: the real outbox in memory and a scripted modem that record, in one
+// shared trace, every call in the order it was made; plus a clock and sleep that run instantly.
+import { pino } from 'pino';
+import { TypedEmitter } from '../../src/core/events.js';
+import type { AttachmentInput, MessageRecord, SendRequest, Status } from '../../src/core/message.js';
 import {
   SendNotAcceptedError,
   type Charset,
   type ModemApi,
+  type ModemEvents,
   type ModemStatus,
   type RamSpace,
   type SendParams,
   type SendResult,
 } from '../../src/modem/types.js';
-import { byQueueOrder } from '../../src/outbox/outbox.js';
-import type { MessagePatch, OutboxApi, SubmitResult } from '../../src/outbox/types.js';
+import { ModuleSession } from '../../src/modem/session.js';
+import { Outbox } from '../../src/outbox/outbox.js';
+import type { MessagePatch } from '../../src/outbox/types.js';
 import type { Sleep } from '../../src/sender/sender.js';
+import { MemoryStore } from './outbox-memory.js';
 
 export interface PatchRecord {
   id: string;
@@ -22,142 +26,48 @@ export interface PatchRecord {
   at: number;
 }
 
-export class FakeOutbox extends EventEmitter implements OutboxApi {
-  readonly records = new Map<string, MessageRecord>();
-  readonly data = new Map<string, Buffer[]>();
+/**
+ * The real Outbox over a store in memory, recording in the shared trace every update as it is
+ * asked for (and each patch, for `history`). Its state machine holds: an illegal status change the
+ * sender makes fails here as it would in the daemon.
+ */
+export class TracedOutbox extends Outbox {
+  /** What the outbox keeps, in memory. */
+  readonly memory: MemoryStore;
   readonly patches: PatchRecord[] = [];
-  private seq = 0;
 
   constructor(
     private readonly trace: string[],
-    private readonly clock: () => number,
+    private readonly now: () => number,
   ) {
-    super();
+    const store = new MemoryStore();
+    super({ dir: '(memory)', store, logger: pino({ level: 'silent' }), clock: now, retentionDays: 7 });
+    this.memory = store;
   }
 
-  /** Puts a record in as it would be after a restart (no 'added' event). */
-  seed(rec: Partial<MessageRecord> & { id: string }, data: Buffer[] = []): MessageRecord {
-    const full: MessageRecord = {
-      status: 'queued',
-      to: ['+15550000001'],
-      cc: [],
-      bcc: [],
-      subject: '',
-      attachments: [],
-      options: {},
-      attempts: 0,
-      progress: 0,
-      created: this.clock() + this.seq++,
-      updated: this.clock(),
-      ramFiles: [],
-      sendAccepted: false,
-      ...rec,
-    };
-    this.records.set(full.id, full);
-    this.data.set(full.id, data);
-    return copy(full);
-  }
-
-  submit(req: SendRequest): Promise<SubmitResult> {
-    const id = req.id ?? `msg-${this.seq + 1}`;
-    const known = this.records.get(id);
-    if (known) return Promise.resolve({ record: copy(known), created: false });
-    const rec = this.seed(
-      {
-        id,
-        to: req.to,
-        cc: req.cc,
-        bcc: req.bcc,
-        subject: req.subject,
-        options: req.options,
-        attachments: req.attachments.map((a, i) => ({
-          name: a.name,
-          contentType: a.contentType,
-          size: a.data.length,
-          sha256: '',
-          file: `${id}.${i}`,
-        })),
-      },
-      req.attachments.map((a) => a.data),
-    );
-    this.trace.push(`outbox.submit ${id}`);
-    this.emit('added', rec);
-    return Promise.resolve({ record: rec, created: true });
-  }
-
-  get(id: string): MessageRecord | undefined {
-    const r = this.records.get(id);
-    return r && copy(r);
-  }
-
-  list(): MessageRecord[] {
-    return [...this.records.values()].map(copy);
-  }
-
-  cancel(id: string): Promise<MessageRecord> {
-    const r = this.records.get(id);
-    if (!r) return Promise.reject(new Error('NotFound'));
-    if (r.status !== 'queued' && r.status !== 'retrying') return Promise.reject(new Error('NotCancellable'));
-    r.status = 'cancelled';
-    this.trace.push(`outbox.cancel ${id}`);
-    this.emit('changed', copy(r));
-    return Promise.resolve(copy(r));
-  }
-
-  next(now: number): MessageRecord | undefined {
-    const due = [...this.records.values()]
-      .filter((r) => r.status === 'queued' || (r.status === 'retrying' && (r.notBefore ?? 0) <= now))
-      .sort(byQueueOrder);
-    return due[0] && copy(due[0]);
-  }
-
-  nextDueAt(): number | undefined {
-    const due = [...this.records.values()]
-      .filter((r) => r.status === 'retrying')
-      .map((r) => r.notBefore ?? 0);
-    return due.length ? Math.min(...due) : undefined;
-  }
-
-  update(id: string, patch: MessagePatch, opts?: { durable?: boolean }): Promise<MessageRecord> {
-    const r = this.records.get(id);
-    if (!r) return Promise.reject(new Error(`NotFound ${id}`));
+  override update(id: string, patch: MessagePatch, opts?: { durable?: boolean }): Promise<MessageRecord> {
     const durable = opts?.durable ?? true;
-    this.patches.push({ id, patch: { ...patch }, durable, at: this.clock() });
+    this.patches.push({ id, patch: { ...patch }, durable, at: this.now() });
     this.trace.push(`outbox.update ${JSON.stringify(patch)}${durable ? '' : ' (not durable)'}`);
-    // As the outbox: back to the queue uncounted stamps the time, which orders it behind the others
-    // (on the fake's own time line, where each record's `created` is the clock plus a sequence).
-    if (r.status === 'sending' && patch.status === 'queued') r.requeuedAt = this.clock() + this.seq++;
-    const target = r as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(patch)) {
-      if (v === undefined) delete target[k];
-      else target[k] = Array.isArray(v) ? [...(v as unknown[])] : v;
-    }
-    r.updated = this.clock();
-    const out = copy(r);
-    this.emit('changed', out);
-    return Promise.resolve(copy(r));
+    return super.update(id, patch, opts);
   }
 
-  replaceAttachments(id: string, parts: readonly AttachmentInput[], adjustments: readonly string[]): Promise<MessageRecord> {
-    const r = this.records.get(id);
-    if (!r) return Promise.reject(new Error(`NotFound ${id}`));
-    r.attachments = parts.map((p, i) => ({ name: p.name, contentType: p.contentType, size: p.data.length, sha256: '', file: `${id}.${i}.fit` }));
-    r.adjustments = [...adjustments];
-    this.data.set(id, parts.map((p) => p.data));
+  override replaceAttachments(id: string, parts: readonly AttachmentInput[], adjustments: readonly string[]): Promise<MessageRecord> {
     this.trace.push(`outbox.replaceAttachments ${id} ${JSON.stringify(adjustments)}`);
-    r.updated = this.clock();
-    this.emit('changed', copy(r));
-    return Promise.resolve(copy(r));
+    return super.replaceAttachments(id, parts, adjustments);
   }
 
-  readAttachment(id: string, index: number): Promise<Buffer> {
-    const b = this.data.get(id)?.[index];
-    return b ? Promise.resolve(b) : Promise.reject(new Error(`no attachment ${id}/${index}`));
-  }
-
-  queueLength(): number {
-    return [...this.records.values()].filter((r) => !['sent', 'failed', 'cancelled', 'unknown'].includes(r.status))
-      .length;
+  /**
+   * A message as a restart would find it: submitted, then taken through `statuses` (each a legal
+   * change) with `patch` at the last one; none of it in the trace.
+   */
+  async seed(req: Partial<SendRequest> & { id: string }, statuses: Status[] = [], patch: MessagePatch = {}): Promise<MessageRecord> {
+    await super.submit({ to: ['+15550000001'], cc: [], bcc: [], subject: '', attachments: [], options: {}, ...req });
+    let rec = this.get(req.id)!;
+    for (const [i, status] of statuses.entries()) {
+      rec = await super.update(req.id, { status, ...(i === statuses.length - 1 ? patch : {}) });
+    }
+    return rec;
   }
 
   /** The values a field took, in order, for one message (from the recorded patches). */
@@ -166,16 +76,12 @@ export class FakeOutbox extends EventEmitter implements OutboxApi {
   }
 }
 
-function copy(r: MessageRecord): MessageRecord {
-  return { ...r, ramFiles: [...r.ramFiles], attachments: r.attachments.map((a) => ({ ...a })) };
-}
-
 /** One scripted outcome of `send`: a result, or an error thrown before/after it was accepted. */
 export type SendStep = SendResult | SendNotAcceptedError | Error;
 
 type Hook = (...args: unknown[]) => void | Promise<void>;
 
-export class FakeModem extends EventEmitter implements ModemApi {
+export class FakeModem extends TypedEmitter<ModemEvents> implements ModemApi {
   status: ModemStatus = { state: 'ready', registration: 'home', operator: 'Test', signal: 20 };
   /** Every command, as "op arg arg", in order. */
   readonly calls: string[] = [];
@@ -190,9 +96,22 @@ export class FakeModem extends EventEmitter implements ModemApi {
   /** The RAM drive's size (AT+QFLDS="RAM" answers it, less the files in `ram`). */
   ramTotal = 10_000_000;
   whenReadyWaiting = 0;
+  /** The real session, kept as the driver keeps it (the sendparam and the epoch are read from it). */
+  readonly session = new ModuleSession();
 
-  constructor(private readonly trace: string[]) {
+  constructor(
+    private readonly trace: string[],
+    /** The configured sendparam, which the driver's bring-up puts in force. */
+    private readonly defaults: SendParams,
+  ) {
     super();
+    this.bringUp();
+  }
+
+  /** As the health monitor after a bring-up: every setting in, the configured sendparam in force. */
+  private bringUp(): void {
+    void this.session.writeSendParams(this.defaults, () => Promise.resolve());
+    this.session.mmsApplied(undefined);
   }
 
   setState(state: ModemStatus['state']): void {
@@ -203,6 +122,8 @@ export class FakeModem extends EventEmitter implements ModemApi {
   /** A module restart that the driver announces; `keepRam` models a port that came back. */
   reboot(keepRam = false): void {
     if (!keepRam) this.ram.clear();
+    this.session.reset();
+    this.bringUp();
     this.emit('rebooted');
   }
 
@@ -243,7 +164,7 @@ export class FakeModem extends EventEmitter implements ModemApi {
     await this.call('setCharset', charset);
   }
   async setSendParams(p: SendParams): Promise<void> {
-    await this.call('setSendParams', p);
+    await this.session.writeSendParams(p, () => this.call('setSendParams', p));
   }
   async addRecipient(kind: 'to' | 'cc' | 'bcc', address: string): Promise<void> {
     await this.call('addRecipient', kind, address);

@@ -1,4 +1,4 @@
-// Photos that fit in the send pipeline (DESIGN.md §11): the sender against a fake outbox, a fake
+// Photos that fit in the send pipeline (DESIGN.md §11): the sender against the real outbox in memory, a fake
 // modem and a scripted fitter — when it fits, with which limit, that the record says so before the
 // first upload, that a retry never fits again, and how a message that cannot be fitted ends.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import type { AttachmentInput, SendRequest } from '../../src/core/message.js';
 import { ImageError, ImagePixelLimitError, MessageTooLargeError } from '../../src/media/errors.js';
 import type { SendParams } from '../../src/modem/types.js';
 import { Sender, type FitFunction, type SenderFitting } from '../../src/sender/sender.js';
-import { FakeModem, FakeOutbox, FakeTime, waitFor } from './sender-fakes.js';
+import { FakeModem, FakeTime, TracedOutbox, waitFor } from './sender-fakes.js';
 
 const DEFAULTS: SendParams = { validity: 6, priority: 3, deliveryReport: false, readReport: false, visibility: 2, class: 4 };
 const LIMIT = 10_000;
@@ -42,7 +42,7 @@ function scriptedFit(calls: Array<{ limit: number; parts: AttachmentInput[] }>):
 
 interface Rig {
   trace: string[];
-  outbox: FakeOutbox;
+  outbox: TracedOutbox;
   modem: FakeModem;
   sender: Sender;
   until: (status: string, id?: string) => Promise<void>;
@@ -50,11 +50,12 @@ interface Rig {
 
 let rigs: Rig[] = [];
 
-function rig(fitting: Partial<SenderFitting> & Pick<SenderFitting, 'fit'>): Rig {
+async function rig(fitting: Partial<SenderFitting> & Pick<SenderFitting, 'fit'>): Promise<Rig> {
   const trace: string[] = [];
   const time = new FakeTime();
-  const outbox = new FakeOutbox(trace, time.clock);
-  const modem = new FakeModem(trace);
+  const outbox = new TracedOutbox(trace, time.clock);
+  await outbox.start();
+  const modem = new FakeModem(trace, DEFAULTS);
   const sender = new Sender({
     outbox,
     modem,
@@ -72,13 +73,14 @@ function rig(fitting: Partial<SenderFitting> & Pick<SenderFitting, 'fit'>): Rig 
 
 afterEach(async () => {
   await Promise.all(rigs.map((r) => r.sender.stop()));
+  await Promise.all(rigs.map((r) => r.outbox.stop()));
   rigs = [];
 });
 
 describe('Sender: photos that fit (§11)', () => {
   it('fits a message over its limit once, records it before the first upload, and a resend sends the same bytes; one within it goes as it is', async () => {
     const calls: Array<{ limit: number; parts: AttachmentInput[] }> = [];
-    const { trace, outbox, modem, sender, until } = rig({ fit: scriptedFit(calls) });
+    const { trace, outbox, modem, sender, until } = await rig({ fit: scriptedFit(calls) });
     modem.sendScript.push({ err: 765, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -106,14 +108,14 @@ describe('Sender: photos that fit (§11)', () => {
 
   it("fits to the module's free RAM when it is less than the limit, and says so", async () => {
     const calls: Array<{ limit: number; parts: AttachmentInput[] }> = [];
-    const { outbox, modem, sender, until } = rig({ fit: scriptedFit(calls), limit: () => ({ bytes: 100_000, source: 'mms.maxMessageBytes' }) });
+    const { outbox, modem, sender, until } = await rig({ fit: scriptedFit(calls), limit: () => ({ bytes: 100_000, source: 'mms.maxMessageBytes' }) });
     modem.ramTotal = 8_000;
     sender.start([]);
     await outbox.submit(request({ attachments: [{ name: 'photo.png', contentType: 'image/png', data: Buffer.alloc(120_000, 3) }] }));
     await until('sent');
     expect(calls.map((c) => c.limit)).toEqual([8_000]);
 
-    const tooBig = rig({ fit: () => Promise.reject(new MessageTooLargeError('photo.png: 9 KB even at 320×240 JPEG q40, 1200 bytes over its budget of 5952 bytes', 1200, 'photo.png')), limit: () => ({ bytes: 100_000, source: 'mms.maxMessageBytes' }) });
+    const tooBig = await rig({ fit: () => Promise.reject(new MessageTooLargeError('photo.png: 9 KB even at 320×240 JPEG q40, 1200 bytes over its budget of 5952 bytes', 1200, 'photo.png')), limit: () => ({ bytes: 100_000, source: 'mms.maxMessageBytes' }) });
     tooBig.modem.ramTotal = 8_000;
     tooBig.sender.start([]);
     await tooBig.outbox.submit(request({ attachments: [{ name: 'photo.png', contentType: 'image/png', data: Buffer.alloc(120_000, 3) }] }));
@@ -130,7 +132,7 @@ describe('Sender: photos that fit (§11)', () => {
       [false, undefined, 'media.fit is false'],
     ] as const) {
       const calls: Array<{ limit: number; parts: AttachmentInput[] }> = [];
-      const { outbox, modem, sender, until } = rig({ fit: scriptedFit(calls), enabled });
+      const { outbox, modem, sender, until } = await rig({ fit: scriptedFit(calls), enabled });
       sender.start([]);
       await outbox.submit(request({ options: fitOption === undefined ? {} : { fit: fitOption } }));
       await outbox.submit(request({ id: 'next', attachments: [{ name: 'hi.txt', contentType: 'text/plain', data: Buffer.from('hi') }] }));
@@ -157,7 +159,7 @@ describe('Sender: photos that fit (§11)', () => {
     ['a fitter that died', new Error('image fitting could not start: spawn ENOMEM'), 'FitFailed: image fitting could not start: spawn ENOMEM'],
   ])('fails the message at once, by name, after %s: one fit, no retry, and the next message goes', async (_what, error, name) => {
     let fits = 0;
-    const { outbox, modem, sender, until } = rig({
+    const { outbox, modem, sender, until } = await rig({
       fit: () => {
         fits += 1;
         return Promise.reject(error);

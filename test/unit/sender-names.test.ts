@@ -1,7 +1,7 @@
 // The charset rules the sender applies and the names of its errors (DESIGN.md §6, spec §3.3, §5, §6).
 // (RAM file names are core's attachment names: test/unit/attachment-names.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { isTextPart, subjectCharset, textCharset } from '../../src/sender/charsets.js';
+import { isTextPart, subjectCharset, textCharset } from '../../src/core/charset.js';
 import { sendResultError } from '../../src/sender/sender.js';
 
 describe('charsets', () => {

@@ -7,7 +7,7 @@ import type { SendRequest } from '../../src/core/message.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError, type SendParams } from '../../src/modem/types.js';
 import { attachmentNames } from '../../src/core/names.js';
 import { DEFAULT_BUSY_WAIT_MS, MAX_REQUEUES_IN_ROW, Sender, type ResultEvent, type SenderConfig } from '../../src/sender/sender.js';
-import { FakeModem, FakeOutbox, FakeTime, deferred, waitFor } from './sender-fakes.js';
+import { FakeModem, FakeTime, TracedOutbox, deferred, waitFor } from './sender-fakes.js';
 
 const DEFAULTS: SendParams = {
   validity: 6,
@@ -42,7 +42,7 @@ const [N0, N1] = attachmentNames([{ name: 'note.txt' }, { name: 'photo.jpg' }]) 
 interface Rig {
   trace: string[];
   time: FakeTime;
-  outbox: FakeOutbox;
+  outbox: TracedOutbox;
   modem: FakeModem;
   sender: Sender;
   results: ResultEvent[];
@@ -52,11 +52,12 @@ interface Rig {
 
 let rigs: Rig[] = [];
 
-function rig(config: Partial<SenderConfig> = {}, logger = pino({ level: 'silent' })): Rig {
+async function rig(config: Partial<SenderConfig> = {}, logger = pino({ level: 'silent' })): Promise<Rig> {
   const trace: string[] = [];
   const time = new FakeTime();
-  const outbox = new FakeOutbox(trace, time.clock);
-  const modem = new FakeModem(trace);
+  const outbox = new TracedOutbox(trace, time.clock);
+  await outbox.start();
+  const modem = new FakeModem(trace, DEFAULTS);
   const sender = new Sender({
     outbox,
     modem,
@@ -76,6 +77,7 @@ function rig(config: Partial<SenderConfig> = {}, logger = pino({ level: 'silent'
 
 afterEach(async () => {
   await Promise.all(rigs.map((r) => r.sender.stop()));
+  await Promise.all(rigs.map((r) => r.outbox.stop()));
   rigs = [];
 });
 
@@ -112,7 +114,7 @@ function editSequence(): string[] {
 
 describe('Sender', () => {
   it('sends a 3 TO / 2 CC / 1 BCC message with subject, text and image in the exact §6 sequence', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     sender.start([]);
     await outbox.submit(request());
     await until('sent');
@@ -133,7 +135,7 @@ describe('Sender', () => {
   });
 
   it('journals the RAM names durably before the first upload', async () => {
-    const { outbox, trace, sender, until } = rig();
+    const { outbox, trace, sender, until } = await rig();
     sender.start([]);
     await outbox.submit(request());
     await until('sent');
@@ -145,7 +147,7 @@ describe('Sender', () => {
   });
 
   it('records sendAccepted durably before AT+QMMSEND is written (a crash after it means unknown)', async () => {
-    const { outbox, trace, sender, until } = rig();
+    const { outbox, trace, sender, until } = await rig();
     sender.start([]);
     await outbox.submit(request());
     await until('sent');
@@ -155,7 +157,7 @@ describe('Sender', () => {
   });
 
   it('puts a non-ASCII subject under UTF8 and applies per-message options only when they differ', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     sender.start([]);
     await outbox.submit(request({ subject: '测试 EM05 彩信', options: { priority: 1, deliveryReport: true, timeout: 120 } }));
     await until('sent');
@@ -174,7 +176,7 @@ describe('Sender', () => {
   });
 
   it('resends at once after one 765, without re-activating the context', async () => {
-    const { outbox, modem, sender, until, time } = rig();
+    const { outbox, modem, sender, until, time } = await rig();
     modem.sendScript.push({ err: 765, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -186,7 +188,7 @@ describe('Sender', () => {
   });
 
   it('re-activates the PDP context after two failed sends, then sends again', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push({ err: 765, httpStatus: 0 }, { err: 765, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -205,7 +207,7 @@ describe('Sender', () => {
     [{ err: 757, httpStatus: 0 }, 'Recipient address full'],
     [{ err: 0, httpStatus: 404 }, 'HTTP 404 Not found'],
   ])('fails at once on a permanent error, without resending: %j', async (result, name) => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push(result);
     sender.start([]);
     await outbox.submit(request());
@@ -235,7 +237,7 @@ describe('Sender', () => {
     [{ err: 766, httpStatus: 504 }, 'Error response of HTTP(S) post'],
     [{ err: 790, httpStatus: 0 }, 'Error 790'],
   ])('makes the message unknown after a result that leaves open whether the MMSC has it: %j', async (result, name) => {
-    const r = rig();
+    const r = await rig();
     const { outbox, modem } = r;
     modem.sendScript.push(result);
     await endsUnknownAndStays(r);
@@ -248,7 +250,7 @@ describe('Sender', () => {
   });
 
   it('with resendAmbiguous, retries such a result like any failure', async () => {
-    const { outbox, modem, sender, until } = rig({ resendAmbiguous: true });
+    const { outbox, modem, sender, until } = await rig({ resendAmbiguous: true });
     modem.sendScript.push({ err: 775, httpStatus: 0 }, { err: 769, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -263,7 +265,7 @@ describe('Sender', () => {
     ['an edit command answered with 775', new CmeError('AT+QMMSEDIT=1,1,1,"+15550000001"', 775)],
     ['HTTP 500 with err 0', { err: 0, httpStatus: 500 }],
   ])('retries %s: nothing reached the MMSC, or it answered', async (_what, failure) => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     if (failure instanceof CmeError) {
       modem.hooks.addRecipient = () => {
         if (modem.count('addRecipient') === 1) throw failure;
@@ -278,7 +280,7 @@ describe('Sender', () => {
   });
 
   it('waits after 764 (refused or as a result) and retries without counting an attempt', async () => {
-    const { outbox, modem, sender, until, time } = rig();
+    const { outbox, modem, sender, until, time } = await rig();
     modem.sendScript.push(new SendNotAcceptedError('busy', 764), { err: 764, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -290,7 +292,7 @@ describe('Sender', () => {
   });
 
   it('does not write AT+QMMSEND when the context dropped while the message was prepared', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     // +QIURC "pdpdeact" during the last edit: the driver leaves `ready` for `registered`.
     let dropped = false;
     modem.hooks.addAttachment = () => {
@@ -310,7 +312,7 @@ describe('Sender', () => {
   });
 
   it('puts the message back to the queue when AT+QMMSEND is refused without a code', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push(new SendNotAcceptedError('AT+QMMSEND refused: ERROR'));
     sender.start([]);
     await outbox.submit(request());
@@ -321,7 +323,7 @@ describe('Sender', () => {
   });
 
   it('fails at once when AT+QMMSEND is refused with a permanent code, naming it', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push(new SendNotAcceptedError('AT+QMMSEND refused: error 753', 753));
     sender.start([]);
     await outbox.submit(request());
@@ -331,7 +333,7 @@ describe('Sender', () => {
   });
 
   it('re-uploads the attachments once after 763, then follows the ladder', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push({ err: 763, httpStatus: 0 }, { err: 763, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -344,7 +346,7 @@ describe('Sender', () => {
   });
 
   it('backs off 30 s, 2 min, 10 min, 10 min, then fails with the last error after maxAttempts', async () => {
-    const { outbox, modem, sender, until } = rig({ maxAttempts: 7 });
+    const { outbox, modem, sender, until } = await rig({ maxAttempts: 7 });
     for (let i = 0; i < 6; i++) modem.sendScript.push({ err: 765, httpStatus: 0 });
     modem.sendScript.push({ err: 771, httpStatus: 0 });
     sender.start([]);
@@ -364,7 +366,7 @@ describe('Sender', () => {
   });
 
   it('marks a send whose result never came unknown, and never sends it again', async () => {
-    const r = rig();
+    const r = await rig();
     const { outbox, modem } = r;
     modem.sendScript.push(new SendOutcomeUnknownError('no +QMMSEND within 310 s'));
     await endsUnknownAndStays(r);
@@ -375,7 +377,7 @@ describe('Sender', () => {
   });
 
   it('puts a message back to the queue when the port is lost mid-upload, and sends it later', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     let failed = false;
     modem.hooks.uploadFile = (name) => {
       if (failed || name !== N1) return;
@@ -397,7 +399,7 @@ describe('Sender', () => {
   });
 
   it('reuses the files already in RAM when resending after a failure (no second upload)', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push({ err: 765, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -409,7 +411,7 @@ describe('Sender', () => {
   });
 
   it('does not trust files in RAM after a rebooted event', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push({ err: 765, httpStatus: 0 });
     modem.hooks.result = () => {
       if (modem.count('send') === 1) modem.reboot(true); // port came back: RAM suspect
@@ -423,7 +425,7 @@ describe('Sender', () => {
   });
 
   it('goes back to the queue when the module restarts mid-edit instead of sending a half-edited message', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     let rebooted = false;
     modem.hooks.addRecipient = () => {
       if (rebooted) return;
@@ -440,7 +442,7 @@ describe('Sender', () => {
   });
 
   it('uploads again after a checksum mismatch, and requeues after the third', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     let bad = 2;
     modem.hooks.uploadFile = (name) => {
       if (name === N0 && bad > 0) {
@@ -455,7 +457,7 @@ describe('Sender', () => {
     expect(modem.count(`uploadFile ${N0}`)).toBe(3);
     expect(outbox.history('m1', 'status')).toEqual(['sending', 'sent']);
 
-    const r2 = rig();
+    const r2 = await rig();
     r2.modem.hooks.uploadFile = (name) => {
       if (name === N0 && r2.modem.count(`uploadFile ${N0}`) <= 3) {
         throw new ChecksumError('AT+QFUPL', { size: 3, checksum: 1 }, { size: 3, checksum: 2 });
@@ -468,7 +470,7 @@ describe('Sender', () => {
   });
 
   it('classifies a spec code answered to an edit command like a send result', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.hooks.addRecipient = () => {
       throw new CmeError('AT+QMMSEDIT=1,1', 757);
     };
@@ -480,7 +482,7 @@ describe('Sender', () => {
   });
 
   it('waits without any modem call while the modem is not ready, then sends', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.setState('sim-missing');
     sender.start([]);
     await outbox.submit(request());
@@ -494,7 +496,7 @@ describe('Sender', () => {
   });
 
   it('parks a message as retrying when the modem stops being ready between tries', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push({ err: 768, httpStatus: 0 });
     modem.hooks.result = () => {
       if (modem.count('send') === 1) modem.setState('searching');
@@ -510,9 +512,9 @@ describe('Sender', () => {
   });
 
   it('deletes exactly the leftover RAM files at start once the modem is ready', async () => {
-    const { outbox, modem, sender } = rig();
-    outbox.seed({ id: 'old', status: 'sent', ramFiles: ['old_0_a.jpg', 'old_1_b.txt'] });
-    outbox.seed({ id: 'other', status: 'sent', ramFiles: [] });
+    const { outbox, modem, sender } = await rig();
+    await outbox.seed({ id: 'old' }, ['sending', 'sent'], { ramFiles: ['old_0_a.jpg', 'old_1_b.txt'] });
+    await outbox.seed({ id: 'other' }, ['sending', 'sent']);
     modem.ram.set('old_0_a.jpg', 10).set('old_1_b.txt', 5).set('keep_me', 1);
     modem.setState('initializing');
     sender.start(['old_0_a.jpg', 'old_1_b.txt']);
@@ -525,7 +527,7 @@ describe('Sender', () => {
   });
 
   it('puts the message back to the queue when stopped during an upload', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     const gate = deferred();
     let entered = false;
     modem.hooks.uploadFile = async () => {
@@ -549,7 +551,7 @@ describe('Sender', () => {
   });
 
   it('waits for the result when stopped after AT+QMMSEND was accepted', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     const gate = deferred();
     let accepted = false;
     modem.hooks.result = async () => {
@@ -567,7 +569,7 @@ describe('Sender', () => {
   });
 
   it('never picks a cancelled message, and deletes the RAM files of one cancelled while retrying', async () => {
-    const { outbox, modem, sender, until, time } = rig();
+    const { outbox, modem, sender, until, time } = await rig();
     await outbox.submit(request({ id: 'gone' }));
     await outbox.cancel('gone');
     for (let i = 0; i < 3; i++) modem.sendScript.push({ err: 765, httpStatus: 0 });
@@ -584,7 +586,7 @@ describe('Sender', () => {
   });
 
   it('reports upload progress without fsync, throttled, ending at 1', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.blockSize = 256;
     sender.start([]);
     await outbox.submit(request({ attachments: [{ name: 'big.bin', contentType: 'application/octet-stream', data: Buffer.alloc(100_000) }] }));
@@ -599,7 +601,7 @@ describe('Sender', () => {
   });
 
   it('emits attempt and result events with the outcome of each try', async () => {
-    const { outbox, modem, sender, until, results } = rig();
+    const { outbox, modem, sender, until, results } = await rig();
     const attempts: number[] = [];
     sender.on('attempt', (a) => attempts.push(a.attempt));
     modem.sendScript.push({ err: 765, httpStatus: 0 });
@@ -633,7 +635,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
     [420, 'No space'],
     [423, 'File too large'],
   ])('fails the message at once as MessageTooLarge after %i %s, naming the sizes', async (code, name) => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     failPhotoUpload(modem, code);
     sender.start([]);
     await outbox.submit(request());
@@ -652,7 +654,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
     [400, 'Invalid input value'],
     [425, 'Invalid parameter'],
   ])('fails the message at once after %i %s', async (code, name) => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     failPhotoUpload(modem, code);
     sender.start([]);
     await outbox.submit(request());
@@ -667,7 +669,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
     [409, 'Fail to write the file'],
     [426, 'File already opened'],
   ])('counts %i %s as a failed attempt: sent again at once, failed after maxAttempts', async (code, name) => {
-    const once = rig();
+    const once = await rig();
     failPhotoUpload(once.modem, code, 1);
     once.sender.start([]);
     await once.outbox.submit(request());
@@ -678,7 +680,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
       ['sent', undefined],
     ]);
 
-    const always = rig({ maxAttempts: 3 });
+    const always = await rig({ maxAttempts: 3 });
     failPhotoUpload(always.modem, code);
     always.sender.start([]);
     await always.outbox.submit(request());
@@ -688,7 +690,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
   });
 
   it('deletes the file and uploads again, once, after 407 File already existed', async () => {
-    const once = rig();
+    const once = await rig();
     failPhotoUpload(once.modem, 407, 1);
     once.sender.start([]);
     await once.outbox.submit(request());
@@ -698,7 +700,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
     expect(once.outbox.get('m1')).toMatchObject({ attempts: 1 });
 
     // Met again after the delete: a failed attempt like any other.
-    const twice = rig({ maxAttempts: 1 });
+    const twice = await rig({ maxAttempts: 1 });
     failPhotoUpload(twice.modem, 407);
     twice.sender.start([]);
     await twice.outbox.submit(request());
@@ -708,7 +710,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
   });
 
   it('fails a message the RAM cannot hold without uploading it, and sends the next one', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.ramTotal = 4000;
     sender.start([]);
     await outbox.submit(request());
@@ -724,7 +726,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
   });
 
   it('deletes files no message journalled when they take the room the message needs', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.ram.set('stray.bin', modem.ramTotal - 1000);
     sender.start([]);
     await outbox.submit(request());
@@ -734,7 +736,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
   });
 
   it('reads the RAM space once per try that uploads, and uploads anyway when the module cannot tell', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     modem.sendScript.push({ err: 765, httpStatus: 0 });
     sender.start([]);
     await outbox.submit(request());
@@ -742,7 +744,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
     expect(modem.count('send')).toBe(2);
     expect(modem.count('ramSpace')).toBe(1); // the resend reuses the files in RAM
 
-    const mute = rig();
+    const mute = await rig();
     mute.modem.hooks.ramSpace = () => {
       throw new AtErrorResult('AT+QFLDS="RAM"');
     };
@@ -755,7 +757,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
   it('warns once at start when mms.maxMessageBytes is more than the module RAM holds', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
-    const { modem, sender, time, outbox, until } = rig({ maxMessageBytes: 3_000_000 }, logger);
+    const { modem, sender, time, outbox, until } = await rig({ maxMessageBytes: 3_000_000 }, logger);
     modem.ramTotal = 2 * 1024 * 1024;
     sender.start([]);
     await waitFor(() => time.idle, 'the sender to go idle');
@@ -769,7 +771,7 @@ describe('Sender: errors of the FILE commands (DESIGN.md §14)', () => {
 
 describe('Sender: no message holds up the others (DESIGN.md §14)', () => {
   it('sends the message behind one that went back to the queue uncounted first', async () => {
-    const { outbox, modem, sender, until, results } = rig();
+    const { outbox, modem, sender, until, results } = await rig();
     let failed = false;
     modem.hooks.uploadFile = (name) => {
       if (failed || name !== N1) return;
@@ -793,7 +795,7 @@ describe('Sender: no message holds up the others (DESIGN.md §14)', () => {
   });
 
   it('names the command of a return to the queue without its arguments (they carry the message)', async () => {
-    const { outbox, modem, sender, until } = rig();
+    const { outbox, modem, sender, until } = await rig();
     let failed = false;
     modem.hooks.addRecipient = () => {
       if (failed) return;
@@ -807,7 +809,7 @@ describe('Sender: no message holds up the others (DESIGN.md §14)', () => {
   });
 
   it('counts every tenth return to the queue in a row as a failed attempt, and fails after maxAttempts', async () => {
-    const { outbox, modem, sender, until, results } = rig({ maxAttempts: 2 });
+    const { outbox, modem, sender, until, results } = await rig({ maxAttempts: 2 });
     modem.hooks.uploadFile = (name) => {
       if (name === N1) throw new CmeError('AT+QFUPL', 3);
     };

@@ -1,10 +1,16 @@
-// Which charset must be in force (AT+QMMSCFG="character") when the subject or a text part is
-// edited: the module stores it with the item (spec §2.2, §3.3; DESIGN.md §6).
-import type { Charset } from '../modem/types.js';
+// The module's charsets (AT+QMMSCFG="character", spec §2.1) and the rules that pick one for a
+// subject or a text part, and the printable-ASCII rule for text that goes on the AT line as is
+// (DESIGN.md §6 "Charsets"). The driver (quoting, subject encoding) and the sender (which charset
+// an edit step needs) both read them here.
 
-/** DESIGN.md §6: printable ASCII without `"` or `;` may go as is under "ASCII". */
+export type Charset = 'ASCII' | 'UTF8' | 'UCS2' | 'GBK';
+
+/** Printable ASCII without `"` and `;` (a `;` would start a second command on the line). */
+const PLAIN = /^[\x20-\x21\x23-\x3a\x3c-\x7e]*$/;
+
+/** DESIGN.md §6: printable ASCII without `"` or `;`, which may go between quotes as is (under "ASCII"). */
 export function isPlainAscii(s: string): boolean {
-  return /^[\x20-\x7e]*$/.test(s) && !/[";]/.test(s);
+  return PLAIN.test(s);
 }
 
 /** The subject's charset: "ASCII" when plain, else the configured one (UTF8 if that is ASCII). */

@@ -1,0 +1,24 @@
+// The log messages other programs key on: the crash test's kill points, the benchmarks, the test
+// harness, an operator's log filter. The code logs with these constants and the tests read them, so
+// renaming one is a change here, seen by both (DESIGN.md §9: pino JSON, one event per line).
+
+export const LOG_EVENTS = {
+  /** at: a command line written (`at`: the command). */
+  tx: 'tx',
+  /** at: a block of a data-mode payload written (`at`: its command, `bytes`). */
+  txData: 'tx data',
+  /** at: a line received (`at`: the command in flight, `line`). */
+  rx: 'rx',
+  /** modem: the +QMMSEND result of an accepted send (`err`, `httpStatus`). */
+  sendResultUrc: 'AT+QMMSEND result',
+  /** sender: a try of a message begins (`id`, `attempt`). */
+  sending: 'sending',
+  /** sender: what became of a try (`id`, `attempt`, `outcome`, `status`, `code` …). */
+  sendResult: 'send result',
+  /** daemon: the modem's status changed (`modem`: the ModemStatus). */
+  modemStatus: 'modem status',
+  /** daemon: the parts are up (systemd READY=1; `status`). */
+  ready: 'ready',
+} as const;
+
+export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];
