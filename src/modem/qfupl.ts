@@ -4,10 +4,11 @@
 // channel runs (DESIGN.md §1: the channel knows no vendor).
 //
 // A window of blocks may be in flight (issue 19): up to `window` blocks are written before their
-// "A"s are awaited, as fwupd's Quectel DFOTA updater writes 2,048 bytes and then reads two "A"s.
-// Each "A" lets one more block go. The size and checksum the module reports stay the only proof
-// that every byte arrived: a lost "A" costs nothing once the window holds more than one block, and
-// a module whose buffer overflowed reports a short file or an error.
+// "A"s are awaited, as fwupd's Quectel DFOTA updater (plugins/modem-manager/fu-dfota-updater.c)
+// writes 2,048 bytes and then reads two "A"s. Each "A" lets one more block go. The size and
+// checksum the module reports stay the only proof that every byte arrived: a lost "A" takes one
+// place of the window (with none left, the upload times out), and a module whose receive buffer
+// overflowed answers an error or a short file.
 import { checksum16 } from '../at/checksum.js';
 import { AtError, ChecksumError } from '../at/errors.js';
 import type { AtCommander, AtResponse, CommandOptions, DataModeProtocol, DataModeSession } from '../at/types.js';
