@@ -9,12 +9,13 @@ import { parseArgs } from 'node:util';
 import { VERSION } from '../daemon/version.js';
 import { measureCarrierDatabase } from './carrier.js';
 import { fitRows, measureFit } from './fit.js';
+import { footprintRows, measureFootprint } from './footprint.js';
 import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
 import { measureThroughput } from './throughput.js';
 import { measureWire, type Link } from './wire.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue', 'carrier', 'fit'] as const;
+const ALL = ['wire', 'throughput', 'footprint', 'idle', 'startup', 'queue', 'carrier', 'fit'] as const;
 
 function machine(): Record<string, unknown> {
   return {
@@ -96,6 +97,12 @@ async function main(): Promise<void> {
     rows.push(['  sim send delay', `${t.simSendDelayMs} ms`, 'the virtual modem\'s radio time per AT+QMMSEND (mmsd-sim --send-delay-ms); the MMSC answers at once']);
     rows.push(['RSS start / after / peak', `${(t.rssStartKb / 1024).toFixed(1)} / ${(t.batches[0].rssAfterKb / 1024).toFixed(1)} / ${(t.rssPeakBeforeSnapshotKb / 1024).toFixed(1)} MiB`, `after batch 1 of ${messages}; peak = VmHWM before any heap snapshot${t.nodeArgs.length ? `; daemon run with ${t.nodeArgs.join(' ')}` : ''}`]);
     rows.push(['heap growth (2nd batch)', `${t.heapGrowthKb} KiB`, `${t.heapGrowthPerMessageBytes} B per message (live heap after GC: ${t.heapAfterFirstKb} → ${t.heapAfterSecondKb} KiB); finished messages stay in memory for outbox.retentionDays`]);
+  }
+  if (only.has('footprint')) {
+    step(`footprint with the unit's node options: idle, 2 × ${messages} messages, ListMessages over ${queued} finished`);
+    const f = await measureFootprint(messages, queued);
+    out.footprint = f;
+    rows.push(...footprintRows(f));
   }
   if (only.has('idle')) {
     step(`idle for ${idleSeconds} s`);
