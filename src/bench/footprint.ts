@@ -51,6 +51,8 @@ export interface FootprintResult {
   peakMiB: number;
   throughput: [number, number];
   list: { finished: number; idleMiB: number; peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
+  /** The same list through ListMessagesPage, 200 at a time, first (from the same idle daemon). */
+  paged: { peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
 }
 
 /** RSS of `node` doing nothing, with the same options. */
@@ -140,15 +142,19 @@ export async function measureFootprint(messages = 1000, finished = 10_000, nodeO
     } finally {
       await tb.stop();
     }
-    const list = await listFinished(finished, daemonNodeArgs, env);
-    return { nodeOptions, nodeAlone: alone, idle, afterFirst, settledAfterFirstMiB, afterSecond, peakMiB, throughput, list };
+    const lists = await listFinished(finished, daemonNodeArgs, env);
+    return { nodeOptions, nodeAlone: alone, idle, afterFirst, settledAfterFirstMiB, afterSecond, peakMiB, throughput, ...lists };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 /** `finished` sent messages in the spool; one ListMessages call; the daemon's peak RSS over it. */
-async function listFinished(finished: number, daemonNodeArgs: string[], env: Record<string, string>): Promise<FootprintResult['list']> {
+async function listFinished(
+  finished: number,
+  daemonNodeArgs: string[],
+  env: Record<string, string>,
+): Promise<Pick<FootprintResult, 'list' | 'paged'>> {
   const tb = await Testbed.start({ dbus: true, daemon: false, logLevel: 'info', daemonNodeArgs, env });
   try {
     writeSpool(tb.stateDir, finished, 'sent');
@@ -157,15 +163,21 @@ async function listFinished(finished: number, daemonNodeArgs: string[], env: Rec
     await tb.modemReady();
     await sleep(3000);
     const idleMiB = round(procStatus(d.pid).rssKb / 1024, 1);
-    resetPeak(d.pid);
     const client = await MmsClient.connect('session', tb.bus!.address);
     try {
-      const t0 = performance.now();
-      const entries = await client.list();
-      const ms = round(performance.now() - t0, 0);
-      const peak = procStatus(d.pid).hwmKb / 1024;
-      await sleep(3000);
-      return { finished, idleMiB, peakDeltaMiB: round(peak - idleMiB, 1), afterMiB: round(procStatus(d.pid).rssKb / 1024, 1), ms, replyEntries: entries.length };
+      const measure = async (list: () => Promise<unknown[]>): Promise<FootprintResult['paged']> => {
+        const from = procStatus(d.pid).rssKb / 1024;
+        resetPeak(d.pid);
+        const t0 = performance.now();
+        const entries = await list();
+        const ms = round(performance.now() - t0, 0);
+        const peak = procStatus(d.pid).hwmKb / 1024;
+        await sleep(3000);
+        return { peakDeltaMiB: round(peak - from, 1), afterMiB: round(procStatus(d.pid).rssKb / 1024, 1), ms, replyEntries: entries.length };
+      };
+      const paged = await measure(() => client.listPaged(200));
+      const whole = await measure(() => client.list());
+      return { list: { finished, idleMiB, ...whole }, paged };
     } finally {
       client.close();
     }
@@ -183,7 +195,8 @@ export function footprintRows(f: FootprintResult): [string, string, string][] {
     ['RSS idle', `${f.idle.rssMiB} MiB`, `target ≤ 56; daemon's own share ${round(f.idle.rssMiB - f.nodeAlone.rssMiB, 1)} (anonymous +${round(f.idle.anonMiB - f.nodeAlone.anonMiB, 1)}); ${split(f.idle)}`],
     ['RSS after 1,000 messages', `${f.afterFirst.rssMiB} MiB`, `target ≤ 64 (steady: ${f.settledAfterFirstMiB} MiB 3 s after the batch); ${split(f.afterFirst)}`],
     ['RSS after 1,000 more', `${f.afterSecond.rssMiB} MiB`, `target: no growth (${round(f.afterSecond.rssMiB - f.afterFirst.rssMiB, 1)} MiB; live heap ${round(f.afterSecond.heapUsed[1] - f.afterFirst.heapUsed[1], 2)} MiB); peak ${f.peakMiB} MiB; ${f.throughput.join(' / ')} msg/s`],
-    [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `target ≤ +10; idle ${f.list.idleMiB} MiB, ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
+    [`ListMessagesPage × ${Math.ceil(f.paged.replyEntries / 200)}, ${f.list.finished} finished`, `+${f.paged.peakDeltaMiB} MiB peak`, `target ≤ +10; 200 per page; idle ${f.list.idleMiB} MiB, ${f.paged.afterMiB} MiB 3 s after; ${f.paged.ms} ms for ${f.paged.replyEntries} entries`],
+    [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `one reply, measured after the pages; ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
   ];
 }
 
