@@ -287,6 +287,9 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         w.writeStarted = true;
         await this.send(cmd, bytes);
       }
+      // A token that came between two waits (several blocks in flight) ends this one at once.
+      const held = parked && wait.until === 'token' && !w.settled ? this.transfer?.takeToken() : undefined;
+      if (held !== undefined) this.settle(w, { kind: 'token', token: held });
       if (!w.settled) w.timer = setTimeout(() => this.onTimeout(w, timeoutMs), timeoutMs);
     } catch (err) {
       if (!w.settled) this.settle(w, err instanceof Error ? err : new ClosedError(cmd, String(err)));
@@ -427,8 +430,10 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
         if (w) this.onConnect(w, line.trim());
         return;
       case 'token':
-        // A token the wait is not for (an ACK before the final result) is dropped.
+        // A token the wait is not for (an ACK before the final result) is dropped; one that comes
+        // between two waits is kept for the next wait for a token (several blocks in flight).
         if (w?.phase === 'data' && w.until === 'token') this.settle(w, { kind: 'token', token: c.token });
+        else if (w?.parked) this.transfer?.holdToken(c.token);
         return;
       case 'ok':
         if (!w || (w.phase === 'resync' && !w.sawInfo)) return this.stray(line);

@@ -15,6 +15,8 @@ export class Transfer<R = unknown> {
   /** All raw bytes, come before the protocol asked for them. */
   private rawHeld: Buffer | undefined;
   private rawHandedOut = false;
+  /** Tokens that came between two waits (several blocks in flight), oldest first, for the next waits. */
+  private heldTokens: string[] = [];
 
   constructor(
     readonly protocol: DataModeProtocol<R>,
@@ -72,6 +74,16 @@ export class Transfer<R = unknown> {
     this.rawHeld = undefined;
     if (d) this.rawHandedOut = true;
     return d;
+  }
+
+  /** Keeps a token that came while no wait was armed for one. */
+  holdToken(token: string): void {
+    this.heldTokens.push(token);
+  }
+
+  /** The oldest token held, handed out once. */
+  takeToken(): string | undefined {
+    return this.heldTokens.shift();
   }
 
   /** The raw bytes went straight to a protocol waiting for them. */

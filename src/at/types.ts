@@ -93,8 +93,9 @@ export interface DataModeSession {
   /** The channel's logger, for the protocol's own messages (never data). */
   readonly log: Logger;
   /**
-   * Writes `data` (never logged) and waits: 'token' — for one of the protocol's tokens, or the final
-   * result; 'final' — for the final result only (tokens are dropped).
+   * Writes `data` (never logged) and waits: 'token' — for one of the protocol's tokens (at once
+   * when one came since the last wait: several blocks may be in flight), or the final result;
+   * 'final' — for the final result only (tokens are dropped).
    */
   send(data: Buffer, until: 'token' | 'final'): Promise<DataModeReply>;
   /**

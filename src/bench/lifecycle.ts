@@ -127,7 +127,7 @@ export async function measureQueueScale(messages = 10_000): Promise<QueueScaleRe
 }
 
 /** The spool as Outbox.submit leaves it: attachments/<id>/<i>, then messages/<id>.json. */
-export function writeSpool(stateDir: string, n: number): void {
+export function writeSpool(stateDir: string, n: number, status: 'queued' | 'sent' = 'queued'): void {
   const messagesDir = join(stateDir, 'messages');
   const attachmentsDir = join(stateDir, 'attachments');
   mkdirSync(messagesDir, { recursive: true });
@@ -141,11 +141,11 @@ export function writeSpool(stateDir: string, n: number): void {
     writeFileSync(join(attachmentsDir, id, '0'), data);
     const record: MessageRecord = {
       id,
-      status: 'queued',
+      status,
       to: ['+15551234567'],
       cc: [],
       bcc: [],
-      subject: `queued ${i}`,
+      subject: `${status} ${i}`,
       attachments: [{ name: 'part.bin', contentType: 'application/octet-stream', size: data.length, sha256, file: `attachments/${id}/0` }],
       options: {},
       attempts: 0,

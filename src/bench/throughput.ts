@@ -93,7 +93,7 @@ export async function measureThroughput(
   }
 }
 
-async function runBatch(
+export async function runBatch(
   tb: Testbed,
   client: MmsClient,
   watcher: StatusWatcher,

@@ -20,6 +20,8 @@ export type Link = 'pty' | 'tcp';
 export interface WireResult {
   baud: number;
   link: Link;
+  /** modem.uploadWindow the daemon ran with, and the floor's bare client used. */
+  window: number;
   attachmentBytes: number;
   /** Submission (D-Bus call made) to Status `sent` seen on D-Bus, ms. */
   totalMs: number;
@@ -81,11 +83,11 @@ export function minimumRoundTrips(m: { addresses: number; subject: boolean; file
 /** Messages measured at the daemon's default log level; the median is reported. */
 const INFO_MESSAGES = 3;
 
-export async function measureWire(baud: number, link: Link = 'pty', attachmentBytes = 100 * 1024): Promise<WireResult> {
-  const ratiosInfo = await ratiosAtInfo(baud, link, attachmentBytes);
+export async function measureWire(baud: number, link: Link = 'pty', window = 1, attachmentBytes = 100 * 1024): Promise<WireResult> {
+  const ratiosInfo = await ratiosAtInfo(baud, link, window, attachmentBytes);
   const sorted = [...ratiosInfo].sort((a, b) => a - b);
-  const detail = await measureWithPhases(baud, link, attachmentBytes);
-  return { ...detail, ratiosInfo, ratioInfo: sorted[Math.floor(sorted.length / 2)] };
+  const detail = await measureWithPhases(baud, link, window, attachmentBytes);
+  return { ...detail, window, ratiosInfo, ratioInfo: sorted[Math.floor(sorted.length / 2)] };
 }
 
 /**
@@ -93,8 +95,14 @@ export async function measureWire(baud: number, link: Link = 'pty', attachmentBy
  * send (mmsd-sim's --send-delay-ms, 50 ms by default) is neither the line's nor the daemon's: 0
  * here, as for throughput ("0 ms MMSC").
  */
-function startBed(baud: number, link: Link, logLevel: 'info' | 'debug'): Promise<Testbed> {
-  return Testbed.start({ dbus: true, tcp: link === 'tcp', simArgs: ['--baud', String(baud), '--send-delay-ms', '0'], logLevel });
+function startBed(baud: number, link: Link, window: number, logLevel: 'info' | 'debug'): Promise<Testbed> {
+  return Testbed.start({
+    dbus: true,
+    tcp: link === 'tcp',
+    simArgs: ['--baud', String(baud), '--send-delay-ms', '0'],
+    config: { modem: { uploadWindow: window } },
+    logLevel,
+  });
 }
 
 /**
@@ -121,8 +129,8 @@ async function sendFile(
 }
 
 /** Submission to `sent` over the wire time of what crossed the line, per message, at log level info. */
-async function ratiosAtInfo(baud: number, link: Link, attachmentBytes: number): Promise<number[]> {
-  const tb = await startBed(baud, link, 'info');
+async function ratiosAtInfo(baud: number, link: Link, window: number, attachmentBytes: number): Promise<number[]> {
+  const tb = await startBed(baud, link, window, 'info');
   try {
     await tb.modemReady();
     const watcher = await StatusWatcher.connect(tb.bus!.address);
@@ -155,11 +163,11 @@ async function ratiosAtInfo(baud: number, link: Link, attachmentBytes: number): 
 }
 
 /** One message with the daemon at debug: the ratio, where the time went, the AT round trips, the floor. */
-async function measureWithPhases(baud: number, link: Link, attachmentBytes: number): Promise<Omit<WireResult, 'ratiosInfo' | 'ratioInfo'>> {
-  const tb = await startBed(baud, link, 'debug');
+async function measureWithPhases(baud: number, link: Link, window: number, attachmentBytes: number): Promise<Omit<WireResult, 'ratiosInfo' | 'ratioInfo' | 'window'>> {
+  const tb = await startBed(baud, link, window, 'debug');
   try {
     await tb.modemReady();
-    const floor = await floorUpload(tb, attachmentBytes, baud);
+    const floor = await floorUpload(tb, attachmentBytes, baud, window);
     const watcher = await StatusWatcher.connect(tb.bus!.address);
     const client = await MmsClient.connect('session', tb.bus!.address);
     try {
@@ -245,10 +253,11 @@ async function measureWithPhases(baud: number, link: Link, attachmentBytes: numb
 }
 
 /**
- * The same upload by the simplest possible host (command, 1024-byte blocks, wait for each "A",
- * final answer) on the same line, with the daemon stopped: what the testbed itself costs.
+ * The same upload by the simplest possible host (command, 1024-byte blocks, `window` of them in
+ * flight, an "A" lets the next go, final answer) on the same line, with the daemon stopped: what
+ * the testbed itself costs.
  */
-async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ ms: number; wireMs: number }> {
+async function floorUpload(tb: Testbed, size: number, baud: number, window = 1): Promise<{ ms: number; wireMs: number }> {
   await tb.daemon!.stop();
   // The daemon's own transport (serial through the binding, or TCP), without the daemon.
   const port = createTransport(tb.simInfo.port, 115200);
@@ -286,17 +295,14 @@ async function floorUpload(tb: Testbed, size: number, baud: number): Promise<{ m
     const cmd = `AT+QFUPL="RAM:floor.bin",${size},60,1\r`;
     await write(cmd);
     await expect((s) => s.includes('CONNECT'));
-    let acks = 0;
-    for (let sent = 0; sent < size; sent += 1024) {
-      const block = data.subarray(sent, sent + 1024);
-      const last = sent + block.length >= size;
-      await write(block);
-      if (last) await expect((s) => /\+QFUPL: \d+,[0-9a-f]+\r\n\r\nOK\r\n/i.test(s));
-      else {
-        const want = ++acks;
-        await expect((s) => (s.match(/A/g) ?? []).length >= want);
-      }
+    // Block k (0-based) may go once the "A"s of blocks up to k - window have come.
+    const blocks = Math.ceil(size / 1024);
+    for (let k = 0; k < blocks; k++) {
+      const need = k - window + 1;
+      if (need > 0) await expect((s) => (s.match(/A/g) ?? []).length >= need);
+      await write(data.subarray(k * 1024, (k + 1) * 1024));
     }
+    await expect((s) => /\+QFUPL: \d+,[0-9a-f]+\r\n\r\nOK\r\n/i.test(s));
     const ms = performance.now() - t0;
     const answer = /\+QFUPL: (\d+),([0-9a-f]+)/i.exec(rx);
     if (!answer || Number(answer[1]) !== size || parseInt(answer[2], 16) !== checksum16(data)) throw new Error(`floor probe: bad upload answer ${JSON.stringify(rx.slice(-60))}`);

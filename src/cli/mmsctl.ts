@@ -579,7 +579,7 @@ export function describeCarrier(p: CarrierProperties): string[] {
 }
 
 async function list(c: MmsClient, io: Output, values: Values): Promise<number> {
-  const messages = (await c.list()).sort((a, b) => a.props.Created - b.props.Created);
+  const messages = (await c.listPaged()).sort((a, b) => a.props.Created - b.props.Created);
   if (values.json) {
     io.out(JSON.stringify(messages.map((m) => toJson(m.props, m.path))));
     return EXIT.ok;

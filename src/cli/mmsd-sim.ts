@@ -31,6 +31,9 @@ const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --boot-ms N              restart time before RDY (default 300)
   --escape-guard-ms N      silence around "+++" in upload mode (default 1000)
   --ram-bytes N            RAM file store capacity (default 2097152)
+  --upload-buffer N        AT+QFUPL receive buffer: bytes not yet stored the module holds; more
+                           are lost and the upload fails with +CME ERROR: 409 (default 4096, 0 = no limit)
+  --upload-block-ms N      time to store each 1024-byte block before its "A" (default 0: at once)
   --send-delay-ms N        the radio's time per AT+QMMSEND before the MMSC is reached (default 50)
   --sms-capacity N         SMS store capacity of "ME" in messages (default 25; "SM" holds 50)
   --delivery PLAN          delivery reports the MMSC pushes when asked: retrieved (default),
@@ -129,6 +132,8 @@ async function main(): Promise<number> {
       'boot-ms': { type: 'string' },
       'escape-guard-ms': { type: 'string' },
       'ram-bytes': { type: 'string' },
+      'upload-buffer': { type: 'string' },
+      'upload-block-ms': { type: 'string' },
       'send-delay-ms': { type: 'string' },
       'sms-capacity': { type: 'string' },
       delivery: { type: 'string' },
@@ -198,6 +203,8 @@ async function main(): Promise<number> {
       bootMs: nonNegativeInt(values['boot-ms'], '--boot-ms', 300),
       escapeGuardMs: nonNegativeInt(values['escape-guard-ms'], '--escape-guard-ms', 1000),
       ramBytes: nonNegativeInt(values['ram-bytes'], '--ram-bytes', 2 * 1024 * 1024),
+      uploadBufferBytes: nonNegativeInt(values['upload-buffer'], '--upload-buffer', 4096),
+      uploadBlockMs: nonNegativeInt(values['upload-block-ms'], '--upload-block-ms', 0),
       bytesPerSecond: baud / 10,
       sendDelayMs: nonNegativeInt(values['send-delay-ms'], '--send-delay-ms', 50),
       sendResults,

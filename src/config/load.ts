@@ -1,9 +1,9 @@
 // Loading the configuration (DESIGN.md §2, §3): JSON file, then MMSD_* environment variables, then
 // defaults; every bad key becomes one clear line of a ConfigError (the daemon exits 78, EX_CONFIG).
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import convict from 'convict';
-import { SCHEMA, checkLeaf, coerceString, isLeaf, leaves, type Config, type Group, type Leaf } from './schema.js';
+import { SCHEMA, checkLeaf, defaultUploadWindow, coerceString, isLeaf, leaves, type Config, type Group, type Leaf } from './schema.js';
 
 export type { Config } from './schema.js';
 
@@ -170,6 +170,7 @@ export function loadConfig(opts: LoadOptions): Config {
   const explicit = leaves()
     .filter(({ key, leaf }) => getPath(fileValues, key) !== undefined || opts.env[leaf.env] !== undefined)
     .map(({ key }) => key);
+  if (!explicit.includes('modem.uploadWindow')) values.modem.uploadWindow = defaultUploadWindow(values.modem.port, realpathSync);
   EXPLICIT.set(values, new Set(explicit));
   return values;
 }

@@ -13,6 +13,7 @@ export interface Config {
     commandTimeoutMs: number;
     healthIntervalS: number;
     rebootMinIntervalS: number;
+    uploadWindow: number;
   };
   pdp: {
     contextId: number;
@@ -213,6 +214,22 @@ function noSpaces(v: string): string | undefined {
 /** Where Debian's mobile-broadband-provider-info installs its database. */
 export const DEFAULT_CARRIER_DATABASE = '/usr/share/mobile-broadband-provider-info/serviceproviders.xml';
 
+/**
+ * modem.uploadWindow when the config does not set it (issue 19): 2 where USB or TCP flow control
+ * keeps the module's receive buffer from overflowing, 1 on a bare UART. A symlink such as the udev
+ * rule's /dev/mmsd-modem is followed to the device it names.
+ */
+export function defaultUploadWindow(port: string, resolve: (path: string) => string = (p) => p): number {
+  if (port.startsWith('tcp://')) return 2;
+  let device = port;
+  try {
+    device = resolve(port);
+  } catch {
+    // Not there (yet): judge by the name given.
+  }
+  return /^tty(USB|ACM)\d*$/.test(device.split('/').pop() ?? '') ? 2 : 1;
+}
+
 /** Baud rates the Quectel modules' AT+IPR accepts (and the serial bindings know). */
 export const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3000000] as const;
 
@@ -231,6 +248,7 @@ export const SCHEMA = {
     commandTimeoutMs: int(5000, 100, 600000, 'MMSD_MODEM_COMMAND_TIMEOUT_MS', 'Default timeout of one AT command, in milliseconds; slow commands have longer ones of their own.'),
     healthIntervalS: int(30, 5, 3600, 'MMSD_MODEM_HEALTH_INTERVAL_S', 'Health poll period while idle, in seconds.'),
     rebootMinIntervalS: int(600, 60, 86400, 'MMSD_MODEM_REBOOT_MIN_INTERVAL_S', 'Recovery ladder (spec §4.2): the module is restarted with AT+CFUN=1,1 only after three failed recovery rounds at least this many seconds apart.'),
+    uploadWindow: int(2, 1, 8, 'MMSD_MODEM_UPLOAD_WINDOW', 'Blocks of 1,024 bytes an upload (AT+QFUPL, ACK mode) writes before it waits for their "A"s; 1 waits for each. Not set: 2 on USB serial ports (/dev/ttyUSB*, /dev/ttyACM*, and names that point to them) and tcp://, 1 on other serial devices (a bare UART without flow control, where the module\'s receive buffer is the limit). See docs/performance.md.'),
   },
   pdp: {
     contextId: int(1, 1, 16, 'MMSD_PDP_CONTEXT_ID', 'PDP context used for MMS (AT+QICSGP, AT+QIACT, AT+QMMSCFG="contextid"), spec §2.1.'),

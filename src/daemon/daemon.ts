@@ -64,6 +64,7 @@ export function modemConfigOf(config: Config): ModemConfig {
     healthIntervalS: config.modem.healthIntervalS,
     commandTimeoutMs: config.modem.commandTimeoutMs,
     rebootMinIntervalS: config.modem.rebootMinIntervalS,
+    uploadWindow: config.modem.uploadWindow,
   };
 }
 

@@ -481,13 +481,19 @@ export class QuectelCommands {
   }
 
   /** AT+QFUPL="RAM:<name>",<size>,<timeout>,1 in ACK mode (qfupl.ts), size and checksum checked. */
-  async fileUpload(ramName: string, data: Buffer, onProgress?: (sent: number, total: number) => void): Promise<UploadResult> {
+  async fileUpload(
+    ramName: string,
+    data: Buffer,
+    onProgress?: (sent: number, total: number) => void,
+    window = 1,
+  ): Promise<UploadResult> {
     const timeoutS = QuectelCommands.uploadTimeoutS(data.length);
     const cmd = `AT+QFUPL=${quote(`RAM:${ramName}`, 'file name')},${data.length},${timeoutS},1`;
     // The channel's deadline a little beyond the module's, so the module's own error is seen.
     const res = await upload(this.at, cmd, data, {
       prefix: '+QFUPL:',
       timeoutMs: timeoutS * 1000 + 10_000,
+      window,
       ...(onProgress ? { onProgress } : {}),
     });
     this.onOk();

@@ -37,6 +37,8 @@ export interface ModemConfig {
   commandTimeoutMs: number;
   /** §4.2: least time between two module restarts (AT+CFUN=1,1); 600 s by default. */
   rebootMinIntervalS: number;
+  /** AT+QFUPL blocks in flight before their "A"s are awaited (modem.uploadWindow); 1 when absent. */
+  uploadWindow?: number;
 }
 
 /** The settings that depend on the carrier (DESIGN.md §10); they may change at run time (another SIM). */

@@ -224,7 +224,7 @@ export class QuectelModem extends TypedEmitter<ModemEvents> implements ModemApi 
   // --- RAM files ---
 
   async uploadFile(ramName: string, data: Buffer, onProgress?: (sent: number, total: number) => void): Promise<void> {
-    await this.commands.fileUpload(ramName, data, onProgress);
+    await this.commands.fileUpload(ramName, data, onProgress, this.config.uploadWindow);
   }
 
   listFiles(): Promise<Map<string, number>> {

@@ -10,6 +10,13 @@
 // AT+QFUPL's data timeout and a framed "+++" both end the upload keeping what arrived:
 // "+QFUPL: <received>,<checksum>" + "OK" (FILE note: "the data previously uploaded will be
 // preserved into the file"). An "A" follows every complete 1024 bytes, the last block included.
+//
+// The receive buffer (issue 19): the module stores a complete block in `uploadBlockMs` (blocks one
+// after another) and sends its "A" then; bytes not yet stored wait in a buffer of
+// `uploadBufferBytes`. A byte that finds it full is lost (a UART without flow control overruns):
+// the module then takes nothing more, and once the line has been quiet for OVERRUN_QUIET_MS it
+// leaves data mode with "+CME ERROR: 409" (fail to write the file) and keeps no file. A host
+// that writes more blocks ahead than the buffer holds is caught, never given a corrupt file.
 import { checksum16 } from '../at/checksum.js';
 import { intParam, isOmitted, type ParsedCommand } from './at-parser.js';
 import { cme, error, ok, type Capability, type CommandTable, type DataSink, type ModuleCore, type Reply } from './modem-capability.js';
@@ -20,6 +27,10 @@ export interface ModemFilesOptions {
   ramBytes: number;
   /** Silence before and after "+++" that makes it an escape in upload data mode. */
   escapeGuardMs: number;
+  /** Received upload bytes not yet stored that the module can hold; more are lost. 0: no limit. */
+  uploadBufferBytes?: number;
+  /** Time to store one complete block before its "A"; 0: at once (the buffer never fills). */
+  uploadBlockMs?: number;
 }
 
 interface Upload {
@@ -34,16 +45,26 @@ interface Upload {
   plus: number;
   timeoutTimer: unknown;
   escapeTimer: unknown;
+  /** Bytes stored (and acknowledged); received - stored wait in the receive buffer. */
+  stored: number;
+  storeTimer: unknown;
+  /** Bytes lost to a full receive buffer; once > 0 the upload can only fail. */
+  lost: number;
+  quietTimer: unknown;
 }
 
 const ACK_BLOCK = 1024;
 const PLUS = 0x2b;
+/** After an overrun: the silence after which the module reports it. */
+export const OVERRUN_QUIET_MS = 100;
 
 export class ModemFiles implements Capability {
   readonly name = 'files';
   readonly commands: CommandTable;
   private readonly ram: RamFileStore;
   private readonly guardMs: number;
+  private readonly bufferBytes: number;
+  private readonly blockMs: number;
   private readonly sink: DataSink = { byte: (b, now) => this.dataByte(b, now) };
   private upload: Upload | undefined;
 
@@ -53,6 +74,8 @@ export class ModemFiles implements Capability {
   ) {
     this.ram = new RamFileStore(opts.ramBytes);
     this.guardMs = opts.escapeGuardMs;
+    this.bufferBytes = opts.uploadBufferBytes ?? 0;
+    this.blockMs = opts.uploadBlockMs ?? 0;
     this.commands = {
       '+QFUPL': (c) => this.cmdQfupl(c),
       '+QFDWL': (c) => this.cmdQfdwl(c),
@@ -138,6 +161,10 @@ export class ModemFiles implements Capability {
       plus: 0,
       timeoutTimer: undefined,
       escapeTimer: undefined,
+      stored: 0,
+      storeTimer: undefined,
+      lost: 0,
+      quietTimer: undefined,
     };
     this.armUploadTimeout(timeoutMs);
   }
@@ -195,9 +222,49 @@ export class ModemFiles implements Capability {
   }
 
   private appendData(up: Upload, b: number): void {
+    if (up.lost > 0 || (this.bufferBytes > 0 && up.received - up.stored >= this.bufferBytes)) return this.overrun(up);
     up.buf[up.received++] = b;
-    if (up.ack && up.received % ACK_BLOCK === 0) this.core.write('A');
-    if (up.received === up.size) this.finishUpload('complete');
+    if (up.received % ACK_BLOCK !== 0 && up.received !== up.size) return;
+    if (this.blockMs === 0) this.store(up, up.received);
+    else if (up.storeTimer === undefined) this.storeLater(up);
+  }
+
+  /** The next complete block (or the last part) is stored after uploadBlockMs, then the next. */
+  private storeLater(up: Upload): void {
+    up.storeTimer = this.core.after(this.blockMs, () => {
+      up.storeTimer = undefined;
+      if (this.upload !== up || up.lost > 0) return;
+      this.store(up, Math.min(up.stored + ACK_BLOCK, up.size));
+      const waiting = up.received - up.stored >= ACK_BLOCK || (up.received === up.size && up.stored < up.size);
+      if (this.upload === up && waiting) this.storeLater(up);
+    });
+  }
+
+  /** Bytes up to `end` are stored: an "A" for each block completed, and the end of the upload. */
+  private store(up: Upload, end: number): void {
+    const blocksBefore = Math.floor(up.stored / ACK_BLOCK);
+    up.stored = end;
+    const acks = Math.floor(end / ACK_BLOCK) - blocksBefore;
+    if (up.ack && acks > 0) this.core.write('A'.repeat(acks));
+    if (up.stored === up.size) this.finishUpload('complete');
+  }
+
+  /** A byte found the receive buffer full: lost; the module reports it once the line is quiet. */
+  private overrun(up: Upload): void {
+    if (up.lost++ === 0) {
+      this.core.cancel(up.storeTimer);
+      up.storeTimer = undefined;
+      this.core.log.warn({ file: up.key, received: up.received, buffer: this.bufferBytes }, 'upload receive buffer overrun: bytes lost');
+    }
+    this.core.cancel(up.quietTimer);
+    up.quietTimer = this.core.after(OVERRUN_QUIET_MS, () => {
+      if (this.upload !== up) return;
+      this.core.cancel(up.timeoutTimer);
+      this.core.cancel(up.escapeTimer);
+      this.upload = undefined;
+      this.core.log.info({ file: up.key, received: up.received, lost: up.lost }, 'upload failed: receive buffer overrun');
+      this.core.leaveDataMode(cme(FILE_ERR.writeFailed));
+    });
   }
 
   private finishUpload(reason: 'complete' | 'timeout' | 'escape'): void {
@@ -205,7 +272,14 @@ export class ModemFiles implements Capability {
     if (!up) return;
     this.core.cancel(up.timeoutTimer);
     this.core.cancel(up.escapeTimer);
+    this.core.cancel(up.storeTimer);
+    this.core.cancel(up.quietTimer);
     this.upload = undefined;
+    if (up.lost > 0) {
+      this.core.log.info({ file: up.key, received: up.received, lost: up.lost, reason }, 'upload failed: receive buffer overrun');
+      this.core.leaveDataMode(cme(FILE_ERR.writeFailed));
+      return;
+    }
     const data = Buffer.from(up.buf.subarray(0, up.received));
     this.ram.put(up.key, data);
     this.core.log.debug({ file: up.key, size: data.length, reason }, 'upload finished');

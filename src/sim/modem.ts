@@ -43,6 +43,10 @@ export interface VirtualModemOptions {
   ramBytes?: number;
   /** Silence before and after "+++" that makes it an escape in upload data mode. Default 1000 ms. */
   escapeGuardMs?: number;
+  /** AT+QFUPL receive buffer: bytes not yet stored the module holds (modem-files.ts). Default 4096. */
+  uploadBufferBytes?: number;
+  /** Time the module takes to store one 1024-byte upload block before its "A". Default 0 (at once). */
+  uploadBlockMs?: number;
   /** Length of one module second, for AT+QFUPL and AT+QMMSEND timeouts. Default 1000 ms. */
   secondMs?: number;
   /** Line rate in bytes per second each way; 0 = unthrottled. */
@@ -150,7 +154,12 @@ export class VirtualModem extends EventEmitter {
       fun: () => this.v250.fun,
       faults: this.faults,
     });
-    this.files = new ModemFiles(core, { ramBytes: opts.ramBytes ?? 2 * 1024 * 1024, escapeGuardMs: opts.escapeGuardMs ?? 1000 });
+    this.files = new ModemFiles(core, {
+      ramBytes: opts.ramBytes ?? 2 * 1024 * 1024,
+      escapeGuardMs: opts.escapeGuardMs ?? 1000,
+      uploadBufferBytes: opts.uploadBufferBytes ?? 4096,
+      uploadBlockMs: opts.uploadBlockMs ?? 0,
+    });
     this.mms = new ModemMms(core, {
       network: this.network,
       files: this.files,

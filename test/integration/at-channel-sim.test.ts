@@ -1,6 +1,7 @@
 // The AT channel (src/at) against mmsd-sim as a separate process: over a real pty pair through
 // the real serialport binding, and over tcp://. §3.6 through the channel, ACK-mode uploads (the
-// driver's QFUPL protocol) with verified checksums, data containing "+++", URCs, and the port disappearing and returning.
+// driver's QFUPL protocol) with verified checksums, data containing "+++", a window of blocks in
+// flight against the module's finite receive buffer, URCs, and the port disappearing and returning.
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,8 +22,8 @@ afterEach(async () => {
   ch = tb = undefined;
 });
 
-async function open(tcp: boolean): Promise<AtChannel> {
-  tb = await Testbed.start({ daemon: false, tcp });
+async function open(tcp: boolean, simArgs: string[] = []): Promise<AtChannel> {
+  tb = await Testbed.start({ daemon: false, tcp, simArgs });
   const port = tb.simInfo.port;
   ch = new AtChannel({ openTransport: () => createTransport(port, 115200), logger: log, reopenMinMs: 100, reopenMaxMs: 500 });
   const connected = new Promise<void>((resolve) => ch!.once('connected', () => resolve()));
@@ -100,6 +101,24 @@ for (const tcp of [false, true]) {
       expect(st.ramFiles).toEqual([expect.objectContaining({ name: 'RAM:plus.bin', size: data.length })]);
       await expect(upload(at, `AT+QFUPL="RAM:plus.bin",10,10,1`, Buffer.alloc(10))).rejects.toBeInstanceOf(CmeError);
       expect((await at.command('AT')).lines).toEqual([]); // still usable after the refusal
+    });
+
+    it('keeps a window of blocks in flight that the module\'s receive buffer holds, and catches one it does not', async () => {
+      // A module that holds two unstored blocks and takes 20 ms to store each.
+      const at = await open(tcp, ['--upload-buffer', '2048', '--upload-block-ms', '20']);
+      const data = pattern(20_000);
+      const ok = await upload(at, `AT+QFUPL="RAM:w2.bin",${data.length},60,1`, data, { window: 2 });
+      expect(ok).toMatchObject({ size: data.length, checksum: checksum16(data) });
+      // Four blocks ahead overflow it: bytes are lost, and the module says so; no file is kept.
+      const err = await upload(at, `AT+QFUPL="RAM:w4.bin",${data.length},60,1`, data, { window: 4 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CmeError);
+      expect((err as CmeError).code).toBe(409);
+      const st = (await tb!.simState()) as { ramFiles: { name: string; size: number }[] };
+      expect(st.ramFiles).toEqual([{ name: 'RAM:w2.bin', size: data.length }]);
+      // The channel is usable and the same file goes with a window that fits.
+      expect((await at.command('AT')).lines).toEqual([]);
+      const again = await upload(at, `AT+QFUPL="RAM:w4.bin",${data.length},60,1`, data, { window: 2 });
+      expect(again).toMatchObject({ size: data.length, checksum: checksum16(data) });
     });
 
     it('fails commands with ClosedError when the port goes, and works again when it returns', async () => {

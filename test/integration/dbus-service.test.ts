@@ -7,6 +7,7 @@ import dbus from 'dbus-next';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RequestError, REQUEST_ERROR_NAMES } from '../../src/core/errors.js';
+import { MESSAGE_PROPERTIES } from '../../src/api/dbus/convert.js';
 import { DbusService } from '../../src/api/dbus/service.js';
 import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, messagePath } from '../../src/api/dbus/names.js';
 import {
@@ -337,6 +338,28 @@ describe('DbusService on a private bus', () => {
     expect(tree.stdout).not.toContain(MESSAGE_INTERFACE);
     const list = await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages', '', []);
     expect((list[0] as [string, unknown][]).map(([p]) => p)).toEqual([messagePath('x2')]);
+  });
+
+  it('lists messages a page at a time with ListMessagesPage, in ListMessages\' order, with the total', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    for (let i = 0; i < 7; i++) await ctx.submit({ id: `p${i}`, to: ['+15551234'], subject: `page ${i}` });
+    const all = ((await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages', '', []))[0] as [string, unknown][]).map(([p]) => p);
+    expect(all).toHaveLength(7);
+    const page = async (offset: number, count: number): Promise<[number, string[]]> => {
+      const r = await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessagesPage', 'uu', [offset, count]);
+      return [r[0] as number, (r[1] as [string, unknown][]).map(([p]) => p)];
+    };
+    expect(await page(0, 3)).toEqual([7, all.slice(0, 3)]);
+    expect(await page(3, 3)).toEqual([7, all.slice(3, 6)]);
+    expect(await page(6, 3)).toEqual([7, all.slice(6)]);
+    expect(await page(7, 3)).toEqual([7, []]);
+    expect(await page(100, 3)).toEqual([7, []]);
+    // Each entry carries the same properties as ListMessages'.
+    const first = await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessagesPage', 'uu', [0, 1]);
+    const props = (first[1] as [string, Record<string, { value: unknown }>][])[0][1];
+    expect(props.Subject.value).toBe('page 0');
+    expect(Object.keys(props).sort()).toEqual(Object.keys(MESSAGE_PROPERTIES).sort());
   });
 
   it('announces manager property changes: modem status and queue length', async () => {

@@ -68,6 +68,10 @@ export interface UploadBehaviour {
   ackLastFullBlock?: boolean;
   /** Stop answering after this many blocks. */
   silentAfterBlocks?: number;
+  /** Blocks (1-based) whose "A" is lost on the way. */
+  dropAcks?: number[];
+  /** The module's time to take a block before its "A" (and the result) goes; 0: at once. */
+  ackDelayMs?: number;
 }
 
 /**
@@ -80,8 +84,10 @@ export class ScriptedModem {
   readonly handlers = new Map<string, Handler>();
   upload: UploadBehaviour = {};
   uploaded: Buffer | undefined;
+  /** At each write in upload mode: the bytes come and not yet acknowledged (by an "A" sent). */
+  readonly unackedAtWrites: number[] = [];
   private pending = '';
-  private dataMode: { size: number; got: Buffer[]; received: number; blocks: number } | undefined;
+  private dataMode: { size: number; got: Buffer[]; received: number; blocks: number; acked: number } | undefined;
 
   constructor(readonly t: FakeTransport) {
     this.handlers.set('AT', () => 'OK');
@@ -89,7 +95,7 @@ export class ScriptedModem {
     this.handlers.set('AT+QFUPL=*', (cmd) => {
       const m = /^AT\+QFUPL="[^"]+",(\d+)/.exec(cmd);
       if (!m) return 'ERROR';
-      this.dataMode = { size: Number(m[1]), got: [], received: 0, blocks: 0 };
+      this.dataMode = { size: Number(m[1]), got: [], received: 0, blocks: 0, acked: 0 };
       return 'CONNECT';
     });
     t.onWrite = (data) => this.receive(data);
@@ -130,24 +136,39 @@ export class ScriptedModem {
     return best ? best[1](cmd) : 'ERROR';
   }
 
+  /** Data in upload mode: an "A" for every complete block of 1024 bytes, however the writes cut them. */
   private receiveData(data: Buffer): void {
     const dm = this.dataMode!;
+    const blocksBefore = Math.floor(dm.received / 1024);
     dm.got.push(Buffer.from(data));
     dm.received += data.length;
-    dm.blocks++;
+    dm.blocks = Math.floor(dm.received / 1024);
+    this.unackedAtWrites.push(dm.received - dm.acked * 1024);
     const b = this.upload;
-    if (b.silentAfterBlocks !== undefined && dm.blocks > b.silentAfterBlocks) return;
+    const answers = (block: number): boolean => b.silentAfterBlocks === undefined || block <= b.silentAfterBlocks;
     const ack = b.ack === 'crlf' ? 'A\r\n' : 'A';
-    if (dm.received < dm.size) {
-      this.t.reply(ack);
-      return;
+    const done = dm.received >= dm.size;
+    let acks = '';
+    for (let k = blocksBefore + 1; k <= dm.blocks; k++) {
+      const lastBlock = done && k === dm.blocks && dm.received % 1024 === 0;
+      if (answers(k) && !b.dropAcks?.includes(k) && (!lastBlock || b.ackLastFullBlock)) acks += ack;
     }
+    const blocks = dm.blocks;
+    const send = (text: string): void => {
+      dm.acked = Math.max(dm.acked, blocks);
+      if (text) this.t.reply(text);
+    };
+    const later = (text: string): void => {
+      if (b.ackDelayMs) setTimeout(() => send(text), b.ackDelayMs);
+      else send(text);
+    };
+    if (!done) return later(acks);
+    if (!answers(Math.ceil(dm.received / 1024))) return;
     const all = Buffer.concat(dm.got);
     this.uploaded = all;
     this.dataMode = undefined;
     const sum = (b.reportChecksum ?? checksum16)(all);
-    const lastFull = data.length === 1024;
-    this.t.reply(`${b.ackLastFullBlock && lastFull ? ack : ''}\r\n+QFUPL: ${all.length},${sum.toString(16)}\r\n\r\nOK\r\n`);
+    later(`${acks}\r\n+QFUPL: ${all.length},${sum.toString(16)}\r\n\r\nOK\r\n`);
   }
 }
 

@@ -1,5 +1,5 @@
 // loadConfig: defaults, file + environment precedence, one clear line per bad key, secrets hidden.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       commandTimeoutMs: 5000,
       healthIntervalS: 30,
       rebootMinIntervalS: 600,
+      uploadWindow: 2,
     });
     expect(c.pdp).toEqual({ contextId: 1, apn: '', username: '', password: '', auth: 0 });
     expect(c.mms).toMatchObject({
@@ -109,6 +110,34 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { ...MMSC, MMSD_ATTACHMENTS_ALLOWED_DIRS: '/a, /b' } }).attachments.allowedDirs).toEqual(['/a', '/b']);
     expect(loadConfig({ env: { ...MMSC, MMSD_ATTACHMENTS_ALLOWED_DIRS: '["/x,y"]' } }).attachments.allowedDirs).toEqual(['/x,y']);
     expect(loadConfig({ env: { ...MMSC, MMSD_ATTACHMENTS_ALLOWED_DIRS: '' } }).attachments.allowedDirs).toEqual([]);
+  });
+
+  it('sizes modem.uploadWindow by the port when not set: 2 on USB serial and tcp://, 1 on a UART; a set value wins', async () => {
+    const window = (env: Record<string, string>): number => loadConfig({ env: { ...MMSC, ...env } }).modem.uploadWindow;
+    expect(window({ MMSD_MODEM_PORT: '/dev/ttyUSB2' })).toBe(2);
+    expect(window({ MMSD_MODEM_PORT: '/dev/ttyACM0' })).toBe(2);
+    expect(window({ MMSD_MODEM_PORT: 'tcp://10.0.0.1:4001' })).toBe(2);
+    expect(window({ MMSD_MODEM_PORT: '/dev/ttyS1' })).toBe(1);
+    expect(window({ MMSD_MODEM_PORT: '/dev/ttyAMA0' })).toBe(1);
+    expect(window({ MMSD_MODEM_PORT: '/dev/ttyS1', MMSD_MODEM_UPLOAD_WINDOW: '4' })).toBe(4);
+    expect(window({ MMSD_MODEM_PORT: '/dev/ttyUSB2', MMSD_MODEM_UPLOAD_WINDOW: '1' })).toBe(1);
+    // The udev rule's stable name is a symlink: the device behind it decides.
+    const dir = await mkdtemp(join(tmpdir(), 'mmsd-window-'));
+    try {
+      await writeFile(join(dir, 'ttyUSB7'), '');
+      await writeFile(join(dir, 'ttyS3'), '');
+      await symlink(join(dir, 'ttyUSB7'), join(dir, 'usb-modem'));
+      await symlink(join(dir, 'ttyS3'), join(dir, 'uart-modem'));
+      expect(window({ MMSD_MODEM_PORT: join(dir, 'usb-modem') })).toBe(2);
+      expect(window({ MMSD_MODEM_PORT: join(dir, 'uart-modem') })).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    for (const bad of ['0', '9']) {
+      expect(problemsOf(() => window({ MMSD_MODEM_UPLOAD_WINDOW: bad }))).toEqual([
+        `modem.uploadWindow: must be an integer between 1 and 8, got ${bad} (from MMSD_MODEM_UPLOAD_WINDOW)`,
+      ]);
+    }
   });
 
   it('keeps an explicit send topic, shared subscriptions included', () => {

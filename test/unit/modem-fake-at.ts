@@ -67,7 +67,7 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
   readonly transcript: string[] = [];
   readonly commandOptions: { cmd: string; opts?: CommandOptions }[] = [];
   /** Every data-mode transfer: its command, the bytes the protocol sent, the options. */
-  readonly uploads: { cmd: string; data: Buffer; opts?: CommandOptions }[] = [];
+  readonly uploads: { cmd: string; data: Buffer; opts?: CommandOptions; writes: number[] }[] = [];
   private readonly table = new Map<string, Reply>(HEALTHY);
   private readonly scripts = new Map<string, Reply[]>();
   private readonly transfers = new Map<string, FakeTransfer | Error | ((cmd: string) => FakeTransfer | Error)>();
@@ -146,7 +146,7 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
     if (key !== undefined) return this.runTransfer(cmd, key, protocol, opts);
     const size = Number(/^AT\+QFUPL="[^"]*",(\d+)/.exec(cmd)?.[1] ?? NaN);
     const got: Buffer[] = [];
-    const record = { cmd, data: Buffer.alloc(0), opts };
+    const record = { cmd, data: Buffer.alloc(0), opts, writes: [] as number[] };
     this.uploads.push(record);
     const session: DataModeSession = {
       command: cmd,
@@ -155,6 +155,7 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
       send: async (data: Buffer): Promise<DataModeReply> => {
         await Promise.resolve();
         got.push(Buffer.from(data));
+        record.writes.push(data.length);
         record.data = Buffer.concat(got);
         if (record.data.length < size) return { kind: 'token', token: 'A' };
         return { kind: 'final', lines: [`+QFUPL: ${record.data.length},${checksum16(record.data).toString(16)}`] };

@@ -38,6 +38,102 @@ describe('QFUPL uploads through the AT channel', () => {
     });
   }
 
+  for (const window of [1, 2, 4]) {
+    for (const size of [1000, 2048, 5000, 9216]) {
+      it(`keeps up to ${window} block(s) in flight for ${size} bytes, and the module gets them intact`, async () => {
+        // The module takes a moment per block, so that the "A"s of a window come together.
+        const r = await rig({}, (m) => {
+          m.upload = { ackDelayMs: 3 };
+        });
+        const data = bytes(size);
+        const progress: number[] = [];
+        const res = await upload(r.ch, up('w.bin', size), data, { window, onProgress: (s) => progress.push(s) });
+        expect(res).toMatchObject({ size, checksum: checksum16(data) });
+        expect(r.m().uploaded).toEqual(data);
+        const blocks = Math.ceil(size / 1024);
+        // The first write fills the window; each "A" lets one more block go.
+        const first = Math.min(window, blocks);
+        expect(r.t().writes.slice(1).map((w) => w.length)).toEqual([
+          Math.min(first * 1024, size),
+          ...Array.from({ length: blocks - first }, (_, i) => Math.min(1024, size - (first + i) * 1024)),
+        ]);
+        // Never more than the window unacknowledged at the module, and the window refilled after the
+        // first write (an "A" that came while no wait was armed is not lost).
+        const unacked = r.m().unackedAtWrites;
+        expect(Math.max(...unacked)).toBeLessThanOrEqual(window * 1024);
+        if (blocks >= window + 2) expect(Math.max(...unacked.slice(1))).toBe(window * 1024);
+        expect(progress.at(-1)).toBe(size);
+        expect(progress).toEqual([...progress].sort((a, b) => a - b));
+      });
+    }
+  }
+
+  it('with two blocks in flight, one "A" lost on the way costs nothing: the result proves the bytes', async () => {
+    // A lost "A" takes one place of the window for the rest of the upload; the second would stall it.
+    const r = await rig({}, (m) => {
+      m.upload = { dropAcks: [3] };
+    });
+    const data = bytes(6000);
+    const res = await upload(r.ch, up('l', 6000), data, { window: 2, timeoutMs: 500 });
+    expect(res).toMatchObject({ size: 6000, checksum: checksum16(data) });
+    expect(r.m().uploaded).toEqual(data);
+  });
+
+  it('stop-and-wait (window 1) times out on a lost "A", then escapes data mode', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { dropAcks: [2] };
+    });
+    const err = await upload(r.ch, up('l1', 5000), bytes(5000), { window: 1, timeoutMs: 80 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    // Two blocks went; the third waits for the second's "A".
+    expect(r.t().writes.slice(1).map((w) => w.length)).toEqual([1024, 1024]);
+    r.t().onWrite = (d) => {
+      const s = d.toString('latin1');
+      if (s === '+++') r.t().reply('\r\n+QFUPL: 2048,0\r\n\r\nOK\r\n');
+      else if (s === 'AT+CMEE?\r') r.t().reply('\r\n+CMEE: 1\r\n\r\nOK\r\n');
+      else if (s === 'AT\r' || s === '\r') r.t().reply('\r\nOK\r\n');
+    };
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+    expect(r.t().writes.map((w) => w.toString('latin1'))).toContain('+++');
+  });
+
+  it('with four blocks in flight, times out when every "A" of the window is lost', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { dropAcks: [1, 2, 3, 4] };
+    });
+    const err = await upload(r.ch, up('l4', 9000), bytes(9000), { window: 4, timeoutMs: 80 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(r.t().writes.slice(1).map((w) => w.length)).toEqual([4096]);
+  });
+
+  it('with a window, a module that never answers a block fails with TimeoutError, not a success', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { silentAfterBlocks: 3 };
+    });
+    const err = await upload(r.ch, up('s4', 9000), bytes(9000), { window: 4, timeoutMs: 80 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+  });
+
+  it('with a window, a short or wrong result still fails with ChecksumError', async () => {
+    const r = await rig({}, (m) => {
+      m.upload = { reportChecksum: (d) => checksum16(d) ^ 1 };
+    });
+    const data = bytes(5000);
+    const err = await upload(r.ch, up('c2', 5000), data, { window: 2 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChecksumError);
+    await expect(r.ch.command('AT')).resolves.toEqual({ lines: [] });
+  });
+
+  for (const window of [0, 9, 1.5]) {
+    it(`refuses an upload window of ${window} before writing anything`, async () => {
+      const r = await rig();
+      const err = await upload(r.ch, up('bad', 10), bytes(10), { window }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AtError);
+      expect((err as Error).message).toContain(`invalid upload window ${window}`);
+      expect(r.t().writes).toEqual([]);
+    });
+  }
+
   it('accepts "A\\r\\n" ACKs and a stray "A" before the result of a last full block', async () => {
     const r = await rig({}, (m) => {
       m.upload = { ack: 'crlf', ackLastFullBlock: true };

@@ -295,6 +295,16 @@ describe('RAM files', () => {
     expect(at.uploads[0].data).toEqual(Buffer.alloc(102_400, 7));
   });
 
+  it('keeps modem.uploadWindow blocks in flight', async () => {
+    const at = new FakeAt();
+    const m = new QuectelModem({ at, logger: silentLogger, config: testConfig({ uploadWindow: 3 }) });
+    modems.push(m);
+    await m.uploadFile('w.bin', Buffer.alloc(10_000, 1));
+    // The first write fills the window of three blocks; each "A" lets one more go.
+    expect(at.uploads[0].writes).toEqual([3072, 1024, 1024, 1024, 1024, 1024, 1024, 784]);
+    expect(at.uploads[0].data).toEqual(Buffer.alloc(10_000, 1));
+  });
+
   it('lists RAM files by name without the prefix', async () => {
     const at = new FakeAt().reply('AT+QFLST="RAM:*"', ['+QFLST: "RAM:test_mms.txt",100', '+QFLST: "RAM:test_pic.jpg",200']);
     const m = build(at);

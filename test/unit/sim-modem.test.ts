@@ -409,6 +409,54 @@ describe('VirtualModem: RAM files', () => {
     expect(await upload(h, 'RAM:b.bin', data)).toBe(`AA\r\n+QFUPL: 2048,${checksum16(data).toString(16)}\r\n${OK}`);
   });
 
+  it('with a finite receive buffer, stores blocks one after another and acknowledges each once stored', async () => {
+    const h = setup({ uploadBufferBytes: 2048, uploadBlockMs: 10 });
+    await h.init();
+    const data = pattern(3000);
+    expect(await h.at(`AT+QFUPL="RAM:w.bin",3000,10,1`)).toBe('\r\nCONNECT\r\n');
+    const m = h.mark();
+    // Two blocks in flight: they fit the buffer; each "A" comes once its block is stored.
+    h.modem.feed(data.subarray(0, 2048));
+    await h.clock.advance(5);
+    expect(h.since(m)).toBe('');
+    await h.clock.advance(5);
+    expect(h.since(m)).toBe('A');
+    h.modem.feed(data.subarray(2048));
+    await h.clock.advance(10);
+    expect(h.since(m)).toBe('AA');
+    await h.clock.advance(10);
+    expect(h.since(m)).toBe(`AA\r\n+QFUPL: 3000,${checksum16(data).toString(16)}\r\n${OK}`);
+    expect(h.modem.ramFile('RAM:w.bin')).toEqual(data);
+  });
+
+  it('loses what overflows the receive buffer and fails the upload with +CME ERROR: 409, keeping no file', async () => {
+    const h = setup({ uploadBufferBytes: 2048, uploadBlockMs: 10 });
+    await h.init();
+    const data = pattern(5000);
+    expect(await h.at(`AT+QFUPL="RAM:o.bin",5000,10,1`)).toBe('\r\nCONNECT\r\n');
+    const m = h.mark();
+    // Four blocks at once: two fit, two are lost; the module acknowledges nothing more.
+    h.modem.feed(data.subarray(0, 4096));
+    await h.clock.advance(50);
+    expect(h.since(m)).toBe('');
+    // Bytes keep coming: still lost, and the report waits for the line to be quiet.
+    h.modem.feed(data.subarray(4096, 4500));
+    await h.clock.advance(60);
+    expect(h.since(m)).toBe('');
+    await h.clock.advance(50);
+    expect(h.since(m)).toBe(cmeErr(409));
+    expect(h.modem.ramFile('RAM:o.bin')).toBeUndefined();
+    // Back in command mode: the file can be uploaded again, a block at a time.
+    expect(await h.at('AT+QFLST="RAM:*"')).toBe(OK);
+    expect(await h.at(`AT+QFUPL="RAM:o.bin",5000,10,1`)).toBe('\r\nCONNECT\r\n');
+    const again = h.mark();
+    for (let off = 0; off < 5000; off += 1024) {
+      h.modem.feed(data.subarray(off, off + 1024));
+      await h.clock.advance(11);
+    }
+    expect(h.since(again)).toBe(`AAAA\r\n+QFUPL: 5000,${checksum16(data).toString(16)}\r\n${OK}`);
+  });
+
   it('uploads without ACK mode', async () => {
     const h = setup();
     await h.init();

@@ -20,11 +20,15 @@ import { MANAGER_INTERFACE, MESSAGE_INTERFACE, messagePath } from './names.js';
 
 const { Interface } = dbus.interface;
 
+/** The most messages one ListMessagesPage reply carries. */
+export const LIST_PAGE_MAX = 500;
+
 /** Argument names for the introspection XML (dbus-next leaves them out). */
 const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
   SendMessage: ['to', 'cc', 'bcc', 'subject', 'attachments', 'options', 'message'],
   SendMessageData: ['to', 'cc', 'bcc', 'subject', 'attachments', 'options', 'message'],
   ListMessages: ['messages'],
+  ListMessagesPage: ['offset', 'count', 'total', 'messages'],
   Cancel: ['id'],
   Resend: ['id', 'new_id', 'message'],
   MessageAdded: ['message', 'properties'],
@@ -165,6 +169,16 @@ export class ManagerInterface extends NamedInterface {
     return this.ctx.list().map((r) => [messagePath(r.id), propertyVariants(MESSAGE_PROPERTIES, r)]);
   }
 
+  /**
+   * ListMessages a page at a time (issue 19): one reply of 10,000 messages costs the daemon about
+   * 150 MiB while dbus-next marshals it; `count` at most LIST_PAGE_MAX. Answers (total, messages).
+   */
+  ListMessagesPage(offset: number, count: number): [number, [string, Record<string, Variant>][]] {
+    const all = this.ctx.list();
+    const page = all.slice(offset, offset + Math.min(count, LIST_PAGE_MAX));
+    return [all.length, page.map((r) => [messagePath(r.id), propertyVariants(MESSAGE_PROPERTIES, r)])];
+  }
+
   async Cancel(id: string): Promise<void> {
     try {
       await this.registry.track(this.ctx.cancel(id));
@@ -230,6 +244,7 @@ ManagerInterface.configureMembers({
     SendMessage: { inSignature: 'asasassa(ss)a{sv}', outSignature: 'o' },
     SendMessageData: { inSignature: 'asasassa(ssay)a{sv}', outSignature: 'o' },
     ListMessages: { inSignature: '', outSignature: 'a(oa{sv})' },
+    ListMessagesPage: { inSignature: 'uu', outSignature: 'ua(oa{sv})' },
     Cancel: { inSignature: 's', outSignature: '' },
     Resend: { inSignature: 'ss', outSignature: 'o' },
   },
