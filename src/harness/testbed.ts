@@ -225,8 +225,10 @@ export class Testbed {
     const carrierKeys = opts.carrierFromDatabase
       ? {}
       : {
-          pdp: { contextId: 1, apn: 'mms.virtual' },
-          mms: { mmsc: this.simInfo.mmsc, proxy: { host: mmsc.hostname, port: Number(mmsc.port) } },
+          // Every carrier key set, as a user who configured them all: no database lookup at each
+          // start (it reads the whole serviceproviders.xml; tests of the lookup use carrierFromDatabase).
+          pdp: { contextId: 1, apn: 'mms.virtual', username: '', password: '', auth: 0 },
+          mms: { mmsc: this.simInfo.mmsc, proxy: { host: mmsc.hostname, port: Number(mmsc.port) }, maxMessageBytes: 307200 },
         };
     const config = deepMerge(
       {

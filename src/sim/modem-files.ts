@@ -225,7 +225,7 @@ export class ModemFiles implements Capability {
     if (up.lost > 0 || (this.bufferBytes > 0 && up.received - up.stored >= this.bufferBytes)) return this.overrun(up);
     up.buf[up.received++] = b;
     if (up.received % ACK_BLOCK !== 0 && up.received !== up.size) return;
-    if (this.blockMs === 0) this.store(up, up.received);
+    if (this.blockMs === 0) this.storeUpTo(up, up.received);
     else if (up.storeTimer === undefined) this.storeLater(up);
   }
 
@@ -234,14 +234,14 @@ export class ModemFiles implements Capability {
     up.storeTimer = this.core.after(this.blockMs, () => {
       up.storeTimer = undefined;
       if (this.upload !== up || up.lost > 0) return;
-      this.store(up, Math.min(up.stored + ACK_BLOCK, up.size));
+      this.storeUpTo(up, Math.min(up.stored + ACK_BLOCK, up.size));
       const waiting = up.received - up.stored >= ACK_BLOCK || (up.received === up.size && up.stored < up.size);
       if (this.upload === up && waiting) this.storeLater(up);
     });
   }
 
   /** Bytes up to `end` are stored: an "A" for each block completed, and the end of the upload. */
-  private store(up: Upload, end: number): void {
+  private storeUpTo(up: Upload, end: number): void {
     const blocksBefore = Math.floor(up.stored / ACK_BLOCK);
     up.stored = end;
     const acks = Math.floor(end / ACK_BLOCK) - blocksBefore;

@@ -171,7 +171,7 @@ export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommand
     const t = typeof entry === 'function' ? entry(cmd) : entry;
     if (t === undefined) throw new Error(`FakeAt: no transfer for ${cmd}`);
     if (t instanceof Error) throw t;
-    const record = { cmd, data: Buffer.alloc(0), opts };
+    const record = { cmd, data: Buffer.alloc(0), opts, writes: [] as number[] };
     this.uploads.push(record);
     let finalLines: string[] | undefined;
     const timeout = (): TimeoutError => new TimeoutError(cmd, opts?.timeoutMs ?? 0);
