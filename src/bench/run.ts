@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { VERSION } from '../daemon/version.js';
 import { measureCarrierDatabase } from './carrier.js';
+import { measureDeliveryMatching } from './delivery.js';
+import { measureFetch } from './fetch.js';
 import { fitRows, measureFit } from './fit.js';
 import { footprintRows, measureFootprint } from './footprint.js';
 import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
@@ -15,7 +17,7 @@ import { measureThroughput } from './throughput.js';
 import { measureWire, type Link } from './wire.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-const ALL = ['wire', 'throughput', 'footprint', 'idle', 'startup', 'queue', 'carrier', 'fit'] as const;
+const ALL = ['wire', 'fetch', 'throughput', 'footprint', 'idle', 'startup', 'queue', 'carrier', 'fit', 'delivery'] as const;
 
 function machine(): Record<string, unknown> {
   return {
@@ -87,6 +89,27 @@ async function main(): Promise<void> {
     const w = wire[0];
     rows.push(['AT round trips / message', `${w.atRoundTrips} / ${w.atMinimum}`, `daemon / spec minimum (1 To, subject, one file): ${w.commands.map((c) => c.replace(/=.*/, '')).join(' ')}; the first message after start-up: ${w.firstMessageRoundTrips}`]);
   }
+  if (only.has('fetch')) {
+    const fetched = [];
+    // Issue 19's target: ≤ 1.10 at 115,200 baud.
+    for (const link of ['pty', 'tcp'] as const) {
+      step(`fetching a received 300 KB message at 115200 baud over ${link}`);
+      const f = await measureFetch(115_200, link);
+      fetched.push(f);
+      const floor = f.floorMs / f.floorWireMs;
+      rows.push([
+        `fetch ratio @115200${link === 'tcp' ? ' over tcp://' : ' pty'}`,
+        f.ratio.toFixed(3),
+        `target ≤ 1.10; testbed floor ${floor.toFixed(3)} (a bare AT+QFDWL of ${f.messageBytes} B, same run), driver − floor ${(f.ratio - floor).toFixed(3)}; median of ${f.ratios.join(', ')}`,
+      ]);
+      rows.push([
+        '  on the line',
+        `${f.fetchMs.toFixed(0)} ms`,
+        `${f.bytesToModem} B to the module + ${f.bytesFromModem} B from it (wire ${f.wireMs.toFixed(0)} ms) for an M-Retrieve.conf of ${f.messageBytes} B; ${f.commands.length} AT commands: ${f.commands.map((c) => c.replace(/=.*/, '')).join(' ')}`,
+      ]);
+    }
+    out.fetch = fetched;
+  }
   if (only.has('throughput')) {
     step(`throughput, 2 × ${messages} messages`);
     const t = await measureThroughput(messages, { nodeArgs });
@@ -136,6 +159,26 @@ async function main(): Promise<void> {
     const f = await measureFit();
     out.fit = f;
     rows.push(...fitRows(f));
+  }
+  if (only.has('delivery')) {
+    step('delivery-report matching with 10,000 messages awaiting reports');
+    const d = await measureDeliveryMatching(10_000);
+    out.delivery = d;
+    rows.push([
+      `delivery report, ${d.messages} awaiting`,
+      `${d.applyMs.toFixed(2)} ms`,
+      `Outbox.applyDeliveryReport, matched and durable (median of ${d.applied}); bound: the durable write of the record alone ${d.durableWriteMs.toFixed(2)} ms`,
+    ]);
+    rows.push([
+      '  matching alone',
+      `${d.matchOrderUs} µs`,
+      `matchReport by recipient and order (scans all ${d.messages}); unmatched ${d.matchUnmatchedUs} µs; by a known Message-ID ${d.matchMessageIdUs} µs`,
+    ]);
+    rows.push([
+      '  memory of the awaiting',
+      `+${d.awaitingExtraKiB} KiB`,
+      `live heap after GC over the same ${d.messages} sent without reports: ${d.heapPerAwaitingB} B vs ${d.heapPerPlainB} B a record; the first report's normalised recipients +${d.matchCachePerRecordB} B a record`,
+    ]);
   }
   const durationS = Math.round((Date.now() - started) / 1000);
   out.durationS = durationS;

@@ -252,15 +252,20 @@ async function measureWithPhases(baud: number, link: Link, window: number, attac
   }
 }
 
-/**
- * The same upload by the simplest possible host (command, 1024-byte blocks, `window` of them in
- * flight, an "A" lets the next go, final answer) on the same line, with the daemon stopped: what
- * the testbed itself costs.
- */
-async function floorUpload(tb: Testbed, size: number, baud: number, window = 1): Promise<{ ms: number; wireMs: number }> {
-  await tb.daemon!.stop();
-  // The daemon's own transport (serial through the binding, or TCP), without the daemon.
-  const port = createTransport(tb.simInfo.port, 115200);
+/** A raw line to the module without the AT channel: the simplest possible host, for floors. */
+export interface BareLine {
+  /** Everything read since the last reset() (latin1). */
+  readonly rx: string;
+  reset(): void;
+  write(b: Buffer | string): Promise<void>;
+  /** Resolves once `pred` holds over what was read; rejects after 60 s naming what came. */
+  expect(pred: (s: string) => boolean, what?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the daemon's own transport (serial through the binding, or TCP) to `portPath`, echo off. */
+export async function openBareLine(portPath: string): Promise<BareLine> {
+  const port = createTransport(portPath, 115200);
   await port.open();
   let rx = '';
   let waiter: { pred: (s: string) => boolean; resolve: () => void } | undefined;
@@ -272,48 +277,71 @@ async function floorUpload(tb: Testbed, size: number, baud: number, window = 1):
       w.resolve();
     }
   });
-  const expect = (pred: (s: string) => boolean): Promise<void> =>
-    new Promise((resolve, reject) => {
-      if (pred(rx)) return resolve();
-      const timer = setTimeout(() => reject(new Error(`floor probe: no answer; got ${JSON.stringify(rx.slice(-80))}`)), 60_000);
-      waiter = {
-        pred,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      };
-    });
-  const write = (b: Buffer | string): Promise<void> => port.write(typeof b === 'string' ? Buffer.from(b, 'latin1') : b);
+  const line: BareLine = {
+    get rx() {
+      return rx;
+    },
+    reset: () => {
+      rx = '';
+    },
+    write: (b) => port.write(typeof b === 'string' ? Buffer.from(b, 'latin1') : b),
+    expect: (pred, what = 'an answer') =>
+      new Promise((resolve, reject) => {
+        if (pred(rx)) return resolve();
+        const timer = setTimeout(() => reject(new Error(`bare line: no ${what}; got ${JSON.stringify(rx.slice(-80))}`)), 60_000);
+        waiter = {
+          pred,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
+      }),
+    close: () => port.close(),
+  };
+  await line.write('ATE0\r');
+  await line.expect((t) => t.includes('OK\r\n'), 'OK to ATE0');
+  line.reset();
+  return line;
+}
+
+/** Wire time of `bytes` at `baud` (10 bits a byte: start, 8 data, stop), ms. */
+export function wireMsOf(bytes: number, baud: number): number {
+  return baud > 0 ? (bytes * 10 * 1000) / baud : 0;
+}
+
+/**
+ * The same upload by the simplest possible host (command, 1024-byte blocks, `window` of them in
+ * flight, an "A" lets the next go, final answer) on the same line, with the daemon stopped: what
+ * the testbed itself costs.
+ */
+async function floorUpload(tb: Testbed, size: number, baud: number, window = 1): Promise<{ ms: number; wireMs: number }> {
+  await tb.daemon!.stop();
+  const line = await openBareLine(tb.simInfo.port);
   try {
-    rx = '';
-    await write('ATE0\r');
-    await expect((s) => s.includes('OK\r\n'));
     const data = pseudoRandomBytes(size, 7);
-    rx = '';
     const t0 = performance.now();
     const cmd = `AT+QFUPL="RAM:floor.bin",${size},60,1\r`;
-    await write(cmd);
-    await expect((s) => s.includes('CONNECT'));
+    await line.write(cmd);
+    await line.expect((s) => s.includes('CONNECT'), 'CONNECT');
     // Block k (0-based) may go once the "A"s of blocks up to k - window have come.
     const blocks = Math.ceil(size / 1024);
     for (let k = 0; k < blocks; k++) {
       const need = k - window + 1;
-      if (need > 0) await expect((s) => (s.match(/A/g) ?? []).length >= need);
-      await write(data.subarray(k * 1024, (k + 1) * 1024));
+      if (need > 0) await line.expect((s) => (s.match(/A/g) ?? []).length >= need, `"A" ${need}`);
+      await line.write(data.subarray(k * 1024, (k + 1) * 1024));
     }
-    await expect((s) => /\+QFUPL: \d+,[0-9a-f]+\r\n\r\nOK\r\n/i.test(s));
+    await line.expect((s) => /\+QFUPL: \d+,[0-9a-f]+\r\n\r\nOK\r\n/i.test(s), '+QFUPL result');
     const ms = performance.now() - t0;
-    const answer = /\+QFUPL: (\d+),([0-9a-f]+)/i.exec(rx);
-    if (!answer || Number(answer[1]) !== size || parseInt(answer[2], 16) !== checksum16(data)) throw new Error(`floor probe: bad upload answer ${JSON.stringify(rx.slice(-60))}`);
-    const answerBytes = rx.length;
-    rx = '';
-    await write('AT+QFDEL="RAM:floor.bin"\r');
-    await expect((s) => s.includes('OK\r\n'));
-    const wireMs = baud > 0 ? ((cmd.length + size + answerBytes) * 10 * 1000) / baud : 0;
-    return { ms, wireMs };
+    const answer = /\+QFUPL: (\d+),([0-9a-f]+)/i.exec(line.rx);
+    if (!answer || Number(answer[1]) !== size || parseInt(answer[2], 16) !== checksum16(data)) throw new Error(`floor probe: bad upload answer ${JSON.stringify(line.rx.slice(-60))}`);
+    const answerBytes = line.rx.length;
+    line.reset();
+    await line.write('AT+QFDEL="RAM:floor.bin"\r');
+    await line.expect((s) => s.includes('OK\r\n'), 'OK to AT+QFDEL');
+    return { ms, wireMs: wireMsOf(cmd.length + size + answerBytes, baud) };
   } finally {
-    await port.close();
+    await line.close();
     await tb.startDaemon();
     await tb.modemReady();
   }

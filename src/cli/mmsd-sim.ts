@@ -7,10 +7,9 @@ import { ControlServer, type ControlMmsc } from '../sim/control.js';
 import { VirtualModem } from '../sim/modem.js';
 import { ProgramMissingError } from '../sim/programs.js';
 import { PtyServer, TcpServer, type PortServer } from '../sim/serve.js';
-import type { DeliveryPlan, DeliverySettings, SimSendOutcome, SimSender } from '../sim/types.js';
+import { BadDeliveryPlan, DELIVERY_PLAN_NAMES, isDeliveryPlan, parseRecipientDelivery } from '../sim/delivery-plans.js';
+import type { DeliveryPlan, DeliverySettings, RecipientDelivery, SimSendOutcome, SimSender } from '../sim/types.js';
 import type { SimIdentityState } from '../sim/modem.js';
-
-const DELIVERY_PLANS: readonly DeliveryPlan[] = ['retrieved', 'rejected', 'expired', 'deferred-then-retrieved', 'none'];
 
 const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --pty PATH               serve the module on a pty pair; PATH links to the daemon's end
@@ -39,6 +38,8 @@ const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --delivery PLAN          delivery reports the MMSC pushes when asked: retrieved (default),
                            rejected, expired, deferred-then-retrieved, none
   --delivery-delay-ms N    from M-Send.conf to each delivery report (default 200)
+  --delivery-for ADDR=PLAN[:MS]  one recipient's plan and, optionally, its own delay (repeatable;
+                           e.g. --delivery-for +4917012345=rejected:500); others get --delivery
   --receive-sample         with --mmsc: once ready, a phone's message for the gateway arrives (a
                            photo, a text and SMIL, Chinese subject): notification pushed as SMS
   --log-level LEVEL        pino level for stderr (default info)`;
@@ -90,8 +91,22 @@ interface MmscHandle extends ControlMmsc {
 
 function parseDelivery(text: string | undefined): DeliveryPlan {
   if (text === undefined) return 'retrieved';
-  if (!DELIVERY_PLANS.includes(text as DeliveryPlan)) throw new UsageError(`--delivery wants one of ${DELIVERY_PLANS.join(', ')}, got "${text}"`);
-  return text as DeliveryPlan;
+  if (!isDeliveryPlan(text)) throw new UsageError(`--delivery wants one of ${DELIVERY_PLAN_NAMES.join(', ')}, got "${text}"`);
+  return text;
+}
+
+function parseDeliveryFor(texts: readonly string[]): Record<string, RecipientDelivery> {
+  const out: Record<string, RecipientDelivery> = {};
+  for (const text of texts) {
+    try {
+      const [address, r] = parseRecipientDelivery(text);
+      out[address] = r;
+    } catch (err) {
+      if (err instanceof BadDeliveryPlan) throw new UsageError(`--delivery-for ${err.message}`);
+      throw err;
+    }
+  }
+  return out;
 }
 
 async function startMmsc(
@@ -138,6 +153,7 @@ async function main(): Promise<number> {
       'sms-capacity': { type: 'string' },
       delivery: { type: 'string' },
       'delivery-delay-ms': { type: 'string' },
+      'delivery-for': { type: 'string', multiple: true },
       'receive-sample': { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -162,7 +178,9 @@ async function main(): Promise<number> {
   const delivery: DeliverySettings = {
     plan: parseDelivery(values.delivery),
     delayMs: nonNegativeInt(values['delivery-delay-ms'], '--delivery-delay-ms', 200),
+    recipients: parseDeliveryFor(values['delivery-for'] ?? []),
   };
+  if (Object.keys(delivery.recipients ?? {}).length > 0 && !mmscAddr) throw new UsageError('--delivery-for needs --mmsc HOST:PORT (the MMSC that pushes the reports)');
   const smsCapacity = nonNegativeInt(values['sms-capacity'], '--sms-capacity', 25);
 
   // Handlers first: a supervisor may send SIGTERM during start-up or the moment it reads the

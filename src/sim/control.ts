@@ -31,10 +31,15 @@
 //         "otherContext": {"ctx", "apn"},       someone else activates a context with that APN
 //         "reboot": true,                       module restarts (RDY after boot time)
 //         "portLoss": <ms>,                     port disappears for ms (answer does not wait)
-//         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan}},  MMSC delivery reports
+//         "delivery": {"plan"?, "delayMs"?, "recipients"?: {"<addr>": plan | {"plan", "delayMs"?}}},
+//                                               MMSC delivery reports (needs --mmsc)
 //         "holdSmsDeletes": true|false}         AT+CMGD held, not carried out; false: held ones
 //                                               answer +CMS ERROR: 500 and delete nothing
 //        → {"ok": true} or 400 {"error": "..."}
+//   GET  /delivery  → the MMSC's delivery-report settings: {"plan", "delayMs", "recipients": {"<addr>":
+//        {"plan", "delayMs"?}}} (404 without --mmsc)
+//   POST /delivery  ← one recipient's reports: {"recipient", "plan", "delayMs"?} (merged into those
+//        in force) → {"ok": true, …the settings as GET /delivery} or 400 {"error"}
 //   POST /sms       ← SMS the network delivers now (sms-request.ts): {"pdus": ["<hex>", …]}, or
 //        {"text": "…", "from": "+49…"}, or {"push": {"type": "delivery", "messageId", "to",
 //        "status", "date"?}, "from"?, "segments"?, "order"?, "duplicate"?, "malformed"?}
@@ -47,19 +52,19 @@ import { BadInboundRequest, parseInboundRequest, parseInboxFaults, type AckRecor
 import type { SimCardState, SimIdentityState, SimSwapUrcs, VirtualModem } from './modem.js';
 import type { PortServer } from './serve.js';
 import { BadSmsRequest, deliverSmsRequest } from './sms-request.js';
-import type { DeliveryPlan, DeliverySettings, MmscFaults, ReceivedMessage, SimSendOutcome } from './types.js';
+import { DELIVERY_PLAN_NAMES, isDeliveryPlan, MAX_DELIVERY_DELAY_MS } from './delivery-plans.js';
+import type { DeliveryPlan, DeliverySettings, MmscFaults, ReceivedMessage, RecipientDelivery, SimSendOutcome } from './types.js';
 
 export interface ControlMmsc {
   setFaults(f: MmscFaults): void;
   setDelivery(d: DeliverySettings): void;
+  deliverySettings(): { plan: DeliveryPlan; delayMs: number; recipients: Record<string, RecipientDelivery> };
   received(): ReceivedMessage[];
   receive(req: InboundRequest): InboundReceipt;
   receivedAcks(): AckRecord[];
   inboxEntries(): InboxEntry[];
   setInboxFaults(f: InboxFaults): void;
 }
-
-const DELIVERY_PLANS: readonly DeliveryPlan[] = ['retrieved', 'rejected', 'expired', 'deferred-then-retrieved', 'none'];
 
 export interface ControlServerOptions {
   host: string;
@@ -258,8 +263,28 @@ const FAULTS: { readonly [K in keyof Required<SimFaultRequest>]: FaultRule } = {
 };
 
 function plan(v: unknown, key: string): DeliveryPlan {
-  if (!DELIVERY_PLANS.includes(v as DeliveryPlan)) throw new BadRequest(`${key} must be one of ${DELIVERY_PLANS.join(', ')}`);
-  return v as DeliveryPlan;
+  if (!isDeliveryPlan(v)) throw new BadRequest(`${key} must be one of ${DELIVERY_PLAN_NAMES.join(', ')}`);
+  return v;
+}
+
+/** A recipient's plan: a plan name, or {"plan", "delayMs"?}. */
+function recipientDelivery(v: unknown, key: string): DeliveryPlan | RecipientDelivery {
+  if (typeof v === 'string') return plan(v, key);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequest(`${key} must be a plan or {"plan", "delayMs"?}`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['plan', 'delayMs'].includes(k)) throw new BadRequest(`unknown ${key} key "${k}"`);
+  const out: RecipientDelivery = { plan: plan(o.plan, `${key}.plan`) };
+  if (o.delayMs !== undefined) out.delayMs = int(o.delayMs, `${key}.delayMs`, 0, MAX_DELIVERY_DELAY_MS);
+  return out;
+}
+
+/** The body of POST /delivery: one recipient's plan and, optionally, its delay. */
+function oneRecipient(v: unknown): DeliverySettings {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadRequest('body must be a JSON object');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['recipient', 'plan', 'delayMs'].includes(k)) throw new BadRequest(`unknown delivery key "${k}"`);
+  const recipient = line(o.recipient, 'recipient');
+  return { recipients: { [recipient]: recipientDelivery({ plan: o.plan, delayMs: o.delayMs }, 'delivery') } };
 }
 
 function deliverySettings(v: unknown): DeliverySettings {
@@ -268,10 +293,10 @@ function deliverySettings(v: unknown): DeliverySettings {
   for (const k of Object.keys(o)) if (!['plan', 'delayMs', 'recipients'].includes(k)) throw new BadRequest(`unknown delivery key "${k}"`);
   const out: DeliverySettings = {};
   if (o.plan !== undefined) out.plan = plan(o.plan, 'delivery.plan');
-  if (o.delayMs !== undefined) out.delayMs = int(o.delayMs, 'delivery.delayMs', 0, 3_600_000);
+  if (o.delayMs !== undefined) out.delayMs = int(o.delayMs, 'delivery.delayMs', 0, MAX_DELIVERY_DELAY_MS);
   if (o.recipients !== undefined) {
     if (typeof o.recipients !== 'object' || o.recipients === null || Array.isArray(o.recipients)) throw new BadRequest('delivery.recipients must be an object');
-    out.recipients = Object.fromEntries(Object.entries(o.recipients).map(([addr, p]) => [addr, plan(p, `delivery.recipients["${addr}"]`)]));
+    out.recipients = Object.fromEntries(Object.entries(o.recipients).map(([addr, p]) => [addr, recipientDelivery(p, `delivery.recipients["${addr}"]`)]));
   }
   return out;
 }
@@ -360,6 +385,17 @@ export class ControlServer {
         return;
       }
       await this.post(req, res, (body) => ({ ok: true, ...mmsc.receive(parseInboundRequest(body)) }));
+      return;
+    }
+    if (url.pathname === '/delivery' && (req.method === 'GET' || req.method === 'POST')) {
+      const mmsc = this.opts.mmsc;
+      if (!mmsc) reply(res, 404, { error: 'no loopback MMSC (start with --mmsc)' });
+      else if (req.method === 'GET') reply(res, 200, mmsc.deliverySettings());
+      else
+        await this.post(req, res, (body) => {
+          mmsc.setDelivery(oneRecipient(body));
+          return { ok: true, ...mmsc.deliverySettings() };
+        });
       return;
     }
     if (req.method === 'POST' && url.pathname === '/fault') {

@@ -16,7 +16,7 @@ import { decodeSendReq, encodeSendConf, RESPONSE_OK, RESPONSE_STATUS } from '../
 import { MMS_VERSION, MmsDecodeError, type SendReq } from '../mms/types.js';
 import type { MmsStatus } from '../mms/types.js';
 import { MmscInbox, type AckRecord, type InboundReceipt, type InboundRequest, type InboxEntry, type InboxFaults } from './mmsc-inbox.js';
-import type { DeliveryPlan, DeliverySettings, MmscFaults, ReceivedMessage } from './types.js';
+import type { DeliveryPlan, DeliverySettings, MmscFaults, ReceivedMessage, RecipientDelivery } from './types.js';
 
 /** Where the MMSC's pushes go (the virtual modem's SMS side); `segments` as PushOptions says. */
 export type PushTarget = (pdu: Buffer, segments?: number) => void;
@@ -38,7 +38,7 @@ export interface LoopbackMmscOptions {
   store?: string;
   logger: Logger;
   faults?: MmscFaults;
-  /** Delivery reports: the plan for every recipient (default retrieved) and the delay (default 200 ms). */
+  /** Delivery reports: the plan for every recipient (default retrieved), the delay (default 200 ms), per-recipient plans and delays. */
   delivery?: DeliverySettings;
   /** Where delivery reports and notifications go (an MMS PDU each); without it none are sent. */
   pushReport?: PushTarget;
@@ -78,7 +78,7 @@ export class LoopbackMmsc {
   private readonly delays = new Map<NodeJS.Timeout, () => void>();
   private readonly messages: ReceivedMessage[] = [];
   private readonly reportTimers = new Set<NodeJS.Timeout>();
-  private delivery: Required<DeliverySettings>;
+  private delivery: { plan: DeliveryPlan; delayMs: number; recipients: Record<string, RecipientDelivery> };
   private pushReport: PushTarget | undefined;
   private url = '';
   private readonly inbox: MmscInbox;
@@ -124,8 +124,13 @@ export class LoopbackMmsc {
   /** Changes the delivery-report plan, delay or per-recipient plans (merged into those in force). */
   setDelivery(d: DeliverySettings): void {
     const recipients = { ...this.delivery.recipients };
-    for (const [addr, plan] of Object.entries(d.recipients ?? {})) recipients[fromWireAddress(addr)] = plan;
+    for (const [addr, r] of Object.entries(d.recipients ?? {})) recipients[fromWireAddress(addr)] = typeof r === 'string' ? { plan: r } : { ...r };
     this.delivery = { plan: d.plan ?? this.delivery.plan, delayMs: d.delayMs ?? this.delivery.delayMs, recipients };
+  }
+
+  /** The delivery-report settings in force: the plan and delay for everyone, and each recipient's own. */
+  deliverySettings(): { plan: DeliveryPlan; delayMs: number; recipients: Record<string, RecipientDelivery> } {
+    return { ...this.delivery, recipients: Object.fromEntries(Object.entries(this.delivery.recipients).map(([a, r]) => [a, { ...r }])) };
   }
 
   /** Schedules the M-Delivery.ind pushes for a stored message that asked for reports. */
@@ -133,7 +138,9 @@ export class LoopbackMmsc {
     const push = this.pushReport;
     if (!push) return;
     for (const to of recipients) {
-      const statuses = PLAN_STATUSES[this.delivery.recipients[to] ?? this.delivery.plan];
+      const own = this.delivery.recipients[to];
+      const statuses = PLAN_STATUSES[own?.plan ?? this.delivery.plan];
+      const delayMs = own?.delayMs ?? this.delivery.delayMs;
       statuses.forEach((status, i) => {
         const t = setTimeout(
           () => {
@@ -142,7 +149,7 @@ export class LoopbackMmsc {
             this.log.info({ messageId, to, status }, 'MMSC pushes a delivery report');
             push(pdu);
           },
-          this.delivery.delayMs * (i + 1),
+          delayMs * (i + 1),
         );
         this.reportTimers.add(t);
       });

@@ -73,6 +73,16 @@ export interface DeliverySettings {
   plan?: DeliveryPlan;
   /** Delay from M-Send.conf to each report (deferred-then-retrieved: twice that to the second). */
   delayMs?: number;
-  /** Per recipient address (as in the To/Cc/Bcc, /TYPE=PLMN ignored). */
-  recipients?: Record<string, DeliveryPlan>;
+  /**
+   * Per recipient address (as in the To/Cc/Bcc, /TYPE=PLMN ignored): a plan, or a plan with its
+   * own delay (else `delayMs` above).
+   */
+  recipients?: Record<string, DeliveryPlan | RecipientDelivery>;
+}
+
+/** One recipient's delivery reports: what the MMSC reports and after how long. */
+export interface RecipientDelivery {
+  plan: DeliveryPlan;
+  /** Delay from M-Send.conf to each report for this recipient (default: the settings' delayMs). */
+  delayMs?: number;
 }

@@ -19,10 +19,16 @@ let s: Stack;
 let watch: MqttObserver;
 let signalBus: MessageBus;
 const signals: { path: string; recipient: string; status: string }[] = [];
+/** `mmsd-sim --delivery-for` of the three-recipient test: retrieved first, then rejected, then deferred and retrieved. */
+const THREE = ['+4915110000001=retrieved:300', '+4915110000002=rejected:900', '+4915110000003=deferred-then-retrieved:1500'];
 
 beforeAll(async () => {
   broker = await Mosquitto.start();
-  s = await startStack({ mqttUrl: broker.url, simArgs: ['--delivery-delay-ms', '300'], config: { mqtt: { clientId: 'mmsd-inbound' } } });
+  // The three-recipient message's reports come from the MMSC's own per-recipient plans, each with
+  // its own delay, so they arrive in a known order.
+  const simArgs = ['--delivery-delay-ms', '300'];
+  for (const plan of THREE) simArgs.push('--delivery-for', plan);
+  s = await startStack({ mqttUrl: broker.url, simArgs, config: { mqtt: { clientId: 'mmsd-inbound' } } });
   await s.tb.modemReady();
   watch = await MqttObserver.connect(broker.url, ['mmsd/delivery']);
   signalBus = openBus('session', s.tb.bus!.address);
@@ -84,7 +90,7 @@ async function restartDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> 
 
 describe('delivery reports with the real daemon and mmsd-sim', () => {
   it('three recipients: retrieved, rejected, deferred-then-retrieved; per-recipient Delivery, D-Bus signals and mmsd/delivery', async () => {
-    await s.tb.fault({ delivery: { recipients: { '+4915110000001': 'retrieved', '+4915110000002': 'rejected', '+4915110000003': 'deferred-then-retrieved' } } });
+    // No fault and no injected SMS: the plans are the sim's own (--delivery-for, THREE).
     await sendOne('three', ['+4915110000001', '+4915110000002', '+4915110000003'], true);
     const p = await waitForProps(
       s.client,
@@ -98,20 +104,33 @@ describe('delivery reports with the real daemon and mmsd-sim', () => {
     // Published after the record is stored: the last one may still be on its way through the broker.
     await until(() => reports().filter((r) => r.message === 'three').length === 4, 'four reports on mmsd/delivery');
     const mine = reports().filter((r) => r.message === 'three');
-    expect(mine.map((r) => `${String(r.recipient)} ${String(r.status)}`).sort()).toEqual([
+    // In the order of the plans' delays (300, 900, 1500 and 3000 ms after M-Send.conf).
+    expect(mine.map((r) => `${String(r.recipient)} ${String(r.status)}`)).toEqual([
       '+4915110000001 retrieved',
       '+4915110000002 rejected',
       '+4915110000003 deferred',
       '+4915110000003 retrieved',
     ]);
-    expect(mine.every((r) => typeof r.messageId === 'string' && typeof r.date === 'number')).toBe(true);
+    // Each carries the Message-ID the loopback MMSC gave the message in its M-Send.conf.
+    const stored = (await s.tb.received()).find((m) => m.to.includes('+4915110000003/TYPE=PLMN') || m.to.includes('+4915110000003'));
+    expect(stored).toBeDefined();
+    expect(mine.every((r) => r.messageId === stored!.id && typeof r.date === 'number')).toBe(true);
     await until(() => signals.filter((x) => x.path.endsWith('/message/three')).length === 4, 'four DeliveryReport signals');
     // Every taken SMS was deleted once its report was durable.
     await until(async () => (await storedSms()).length === 0, 'SMS store empty');
   });
 
   it('mmsctl send --wait-delivered exits 0 once every recipient retrieved it; show prints each state', async () => {
-    await s.tb.fault({ delivery: { recipients: { '+4915110000011': 'retrieved', '+4915110000012': 'deferred-then-retrieved' } } });
+    // At run time, one recipient at a time (POST /delivery), one of them with its own delay.
+    for (const body of [
+      { recipient: '+4915110000011', plan: 'retrieved' },
+      { recipient: '+4915110000012', plan: 'deferred-then-retrieved', delayMs: 100 },
+    ]) {
+      const res = await fetch(`${s.tb.simInfo.control}/delivery`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+    }
+    const settings = (await (await fetch(`${s.tb.simInfo.control}/delivery`)).json()) as { recipients: Record<string, unknown> };
+    expect(settings.recipients['+4915110000012']).toEqual({ plan: 'deferred-then-retrieved', delayMs: 100 });
     const run = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
       new Promise((resolve) => {
         execFile(process.execPath, [MMSCTL_BIN, '--bus', 'session', ...args], { env: s.tb.env }, (err, stdout, stderr) =>

@@ -328,6 +328,31 @@ describe('delivery reports (M-Delivery.ind pushed per recipient)', () => {
     expect(reports.some((r) => r.messageId === first.id)).toBe(false);
   });
 
+  it('a recipient with its own delay gets its reports after that delay; the others after the general one', async () => {
+    const reports: { to: string; status: string; at: number }[] = [];
+    const t0 = Date.now();
+    mmsc.setPushTarget((pdu) => {
+      const r = decodeDeliveryInd(pdu);
+      reports.push({ to: r.to, status: r.status, at: Date.now() - t0 });
+    });
+    mmsc.setDelivery({
+      delayMs: 30,
+      plan: 'none',
+      recipients: { '+15551234': { plan: 'deferred-then-retrieved', delayMs: 400 }, 'copy.test@quectel.com': 'rejected' },
+    });
+    expect(mmsc.deliverySettings().recipients['+15551234']).toEqual({ plan: 'deferred-then-retrieved', delayMs: 400 });
+    expect(await postMms(request({ sendParam: withReport }))).toEqual({ err: 0, httpStatus: 200 });
+    await until(() => reports.length >= 3, 'three delivery reports');
+    // Timers with different delays fire in delay order: rejected (30 ms), deferred (400), retrieved (800).
+    expect(reports.map((r) => [r.to, r.status])).toEqual([
+      ['copy.test@quectel.com', 'rejected'],
+      ['+15551234', 'deferred'],
+      ['+15551234', 'retrieved'],
+    ]);
+    expect(reports[1].at).toBeGreaterThanOrEqual(400);
+    expect(reports[2].at).toBeGreaterThanOrEqual(800);
+  });
+
   it('sends none for a send the MMSC refused', async () => {
     const reports: DeliveryInd[] = [];
     mmsc.setPushTarget((pdu) => reports.push(decodeDeliveryInd(pdu)));

@@ -268,6 +268,9 @@ describe('mmsd-sim --pty', () => {
     [['--spn', 'say "hi"'], '--spn wants up to 16 printable ASCII characters'],
     [['--network'], '--network needs --mmsc HOST:PORT'],
     [['--receive-sample'], '--receive-sample needs --mmsc HOST:PORT'],
+    [['--mmsc', '127.0.0.1:0', '--delivery-for', '+4917=lost'], '--delivery-for plan of "+4917" must be one of retrieved, rejected'],
+    [['--mmsc', '127.0.0.1:0', '--delivery-for', '+4917'], '--delivery-for wants ADDRESS=PLAN[:DELAY_MS], got "+4917"'],
+    [['--delivery-for', '+4917=rejected:500'], '--delivery-for needs --mmsc HOST:PORT'],
   ])('refuses %j with exit 2 and says why', async (args, why) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mmsd-sim-it-'));
     try {

@@ -21,6 +21,7 @@ function fakeMmsc(over: Partial<ControlMmsc>): ControlMmsc {
   return {
     setFaults: () => undefined,
     setDelivery: () => undefined,
+    deliverySettings: () => ({ plan: 'retrieved', delayMs: 200, recipients: {} }),
     received: () => [],
     receive: () => {
       throw new Error('not used');
@@ -100,6 +101,38 @@ describe('ControlServer delivery settings and POST /sms', () => {
     });
     expect(await post({ delivery: { speed: 1 } })).toEqual({ status: 400, json: { error: 'unknown delivery key "speed"' } });
     expect(settings).toEqual([{ plan: 'expired', delayMs: 5, recipients: { '+4917': 'none' } }]);
+  });
+
+  it('takes a recipient\'s own delay in /fault delivery.recipients and one recipient by POST /delivery; names what is wrong', async () => {
+    const settings: DeliverySettings[] = [];
+    const { post } = await setup(fakeMmsc({ setDelivery: (d) => void settings.push(d) }));
+    expect(await post({ delivery: { recipients: { '+4917': { plan: 'rejected', delayMs: 500 }, '+4918': 'none' } } })).toEqual({ status: 200, json: { ok: true } });
+    expect(await post({ recipient: '+4919', plan: 'deferred-then-retrieved', delayMs: 40 }, '/delivery')).toEqual({
+      status: 200,
+      json: { ok: true, plan: 'retrieved', delayMs: 200, recipients: {} },
+    });
+    expect(await post({ recipient: '+4919', plan: 'expired' }, '/delivery')).toMatchObject({ status: 200 });
+    expect(await post({ recipient: '+4919', plan: 'lost' }, '/delivery')).toEqual({
+      status: 400,
+      json: { error: 'delivery.plan must be one of retrieved, rejected, expired, deferred-then-retrieved, none' },
+    });
+    expect(await post({ recipient: '+4919', plan: 'expired', delayMs: -1 }, '/delivery')).toEqual({ status: 400, json: { error: 'delivery.delayMs must be an integer 0..3600000' } });
+    expect(await post({ plan: 'expired' }, '/delivery')).toEqual({ status: 400, json: { error: 'recipient must be one line of text' } });
+    expect(await post({ recipient: '+4919', plan: 'expired', speed: 1 }, '/delivery')).toEqual({ status: 400, json: { error: 'unknown delivery key "speed"' } });
+    expect(await post({ delivery: { recipients: { '+4917': { plan: 'rejected', when: 1 } } } })).toEqual({
+      status: 400,
+      json: { error: 'unknown delivery.recipients["+4917"] key "when"' },
+    });
+    expect(settings).toEqual([
+      { recipients: { '+4917': { plan: 'rejected', delayMs: 500 }, '+4918': 'none' } },
+      { recipients: { '+4919': { plan: 'deferred-then-retrieved', delayMs: 40 } } },
+      { recipients: { '+4919': { plan: 'expired' } } },
+    ]);
+  });
+
+  it('GET and POST /delivery answer 404 without an MMSC', async () => {
+    const { post } = await setup();
+    expect(await post({ recipient: '+4919', plan: 'expired' }, '/delivery')).toEqual({ status: 404, json: { error: 'no loopback MMSC (start with --mmsc)' } });
   });
 
   it('stores raw PDUs, text and pushes, answering where each went; a bad request stores nothing', async () => {
