@@ -29,7 +29,6 @@ const PLAN_STATUSES: Readonly<Record<DeliveryPlan, readonly MmsStatus[]>> = {
   'deferred-then-retrieved': ['deferred', 'retrieved'],
   none: [],
 };
-export const DELIVERY_PLANS = Object.keys(PLAN_STATUSES) as DeliveryPlan[];
 
 export interface LoopbackMmscOptions {
   host?: string;
