@@ -1,7 +1,7 @@
 // The modem status clients see (DESIGN.md §6): the state and its detail, the registration combined
 // from +CGREG and +CEREG, the operator and the signal; announced only when something in it changed.
 import type { Logger } from 'pino';
-import { isRegistered, registrationOf } from './commands.js';
+import { isRegistered, registrationOf } from './answers.js';
 import type { ModemState, ModemStatus, Registration } from './types.js';
 
 /** Domains whose +CGREG/+CEREG stat the monitor tracks (LTE-only networks answer only +CEREG). */
