@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ClosedError, CmsError } from '../at/errors.js';
 import type { AtCommander, PduEntry } from '../at/types.js';
-import { fieldsOf, unquote } from './commands.js';
+import { fieldsOf, unquote } from './answers.js';
 import { int, quote } from './quote.js';
 import type { ModemState, ModemStatus } from './types.js';
 

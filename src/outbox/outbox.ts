@@ -1,5 +1,6 @@
 // The durable outbox (DESIGN.md §1, §6): the spool of messages on disk, their state machine,
-// idempotency by client id, retention, and the recovery of a crash at start-up.
+// idempotency by client id and retention. Reading the spool back after a crash is recovery.ts,
+// applying delivery reports delivery-reports.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { RequestError } from '../core/errors.js';
@@ -7,7 +8,6 @@ import type { AppliedDeliveryReport, DeliveryReportInput } from '../core/inbound
 import { TypedEmitter } from '../core/events.js';
 import {
   RESENDABLE_STATUSES,
-  STATUSES,
   isFinal,
   newMessageRecord,
   type AttachmentInput,
@@ -17,7 +17,16 @@ import {
   type Status,
 } from '../core/message.js';
 import { isValidId } from '../core/validate.js';
-import { applyReport, matchReport, pendingDelivery } from './delivery.js';
+import { pendingDelivery } from './delivery.js';
+import { DeliveryReports } from './delivery-reports.js';
+import {
+  hasAttachmentBytes,
+  leftoverRamFiles,
+  loadRecords,
+  recoverInterrupted,
+  removeOrphanAttachments,
+  type RecoveryContext,
+} from './recovery.js';
 import { SpoolStore, attachmentFile, fittedFile, type OutboxStore } from './store.js';
 import type { MessagePatch, OutboxApi, OutboxEvents, RecoveryReport, SubmitResult } from './types.js';
 
@@ -70,8 +79,7 @@ export class IllegalTransitionError extends Error {
   }
 }
 
-/** DESIGN.md §6: the MMSC request was made, its answer lost. */
-export const RESULT_UNKNOWN_ERROR = { code: 0, name: 'Result unknown: the daemon stopped after the MMSC request was made' } as const;
+export { RESULT_UNKNOWN_ERROR } from './recovery.js';
 
 const RETENTION_SWEEP_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -85,66 +93,13 @@ function deepFreeze<T>(record: T): T {
   return record;
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((s) => typeof s === 'string');
-}
-
-/** A record read from disk is trusted only when it has the shape the outbox writes. */
-function isRecord(v: unknown, id: string): v is MessageRecord {
-  if (typeof v !== 'object' || v === null) return false;
-  const r = v as Record<string, unknown>;
-  return (
-    r.id === id &&
-    typeof r.status === 'string' &&
-    (STATUSES as readonly string[]).includes(r.status) &&
-    isStringArray(r.to) &&
-    isStringArray(r.cc) &&
-    isStringArray(r.bcc) &&
-    typeof r.subject === 'string' &&
-    Array.isArray(r.attachments) &&
-    r.attachments.every(
-      (a: unknown) =>
-        typeof a === 'object' &&
-        a !== null &&
-        typeof (a as AttachmentMeta).name === 'string' &&
-        typeof (a as AttachmentMeta).file === 'string' &&
-        typeof (a as AttachmentMeta).size === 'number',
-    ) &&
-    typeof r.options === 'object' &&
-    r.options !== null &&
-    typeof r.attempts === 'number' &&
-    typeof r.progress === 'number' &&
-    typeof r.created === 'number' &&
-    typeof r.updated === 'number' &&
-    isStringArray(r.ramFiles) &&
-    typeof r.sendAccepted === 'boolean' &&
-    (r.adjustments === undefined || isStringArray(r.adjustments))
-  );
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
   private readonly store: OutboxStore;
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly retentionMs: number;
-  private readonly loadConcurrency: number;
-  private readonly loadBatch: number;
-  /** Records that could not be read at start-up, with why: set aside once all are read. */
-  private readonly corrupt: Array<{ id: string; err: unknown }> = [];
+  /** What reading the spool back at start-up works with. */
+  private readonly recovery: RecoveryContext;
   private readonly records = new Map<string, MessageRecord>();
   /** Ids not in a final state: what next() and queueLength() look at. */
   private readonly active = new Set<string>();
@@ -153,10 +108,8 @@ export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastIdTime = 0;
   private readonly deliveryReports: boolean;
-  /** Ids of messages with a `delivery` map: the only ones a delivery report can match (§12). */
-  private readonly reportable = new Set<string>();
-  /** Delivery reports are matched and applied one at a time. */
-  private reportChain: Promise<unknown> = Promise.resolve();
+  /** §12: the messages a delivery report can match, and the reports applied one at a time. */
+  private readonly reports: DeliveryReports;
 
   constructor(opts: OutboxOptions) {
     super();
@@ -164,9 +117,17 @@ export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
     this.log = opts.logger;
     this.clock = opts.clock ?? Date.now;
     this.retentionMs = opts.retentionDays * DAY_MS;
-    this.loadConcurrency = opts.loadConcurrency ?? 16;
-    this.loadBatch = opts.loadBatch ?? 200;
     this.deliveryReports = opts.deliveryReports ?? false;
+    const { store, log, clock } = this;
+    this.recovery = { store, log, clock, loadConcurrency: opts.loadConcurrency ?? 16, loadBatch: opts.loadBatch ?? 200 };
+    this.reports = new DeliveryReports({
+      get: (id) => this.records.get(id),
+      withLock: (id, fn) => this.withLock(id, fn),
+      write: (r) => this.write(r),
+      changed: (r) => this.emit('changed', r),
+      clock,
+      log,
+    });
   }
 
   /** Loads the spool and recovers from a crash (DESIGN.md §6); then sweeps hourly. */
@@ -175,49 +136,13 @@ export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
     const files = await this.store.open();
     this.records.clear();
     this.active.clear();
-    this.reportable.clear();
+    this.reports.clear();
+    await loadRecords(files, this.recovery, (r) => this.index(r));
 
-    // Small files read synchronously in batches, yielding in between: on the thread pool each
-    // read is four round trips (open, fstat, read, close) and 10,000 of them take seconds.
-    for (let i = 0; i < files.length; i += this.loadBatch) {
-      for (const f of files.slice(i, i + this.loadBatch)) {
-        const r = this.loadOne(f);
-        if (r) this.index(r);
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    await Promise.all(this.corrupt.splice(0).map(async ({ id, err }) => {
-      // Never crash on one bad file: keep it for a person to look at, and go on.
-      const file = this.store.describe(id);
-      try {
-        const movedTo = await this.store.setAside(id, this.clock());
-        this.log.error({ file, movedTo, err }, 'corrupt outbox record moved aside');
-      } catch (e) {
-        this.log.error({ err: e, file, cause: err }, 'cannot move corrupt record aside');
-      }
-    }));
+    const { requeued, unknown } = await recoverInterrupted(this.records.values(), this.recovery, (r) => this.write(r));
+    const report: RecoveryReport = { requeued, unknown, leftoverRamFiles: leftoverRamFiles(this.records.values()), loaded: this.records.size };
 
-    const report: RecoveryReport = { requeued: [], unknown: [], leftoverRamFiles: [], loaded: this.records.size };
-    const now = this.clock();
-    const sending = [...this.records.values()].filter((r) => r.status === 'sending');
-    await mapLimit(sending, this.loadConcurrency, async (r) => {
-      if (r.sendAccepted) {
-        // §6: once AT+QMMSEND was accepted, the message may have left: never resend on our own.
-        await this.write({ ...r, status: 'unknown', error: { ...RESULT_UNKNOWN_ERROR }, progress: 0, updated: now });
-        report.unknown.push(r.id);
-      } else {
-        await this.write({ ...r, status: 'queued', progress: 0, updated: now, requeuedAt: now });
-        report.requeued.push(r.id);
-      }
-    });
-
-    // Journalled RAM names not yet cleared are exactly the files that may still sit in the module:
-    // of unfinished messages, and of finished ones whose clean-up (AT+QFDEL) did not complete.
-    const ram = new Set<string>();
-    for (const r of this.records.values()) for (const f of r.ramFiles) ram.add(f);
-    report.leftoverRamFiles = [...ram];
-
-    await this.removeOrphanAttachments();
+    await removeOrphanAttachments(this.records, this.recovery);
     await this.removeExpired();
     this.sweepTimer = setInterval(() => {
       this.removeExpired().catch((err: unknown) => this.log.error({ err }, 'outbox retention sweep failed'));
@@ -435,38 +360,9 @@ export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
     return this.active.size;
   }
 
-  /**
-   * DESIGN.md §12: matches one M-Delivery.ind to a message (delivery.ts) and, when it matches,
-   * writes the message's new delivery state durably before it resolves. A report this outbox
-   * applied before (same key) is a `duplicate` and changes nothing. Messages removed by retention
-   * are not matched: their reports are `unmatched`.
-   */
+  /** DESIGN.md §12: applies one M-Delivery.ind (delivery-reports.ts). */
   applyDeliveryReport(report: DeliveryReportInput): Promise<AppliedDeliveryReport> {
-    const run = this.reportChain.then(() => this.applyReportNow(report));
-    this.reportChain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async applyReportNow(report: DeliveryReportInput): Promise<AppliedDeliveryReport> {
-    const base = { recipient: report.recipient, status: report.status, date: report.date, reportMessageId: report.reportMessageId };
-    const candidates = [...this.reportable].map((id) => this.records.get(id)).filter((r): r is MessageRecord => r !== undefined);
-    const match = matchReport(report, candidates);
-    if (match.kind === 'unmatched') return { outcome: 'unmatched', event: base };
-    if (match.kind === 'duplicate') {
-      const r = match.record;
-      return { outcome: 'duplicate', event: { ...base, messageId: r.id, delivery: { ...r.delivery } } };
-    }
-    return this.withLock(match.record.id, async () => {
-      const cur = this.records.get(match.record.id);
-      if (!cur) return { outcome: 'unmatched' as const, event: base };
-      const next = await this.write(applyReport(cur, match.recipient, report, this.clock()));
-      this.log.info(
-        { id: next.id, recipient: match.recipient, deliveryStatus: report.status, by: match.by, reportMessageId: report.reportMessageId, status: next.status },
-        'delivery report applied',
-      );
-      this.emit('changed', next);
-      return { outcome: 'matched' as const, event: { ...base, messageId: next.id, delivery: { ...next.delivery } } };
-    });
+    return this.reports.apply(report);
   }
 
   /** Removes final messages last changed more than retentionDays ago; returns their ids. */
@@ -482,7 +378,7 @@ export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
         await this.store.removeRecord(r.id);
         this.records.delete(r.id);
         this.active.delete(r.id);
-        this.reportable.delete(r.id);
+        this.reports.forget(r.id);
         removed.push(r.id);
       });
     }
@@ -527,38 +423,10 @@ export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
 
   private index(r: MessageRecord): void {
     this.records.set(r.id, deepFreeze(r));
-    if (r.delivery !== undefined) this.reportable.add(r.id);
-    else this.reportable.delete(r.id);
+    this.reports.note(r);
     if (isFinal(r.status)) this.active.delete(r.id);
     else this.active.add(r.id);
   }
-
-  private loadOne(id: string): MessageRecord | undefined {
-    try {
-      const parsed = JSON.parse(this.store.readRecord(id)) as unknown;
-      if (isValidId(id) && isRecord(parsed, id)) return parsed;
-      throw new Error('not a message record');
-    } catch (err) {
-      this.corrupt.push({ id, err });
-      return undefined;
-    }
-  }
-
-  /** Attachment folders without a record (crash before the record was written) or of sent/cancelled messages. */
-  private async removeOrphanAttachments(): Promise<void> {
-    const owners = await this.store.attachmentOwners();
-    const orphans = owners.filter((id) => {
-      const r = this.records.get(id);
-      return !r || !hasAttachmentBytes(r.status);
-    });
-    await mapLimit(orphans, this.loadConcurrency, (id) => this.store.removeAttachments(id));
-    if (orphans.length > 0) this.log.info({ count: orphans.length }, 'orphaned attachment files removed');
-  }
-}
-
-/** Whether a message in this state keeps its attachment bytes in the spool (until retention). */
-function hasAttachmentBytes(status: Status): boolean {
-  return !isFinal(status) || RESENDABLE_STATUSES.has(status);
 }
 
 /**

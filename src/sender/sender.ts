@@ -1,12 +1,11 @@
 // The send pipeline (DESIGN.md §6): one message at a time from the outbox through the modem —
-// stage attachments in the module's RAM, edit, send, classify the result, retry, clean up.
+// stage attachments in the module's RAM, edit, send, classify the result, retry, clean up. The
+// run loop and the outbox writes are here; a try's module commands are composer.ts.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { isTextPart, subjectCharset, textCharset } from '../core/charset.js';
 import { LOG_EVENTS } from '../core/log-events.js';
 import type { MessageError, MessageRecord, Status } from '../core/message.js';
-import { mergeSendParams } from '../core/options.js';
-import { SendNotAcceptedError, type Charset, type SendResult } from '../modem/types.js';
+import { Composer } from './composer.js';
 import { Fitter } from './fitter.js';
 import { ModemRebooted, StopRequested, judge, type TryContext } from './outcome.js';
 import { DEFAULT_BACKOFF_MS, decide, type Action, type Verdict } from './policy.js';
@@ -76,7 +75,6 @@ export class Sender extends EventEmitter<SenderEvents> {
   private readonly clock: () => number;
   private readonly sleep: Sleep;
   private readonly config: SenderConfig & { backoffMs: readonly number[]; busyWaitMs: number };
-  private awaited: { readonly id: string; readonly until: number } | undefined;
 
   private running = false;
   private stopping = false;
@@ -89,6 +87,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   private readonly uncountedRequeues = new Map<string, number>();
   private readonly progress: ProgressRecorder;
   private readonly stager: Stager;
+  private readonly composer: Composer;
   private readonly fitter: Fitter | undefined;
 
   private readonly onAdded = (): void => this.kick();
@@ -125,6 +124,14 @@ export class Sender extends EventEmitter<SenderEvents> {
       checkpoint: (ctx) => this.checkpoint(ctx),
       stopping: () => this.stopping,
       maxMessageBytes: opts.config.maxMessageBytes,
+    });
+    this.composer = new Composer({
+      modem: this.modem,
+      outbox: this.outbox,
+      stager: this.stager,
+      config: this.config,
+      clock: this.clock,
+      checkpoint: (ctx) => this.checkpoint(ctx),
     });
     const fitting = opts.fitting;
     this.fitter = fitting
@@ -319,7 +326,7 @@ export class Sender extends EventEmitter<SenderEvents> {
       // §11: fitted (once, durably) before the first upload; outside the modem's lock but for
       // its one AT+QFLDS, since re-encoding takes a second or two.
       const ready = this.fitter ? await this.fitter.prepare(rec) : rec;
-      const r = await this.locked(() => this.sendOnce(ready, ctx, run));
+      const r = await this.locked(() => this.composer.sendOnce(ready, ctx, run));
       verdict = { kind: 'result', err: r.err, httpStatus: r.httpStatus, mmscResponse: r.mmscResponse, afterSend: true };
     } catch (err) {
       verdict = judge(err, ctx);
@@ -422,90 +429,13 @@ export class Sender extends EventEmitter<SenderEvents> {
     if (ctx.epoch !== this.modem.session.epoch) throw new ModemRebooted();
   }
 
-  /** DESIGN.md §6, one message: clear, upload, edit (charset rules), AT+QMMSEND. */
-  private async sendOnce(rec: MessageRecord, ctx: TryContext, run: MessageRun): Promise<SendResult> {
-    const m = this.modem;
-    ctx.step = 'stage';
-    this.checkpoint(ctx);
-    await m.mmsClear();
-    const names = await this.stager.stage(rec, ctx, run);
-
-    ctx.step = 'edit';
-    const params = mergeSendParams(this.config.defaults, rec.options);
-    // The module's session knows the sendparam in force (the configured one after a restart).
-    if (m.session.needsSendParams(params)) {
-      this.checkpoint(ctx);
-      await m.setSendParams(params);
-    }
-    let charset: Charset | undefined;
-    const useCharset = async (cs: Charset): Promise<void> => {
-      if (cs === charset) return;
-      this.checkpoint(ctx);
-      charset = undefined;
-      await m.setCharset(cs);
-      charset = cs;
-    };
-    // §6: addresses always under "ASCII" (firmware may read them as hex otherwise).
-    await useCharset('ASCII');
-    const kinds = [
-      ['to', rec.to],
-      ['cc', rec.cc],
-      ['bcc', rec.bcc],
-    ] as const;
-    for (const [kind, list] of kinds) {
-      for (const address of list) {
-        this.checkpoint(ctx);
-        await m.addRecipient(kind, address);
-      }
-    }
-    if (rec.subject !== '') {
-      // §3.3: the module stores the charset in force with the title.
-      const cs = subjectCharset(rec.subject, this.config.charset);
-      await useCharset(cs);
-      this.checkpoint(ctx);
-      await m.setSubject(rec.subject, cs);
-      charset = undefined; // the driver may set the charset itself for the title
-    }
-    for (const [i, att] of rec.attachments.entries()) {
-      // §2.2: a text part is stored with the charset in force: set it to the text's own.
-      if (isTextPart(att.contentType)) await useCharset(textCharset(att.contentType));
-      this.checkpoint(ctx);
-      await m.addAttachment(names[i]);
-    }
-
-    ctx.step = 'send';
-    this.checkpoint(ctx);
-    const timeoutS = rec.options.timeout ?? this.config.sendTimeoutS;
-    // The context dropped (or the network went) while the message was being prepared: the module
-    // would take AT+QMMSEND and then report 769, which cannot be told from a drop during the post
-    // and would make the message `unknown`. Known now, it is plainly not sent: back to the queue
-    // (checked before the journal write below, which it would only have to undo).
-    const { state, detail } = m.status;
-    if (state !== 'ready') throw new SendNotAcceptedError(`not sent: the modem is ${state}${detail ? ` (${detail})` : ''}`);
-    // §6: crash recovery turns an accepted `sending` message into `unknown`. Journalled before
-    // the command is written, not after its OK: a crash between the module's OK and our write
-    // would otherwise requeue a message the module is sending, and send it twice. A refusal
-    // clears the flag again (requeue and retry paths write `sendAccepted: false`).
-    await this.outbox.update(rec.id, { sendAccepted: true });
-    this.checkpoint(ctx);
-    try {
-      return await m.send(timeoutS, (resultWaitMs) => {
-        ctx.accepted = true;
-        this.awaited = { id: rec.id, until: this.clock() + resultWaitMs };
-        return Promise.resolve();
-      });
-    } finally {
-      this.awaited = undefined;
-    }
-  }
-
   /**
    * The message whose `AT+QMMSEND` the module accepted and whose result is awaited, and until
    * when (clock ms) at most; undefined when no result is awaited. A stop waits for that result
    * (the service manager is asked for the time, see ServiceSupervisor).
    */
   get awaitingResult(): { readonly id: string; readonly until: number } | undefined {
-    return this.awaited;
+    return this.composer.awaitingResult;
   }
 
   private report(

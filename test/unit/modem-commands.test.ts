@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { encodeSubject } from '../../src/modem/charset.js';
 import {
-  QuectelCommands,
   parseContextApn,
   parseIccid,
   parseIdentityText,
@@ -14,7 +13,8 @@ import {
   parseSpn,
   registrationOf,
   splitFields,
-} from '../../src/modem/commands.js';
+} from '../../src/modem/answers.js';
+import { QuectelCommands } from '../../src/modem/commands.js';
 import { InvalidArgumentError, quote } from '../../src/modem/quote.js';
 import { FakeAt, cme, error } from './modem-fake-at.js';
 
