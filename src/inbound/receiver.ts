@@ -189,7 +189,7 @@ export class Receiver extends EventEmitter {
     const e = this.inbox.get(id);
     if (!e) throw new RequestError('NotFound', `no received message with id ${JSON.stringify(id)}`);
     if (e.record.status !== 'notified' && e.record.status !== 'failed') {
-      throw new RequestError('InvalidRequest', `received message ${id} is ${e.record.status}; only notified or failed ones can be retrieved`);
+      throw new RequestError('NotRetrievable', `received message ${id} is ${e.record.status}; only notified or failed ones can be retrieved`);
     }
     this.requested.add(id);
     const next = await this.inbox.update(id, { status: 'notified', attempts: 0, notBefore: undefined, error: undefined });
@@ -212,7 +212,11 @@ export class Receiver extends EventEmitter {
     }
     this.clearTimer();
     this.running = this.loop()
-      .catch((err: unknown) => this.log.error({ err }, 'receiver loop failed'))
+      .catch((err: unknown) => {
+        // Stopping ends the wait for the modem: no failure.
+        if (this.stopped) this.log.debug({ err }, 'receiver loop ended by stop');
+        else this.log.error({ err }, 'receiver loop failed');
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {

@@ -276,7 +276,7 @@ describe('Receiver', () => {
     await receiver.whenIdle();
     expect(receiver.get(id)?.status).toBe('received');
     expect(port.fetches).toHaveLength(2);
-    await expect(receiver.retrieve(id)).rejects.toMatchObject({ errorName: 'InvalidRequest' });
+    await expect(receiver.retrieve(id)).rejects.toMatchObject({ errorName: 'NotRetrievable' });
     await expect(receiver.retrieve('r-none')).rejects.toMatchObject({ errorName: 'NotFound' });
     await receiver.stop();
   });
