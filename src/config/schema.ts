@@ -60,6 +60,7 @@ export interface Config {
     baseTopic: string;
     clientId: string;
     sendTopic: string;
+    inlineMaxBytes: number;
   };
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -305,6 +306,13 @@ export const SCHEMA = {
       shape: 'topic without wildcards, or empty',
       check: sendTopic,
     }),
+    inlineMaxBytes: int(
+      262144,
+      0,
+      16777216,
+      'MMSD_MQTT_INLINE_MAX_BYTES',
+      'A received message of at most this many bytes carries its parts inside its mmsd/received/<id> payload (base64 `data`); a larger one names only their paths (DESIGN.md §12, docs/mqtt.md). 0: never inline.',
+    ),
   },
   log: {
     level: oneOf('info', LOG_LEVELS, 'MMSD_LOG_LEVEL', 'pino log level.'),
