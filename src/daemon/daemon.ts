@@ -28,7 +28,7 @@ import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
 import { InboundPath } from '../inbound/inbound-path.js';
 import { Inbox } from '../inbound/inbox.js';
 import type { InboxPush } from '../inbound/ports.js';
-import { Receiver, type ReceiverPort } from '../inbound/receiver.js';
+import { BACKOFF_MS, Receiver, type ReceiverPort } from '../inbound/receiver.js';
 import { QuectelHttp, type HttpProxy } from '../modem/http.js';
 import { QuectelModem } from '../modem/quectel.js';
 import { SmsDriver } from '../modem/sms.js';
@@ -155,6 +155,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         logger,
         autoRetrieve: config.inbound.autoRetrieve,
         maxMessageBytes: config.inbound.maxMessageBytes,
+        retryDelaysMs: BACKOFF_MS.map((ms) => (ms * config.inbound.firstRetryS) / 60),
         // §12: fetches take the lock the sender holds for each send, one job per hold; the lock is
         // FIFO, so sends and fetches alternate. A fetch waits for a ready modem outside the lock.
         exclusive: async (fn) => {
