@@ -11,6 +11,9 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReceivedProperties } from '../../src/api/dbus/client.js';
 import { MMSCTL_BIN } from '../../src/harness/testbed.js';
+import { encodeNotificationInd, encodeReadOrigInd } from '../../src/mms/notification.js';
+import { MMS_VERSION } from '../../src/mms/types.js';
+import { pushPdus } from '../../src/sim/sms-inject.js';
 import { Mosquitto, MqttObserver } from '../helpers/mosquitto.js';
 import { pseudoImage, sha256, startStack, until, waitForProps, type Stack } from '../helpers/stack.js';
 
@@ -209,6 +212,39 @@ describe('a received message', () => {
     await watch.waitForJson('mmsd/event/delivery', { event_type: 'retrieved', message_id: 'dr1' });
     await until(() => watched.some((l) => l.event === 'delivery' && l.id === 'dr1' && l.status === 'retrieved') || undefined, 5_000, 'watch: delivery');
     await until(() => watched.some((l) => l.event === 'message' && l.id === 'dr1' && l.status === 'sent') || undefined, 5_000, 'watch: sent');
+  });
+});
+
+describe('the same push twice, and read reports', () => {
+  it('the same notification twice is one entry, fetched once', async () => {
+    // The MMSC pushes the same M-Notification.ind again (same transaction id and content location).
+    const receipt = await s.tb.receive({ from: '+4917012345', subject: 'twice', parts: [{ name: 'a.txt', contentType: 'text/plain', data: Buffer.from('once') }] });
+    const p = await finalReceived((await receivedFor('twice')).Id);
+    expect(p.Status).toBe('received');
+    const lines = (): number => s.tb.daemon!.lines.filter((l) => l.msg === 'the same notification again: one entry' && l.id === p.Id).length;
+    const again = encodeNotificationInd({
+      mmsVersion: MMS_VERSION,
+      transactionId: receipt.transactionId,
+      from: '+4917012345',
+      subject: 'twice',
+      messageClass: 'personal',
+      messageSize: receipt.size,
+      expiry: { relative: 3600 },
+      contentLocation: receipt.contentLocation,
+    });
+    await s.tb.sms({ pdus: pushPdus(again) });
+    await until(() => (lines() === 1 ? true : undefined), 15_000, 'the duplicate seen');
+    await until(async () => ((await storedSms()) === 0 ? true : undefined), 10_000, 'its SMS deleted');
+    expect((await s.client.listReceived()).filter((r) => r.props.Subject === 'twice')).toHaveLength(1);
+    expect((await s.tb.mmscInbox()).find((m) => m.id === receipt.id)?.served).toBe(1);
+  });
+
+  it('a read report (M-Read-Orig.ind) is logged and its SMS deleted', async () => {
+    const pdu = encodeReadOrigInd({ mmsVersion: MMS_VERSION, messageId: 'READ-1@mmsc', to: '+491700000001', from: '+4917012345', date: Math.floor(Date.now() / 1000), readStatus: 'read' });
+    await s.tb.sms({ pdus: pushPdus(pdu) });
+    const line = await s.tb.daemon!.waitFor((l) => l.msg === 'read report received' && l.reportMessageId === 'READ-1@mmsc', 15_000, 'the read report');
+    expect(line).toMatchObject({ from: '+4917012345', readStatus: 'read' });
+    await until(async () => ((await storedSms()) === 0 ? true : undefined), 10_000, 'its SMS deleted');
   });
 });
 
