@@ -10,11 +10,12 @@ import { VERSION } from '../daemon/version.js';
 import { measureCarrierDatabase } from './carrier.js';
 import { fitRows, measureFit } from './fit.js';
 import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
+import { measureReceive } from './receive.js';
 import { measureThroughput } from './throughput.js';
 import { measureWire, type Link } from './wire.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-const ALL = ['wire', 'throughput', 'idle', 'startup', 'queue', 'carrier', 'fit'] as const;
+const ALL = ['wire', 'receive', 'throughput', 'idle', 'startup', 'queue', 'carrier', 'fit'] as const;
 
 function machine(): Record<string, unknown> {
   return {
@@ -73,6 +74,12 @@ async function main(): Promise<void> {
     out.wire = wire;
     const w = wire[0];
     rows.push(['AT round trips / message', `${w.atRoundTrips} / ${w.atMinimum}`, `daemon / spec minimum (1 To, subject, one file): ${w.commands.map((c) => c.replace(/=.*/, '')).join(' ')}; the first message after start-up: ${w.firstMessageRoundTrips}`]);
+  }
+  if (only.has('receive')) {
+    step('receive ratio at 115200 baud');
+    const r = await measureReceive(115_200);
+    out.receive = r;
+    rows.push([`receive ratio @${r.baud}`, r.ratio.toFixed(3), `target ≤ 1.10; a ${Math.round(r.messageBytes / 1024)} KiB message, push to received on D-Bus: ${r.totalMs.toFixed(0)} ms for ${r.bytesToModem + r.bytesFromModem} B on the line (wire ${r.wireMs.toFixed(0)} ms); median of ${r.ratios.join(', ')}`]);
   }
   if (only.has('throughput')) {
     step(`throughput, 2 × ${messages} messages`);

@@ -380,11 +380,11 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     return this.receiver?.get(id);
   }
 
-  retrieveReceived(id: string): Promise<ReceivedRecord> {
+  async retrieveReceived(id: string): Promise<ReceivedRecord> {
     return this.needReceiver().retrieve(id);
   }
 
-  deleteReceived(id: string): Promise<void> {
+  async deleteReceived(id: string): Promise<void> {
     return this.needReceiver().delete(id);
   }
 
