@@ -62,9 +62,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (watcher && watcher.exitCode === null) {
-    const exited = new Promise((r) => watcher.once('exit', r));
+    const exited = new Promise<number | null>((r) => watcher.once('exit', (code) => r(code)));
     watcher.kill('SIGINT');
-    await exited;
+    // Ctrl-C ends mmsctl watch normally.
+    expect(await exited).toBe(0);
   }
   await watch?.end();
   await s?.stop();
