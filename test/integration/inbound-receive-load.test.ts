@@ -27,17 +27,21 @@ describe('SIGKILL at random points of a fetch', () => {
   it('never loses the notification and never leaves two entries (seeded)', async () => {
     const seed = 1717;
     const random = prng(seed);
-    for (let round = 0; round < 3; round++) {
+    const stages: string[] = [];
+    for (let round = 0; round < 5; round++) {
       const subject = `crash-${seed}-${round}`;
       const data = pseudoImage(8_000 + round * 1_000, round + 1);
       // A slow body widens the fetch, so that the kill lands in it more often than not.
       await s.tb.fault({ inbox: { slowBodyMs: 1_500, count: 1 } });
+      const from = s.tb.daemon!.lines.length;
       const receipt = await s.tb.receive({ from: '+4917012345', subject, parts: [{ name: 'p.jpg', contentType: 'image/jpeg', data }] });
       const killAfterMs = Math.floor(random() * 2_500);
       const daemon = s.tb.daemon!;
       // The kill point itself is what is random; nothing below depends on timing.
       await new Promise((r) => setTimeout(r, killAfterMs));
-      const stage = daemon.lines.some((l) => l.msg === 'M-NotifyResp.ind posted') ? 'after' : daemon.lines.some((l) => l.msg === 'notification stored') ? 'fetching' : 'before stored';
+      const since = daemon.lines.slice(from);
+      const stage = since.some((l) => l.msg === 'M-NotifyResp.ind posted') ? 'after the NotifyResp' : since.some((l) => l.msg === 'MMS notification stored') ? 'while fetching' : 'before the notification was stored';
+      stages.push(`${killAfterMs} ms: ${stage}`);
       await daemon.stop('SIGKILL');
       await s.tb.startDaemon();
       await s.tb.modemReady();
@@ -47,12 +51,22 @@ describe('SIGKILL at random points of a fetch', () => {
           return found.length > 0 && found.every((x) => x.Status === 'received') ? found : undefined;
         },
         45_000,
-        `${subject} received after a kill ${killAfterMs} ms in (${stage})`,
+        `${subject} received after a kill ${killAfterMs} ms in (${stage}; all kills: ${stages.join(', ')})`,
       );
       expect(p, `round ${round}: killed ${killAfterMs} ms in (${stage})`).toHaveLength(1);
       expect(sha256(await readFile(p[0].Parts[0].path))).toBe(sha256(data));
       await until(async () => ((await s.tb.receivedAcks()).some((a) => a.transactionId === receipt.transactionId && a.status === 'retrieved') ? true : undefined), 15_000, 'its NotifyResp');
     }
+    // Killed before the SMS was even read: it waits in the module's storage and is read at start.
+    await s.tb.daemon!.stop('SIGKILL');
+    const away = pseudoImage(5_000, 99);
+    await s.tb.receive({ from: '+4917012345', subject: 'while-away', parts: [{ name: 'p.jpg', contentType: 'image/jpeg', data: away }] });
+    await s.tb.startDaemon();
+    const [p] = await until(async () => {
+      const r = await bySubject(s, 'while-away');
+      return r.length === 1 && r[0].Status === 'received' ? r : undefined;
+    }, 45_000, 'the message pushed while mmsd was down');
+    expect(sha256(await readFile(p.Parts[0].path))).toBe(sha256(away));
     await noPartials(s);
   }, 240_000);
 });
