@@ -3,6 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import type { CarrierReport } from '../core/carrier.js';
+import type { ReceivedRecord } from '../core/inbound.js';
 import type { ModemIdentity, ModemStatus } from '../core/status.js';
 import type { SubmitResult } from '../outbox/types.js';
 
@@ -27,6 +28,13 @@ export interface FrontDoorContext extends EventEmitter {
    * `id`. RequestError NotFound / NotResendable, or any of submit()'s.
    */
   resend(id: string, newId?: string): Promise<SubmitResult>;
+  /** DESIGN.md §12: received messages, oldest first (none with inbound.enabled false). */
+  listReceived(): ReceivedRecord[];
+  getReceived(id: string): ReceivedRecord | undefined;
+  /** Retrieve(): fetch a `notified` or `failed` message. RequestError NotFound / NotRetrievable / InboundDisabled. */
+  retrieveReceived(id: string): Promise<ReceivedRecord>;
+  /** Delete(): the record and its files at once. RequestError NotFound / InboundDisabled. */
+  deleteReceived(id: string): Promise<void>;
   modemStatus(): ModemStatus;
   /** The module's IMEI, manufacturer, model and firmware (DESIGN.md §13); undefined until first read. */
   modemIdentity(): ModemIdentity | undefined;

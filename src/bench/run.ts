@@ -13,11 +13,12 @@ import { measureFetch } from './fetch.js';
 import { fitRows, measureFit } from './fit.js';
 import { footprintRows, measureFootprint } from './footprint.js';
 import { measureIdle, measureQueueScale, measureStartup } from './lifecycle.js';
+import { measureReceive } from './receive.js';
 import { measureThroughput } from './throughput.js';
 import { measureWire, type Link } from './wire.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-const ALL = ['wire', 'fetch', 'throughput', 'footprint', 'idle', 'startup', 'queue', 'carrier', 'fit', 'delivery'] as const;
+const ALL = ['wire', 'fetch', 'receive', 'throughput', 'footprint', 'idle', 'startup', 'queue', 'carrier', 'fit', 'delivery'] as const;
 
 function machine(): Record<string, unknown> {
   return {
@@ -109,6 +110,12 @@ async function main(): Promise<void> {
       ]);
     }
     out.fetch = fetched;
+  }
+  if (only.has('receive')) {
+    step('receive ratio at 115200 baud');
+    const r = await measureReceive(115_200);
+    out.receive = r;
+    rows.push([`receive ratio @${r.baud}`, r.ratio.toFixed(3), `target ≤ 1.10; a ${Math.round(r.messageBytes / 1024)} KiB message, push to received on D-Bus: ${r.totalMs.toFixed(0)} ms for ${r.bytesToModem + r.bytesFromModem} B on the line (wire ${r.wireMs.toFixed(0)} ms); median of ${r.ratios.join(', ')}`]);
   }
   if (only.has('throughput')) {
     step(`throughput, 2 × ${messages} messages`);

@@ -1,16 +1,24 @@
 #!/usr/bin/env node
 // mmsctl: the command-line client of mmsd over D-Bus (DESIGN.md §2, §4). Argument parsing and
 // output only; the calls live in src/api/dbus/client.ts.
-import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, resolve as resolvePath } from 'node:path';
+import { constants as fsConstants, realpathSync } from 'node:fs';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import dbus from 'dbus-next';
 import { BusUnreachableError } from '../api/dbus/bus.js';
-import { DaemonGoneError, MmsClient, type CarrierProperties, type MessageProperties, type SendResult } from '../api/dbus/client.js';
-import { ERROR_PREFIX } from '../api/dbus/names.js';
+import {
+  DaemonGoneError,
+  MmsClient,
+  type CarrierProperties,
+  type MessageProperties,
+  type ReceivedProperties,
+  type SendResult,
+  type WatchEvent,
+} from '../api/dbus/client.js';
+import { ERROR_PREFIX, messageIdFromPath, receivedIdFromPath } from '../api/dbus/names.js';
 import { isFinal } from '../core/message.js';
 import { SEND_OPTIONS } from '../core/options.js';
 
@@ -67,7 +75,18 @@ ${optionUsage('       ')}
                   send an unknown or failed message again, as a new message with the same
                   recipients, subject, attachments and options; its id is NEW, or
                   ID-resend-1 (then -2, …)
-On the system bus, send, resend, list and cancel need root or group mms; status and show do not.
+  inbox           received messages (DESIGN.md §12): id, status, from, subject, parts
+  inbox show ID   all properties of one received message, with its parts
+  inbox save ID DIR
+                  copy the parts of a received message into DIR (created if missing; an
+                  existing file is not overwritten)
+  inbox retrieve ID
+                  fetch a notified or failed message now (inbound.autoRetrieve false)
+  inbox delete ID remove a received message and its files
+  watch           follow sends, delivery reports and received messages as they happen, one
+                  line each (--json: one JSON object a line), until Ctrl-C
+On the system bus, send, resend, list, cancel and inbox need root or group mms (reading the
+parts' files too); status, show and watch do not.
 
 Options:
   --bus system|session   which bus (default system; DBUS_SYSTEM_BUS_ADDRESS and
@@ -176,6 +195,28 @@ export async function main(argv: string[], io: Output = defaultOutput()): Promis
         prepared = withClient(async (c) => deliver(c, io, values, await c.resend(id, values.id), id));
         break;
       }
+      case 'inbox': {
+        const [sub, ...rest] = args;
+        const want = (n: number, what: string): void => {
+          if (rest.length !== n) throw new UsageError(`inbox ${sub} takes ${what}`);
+        };
+        if (sub === undefined) prepared = withClient((c) => inboxList(c, io, values));
+        else if (sub === 'show') {
+          want(1, 'one received message id');
+          prepared = withClient((c) => inboxShow(c, io, values, rest[0]));
+        } else if (sub === 'save') {
+          want(2, 'a received message id and a directory');
+          prepared = withClient((c) => inboxSave(c, io, values, rest[0], rest[1]));
+        } else if (sub === 'delete' || sub === 'retrieve') {
+          want(1, 'one received message id');
+          prepared = withClient((c) => inboxAct(c, io, values, sub, rest[0]));
+        } else throw new UsageError(`unknown inbox command ${sub} (show, save, retrieve, delete)`);
+        break;
+      }
+      case 'watch':
+        if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
+        prepared = withClient((c) => watch(c, io, values));
+        break;
       case undefined:
         throw new UsageError('no command');
       default:
@@ -647,6 +688,158 @@ async function cancel(c: MmsClient, io: Output, values: Values, id: string): Pro
   if (values.json) io.out(JSON.stringify({ id, status: 'cancelled' }));
   else io.out(`cancelled ${id}`);
   return EXIT.ok;
+}
+
+// ---- received messages (DESIGN.md §12) ----
+
+function receivedJson(p: ReceivedProperties, path?: string): Record<string, unknown> {
+  return {
+    ...(path === undefined ? {} : { path }),
+    id: p.Id,
+    status: p.Status,
+    from: p.From,
+    to: p.To,
+    cc: p.Cc,
+    subject: p.Subject,
+    date: p.Date,
+    size: p.Size,
+    expiry: p.Expiry,
+    parts: p.Parts,
+    ...(p.Error ? { error: p.Error } : {}),
+    ...(p.MessageId ? { messageId: p.MessageId } : {}),
+  };
+}
+
+async function inboxList(c: MmsClient, io: Output, values: Values): Promise<number> {
+  const received = await c.listReceived();
+  if (values.json) {
+    io.out(JSON.stringify(received.map((r) => receivedJson(r.props, r.path))));
+    return EXIT.ok;
+  }
+  if (received.length === 0) {
+    io.out('no received messages');
+    return EXIT.ok;
+  }
+  const rows = [
+    ['ID', 'STATUS', 'DATE', 'FROM', 'SIZE', 'PARTS', 'SUBJECT'],
+    ...received.map(({ props: p }) => [p.Id, p.Status, new Date(p.Date).toISOString(), p.From, String(p.Size), String(p.Parts.length), p.Subject]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) io.out(r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  return EXIT.ok;
+}
+
+async function inboxShow(c: MmsClient, io: Output, values: Values, id: string): Promise<number> {
+  const p = await c.showReceived(id);
+  if (values.json) {
+    io.out(JSON.stringify(receivedJson(p)));
+    return EXIT.ok;
+  }
+  const width = Math.max(0, ...p.Parts.map((x) => x.name.length));
+  io.out(
+    [
+      `id:       ${p.Id}`,
+      `status:   ${p.Status}`,
+      `from:     ${p.From}`,
+      `to:       ${p.To.join(', ')}`,
+      `cc:       ${p.Cc.join(', ')}`,
+      `subject:  ${p.Subject}`,
+      `date:     ${new Date(p.Date).toISOString()}`,
+      `size:     ${p.Size}`,
+      `expiry:   ${new Date(p.Expiry).toISOString()}`,
+      `error:    ${p.Error || '-'}`,
+      p.Parts.length === 0 ? 'parts:    -' : 'parts:',
+      ...p.Parts.map((x) => `  ${x.name.padEnd(width)}  ${x.contentType}  ${x.size} bytes  ${x.path}`),
+    ].join('\n'),
+  );
+  return EXIT.ok;
+}
+
+async function inboxSave(c: MmsClient, io: Output, values: Values, id: string, dir: string): Promise<number> {
+  const p = await c.showReceived(id);
+  if (p.Status !== 'received') {
+    io.err(`mmsctl: received message ${id} is ${p.Status}: nothing to save${p.Error ? ` (${p.Error})` : ''}`);
+    return EXIT.failed;
+  }
+  await mkdir(dir, { recursive: true });
+  const saved: string[] = [];
+  for (const part of p.Parts) {
+    // Names are sanitised by mmsd (no separators, no leading dot); basename() guards once more.
+    const target = join(dir, basename(part.name));
+    try {
+      await copyFile(part.path, target, fsConstants.COPYFILE_EXCL);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'EEXIST' ? `${target} exists already` : e.code === 'EACCES' ? `cannot read ${part.path} (needs root or group mms)` : e.message;
+      io.err(`mmsctl: ${why}`);
+      return EXIT.failed;
+    }
+    saved.push(target);
+  }
+  if (values.json) io.out(JSON.stringify({ id, saved }));
+  else for (const f of saved) io.out(f);
+  return EXIT.ok;
+}
+
+async function inboxAct(c: MmsClient, io: Output, values: Values, action: 'delete' | 'retrieve', id: string): Promise<number> {
+  if (action === 'delete') await c.deleteReceived(id);
+  else await c.retrieveReceived(id);
+  const done = action === 'delete' ? 'deleted' : 'retrieving';
+  if (values.json) io.out(JSON.stringify({ id, action }));
+  else io.out(`${done} ${id}`);
+  return EXIT.ok;
+}
+
+/** One line of `mmsctl watch` for a signal; undefined for a change nobody needs to see. */
+export function watchLine(e: WatchEvent, now: number): Record<string, unknown> | undefined {
+  const at = new Date(now).toISOString();
+  switch (e.kind) {
+    case 'added':
+      return { at, event: 'message', id: e.props.Id, status: e.props.Status, to: [...e.props.To, ...e.props.Cc, ...e.props.Bcc] };
+    case 'removed':
+      return { at, event: 'message-removed', id: messageIdFromPath(e.path) ?? e.path };
+    case 'delivery':
+      return { at, event: 'delivery', id: e.path === '/' ? null : (messageIdFromPath(e.path) ?? e.path), recipient: e.recipient, status: e.status };
+    case 'received':
+      return { at, event: 'received', id: e.props.Id, status: e.props.Status, from: e.props.From, subject: e.props.Subject, size: e.props.Size };
+    case 'changed': {
+      if (e.changed.Status === undefined) return undefined;
+      const received = receivedIdFromPath(e.path);
+      if (received !== undefined) {
+        const parts = e.changed.Parts as { name: string }[] | undefined;
+        return { at, event: 'received', id: received, status: e.changed.Status, ...(parts ? { parts: parts.map((x) => x.name) } : {}), ...(e.changed.Error ? { error: e.changed.Error } : {}) };
+      }
+      return { at, event: 'message', id: messageIdFromPath(e.path) ?? e.path, status: e.changed.Status, ...(e.changed.Error ? { error: e.changed.Error } : {}) };
+    }
+  }
+}
+
+function watchText(l: Record<string, unknown>): string {
+  const rest = Object.entries(l)
+    .filter(([k]) => !['at', 'event', 'id', 'status'].includes(k))
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+  return [l.at, l.event, l.id ?? '-', l.status, ...rest].join(' ');
+}
+
+async function watch(c: MmsClient, io: Output, values: Values): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await c.watch(
+      (e) => {
+        const line = watchLine(e, Date.now());
+        if (line) io.out(values.json ? JSON.stringify(line) : watchText(line));
+      },
+      stop.signal,
+      () => io.err('mmsctl: watching mmsd (Ctrl-C to stop)'),
+    );
+    return EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 function defaultOutput(): Output {

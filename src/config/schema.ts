@@ -61,6 +61,7 @@ export interface Config {
     baseTopic: string;
     clientId: string;
     sendTopic: string;
+    inlineMaxBytes: number;
   };
   log: {
     level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -78,6 +79,7 @@ export interface Config {
     dir: string;
     maxMessageBytes: number;
     retentionDays: number;
+    firstRetryS: number;
   };
   homeAssistant: {
     enabled: boolean;
@@ -328,6 +330,13 @@ export const SCHEMA = {
       shape: 'topic without wildcards, or empty',
       check: sendTopic,
     }),
+    inlineMaxBytes: int(
+      262144,
+      0,
+      16777216,
+      'MMSD_MQTT_INLINE_MAX_BYTES',
+      'A received message of at most this many bytes carries its parts inside its mmsd/received/<id> payload (base64 `data`); a larger one names only their paths (DESIGN.md §12, docs/mqtt.md). 0: never inline.',
+    ),
   },
   log: {
     level: oneOf('info', LOG_LEVELS, 'MMSD_LOG_LEVEL', 'pino log level.'),
@@ -367,6 +376,13 @@ export const SCHEMA = {
     }),
     maxMessageBytes: int(2097152, 1024, 104857600, 'MMSD_INBOUND_MAX_MESSAGE_BYTES', 'Largest received message fetched, in bytes: one whose notification announces more is not fetched, and a body that turns out larger is not read (both end failed, MessageTooLarge).'),
     retentionDays: int(30, 0, 3650, 'MMSD_INBOUND_RETENTION_DAYS', 'Days a received, expired or failed message is kept, with its files, after its last change.'),
+    firstRetryS: int(
+      60,
+      1,
+      3600,
+      'MMSD_INBOUND_FIRST_RETRY_S',
+      'Seconds before a failed fetch is tried again the first time; the later waits keep the proportions of DESIGN.md §12 (60 gives 1 min, 5 min, 30 min, then hourly) until the notification expires.',
+    ),
   },
   homeAssistant: {
     enabled: bool(false, 'MMSD_HOME_ASSISTANT_ENABLED', 'Announce the gateway to Home Assistant by MQTT discovery (docs/homeassistant.md): its modem as a device with sensors, delivery reports and received messages as events. Needs mqtt.enabled. false after true: the discovery message is removed.'),

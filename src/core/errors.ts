@@ -150,6 +150,9 @@ export const REQUEST_ERROR_NAMES = [
   'NotCancellable',
   'NotResendable',
   'AccessDenied',
+  // DESIGN.md §12: Retrieve() of a message that is not `notified` or `failed`; receiving with inbound.enabled false.
+  'NotRetrievable',
+  'InboundDisabled',
 ] as const;
 export type RequestErrorName = (typeof REQUEST_ERROR_NAMES)[number];
 

@@ -19,8 +19,8 @@ import {
 } from '../carrier/index.js';
 import { join } from 'node:path';
 import { explicitKeys, type Config } from '../config/load.js';
-import { StoppingError } from '../core/errors.js';
-import type { DeliveryReportEvent } from '../core/inbound.js';
+import { RequestError, StoppingError } from '../core/errors.js';
+import type { DeliveryReportEvent, ReceivedRecord } from '../core/inbound.js';
 import type { SizeLimit } from '../core/limits.js';
 import { LOG_EVENTS } from '../core/log-events.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
@@ -28,8 +28,11 @@ import { pickSendParams } from '../core/options.js';
 import { resendId, validateRequest } from '../core/validate.js';
 import type { ModemConfig, SettingsVerdict } from '../modem/config.js';
 import { InboundPath } from '../inbound/inbound-path.js';
+import { Inbox } from '../inbound/inbox.js';
 import type { InboxPush } from '../inbound/ports.js';
 import { checkNonImageParts, fitMessageIsolated, locateImageLibrary } from '../media/index.js';
+import { BACKOFF_MS, Receiver, type ReceiverPort } from '../inbound/receiver.js';
+import { QuectelHttp, type HttpProxy } from '../modem/http.js';
 import { QuectelModem } from '../modem/quectel.js';
 import { SmsDriver } from '../modem/sms.js';
 import type { ModemIdentity, ModemStatus, SimIdentity } from '../modem/types.js';
@@ -89,6 +92,10 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   /** DESIGN.md §12: the driver's SMS side and the inbound path; absent with inbound.enabled false. */
   readonly sms: SmsDriver | undefined;
   readonly inbound: InboundPath | undefined;
+  /** DESIGN.md §12 "Received messages": the inbox and its receiver; absent with inbound.enabled false. */
+  readonly receiver: Receiver | undefined;
+  /** Aborted by stop(): the receiver's wait for a ready modem ends. */
+  private readonly stopAbort = new AbortController();
   private readonly config: Config;
   private accepting = false;
   /** DESIGN.md §10: read (and its parser loaded) on the first lookup that needs it. */
@@ -145,6 +152,27 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       },
     });
     if (config.inbound.enabled) {
+      const http = new QuectelHttp({
+        at: this.channel,
+        logger: logger.child({ part: 'http' }),
+        contextId: config.pdp.contextId,
+        commandTimeoutMs: config.modem.commandTimeoutMs,
+        onOk: () => (this.modem.lastAtOkAt = Date.now()),
+      });
+      this.receiver = new Receiver({
+        inbox: new Inbox({ dir: config.inbound.dir, logger, retentionDays: config.inbound.retentionDays }),
+        port: this.receiverPort(http),
+        logger,
+        autoRetrieve: config.inbound.autoRetrieve,
+        maxMessageBytes: config.inbound.maxMessageBytes,
+        retryDelaysMs: BACKOFF_MS.map((ms) => (ms * config.inbound.firstRetryS) / 60),
+        // §12: fetches take the lock the sender holds for each send, one job per hold; the lock is
+        // FIFO, so sends and fetches alternate. A fetch waits for a ready modem outside the lock.
+        exclusive: async (fn) => {
+          await this.modem.whenReady(this.stopAbort.signal);
+          return this.modem.withLock(fn);
+        },
+      });
       const sms = new SmsDriver({ at: this.channel, modem: this.modem, logger, storage: config.inbound.smsStorage, commandTimeoutMs: config.modem.commandTimeoutMs });
       this.sms = sms;
       this.inbound = new InboundPath({
@@ -160,19 +188,39 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   }
 
   /**
-   * Where the inbox (issue 17) takes M-Notification.ind and M-Read-Orig.ind: true once it stored
-   * the push durably. Until it exists, the push is logged and its SMS stays in the module's
-   * storage (nothing is lost; it is offered again after every AT+CMGL).
+   * Where the inbound path hands M-Notification.ind and M-Read-Orig.ind: true once the push is
+   * taken for good, after which its SMS is deleted. A notification is taken once the receiver
+   * stored it durably (`notified`, DESIGN.md §12); a read report (M-Read-Orig.ind) is logged at
+   * info with its Message-ID, sender and status, and its SMS deleted: nothing else keeps it.
    */
-  private takeInboxPush(push: InboxPush): Promise<boolean> {
+  private async takeInboxPush(push: InboxPush): Promise<boolean> {
     if (push.kind === 'notification') {
+      if (!this.receiver) return false;
       const p = push.pdu;
-      this.logger.info({ part: 'inbound', from: p.from, transactionId: p.transactionId, contentLocation: p.contentLocation, size: p.messageSize }, 'MMS notification received; left in SMS storage for the inbox');
-    } else {
-      const p = push.pdu;
-      this.logger.info({ part: 'inbound', reportMessageId: p.messageId, from: p.from, readStatus: p.readStatus }, 'read report received; left in SMS storage');
+      const record = await this.receiver.notify(p);
+      this.logger.info({ part: 'inbound', id: record.id, from: p.from, transactionId: p.transactionId, size: p.messageSize }, 'MMS notification stored');
+      return true;
     }
-    return Promise.resolve(false);
+    const p = push.pdu;
+    this.logger.info({ part: 'inbound', reportMessageId: p.messageId, from: p.from, readStatus: p.readStatus, date: p.date * 1000 }, 'read report received');
+    return true;
+  }
+
+  /**
+   * The receiver's modem side: the driver's fetch and post through the current carrier's proxy to
+   * its MMSC (§12), read at each call so that settings resolved from the SIM apply.
+   */
+  private receiverPort(http: QuectelHttp): ReceiverPort {
+    const proxy = (): HttpProxy | undefined => {
+      const { proxyHost, proxyPort } = this.resolved.settings;
+      return proxyHost !== '' ? { host: proxyHost, port: proxyPort } : undefined;
+    };
+    return {
+      fetch: (location, o) => http.fetch(location, proxy(), o),
+      post: async (pdu) => {
+        await http.post(this.resolved.settings.mmsc, proxy(), pdu);
+      },
+    };
   }
 
   /**
@@ -266,6 +314,11 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     );
     for (const id of report.unknown) this.logger.warn({ id }, 'message was being sent when the daemon stopped: unknown');
     this.accepting = true;
+    if (this.receiver) {
+      this.receiver.on('received', (r: ReceivedRecord) => this.emit('received', r));
+      this.receiver.on('receivedRemoved', (id: string) => this.emit('receivedRemoved', id));
+      await this.receiver.start();
+    }
     // Before the port opens: an SMS read at the first set-up finds the path listening.
     await this.inbound?.start();
     await this.channel.start();
@@ -304,9 +357,11 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   /** Stop taking work, let the in-flight step reach a safe point, close the port. */
   async stop(): Promise<void> {
     this.accepting = false;
+    this.stopAbort.abort(new StoppingError());
     await this.sender.stop();
     this.sms?.stop();
     await this.inbound?.stop();
+    await this.receiver?.stop();
     await this.modem.stop();
     await this.channel.stop();
     await this.outbox.stop();
@@ -354,6 +409,27 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
 
   cancel(id: string): Promise<MessageRecord> {
     return this.outbox.cancel(id);
+  }
+
+  listReceived(): ReceivedRecord[] {
+    return this.receiver?.list() ?? [];
+  }
+
+  getReceived(id: string): ReceivedRecord | undefined {
+    return this.receiver?.get(id);
+  }
+
+  async retrieveReceived(id: string): Promise<ReceivedRecord> {
+    return this.needReceiver().retrieve(id);
+  }
+
+  async deleteReceived(id: string): Promise<void> {
+    return this.needReceiver().delete(id);
+  }
+
+  private needReceiver(): Receiver {
+    if (!this.receiver) throw new RequestError('InboundDisabled', 'receiving is off (inbound.enabled is false)');
+    return this.receiver;
   }
 
   modemStatus(): ModemStatus {

@@ -11,6 +11,7 @@ import { LOG_EVENTS } from '../core/log-events.js';
 import type { SimFaultRequest } from '../sim/control.js';
 import type { SmsArrival } from '../sim/modem.js';
 import type { SmsRequest } from '../sim/sms-request.js';
+import type { AckRecord, InboundReceipt, InboxEntry } from '../sim/mmsc-inbox.js';
 import type { ReceivedMessage } from '../sim/types.js';
 
 // The built entry points (`npm run build`), whether this file runs from src/ (tests) or dist/.
@@ -192,6 +193,8 @@ export class Testbed {
   readonly stateDir: string;
   readonly incomingDir: string;
   readonly storeDir: string;
+  /** `inbound.dir`: the received messages (DESIGN.md §12). */
+  readonly inboxDir: string;
   private daemonEnv: NodeJS.ProcessEnv = {};
 
   private constructor(
@@ -201,6 +204,7 @@ export class Testbed {
     this.stateDir = join(dir, 'state');
     this.incomingDir = join(dir, 'incoming');
     this.storeDir = join(dir, 'mmsc');
+    this.inboxDir = join(dir, 'inbox');
   }
 
   static async start(opts: TestbedOptions = {}): Promise<Testbed> {
@@ -235,6 +239,7 @@ export class Testbed {
         modem: { port: this.simInfo.port, healthIntervalS: 30 },
         ...carrierKeys,
         outbox: { dir: this.stateDir },
+        inbound: { dir: this.inboxDir },
         attachments: { allowedDirs: [this.incomingDir] },
         dbus: { enabled: Boolean(opts.dbus), bus: 'session' },
         mqtt: opts.mqttUrl ? { enabled: true, url: opts.mqttUrl } : { enabled: false },
@@ -322,6 +327,42 @@ export class Testbed {
     });
     if (!res.ok) throw new Error(`sim /sms ${JSON.stringify(body)}: HTTP ${res.status} ${await res.text()}`);
     return ((await res.json()) as { sms: SmsArrival[] }).sms;
+  }
+
+  /**
+   * POST /receive: the loopback MMSC holds a message for the gateway and pushes its notification
+   * (docs/sim.md "Receiving"). Parts' `data` are bytes here, base64 on the wire.
+   */
+  async receive(body: {
+    from: string;
+    to?: string[];
+    cc?: string[];
+    subject?: string;
+    subjectCharset?: string;
+    parts: { name: string; contentType: string; charset?: string; data: Buffer }[];
+    expirySeconds?: number;
+    announcedSize?: number;
+    contentNeverAppears?: boolean;
+    segments?: number;
+  }): Promise<InboundReceipt> {
+    const wire = { ...body, parts: body.parts.map((p) => ({ ...p, data: p.data.toString('base64') })) };
+    const res = await fetch(`${this.simInfo.control}/receive`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(wire),
+    });
+    if (!res.ok) throw new Error(`sim /receive: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as InboundReceipt;
+  }
+
+  /** GET /received-acks: the M-NotifyResp.ind / M-Acknowledge.ind the MMSC got. */
+  async receivedAcks(): Promise<AckRecord[]> {
+    return (await (await fetch(`${this.simInfo.control}/received-acks`)).json()) as AckRecord[];
+  }
+
+  /** GET /inbox: the messages the MMSC holds for the gateway, with how often each was served. */
+  async mmscInbox(): Promise<InboxEntry[]> {
+    return (await (await fetch(`${this.simInfo.control}/inbox`)).json()) as InboxEntry[];
   }
 
   /** GET /state of the sim's control API. */

@@ -47,6 +47,8 @@ export interface ReceiverOptions {
    * makes sends and fetches alternate.
    */
   exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The back-off after the 1st, 2nd, … failure (the last repeats); BACKOFF_MS by default. */
+  retryDelaysMs?: readonly number[];
   /** Expiry of a notification that names none (ms after its arrival); 7 days by default. */
   defaultExpiryMs?: number;
 }
@@ -54,8 +56,8 @@ export interface ReceiverOptions {
 /** §12: 1 min, 5 min, 30 min, then hourly. */
 export const BACKOFF_MS: readonly number[] = [60_000, 300_000, 1_800_000, 3_600_000];
 
-export function backoffMs(failures: number): number {
-  return BACKOFF_MS[Math.min(Math.max(failures, 1), BACKOFF_MS.length) - 1];
+export function backoffMs(failures: number, delays: readonly number[] = BACKOFF_MS): number {
+  return delays[Math.min(Math.max(failures, 1), delays.length) - 1];
 }
 
 const systemClock: ReceiverClock = {
@@ -98,6 +100,7 @@ export class Receiver extends EventEmitter {
   private readonly clock: ReceiverClock;
   private readonly exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly defaultExpiryMs: number;
+  private readonly retryDelaysMs: readonly number[];
   /** Asked for by retrieve() while `inbound.autoRetrieve` is off (a failed fetch keeps trying by its attempts). */
   private readonly requested = new Set<string>();
   private timer: unknown;
@@ -128,6 +131,7 @@ export class Receiver extends EventEmitter {
     this.clock = o.clock ?? systemClock;
     this.exclusive = o.exclusive ?? ((fn) => fn());
     this.defaultExpiryMs = o.defaultExpiryMs ?? 7 * 24 * 60 * 60 * 1000;
+    this.retryDelaysMs = o.retryDelaysMs !== undefined && o.retryDelaysMs.length > 0 ? o.retryDelaysMs : BACKOFF_MS;
   }
 
   /** Loads the inbox (recovering a crash) and takes up the work left. */
@@ -189,7 +193,7 @@ export class Receiver extends EventEmitter {
     const e = this.inbox.get(id);
     if (!e) throw new RequestError('NotFound', `no received message with id ${JSON.stringify(id)}`);
     if (e.record.status !== 'notified' && e.record.status !== 'failed') {
-      throw new RequestError('InvalidRequest', `received message ${id} is ${e.record.status}; only notified or failed ones can be retrieved`);
+      throw new RequestError('NotRetrievable', `received message ${id} is ${e.record.status}; only notified or failed ones can be retrieved`);
     }
     this.requested.add(id);
     const next = await this.inbox.update(id, { status: 'notified', attempts: 0, notBefore: undefined, error: undefined });
@@ -212,7 +216,11 @@ export class Receiver extends EventEmitter {
     }
     this.clearTimer();
     this.running = this.loop()
-      .catch((err: unknown) => this.log.error({ err }, 'receiver loop failed'))
+      .catch((err: unknown) => {
+        // Stopping ends the wait for the modem: no failure.
+        if (this.stopped) this.log.debug({ err }, 'receiver loop ended by stop');
+        else this.log.error({ err }, 'receiver loop failed');
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again) {
@@ -378,7 +386,7 @@ export class Receiver extends EventEmitter {
     } catch (err) {
       // §12: a failed post is retried, never a refetch.
       const failures = e.attempts + 1;
-      await this.inbox.update(id, { attempts: failures, notBefore: this.clock.now() + backoffMs(failures) });
+      await this.inbox.update(id, { attempts: failures, notBefore: this.clock.now() + backoffMs(failures, this.retryDelaysMs) });
       this.log.warn({ id, err, attempts: failures }, 'M-NotifyResp.ind not taken; trying again later');
       return;
     }
@@ -396,7 +404,7 @@ export class Receiver extends EventEmitter {
     const e = this.inbox.get(id);
     if (!e) return;
     const failures = e.attempts + 1;
-    const notBefore = this.clock.now() + backoffMs(failures);
+    const notBefore = this.clock.now() + backoffMs(failures, this.retryDelaysMs);
     await this.inbox.update(id, { status: 'notified', attempts: failures, notBefore, error: describe(err) });
     this.log.warn({ id, err, attempts: failures, retryInMs: notBefore - this.clock.now() }, 'fetch failed; trying again later');
   }

@@ -9,6 +9,7 @@ import { isFinal, newMessageRecord, RESENDABLE_STATUSES, type MessageRecord, typ
 import { resendId, validateRequest } from '../../src/core/validate.js';
 import type { FrontDoorContext } from '../../src/api/types.js';
 import type { CarrierReport } from '../../src/core/carrier.js';
+import type { ReceivedRecord } from '../../src/core/inbound.js';
 import type { ModemIdentity, ModemStatus } from '../../src/core/status.js';
 import type { SubmitResult } from '../../src/outbox/types.js';
 
@@ -133,6 +134,39 @@ export class FakeContext extends EventEmitter implements FrontDoorContext {
       attachments: parts.map((a) => ({ ...a })),
       options: r.options,
     });
+  }
+
+  /** Received messages a test puts with putReceived(). */
+  readonly inbox = new Map<string, ReceivedRecord>();
+
+  listReceived(): ReceivedRecord[] {
+    return [...this.inbox.values()].map((r) => structuredClone(r));
+  }
+
+  getReceived(id: string): ReceivedRecord | undefined {
+    const r = this.inbox.get(id);
+    return r && structuredClone(r);
+  }
+
+  async retrieveReceived(id: string): Promise<ReceivedRecord> {
+    await Promise.resolve();
+    const r = this.inbox.get(id);
+    if (!r) throw new RequestError('NotFound', `no received message ${id}`);
+    if (r.status !== 'notified' && r.status !== 'failed') throw new RequestError('NotRetrievable', `received message ${id} is ${r.status}`);
+    return this.putReceived({ ...r, status: 'notified' });
+  }
+
+  async deleteReceived(id: string): Promise<void> {
+    await Promise.resolve();
+    if (!this.inbox.delete(id)) throw new RequestError('NotFound', `no received message ${id}`);
+    this.emit('receivedRemoved', id);
+  }
+
+  /** Stores (or changes) a received message and emits 'received'. */
+  putReceived(r: ReceivedRecord): ReceivedRecord {
+    this.inbox.set(r.id, structuredClone(r));
+    this.emit('received', structuredClone(r));
+    return structuredClone(r);
   }
 
   modemStatus(): ModemStatus {

@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbusService } from '../../src/api/dbus/service.js';
-import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, messagePath } from '../../src/api/dbus/names.js';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, RECEIVED_INTERFACE, messagePath, receivedPath } from '../../src/api/dbus/names.js';
 import { run, startDbusDaemon, systemLikeConfig, type PrivateBus, type Run } from '../helpers/dbus-daemon.js';
 import { FakeContext } from '../helpers/fake-context.js';
+import { until } from '../../src/harness/wait.js';
 
 const POLICY = fileURLToPath(new URL('../../dbus/org.example.Mms1.conf', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -108,6 +109,25 @@ describe('the shipped bus policy', () => {
     expect(JSON.parse(show.stdout)).toMatchObject({ id: 'listed', subject: 'hi' });
     const status = await mmsctlAs('nobody', 'nogroup', 'status');
     expect(status.code, status.stderr).toBe(0);
+  });
+
+  it('lets only root and members of mms retrieve or delete a received message, and anyone read it (DESIGN.md §12)', async () => {
+    const rec = { id: 'rpolicy', status: 'failed' as const, from: '+4917012345', to: [], cc: [], subject: 'hi', date: 1, size: 10, expiry: 2, parts: [], error: { name: 'HttpStatusError', message: 'get: HTTP 500' } };
+    ctx.putReceived(rec);
+    await until(async () => (await busctlAs('nobody', 'nogroup', 'get-property', BUS_NAME, receivedPath('rpolicy'), RECEIVED_INTERFACE, 'Status')).stdout.trim() === 's "failed"' || undefined, 5_000, 'the received object');
+    for (const method of ['Retrieve', 'Delete']) {
+      const denied = await busctlAs('nobody', 'nogroup', 'call', BUS_NAME, receivedPath('rpolicy'), RECEIVED_INTERFACE, method);
+      expect(denied.stderr).toMatch(/Access denied|Rejected send message/i);
+    }
+    const list = await busctlAs('nobody', 'nogroup', 'call', BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, 'ListReceived');
+    expect(list.stderr).toMatch(/Access denied|Rejected send message/i);
+    expect(ctx.getReceived('rpolicy')?.status).toBe('failed');
+    const retrieve = await busctlAs(member, 'mms', 'call', BUS_NAME, receivedPath('rpolicy'), RECEIVED_INTERFACE, 'Retrieve');
+    expect(retrieve.code, retrieve.stderr).toBe(0);
+    expect(ctx.getReceived('rpolicy')?.status).toBe('notified');
+    const del = await busctlAs(member, 'mms', 'call', BUS_NAME, receivedPath('rpolicy'), RECEIVED_INTERFACE, 'Delete');
+    expect(del.code, del.stderr).toBe(0);
+    expect(ctx.getReceived('rpolicy')).toBeUndefined();
   });
 
   it('does not let anyone but root or mmsd own the name', async () => {

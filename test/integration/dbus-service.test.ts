@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RequestError, REQUEST_ERROR_NAMES } from '../../src/core/errors.js';
 import { MESSAGE_PROPERTIES } from '../../src/api/dbus/convert.js';
 import { DbusService } from '../../src/api/dbus/service.js';
-import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, messagePath } from '../../src/api/dbus/names.js';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, RECEIVED_INTERFACE, messagePath, receivedPath } from '../../src/api/dbus/names.js';
 import {
   busctl,
   connect,
@@ -312,6 +312,47 @@ describe('DbusService on a private bus', () => {
     expect(await status()).toBe('sent');
   });
 
+  it('received messages (DESIGN.md §12): MessageReceived, PropertiesChanged with Parts a(ssst), Retrieve/Delete errors, the object gone on delete', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    const manager = (await bus.getProxyObject(BUS_NAME, MANAGER_PATH)).getInterface(MANAGER_INTERFACE);
+    const announced: [string, Record<string, { value: unknown }>][] = [];
+    manager.on('MessageReceived', (path: string, props: Record<string, { value: unknown }>) => announced.push([path, props]));
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+    const base = { id: 'rx1', status: 'notified' as const, from: '+4917012345', to: [], cc: [], subject: '你好', date: 1000, size: 500, expiry: 9000, parts: [] };
+    ctx.putReceived(base);
+    await waitFor(() => (announced.length === 1 ? true : undefined), 10_000, 'MessageReceived');
+    expect(announced[0][0]).toBe(receivedPath('rx1'));
+    expect(announced[0][1].Subject.value).toBe('你好');
+    expect(announced[0][1].Status.value).toBe('notified');
+
+    const props = (await bus.getProxyObject(BUS_NAME, receivedPath('rx1'))).getInterface('org.freedesktop.DBus.Properties');
+    const seen: Record<string, unknown>[] = [];
+    props.on('PropertiesChanged', (iface: string, changed: Record<string, { value: unknown }>) => {
+      if (iface === RECEIVED_INTERFACE) seen.push(Object.fromEntries(Object.entries(changed).map(([k, v]) => [k, v.value])));
+    });
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+    // NotRetrievable while it is being fetched.
+    ctx.putReceived({ ...base, status: 'retrieving' });
+    const refused = await rawCall(bus, receivedPath('rx1'), RECEIVED_INTERFACE, 'Retrieve', '', []).catch((e: unknown) => e as { type: string });
+    expect(refused).toMatchObject({ type: 'org.example.Mms1.Error.NotRetrievable' });
+    ctx.putReceived({ ...base, status: 'received', size: 3, parts: [{ name: 'a.txt', contentType: 'text/plain', charset: 'utf-8', path: '/x/rx1/a.txt', size: 3 }] });
+    await waitFor(() => (seen.some((x) => x.Status === 'received') ? true : undefined), 10_000, 'received');
+    expect(seen.map((x) => x.Status)).toEqual(['retrieving', 'received']);
+    expect(seen[1].Parts).toEqual([['a.txt', 'text/plain', '/x/rx1/a.txt', 3n]]);
+    // The same record again is no change: nothing announced.
+    ctx.putReceived({ ...base, status: 'received', size: 3, parts: [{ name: 'a.txt', contentType: 'text/plain', charset: 'utf-8', path: '/x/rx1/a.txt', size: 3 }] });
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+    expect(seen).toHaveLength(2);
+    const listed = (await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListReceived', '', [])) as [[string, Record<string, { value: unknown }>][]];
+    expect(listed[0].map(([p]) => p)).toEqual([receivedPath('rx1')]);
+
+    await rawCall(bus, receivedPath('rx1'), RECEIVED_INTERFACE, 'Delete', '', []);
+    expect(ctx.getReceived('rx1')).toBeUndefined();
+    const gone = await rawCall(bus, receivedPath('rx1'), RECEIVED_INTERFACE, 'Delete', '', []).catch((e: unknown) => e as { type: string });
+    expect(gone).toMatchObject({ type: expect.stringMatching(/UnknownObject|UnknownMethod|UnknownInterface/) as unknown });
+  });
+
   it('emits MessageAdded and MessageRemoved as the outbox adds and drops messages', async () => {
     const { ctx } = await startService();
     const bus = await client();
@@ -427,19 +468,21 @@ describe('DbusService on a private bus', () => {
     expect(await getProperty(daemon.address, path, MESSAGE_INTERFACE, 'Id')).toEqual({ type: 's', data: 'a-b.c_d' });
   });
 
-  it('introspects exactly as dbus/org.example.Mms1.xml says, for both interfaces', async () => {
+  it('introspects exactly as dbus/org.example.Mms1.xml says, for every interface', async () => {
     const { ctx } = await startService();
     await ctx.submit({ id: 'i1', to: ['+15551234'] });
+    ctx.putReceived({ id: 'r1', status: 'notified', from: '+4917012345', to: [], cc: [], subject: '', date: 1, size: 1, expiry: 2, parts: [] });
     const file = await readFile(new URL('../../dbus/org.example.Mms1.xml', import.meta.url), 'utf8');
     const live =
       (await busctl(daemon.address, 'call', BUS_NAME, MANAGER_PATH, 'org.freedesktop.DBus.Introspectable', 'Introspect', '--json=short')).stdout +
-      (await busctl(daemon.address, 'call', BUS_NAME, messagePath('i1'), 'org.freedesktop.DBus.Introspectable', 'Introspect', '--json=short')).stdout;
+      (await busctl(daemon.address, 'call', BUS_NAME, messagePath('i1'), 'org.freedesktop.DBus.Introspectable', 'Introspect', '--json=short')).stdout +
+      (await busctl(daemon.address, 'call', BUS_NAME, receivedPath('r1'), 'org.freedesktop.DBus.Introspectable', 'Introspect', '--json=short')).stdout;
     const liveXml = live
       .trim()
       .split('\n')
       .map((l) => (JSON.parse(l) as { data: string[] }).data[0])
       .join('\n');
-    for (const name of [MANAGER_INTERFACE, MESSAGE_INTERFACE]) {
+    for (const name of [MANAGER_INTERFACE, MESSAGE_INTERFACE, RECEIVED_INTERFACE]) {
       const fromFile = normaliseInterface(file, name);
       expect(fromFile.length, name).toBeGreaterThan(10);
       expect(normaliseInterface(liveXml, name), name).toEqual(fromFile);

@@ -1,5 +1,8 @@
 // The MQTT front door against a real mosquitto (DESIGN.md §5): requests, replies, rejections,
 // request/response, cancel, status and availability. The outbox is the in-memory fake.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { pino } from 'pino';
@@ -330,5 +333,55 @@ describe('MQTT status and availability', () => {
     await observer.client.publishAsync(topic, 'marker', { qos: 1 });
     const first = await empty.waitFor(() => true);
     expect(first.payload.toString()).toBe('marker');
+  });
+});
+
+describe('MQTT received messages (DESIGN.md §12)', () => {
+  async function partsOnDisk(sizes: number[]): Promise<{ dir: string; parts: { name: string; contentType: string; path: string; size: number }[]; data: Buffer[] }> {
+    const dir = await mkdtemp(join(tmpdir(), 'mmsd-mqtt-rx-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const data = sizes.map((n, i) => Buffer.from(Array.from({ length: n }, (_, j) => (j * 31 + i) & 0xff)));
+    const parts = data.map((d, i) => ({ name: `p${i}.bin`, contentType: 'application/octet-stream', path: join(dir, `p${i}.bin`), size: d.length }));
+    for (let i = 0; i < data.length; i++) await writeFile(parts[i].path, data[i]);
+    return { dir, parts, data };
+  }
+  const record = (id: string, status: 'notified' | 'received', parts: { name: string; contentType: string; path: string; size: number }[]) => ({
+    id,
+    status,
+    from: '+4917012345',
+    to: ['+491700000001'],
+    cc: [],
+    subject: 'rx',
+    date: 1,
+    size: parts.reduce((n, p) => n + p.size, 0),
+    expiry: 2,
+    parts,
+  });
+
+  it('publishes every state, retains the final one with the parts inline up to mqtt.inlineMaxBytes, and clears it on delete', async () => {
+    const { base, ctx, observer } = await rig({}, { inlineMaxBytes: 1000 });
+    const small = await partsOnDisk([10, 990]);
+    ctx.putReceived(record('rs', 'notified', []));
+    ctx.putReceived(record('rs', 'received', small.parts));
+    const m = await observer.waitFor((r) => r.topic === `${base}/received/rs` && r.payload.includes('"received"'), 10_000, 'received');
+    const body = JSON.parse(m.payload.toString()) as { parts: { data?: string }[] };
+    expect(body.parts.map((p) => Buffer.from(p.data!, 'base64'))).toEqual(small.data);
+    const first = observer.received.find((r) => r.topic === `${base}/received/rs`)!;
+    expect(JSON.parse(first.payload.toString())).toMatchObject({ status: 'notified', parts: [] });
+
+    // One byte over the limit: the paths only.
+    const big = await partsOnDisk([10, 991]);
+    ctx.putReceived(record('rb', 'received', big.parts));
+    const b = await observer.waitFor((r) => r.topic === `${base}/received/rb`, 10_000, 'rb');
+    const bb = JSON.parse(b.payload.toString()) as { parts: { data?: string; path: string }[] };
+    expect(bb.parts.map((p) => p.data)).toEqual([undefined, undefined]);
+    expect(bb.parts.map((p) => p.path)).toEqual(big.parts.map((p) => p.path));
+
+    const fresh = await MqttObserver.connect(broker.url, [`${base}/received/rs`]);
+    cleanups.push(() => fresh.end());
+    const retained = await fresh.waitFor((r) => r.topic === `${base}/received/rs`, 10_000, 'the retained one');
+    expect(retained.retain).toBe(true);
+    await ctx.deleteReceived('rs');
+    await fresh.waitFor((r) => r.topic === `${base}/received/rs` && r.payload.length === 0, 10_000, 'the cleared topic');
   });
 });

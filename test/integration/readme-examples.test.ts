@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MMSCTL_BIN } from '../../src/harness/testbed.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, until, type Stack } from '../helpers/stack.js';
 
 const README = new URL('../../README.md', import.meta.url);
 
@@ -67,5 +67,14 @@ describe('README examples', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('delivered readme-delivered-1');
     expect(r.stdout).toMatch(/\+15557654321 +retrieved/);
+  });
+
+  it('inbox: mmsctl inbox and busctl ListReceived list a message sent to the gateway', async () => {
+    await s.tb.receive({ from: '+4917012345', subject: 'README photo', parts: [{ name: 'a.txt', contentType: 'text/plain', data: Buffer.from('hi') }] });
+    await until(async () => ((await s.client.listReceived()).some((r) => r.props.Status === 'received') ? true : undefined), 30_000, 'received');
+    const r = await sh(example(doc, 'inbox'), env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^r\w+ +received +\S+ +\+4917012345 +\d+ +1 +README photo$/m);
+    expect(r.stdout).toContain('"README photo"');
   });
 });

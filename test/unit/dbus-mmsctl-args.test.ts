@@ -1,6 +1,6 @@
 // mmsctl's argument handling that needs no bus (src/cli/mmsctl.ts).
 import { describe, expect, it } from 'vitest';
-import { describeStatus, EXIT, formatWait, main, parseAttach } from '../../src/cli/mmsctl.js';
+import { describeStatus, EXIT, formatWait, main, parseAttach, watchLine } from '../../src/cli/mmsctl.js';
 
 function capture(): { out: string[]; err: string[]; io: { out(l: string): void; err(l: string): void } } {
   const out: string[] = [];
@@ -20,6 +20,8 @@ describe('mmsctl arguments', () => {
     for (const argv of [
       [], ['send'], ['send', '--to'], ['--bus', 'other', 'status'], ['show', 'a', 'b'], ['list', 'extra'], ['send', '--to', '1', '--priority', '-1'],
       ['resend'], ['resend', 'a', 'b'], ['resend', 'a', '--to', '+15551234'], ['resend', 'a', '--attach', 'x.jpg'],
+      ['inbox', 'show'], ['inbox', 'show', 'a', 'b'], ['inbox', 'save', 'a'], ['inbox', 'delete'], ['inbox', 'retrieve', 'a', 'b'], ['inbox', 'open', 'a'],
+      ['watch', 'extra'],
     ]) {
       const c = capture();
       expect(await main(argv, c.io), argv.join(' ')).toBe(EXIT.usage);
@@ -31,6 +33,19 @@ describe('mmsctl arguments', () => {
     const c = capture();
     expect(await main(['--help'], c.io)).toBe(0);
     expect(c.out.join('\n')).toContain('6  cannot reach mmsd');
+  });
+});
+
+describe('mmsctl watch lines', () => {
+  const now = Date.UTC(2026, 11, 6, 11, 0, 0);
+  it('names each event, the message by its id, and skips changes without a status', () => {
+    expect(watchLine({ kind: 'delivery', path: '/', recipient: '+4917', status: 'rejected' }, now)).toEqual({ at: '2026-12-06T11:00:00.000Z', event: 'delivery', id: null, recipient: '+4917', status: 'rejected' });
+    expect(watchLine({ kind: 'delivery', path: '/org/example/Mms1/message/a_2db', recipient: '+4917', status: 'retrieved' }, now)).toMatchObject({ id: 'a-b' });
+    expect(watchLine({ kind: 'changed', path: '/org/example/Mms1/message/m1', iface: 'org.example.Mms1.Message', changed: { Progress: 0.5 } }, now)).toBeUndefined();
+    expect(watchLine({ kind: 'changed', path: '/org/example/Mms1/message/m1', iface: 'org.example.Mms1.Message', changed: { Status: 'sent' } }, now)).toMatchObject({ event: 'message', id: 'm1', status: 'sent' });
+    expect(
+      watchLine({ kind: 'changed', path: '/org/example/Mms1/received/r1', iface: 'org.example.Mms1.Received', changed: { Status: 'received', Parts: [{ name: 'a.txt' }] } }, now),
+    ).toMatchObject({ event: 'received', id: 'r1', status: 'received', parts: ['a.txt'] });
   });
 });
 

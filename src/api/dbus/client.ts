@@ -11,7 +11,9 @@ import {
   MANAGER_PATH,
   MESSAGE_INTERFACE,
   PROPERTIES_INTERFACE,
+  RECEIVED_INTERFACE,
   messagePath,
+  receivedPath,
 } from './names.js';
 
 const { DBusError, Message, MessageType } = dbus;
@@ -70,6 +72,38 @@ export interface MessageProperties {
   Adjustments?: string[];
 }
 
+/** One part of a received message (the `Parts a(ssst)` of DESIGN.md §12). */
+export interface ReceivedPartProperties {
+  name: string;
+  contentType: string;
+  path: string;
+  size: number;
+}
+
+/** org.example.Mms1.Received (DESIGN.md §12); uint64 converted to number. */
+export interface ReceivedProperties {
+  Id: string;
+  Status: 'notified' | 'retrieving' | 'received' | 'expired' | 'failed';
+  From: string;
+  To: string[];
+  Cc: string[];
+  Subject: string;
+  Date: number;
+  Size: number;
+  Expiry: number;
+  Parts: ReceivedPartProperties[];
+  Error: string;
+  MessageId?: string;
+}
+
+/** What `watch()` reports: one signal of mmsd, as it happens. */
+export type WatchEvent =
+  | { kind: 'added'; path: string; props: MessageProperties }
+  | { kind: 'removed'; path: string }
+  | { kind: 'changed'; path: string; iface: string; changed: Record<string, unknown> }
+  | { kind: 'delivery'; path: string; recipient: string; status: string }
+  | { kind: 'received'; path: string; props: ReceivedProperties };
+
 /** What a send or resend call did. */
 export interface SendResult {
   /** The message's object path. */
@@ -108,6 +142,13 @@ export class DaemonGoneError extends Error {
 }
 
 const CALL_TIMEOUT_MS = 120_000;
+
+/** Received properties from the bus: the parts' tuples as objects, their sizes as numbers. */
+function receivedProps(dict: Record<string, Variant>): ReceivedProperties {
+  const p = unwrap(dict);
+  const parts = (p.Parts as [string, string, string, bigint | number][] | undefined) ?? [];
+  return { ...(p as unknown as ReceivedProperties), Parts: parts.map(([name, contentType, path, size]) => ({ name, contentType, path, size: Number(size) })) };
+}
 
 /** Variants → plain values, an a{sv} inside one too; uint64/int64 (BigInt) → number at the edge. */
 function unwrap(dict: Record<string, Variant>): Record<string, unknown> {
@@ -274,6 +315,95 @@ export class MmsClient {
     await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'Cancel', 's', [id]);
   }
 
+  /** ListReceived (DESIGN.md §12): every received message, oldest first. */
+  async listReceived(): Promise<{ path: string; props: ReceivedProperties }[]> {
+    const reply = await this.call(MANAGER_PATH, MANAGER_INTERFACE, 'ListReceived', '', []);
+    const entries = reply.body[0] as [string, Record<string, Variant>][];
+    return entries.map(([path, dict]) => ({ path, props: receivedProps(dict) }));
+  }
+
+  /** All properties of one received message; DBusError org.example.Mms1.Error.NotFound when unknown. */
+  async showReceived(id: string): Promise<ReceivedProperties> {
+    try {
+      const reply = await this.call(receivedPath(id), PROPERTIES_INTERFACE, 'GetAll', 's', [RECEIVED_INTERFACE]);
+      const props = receivedProps(reply.body[0] as Record<string, Variant>);
+      if (props.Id === undefined) throw notFoundReceived(id);
+      return props;
+    } catch (err) {
+      if (err instanceof DBusError && /InvalidArgs|UnknownObject|UnknownMethod|UnknownInterface/.test(err.type)) throw notFoundReceived(id);
+      throw err;
+    }
+  }
+
+  /** Retrieve() of a `notified` or `failed` received message. */
+  async retrieveReceived(id: string): Promise<void> {
+    await this.receivedCall(id, 'Retrieve');
+  }
+
+  /** Delete() of a received message: its record and files. */
+  async deleteReceived(id: string): Promise<void> {
+    await this.receivedCall(id, 'Delete');
+  }
+
+  private async receivedCall(id: string, member: string): Promise<void> {
+    try {
+      await this.call(receivedPath(id), RECEIVED_INTERFACE, member, '', []);
+    } catch (err) {
+      if (err instanceof DBusError && /UnknownObject|UnknownMethod|UnknownInterface/.test(err.type)) throw notFoundReceived(id);
+      throw err;
+    }
+  }
+
+  /**
+   * Follows mmsd's signals (new and removed messages, property changes of sent and received
+   * messages, delivery reports, received messages) until `signal` aborts; rejects with
+   * DaemonGoneError when mmsd leaves the bus. `onReady` once every signal is listened to.
+   */
+  async watch(onEvent: (e: WatchEvent) => void, signal?: AbortSignal, onReady?: () => void): Promise<void> {
+    const rules = [
+      `type='signal',sender='${BUS_NAME}',interface='${MANAGER_INTERFACE}'`,
+      `type='signal',sender='${BUS_NAME}',interface='${PROPERTIES_INTERFACE}',member='PropertiesChanged'`,
+      `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`,
+    ];
+    for (const rule of rules) await this.busCall('AddMatch', rule);
+    await new Promise<void>((resolve, reject) => {
+      const finish = (err?: Error): void => {
+        this.bus.removeListener('message', onMessage);
+        this.bus.removeListener('error', onError);
+        signal?.removeEventListener('abort', onAbort);
+        for (const rule of rules) this.bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onMessage = (msg: DbusMessage): void => {
+        if (msg.type !== MessageType.SIGNAL) return;
+        const path = msg.path ?? '';
+        if (msg.interface === MANAGER_INTERFACE) {
+          if (msg.member === 'MessageAdded') onEvent({ kind: 'added', path: msg.body[0] as string, props: unwrap(msg.body[1] as Record<string, Variant>) as unknown as MessageProperties });
+          else if (msg.member === 'MessageRemoved') onEvent({ kind: 'removed', path: msg.body[0] as string });
+          else if (msg.member === 'DeliveryReport') onEvent({ kind: 'delivery', path: msg.body[0] as string, recipient: msg.body[1] as string, status: msg.body[2] as string });
+          else if (msg.member === 'MessageReceived') onEvent({ kind: 'received', path: msg.body[0] as string, props: receivedProps(msg.body[1] as Record<string, Variant>) });
+        } else if (msg.interface === PROPERTIES_INTERFACE && msg.member === 'PropertiesChanged') {
+          const iface = msg.body[0] as string;
+          if (iface !== MESSAGE_INTERFACE && iface !== RECEIVED_INTERFACE) return;
+          const dict = msg.body[1] as Record<string, Variant>;
+          const changed = iface === RECEIVED_INTERFACE ? (receivedProps(dict) as unknown as Record<string, unknown>) : unwrap(dict);
+          if (iface === RECEIVED_INTERFACE && dict.Parts === undefined) delete changed.Parts;
+          onEvent({ kind: 'changed', path, iface, changed });
+        } else if (msg.member === 'NameOwnerChanged' && msg.body[0] === BUS_NAME && msg.body[2] === '') {
+          finish(new DaemonGoneError(`${BUS_NAME} left the bus`));
+        }
+      };
+      const onError = (err: unknown): void => finish(err instanceof Error ? err : new Error(String(err)));
+      const onAbort = (): void => finish();
+      if (signal?.aborted) return finish();
+      this.bus.on('message', onMessage);
+      this.bus.on('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      onReady?.();
+    });
+  }
+
   /**
    * Follows the message at `path` until `until` says so (by default: its Status is final) and
    * resolves with its last properties. `onUpdate` gets every state seen (first the current one).
@@ -368,6 +498,10 @@ function busMessage(member: string, arg: string): DbusMessage {
     signature: 's',
     body: [arg],
   });
+}
+
+function notFoundReceived(id: string): InstanceType<typeof DBusError> {
+  return new DBusError(`${ERROR_PREFIX}NotFound`, `no received message ${id}`);
 }
 
 function notFound(id: string): InstanceType<typeof DBusError> {

@@ -3,6 +3,7 @@
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
 import type { CarrierReport } from '../../core/carrier.js';
+import type { ReceivedRecord } from '../../core/inbound.js';
 import { RequestError, StoppingError } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
@@ -95,6 +96,25 @@ export const MESSAGE_PROPERTIES: Readonly<Record<string, PropertySpec<MessageRec
   Adjustments: { signature: 'as', get: (r) => [...(r.adjustments ?? [])] },
 };
 
+/** Properties of org.example.Mms1.Received (DESIGN.md §12), in introspection order. */
+export const RECEIVED_PROPERTIES: Readonly<Record<string, PropertySpec<ReceivedRecord>>> = {
+  Id: { signature: 's', get: (r) => r.id },
+  Status: { signature: 's', get: (r) => r.status },
+  From: { signature: 's', get: (r) => r.from },
+  To: { signature: 'as', get: (r) => [...r.to] },
+  Cc: { signature: 'as', get: (r) => [...r.cc] },
+  Subject: { signature: 's', get: (r) => r.subject },
+  Date: { signature: 't', get: (r) => BigInt(r.date) },
+  Size: { signature: 't', get: (r) => BigInt(r.size) },
+  Expiry: { signature: 't', get: (r) => BigInt(r.expiry) },
+  /** (name, content type, path, size) */
+  Parts: { signature: 'a(ssst)', get: (r) => r.parts.map((p) => [p.name, p.contentType, p.path, BigInt(p.size)]) },
+  /** "" or "<Name>: <text>", e.g. "MessageTooLarge: the message is …". */
+  Error: { signature: 's', get: (r) => (r.error ? `${r.error.name}: ${r.error.message}` : '') },
+  /** The MMSC's Message-ID once received; "" before. */
+  MessageId: { signature: 's', get: (r) => r.messageId ?? '' },
+};
+
 export interface ManagerSource {
   status: ModemStatus;
   carrier: CarrierReport;
@@ -166,7 +186,7 @@ export function changedValues(before: Record<string, unknown>, after: Record<str
 }
 
 function sameArray(a: unknown[], b: unknown[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+  return a.length === b.length && a.every((v, i) => (Array.isArray(v) && Array.isArray(b[i]) ? sameArray(v, b[i] as unknown[]) : v === b[i]));
 }
 
 /**

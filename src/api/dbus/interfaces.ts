@@ -3,11 +3,13 @@
 // decorators do not work under TypeScript).
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
+import type { ReceivedRecord } from '../../core/inbound.js';
 import type { MessageRecord, RawSendRequest } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
 import {
   MANAGER_PROPERTIES,
   MESSAGE_PROPERTIES,
+  RECEIVED_PROPERTIES,
   changedValues,
   convertOptions,
   propertyValues,
@@ -16,7 +18,7 @@ import {
   type ManagerSource,
   type Variant,
 } from './convert.js';
-import { MANAGER_INTERFACE, MESSAGE_INTERFACE, messagePath } from './names.js';
+import { MANAGER_INTERFACE, MESSAGE_INTERFACE, RECEIVED_INTERFACE, messagePath, receivedPath } from './names.js';
 
 const { Interface } = dbus.interface;
 
@@ -34,6 +36,8 @@ const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
   MessageAdded: ['message', 'properties'],
   MessageRemoved: ['message'],
   DeliveryReport: ['message', 'recipient', 'status'],
+  ListReceived: ['received'],
+  MessageReceived: ['received', 'properties'],
 };
 
 interface IntrospectArg {
@@ -179,6 +183,11 @@ export class ManagerInterface extends NamedInterface {
     return [all.length, page.map((r) => [messagePath(r.id), propertyVariants(MESSAGE_PROPERTIES, r)])];
   }
 
+  /** DESIGN.md §12: every received message, oldest first. */
+  ListReceived(): [string, Record<string, Variant>][] {
+    return this.ctx.listReceived().map((r) => [receivedPath(r.id), propertyVariants(RECEIVED_PROPERTIES, r)]);
+  }
+
   async Cancel(id: string): Promise<void> {
     try {
       await this.registry.track(this.ctx.cancel(id));
@@ -237,6 +246,11 @@ export class ManagerInterface extends NamedInterface {
   DeliveryReport(path: string, recipient: string, status: string): [string, string, string] {
     return [path, recipient, status];
   }
+
+  /** DESIGN.md §12: a new received message (its notification stored). */
+  MessageReceived(path: string, properties: Record<string, Variant>): [string, Record<string, Variant>] {
+    return [path, properties];
+  }
 }
 
 ManagerInterface.configureMembers({
@@ -247,6 +261,7 @@ ManagerInterface.configureMembers({
     ListMessagesPage: { inSignature: 'uu', outSignature: 'ua(oa{sv})' },
     Cancel: { inSignature: 's', outSignature: '' },
     Resend: { inSignature: 'ss', outSignature: 'o' },
+    ListReceived: { inSignature: '', outSignature: 'a(oa{sv})' },
   },
   properties: Object.fromEntries(
     Object.entries(MANAGER_PROPERTIES).map(([name, spec]) => [name, { signature: spec.signature, access: 'read' }]),
@@ -255,6 +270,7 @@ ManagerInterface.configureMembers({
     MessageAdded: { signature: 'oa{sv}' },
     MessageRemoved: { signature: 'o' },
     DeliveryReport: { signature: 'oss' },
+    MessageReceived: { signature: 'oa{sv}' },
   },
 });
 
@@ -306,5 +322,68 @@ MessageInterface.configureMembers({
   methods: { Cancel: { inSignature: '', outSignature: '' } },
   properties: Object.fromEntries(
     Object.entries(MESSAGE_PROPERTIES).map(([name, spec]) => [name, { signature: spec.signature, access: 'read' }]),
+  ),
+});
+
+/** org.example.Mms1.Received (DESIGN.md §12): one object per received message. */
+export class ReceivedInterface extends NamedInterface {
+  private values: Record<string, unknown>;
+
+  constructor(
+    private record: ReceivedRecord,
+    private readonly ctx: FrontDoorContext,
+    private readonly registry: MessageRegistry,
+    private readonly logger: Logger,
+  ) {
+    super(RECEIVED_INTERFACE);
+    this.values = propertyValues(RECEIVED_PROPERTIES, record);
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** Take a newer record and announce what changed. */
+  update(record: ReceivedRecord): void {
+    this.record = record;
+    const now = propertyValues(RECEIVED_PROPERTIES, record);
+    const changed = changedValues(this.values, now);
+    this.values = now;
+    if (Object.keys(changed).length > 0) Interface.emitPropertiesChanged(this, changed, []);
+  }
+
+  /** Fetch a `notified` or `failed` message now. */
+  async Retrieve(): Promise<void> {
+    try {
+      await this.registry.track(this.ctx.retrieveReceived(this.record.id));
+      this.logger.info({ id: this.record.id }, 'retrieve asked over D-Bus');
+    } catch (err) {
+      throw toDBusError(err, this.logger, 'Received.Retrieve');
+    }
+  }
+
+  /** Remove the record and its files now. */
+  async Delete(): Promise<void> {
+    try {
+      await this.registry.track(this.ctx.deleteReceived(this.record.id));
+      this.logger.info({ id: this.record.id }, 'received message deleted over D-Bus');
+    } catch (err) {
+      throw toDBusError(err, this.logger, 'Received.Delete');
+    }
+  }
+}
+
+for (const name of Object.keys(RECEIVED_PROPERTIES)) {
+  Object.defineProperty(ReceivedInterface.prototype, name, {
+    get(this: ReceivedInterface) {
+      return (this as unknown as { values: Record<string, unknown> }).values[name];
+    },
+  });
+}
+
+ReceivedInterface.configureMembers({
+  methods: { Retrieve: { inSignature: '', outSignature: '' }, Delete: { inSignature: '', outSignature: '' } },
+  properties: Object.fromEntries(
+    Object.entries(RECEIVED_PROPERTIES).map(([name, spec]) => [name, { signature: spec.signature, access: 'read' }]),
   ),
 });

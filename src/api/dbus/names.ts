@@ -5,6 +5,9 @@ export const MANAGER_PATH = '/org/example/Mms1';
 export const MANAGER_INTERFACE = 'org.example.Mms1';
 export const MESSAGE_INTERFACE = 'org.example.Mms1.Message';
 export const MESSAGE_PATH_PREFIX = `${MANAGER_PATH}/message/`;
+/** DESIGN.md §12: one object per received message. */
+export const RECEIVED_INTERFACE = 'org.example.Mms1.Received';
+export const RECEIVED_PATH_PREFIX = `${MANAGER_PATH}/received/`;
 export const ERROR_PREFIX = 'org.example.Mms1.Error.';
 export const PROPERTIES_INTERFACE = 'org.freedesktop.DBus.Properties';
 
@@ -51,4 +54,14 @@ export function messagePath(id: string): string {
 export function messageIdFromPath(path: string): string | undefined {
   if (!path.startsWith(MESSAGE_PATH_PREFIX)) return undefined;
   return unescapePathElement(path.slice(MESSAGE_PATH_PREFIX.length));
+}
+
+export function receivedPath(id: string): string {
+  return RECEIVED_PATH_PREFIX + escapePathElement(id);
+}
+
+/** The received message's id behind an object path, or undefined when the path is not one. */
+export function receivedIdFromPath(path: string): string | undefined {
+  if (!path.startsWith(RECEIVED_PATH_PREFIX)) return undefined;
+  return unescapePathElement(path.slice(RECEIVED_PATH_PREFIX.length));
 }

@@ -3,13 +3,13 @@
 import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
-import type { DeliveryReportEvent } from '../../core/inbound.js';
+import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import type { MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
 import { openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
-import { MESSAGE_PROPERTIES, propertyVariants } from './convert.js';
-import { ManagerInterface, MessageInterface, type MessageRegistry } from './interfaces.js';
-import { BUS_NAME, MANAGER_PATH, messagePath } from './names.js';
+import { MESSAGE_PROPERTIES, RECEIVED_PROPERTIES, propertyVariants } from './convert.js';
+import { ManagerInterface, MessageInterface, ReceivedInterface, type MessageRegistry } from './interfaces.js';
+import { BUS_NAME, MANAGER_PATH, messagePath, receivedPath } from './names.js';
 
 const { NameFlag, RequestNameReply } = dbus;
 
@@ -42,6 +42,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
   private conn: MessageBus | undefined;
   private manager: ManagerInterface | undefined;
   private readonly messages = new Map<string, MessageInterface>();
+  private readonly receivedObjects = new Map<string, ReceivedInterface>();
   private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
   private readonly log: Logger;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -111,6 +112,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.manager = manager;
     conn.export(MANAGER_PATH, manager);
     for (const record of ctx.list()) this.ensureExported(record);
+    for (const record of ctx.listReceived()) this.exportReceived(record);
     manager.snapshot();
 
     // 'added' comes once per new message, before or after SendMessage exported its object.
@@ -141,8 +143,24 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.listen('deliveryReport', (e: DeliveryReportEvent) => {
       manager.DeliveryReport(e.messageId === undefined ? '/' : messagePath(e.messageId), e.recipient, e.status);
     });
+    // DESIGN.md §12: a new received message is exported and announced; a change is PropertiesChanged.
+    this.listen('received', (record: ReceivedRecord) => {
+      const iface = this.receivedObjects.get(record.id);
+      if (iface) {
+        iface.update(record);
+        return;
+      }
+      this.exportReceived(record);
+      manager.MessageReceived(receivedPath(record.id), propertyVariants(RECEIVED_PROPERTIES, record));
+    });
+    this.listen('receivedRemoved', (id: string) => {
+      const iface = this.receivedObjects.get(id);
+      if (!iface) return;
+      conn.unexport(receivedPath(id), iface);
+      this.receivedObjects.delete(id);
+    });
     started = true;
-    this.log.info({ bus: kind, name: BUS_NAME, messages: this.messages.size }, 'D-Bus interface up');
+    this.log.info({ bus: kind, name: BUS_NAME, messages: this.messages.size, received: this.receivedObjects.size }, 'D-Bus interface up');
   }
 
   /** Unexports everything, releases the name and disconnects. */
@@ -154,6 +172,8 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.conn = undefined;
     for (const [id, iface] of this.messages) conn.unexport(messagePath(id), iface);
     this.messages.clear();
+    for (const [id, iface] of this.receivedObjects) conn.unexport(receivedPath(id), iface);
+    this.receivedObjects.clear();
     if (this.manager) conn.unexport(MANAGER_PATH, this.manager);
     this.manager = undefined;
     // Replies to calls still being handled (a submit writing to the spool) go out before we close.
@@ -177,6 +197,13 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     const iface = new MessageInterface(record, this.opts.ctx, this, this.log);
     this.conn.export(messagePath(record.id), iface);
     this.messages.set(record.id, iface);
+  }
+
+  private exportReceived(record: ReceivedRecord): void {
+    if (!this.conn || this.receivedObjects.has(record.id)) return;
+    const iface = new ReceivedInterface(record, this.opts.ctx, this, this.log);
+    this.conn.export(receivedPath(record.id), iface);
+    this.receivedObjects.set(record.id, iface);
   }
 
   track<T>(work: Promise<T>): Promise<T> {

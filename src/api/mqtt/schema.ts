@@ -5,7 +5,7 @@ import { RequestError, type RequestErrorName } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord, type RawSendRequest, type Status } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
 import type { CarrierReport } from '../../core/carrier.js';
-import type { DeliveryReportEvent, DeliveryState, ReportedDeliveryState } from '../../core/inbound.js';
+import type { DeliveryReportEvent, DeliveryState, ReceivedRecord, ReceivedState, ReportedDeliveryState } from '../../core/inbound.js';
 import type { ModemIdentity, ModemStatus } from '../../core/status.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
 
@@ -233,6 +233,60 @@ export function messagePayload(record: MessageRecord): MessageStatusPayload {
   }
   if (record.adjustments && record.adjustments.length > 0) out.adjustments = [...record.adjustments];
   if (record.delivery !== undefined) out.delivery = { ...record.delivery };
+  return out;
+}
+
+/** One part in `<base>/received/<id>` (DESIGN.md §12). */
+export interface ReceivedPartPayload {
+  name: string;
+  contentType: string;
+  charset?: string;
+  size: number;
+  path: string;
+  /** The bytes in base64, when the message is at most `mqtt.inlineMaxBytes`. */
+  data?: string;
+}
+
+/** `<base>/received/<id>` (DESIGN.md §12): a received message; the final one retained, "" once deleted. */
+export interface ReceivedPayload {
+  id: string;
+  status: ReceivedState;
+  from: string;
+  to: string[];
+  cc: string[];
+  subject: string;
+  /** Unix ms. */
+  date: number;
+  size: number;
+  /** Unix ms after which the MMSC no longer holds it. */
+  expiry: number;
+  parts: ReceivedPartPayload[];
+  messageId?: string;
+  error?: { name: string; message: string };
+}
+
+/** The payload of a received message; `data[i]` the bytes of part i when they travel inline. */
+export function receivedPayload(r: ReceivedRecord, data?: readonly Buffer[]): ReceivedPayload {
+  const out: ReceivedPayload = {
+    id: r.id,
+    status: r.status,
+    from: r.from,
+    to: [...r.to],
+    cc: [...r.cc],
+    subject: r.subject,
+    date: r.date,
+    size: r.size,
+    expiry: r.expiry,
+    parts: r.parts.map((p, i) => {
+      const part: ReceivedPartPayload = { name: p.name, contentType: p.contentType, size: p.size, path: p.path };
+      if (p.charset !== undefined) part.charset = p.charset;
+      const bytes = data?.[i];
+      if (bytes !== undefined) part.data = bytes.toString('base64');
+      return part;
+    }),
+  };
+  if (r.messageId !== undefined) out.messageId = r.messageId;
+  if (r.error !== undefined) out.error = { ...r.error };
   return out;
 }
 

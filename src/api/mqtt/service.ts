@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { RequestError } from '../../core/errors.js';
-import type { DeliveryReportEvent } from '../../core/inbound.js';
+import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../core/status.js';
 import type { FrontDoorContext } from '../types.js';
@@ -20,6 +20,7 @@ import {
   messagePayload,
   parseCancelPayload,
   parseSendPayload,
+  receivedPayload,
   rejectedPayload,
   statusPayload,
 } from './schema.js';
@@ -41,6 +42,8 @@ export interface MqttConfig {
   clientId: string;
   /** Default `<baseTopic>/send`; `$share/<group>/<topic>` for a fleet sharing one queue. */
   sendTopic?: string;
+  /** DESIGN.md §12: a received message up to this many bytes carries its parts inline (base64); default 262,144. */
+  inlineMaxBytes?: number;
 }
 
 export interface MqttServiceOptions {
@@ -105,6 +108,8 @@ export class MqttService extends EventEmitter {
   private readonly tally = new SendTally();
   private ha: HomeAssistant | undefined;
   private everConnected = false;
+  /** Received-message publishes in order: each reads its files first (DESIGN.md §12). */
+  private receivedChain: Promise<void> = Promise.resolve();
   private reconnectDelay: number;
 
   constructor(private readonly opts: MqttServiceOptions) {
@@ -164,6 +169,8 @@ export class MqttService extends EventEmitter {
     this.listen('modemIdentity', () => this.publishStatus(false));
     this.ha?.start();
     this.listen('deliveryReport', (e) => this.publish(this.topics!.delivery, JSON.stringify(deliveryPayload(e as DeliveryReportEvent)), false));
+    this.listen('received', (r) => this.queueReceived(r as ReceivedRecord));
+    this.listen('receivedRemoved', (id) => this.queueReceivedRemoved(id as string));
 
     const options: IClientOptions = {
       protocolVersion: 5,
@@ -277,6 +284,7 @@ export class MqttService extends EventEmitter {
     // final status back, so that a late subscriber still learns each outcome.
     if (!this.everConnected || !connack.sessionPresent) {
       for (const record of this.opts.ctx.list()) if (isFinal(record.status)) this.publishRecord(record, { force: true });
+      for (const record of this.opts.ctx.listReceived()) if (isFinalReceived(record)) this.queueReceived(record);
     }
     this.everConnected = true;
     // rh 2: never take a retained request at subscribe time (an id-less one would be sent again
@@ -493,6 +501,40 @@ export class MqttService extends EventEmitter {
     if (final) this.routes.delete(record.id);
   }
 
+  /** `<base>/received/<id>`, after the ones before it; the final states retained (DESIGN.md §12). */
+  private queueReceived(record: ReceivedRecord): void {
+    this.receivedChain = this.receivedChain.then(() =>
+      this.publishReceived(record).catch((err: unknown) => this.log.warn({ id: record.id, err: errorText(err) }, 'received message not published')),
+    );
+    this.inFlight.add(this.receivedChain);
+    const done = this.receivedChain;
+    void done.finally(() => this.inFlight.delete(done));
+  }
+
+  private queueReceivedRemoved(id: string): void {
+    this.receivedChain = this.receivedChain.then(() => {
+      const topic = this.topics!.received(id);
+      if (topic !== undefined) this.publish(topic, '', true);
+    });
+  }
+
+  private async publishReceived(record: ReceivedRecord): Promise<void> {
+    const topic = this.topics!.received(record.id);
+    if (topic === undefined) return;
+    const limit = this.opts.config.inlineMaxBytes ?? 262_144;
+    let data: Buffer[] | undefined;
+    if (record.status === 'received' && record.parts.length > 0 && record.size <= limit) {
+      try {
+        data = await Promise.all(record.parts.map((p) => readFile(p.path)));
+      } catch (err) {
+        // Deleted meanwhile: its removal follows in the chain and clears the topic.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+    }
+    this.publish(topic, JSON.stringify(receivedPayload(record, data)), isFinalReceived(record));
+  }
+
   /** Answers a request on its responseTopic, and keeps the route while the message is under way. */
   private replyRecord(route: ResponseRoute | undefined, record: MessageRecord): void {
     if (!route) return;
@@ -540,6 +582,11 @@ export class MqttService extends EventEmitter {
       if (err) this.log.debug({ topic, err: err.message }, 'publish not completed');
     });
   }
+}
+
+/** received, expired and failed: what stays retained (a failed one may still be retrieved again). */
+function isFinalReceived(r: ReceivedRecord): boolean {
+  return r.status === 'received' || r.status === 'expired' || r.status === 'failed';
 }
 
 /**

@@ -74,6 +74,7 @@ export class Topics {
   /** The filter incoming send requests match (`$share/<group>/` removed). */
   readonly sendFilter: string;
   private readonly messagePrefix: string;
+  private readonly receivedPrefix: string;
 
   /** Throws an Error naming the bad key when the configured topics are unusable. */
   constructor(baseTopic: string, sendTopic?: string) {
@@ -88,6 +89,7 @@ export class Topics {
     this.cancel = `${baseTopic}/cancel`;
     this.delivery = `${baseTopic}/delivery`;
     this.messagePrefix = `${baseTopic}/message/`;
+    this.receivedPrefix = `${baseTopic}/received/`;
     this.sendSubscription = sendTopic === undefined || sendTopic === '' ? `${baseTopic}/send` : sendTopic;
     const shared = /^\$share\/([^/+#]+)\/(.+)$/.exec(this.sendSubscription);
     this.sendFilter = shared ? shared[2] : this.sendSubscription;
@@ -104,6 +106,11 @@ export class Topics {
   /** `<base>/message/<id>`, or undefined when the id cannot be a topic level. */
   message(id: string): string | undefined {
     return isUsableId(id) ? this.messagePrefix + id : undefined;
+  }
+
+  /** `<base>/received/<id>` (DESIGN.md §12), or undefined when the id cannot be a topic level. */
+  received(id: string): string | undefined {
+    return isUsableId(id) ? this.receivedPrefix + id : undefined;
   }
 
   /** What an incoming publish is: a send request, a cancel request, or neither. */
