@@ -169,6 +169,14 @@ describe('Home Assistant discovery', () => {
     await until(() => discoveries(r.observer, r.discovery).length === 4, 'the second birth');
     await r.observer.waitForJson(`${r.base}/status`, { signal: 30 });
     expect(discoveries(r.observer, r.discovery)).toHaveLength(4);
+
+    // A birth the broker redelivers after a reconnect (DUP: its PUBACK went with the old
+    // connection) is not a new birth: the connection's own discovery message answered it already.
+    const ha = (r.service as unknown as { ha: { birthTopic: string; handle(t: string, p: Buffer, how: { retained: boolean; redelivered: boolean }): unknown } }).ha;
+    ha.handle(ha.birthTopic, Buffer.from('online'), { retained: false, redelivered: true });
+    r.ctx.setModemStatus({ signal: 31 });
+    await r.observer.waitForJson(`${r.base}/status`, { signal: 31 });
+    expect(discoveries(r.observer, r.discovery)).toHaveLength(4);
   });
 
   it('removes the discovery message when started disabled after having been enabled', async () => {

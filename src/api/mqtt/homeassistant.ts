@@ -185,13 +185,15 @@ export class HomeAssistant {
    * A message on one of our topics. For a notify command: the `<base>/send` request to handle
    * (the door's own path, so acknowledged only once it is in the outbox).
    */
-  handle(topic: string, payload: Buffer, retained: boolean): Buffer | undefined {
+  handle(topic: string, payload: Buffer, how: { retained: boolean; redelivered: boolean }): Buffer | undefined {
     if (topic === this.watched) {
-      if (retained) this.onRetainedDiscovery(payload);
+      if (how.retained) this.onRetainedDiscovery(payload);
       return undefined;
     }
     if (topic === this.birthTopic) {
-      if (payload.toString('utf8').trim() === HA_ONLINE) this.sync('birth');
+      // A birth the broker hands us again after a reconnect (its PUBACK was lost with the old
+      // connection) needs no answer: every connection publishes the discovery message anyway.
+      if (payload.toString('utf8').trim() === HA_ONLINE && !how.redelivered) this.sync('birth');
       return undefined;
     }
     return this.notifyRequest(payload);

@@ -348,7 +348,7 @@ export class MqttService extends EventEmitter {
     try {
       if (ha) {
         // §13: a notify command becomes a send request and takes the send path, acks and all.
-        const request = ha.handle(topic, payload, packet.retain);
+        const request = ha.handle(topic, payload, { retained: packet.retain, redelivered: packet.dup });
         if (request) await this.handleSend(request, route);
       } else if (kind === 'send') await this.handleSend(payload, route);
       else if (kind === 'cancel') await this.handleCancel(payload, route);
