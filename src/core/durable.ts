@@ -35,3 +35,14 @@ export async function writeDurable(dir: string, name: string, data: string | Uin
   await rename(tmp, join(dir, name));
   if (opts.syncDir ?? true) await fsyncDir(dir);
 }
+
+/** Append one line and fsync it. */
+export async function appendLineDurable(path: string, line: string): Promise<void> {
+  const fh = await open(path, 'a', 0o640);
+  try {
+    await fh.write(`${line}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -178,3 +178,40 @@ export class RequestError extends Error {
     this.name = 'RequestError';
   }
 }
+
+/**
+ * Quectel HTTP(S) AT Commands Manual, "Summary of error codes": answered as "+CME ERROR: <code>"
+ * and carried as <err> in the +QHTTPGET/+QHTTPPOST/+QHTTPREAD/+QHTTPREADFILE result codes.
+ */
+export const HTTP_CODES: Readonly<Record<number, string>> = {
+  701: 'HTTP(S) unknown error',
+  702: 'HTTP(S) timeout',
+  703: 'HTTP(S) busy',
+  704: 'HTTP(S) UART busy',
+  705: 'HTTP(S) no GET/POST requests',
+  706: 'HTTP(S) network busy',
+  707: 'HTTP(S) network open failed',
+  708: 'HTTP(S) network no configuration',
+  709: 'HTTP(S) network deactivated',
+  710: 'HTTP(S) network error',
+  711: 'HTTP(S) URL error',
+  712: 'HTTP(S) empty URL',
+  713: 'HTTP(S) IP address error',
+  714: 'HTTP(S) DNS error',
+  715: 'HTTP(S) socket create error',
+  716: 'HTTP(S) socket connect error',
+  717: 'HTTP(S) socket read error',
+  718: 'HTTP(S) socket write error',
+  719: 'HTTP(S) socket closed',
+  720: 'HTTP(S) data encode error',
+  721: 'HTTP(S) data decode error',
+  722: 'HTTP(S) read timeout',
+  723: 'HTTP(S) response failed',
+  724: 'Incoming call busy',
+  725: 'Voice call busy',
+  726: 'Input timeout',
+  727: 'Wait data timeout',
+  728: 'Wait HTTP(S) response timeout',
+  729: 'Memory allocation failed',
+  730: 'Invalid parameter',
+};

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { DeliveryReportEvent } from '../core/inbound.js';
 import { decodePushedMms } from '../mms/notification.js';
 import { MmsDecodeError } from '../mms/types.js';
-import { writeFileDurable } from './durable.js';
+import { writeDurable } from '../core/durable.js';
 import type { DeliveryReportSink, InboxHook, SmsSource, StoredSms } from './ports.js';
 import { PushJournal } from './push-journal.js';
 import { segmentOf } from './reassembly.js';
@@ -182,7 +182,7 @@ export class InboundPath {
   private async keepAside(data: Buffer, origin: Origin, layer: string, reason: string): Promise<void> {
     const name = `${new Date(this.clock()).toISOString().replace(/[:.]/g, '-')}-${pushKey(data).slice(0, 12)}.json`;
     const body = { layer, reason, ...this.originFields(origin), data: data.toString('hex') };
-    await writeFileDurable(this.asideDir, name, `${JSON.stringify(body)}\n`);
+    await writeDurable(this.asideDir, name, `${JSON.stringify(body)}\n`);
     this.log.warn({ layer, reason, file: join(this.asideDir, name), ...this.originFields(origin) }, 'WAP push kept aside: it does not decode');
     await this.finish(origin);
   }

@@ -4,7 +4,7 @@
 // crash in between finds it here (or on the message it was applied to) and does nothing twice.
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { appendLineDurable, writeFileDurable } from './durable.js';
+import { appendLineDurable, writeDurable } from '../core/durable.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -40,7 +40,7 @@ export class PushJournal {
     }
     if (dropped > 0) {
       const body = [...this.seen].map(([key, at]) => JSON.stringify({ key, at })).join('\n');
-      await writeFileDurable(dirname(this.path), basename(this.path), body === '' ? '' : `${body}\n`);
+      await writeDurable(dirname(this.path), basename(this.path), body === '' ? '' : `${body}\n`);
     }
   }
 

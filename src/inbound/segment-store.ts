@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { fsyncDir, writeFileDurable } from './durable.js';
+import { fsyncDir, writeDurable } from '../core/durable.js';
 import { reassemble, segmentKey, type Segment } from './reassembly.js';
 
 /** §12: an incomplete set is dropped this long after its first segment arrived. */
@@ -101,7 +101,7 @@ export class SegmentStore {
     const s: StoredSegment = { ...segment, receivedAt: this.clock() };
     const file: SegmentFile = { originator: s.originator, ref: s.ref, refBits: s.refBits, total: s.total, seq: s.seq, data: s.data.toString('hex'), receivedAt: s.receivedAt };
     if (s.port !== undefined) file.port = s.port;
-    await writeFileDurable(this.o.dir, `${groupName(key)}-${s.seq}.json`, JSON.stringify(file));
+    await writeDurable(this.o.dir, `${groupName(key)}-${s.seq}.json`, JSON.stringify(file));
     this.hold(s);
     const set = this.decide().find((d) => d.key === key);
     return set?.complete ? { duplicate: false, complete: { key, data: set.data } } : { duplicate: false };

@@ -8,45 +8,13 @@ import type { Logger } from 'pino';
 import { checksum16 } from '../at/checksum.js';
 import { AtError, ClosedError, CmeError, TimeoutError } from '../at/errors.js';
 import type { AtCommander, DataModeProtocol, DataModeSession } from '../at/types.js';
+import { HTTP_CODES } from '../core/errors.js';
 import { fieldsOf, unquote } from './answers.js';
 import { QuectelCommands } from './commands.js';
 import { systemTimers, type ModemTimers } from './config.js';
 import { InvalidArgumentError, int, quote } from './quote.js';
 import { RESTART_URC } from './urcs.js';
 
-/** Quectel HTTP(S) AT Commands Manual, "Summary of error codes": the <err> of the HTTP commands. */
-export const HTTP_ERROR_CODES: Readonly<Record<number, string>> = {
-  701: 'HTTP(S) unknown error',
-  702: 'HTTP(S) timeout',
-  703: 'HTTP(S) busy',
-  704: 'HTTP(S) UART busy',
-  705: 'HTTP(S) no GET/POST requests',
-  706: 'HTTP(S) network busy',
-  707: 'HTTP(S) network open failed',
-  708: 'HTTP(S) network no configuration',
-  709: 'HTTP(S) network deactivated',
-  710: 'HTTP(S) network error',
-  711: 'HTTP(S) URL error',
-  712: 'HTTP(S) empty URL',
-  713: 'HTTP(S) IP address error',
-  714: 'HTTP(S) DNS error',
-  715: 'HTTP(S) socket create error',
-  716: 'HTTP(S) socket connect error',
-  717: 'HTTP(S) socket read error',
-  718: 'HTTP(S) socket write error',
-  719: 'HTTP(S) socket closed',
-  720: 'HTTP(S) data encode error',
-  721: 'HTTP(S) data decode error',
-  722: 'HTTP(S) read timeout',
-  723: 'HTTP(S) response failed',
-  724: 'Incoming call busy',
-  725: 'Voice call busy',
-  726: 'Input timeout',
-  727: 'Wait data timeout',
-  728: 'Wait HTTP(S) response timeout',
-  729: 'Memory allocation failed',
-  730: 'Invalid parameter',
-};
 
 /** Codes no retry can mend: the URL or a parameter is wrong. */
 const PERMANENT_HTTP_CODES: ReadonlySet<number> = new Set([711, 712, 730]);
@@ -69,7 +37,7 @@ export class HttpModuleError extends Error {
     /** The module's <err> (701–730). */
     readonly code: number,
   ) {
-    super(`${stage}: error ${code} (${HTTP_ERROR_CODES[code] ?? 'unknown code'})`);
+    super(`${stage}: error ${code} (${HTTP_CODES[code] ?? 'unknown code'})`);
     this.permanent = PERMANENT_HTTP_CODES.has(code);
   }
 }
@@ -434,6 +402,6 @@ export class QuectelHttp {
 
 /** A +CME ERROR of the HTTP range gets its vendor name; everything else passes as it is. */
 function httpError(stage: HttpStage, e: unknown): unknown {
-  if (e instanceof CmeError && HTTP_ERROR_CODES[e.code] !== undefined) return new HttpModuleError(stage, e.code);
+  if (e instanceof CmeError && HTTP_CODES[e.code] !== undefined) return new HttpModuleError(stage, e.code);
   return e;
 }

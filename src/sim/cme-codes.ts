@@ -1,45 +1,8 @@
 // The "+CME ERROR" codes the virtual module answers with, and their verbose texts for AT+CMEE=2:
 // 3GPP TS 27.007 §9.2 (SIM, network), the Quectel FILE note (4xx), the HTTP(S) manual (701–730)
 // and the MMS note §5 (75x–77x).
-import { FILE_CODES, SPEC_CODES } from '../core/errors.js';
+import { FILE_CODES, HTTP_CODES, SPEC_CODES } from '../core/errors.js';
 
-/**
- * The HTTP(S) commands' error codes (Quectel EC2x HTTP(S) AT Commands Manual, "Summary of error
- * codes"): answered as "+CME ERROR: <code>" and carried as <err> in the +QHTTPGET/+QHTTPPOST/
- * +QHTTPREAD/+QHTTPREADFILE result codes.
- */
-export const HTTP_TEXT: Readonly<Record<number, string>> = {
-  701: 'HTTP(S) unknown error',
-  702: 'HTTP(S) timeout',
-  703: 'HTTP(S) busy',
-  704: 'HTTP(S) UART busy',
-  705: 'HTTP(S) no GET/POST requests',
-  706: 'HTTP(S) network busy',
-  707: 'HTTP(S) network open failed',
-  708: 'HTTP(S) network no configuration',
-  709: 'HTTP(S) network deactivated',
-  710: 'HTTP(S) network error',
-  711: 'HTTP(S) URL error',
-  712: 'HTTP(S) empty URL',
-  713: 'HTTP(S) IP address error',
-  714: 'HTTP(S) DNS error',
-  715: 'HTTP(S) socket create error',
-  716: 'HTTP(S) socket connect error',
-  717: 'HTTP(S) socket read error',
-  718: 'HTTP(S) socket write error',
-  719: 'HTTP(S) socket closed',
-  720: 'HTTP(S) data encode error',
-  721: 'HTTP(S) data decode error',
-  722: 'HTTP(S) read timeout',
-  723: 'HTTP(S) response failed',
-  724: 'Incoming call busy',
-  725: 'Voice call busy',
-  726: 'Input timeout',
-  727: 'Wait data timeout',
-  728: 'Wait HTTP(S) response timeout',
-  729: 'Memory allocation failed',
-  730: 'Invalid parameter',
-};
 
 /** The HTTP(S) codes the emulation gives, by name. */
 export const HTTP_ERR = {
@@ -73,7 +36,7 @@ export const CME_TEXT: Readonly<Record<number, string>> = {
   50: 'Incorrect parameters',
   // The FILE note's and spec §5's names, from the daemon's one table of each.
   ...Object.fromEntries(FILE_CODES.map((c) => [c.code, c.name])),
-  ...HTTP_TEXT,
+  ...HTTP_CODES,
   ...Object.fromEntries(SPEC_CODES.map((c) => [c.code, c.name])),
 };
 

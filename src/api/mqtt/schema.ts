@@ -248,21 +248,8 @@ export interface ReceivedPartPayload {
 }
 
 /** `<base>/received/<id>` (DESIGN.md §12): a received message; the final one retained, "" once deleted. */
-export interface ReceivedPayload {
-  id: string;
-  status: ReceivedState;
-  from: string;
-  to: string[];
-  cc: string[];
-  subject: string;
-  /** Unix ms. */
-  date: number;
-  size: number;
-  /** Unix ms after which the MMSC no longer holds it. */
-  expiry: number;
+export interface ReceivedPayload extends Omit<ReceivedRecord, 'parts'> {
   parts: ReceivedPartPayload[];
-  messageId?: string;
-  error?: { name: string; message: string };
 }
 
 /** The payload of a received message; `data[i]` the bytes of part i when they travel inline. */
