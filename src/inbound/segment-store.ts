@@ -30,16 +30,8 @@ export interface SegmentStoreOptions {
   maxAgeMs?: number;
 }
 
-interface SegmentFile {
-  originator: string;
-  port?: number;
-  ref: number;
-  refBits: 8 | 16;
-  total: number;
-  seq: number;
-  data: string;
-  receivedAt: number;
-}
+/** A segment as kept on disk: its user data in hex. */
+type SegmentFile = Omit<StoredSegment, 'data'> & { data: string };
 
 function groupName(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 24);
@@ -67,8 +59,7 @@ export class SegmentStore {
       }
       try {
         const f = JSON.parse(await readFile(path, 'utf8')) as SegmentFile;
-        const s: StoredSegment = { originator: f.originator, ref: f.ref, refBits: f.refBits, total: f.total, seq: f.seq, data: Buffer.from(f.data, 'hex'), receivedAt: f.receivedAt };
-        if (f.port !== undefined) s.port = f.port;
+        const s: StoredSegment = { ...f, data: Buffer.from(f.data, 'hex') };
         if (!Number.isInteger(s.seq) || !Number.isInteger(s.total) || typeof s.originator !== 'string') throw new Error('not a segment');
         this.hold(s);
       } catch (err) {
@@ -99,8 +90,7 @@ export class SegmentStore {
     const held = this.groups.get(key);
     if (held?.has(segment.seq) || segment.seq < 1 || segment.seq > segment.total) return { duplicate: true };
     const s: StoredSegment = { ...segment, receivedAt: this.clock() };
-    const file: SegmentFile = { originator: s.originator, ref: s.ref, refBits: s.refBits, total: s.total, seq: s.seq, data: s.data.toString('hex'), receivedAt: s.receivedAt };
-    if (s.port !== undefined) file.port = s.port;
+    const file: SegmentFile = { ...s, data: s.data.toString('hex') };
     await writeDurable(this.o.dir, `${groupName(key)}-${s.seq}.json`, JSON.stringify(file));
     this.hold(s);
     const set = this.decide().find((d) => d.key === key);
