@@ -5,7 +5,7 @@ import { RequestError, type RequestErrorName } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord, type RawSendRequest, type Status } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
 import type { CarrierReport } from '../../core/carrier.js';
-import type { DeliveryReportEvent, DeliveryState, ReceivedRecord, ReceivedState, ReportedDeliveryState } from '../../core/inbound.js';
+import type { DeliveryReportEvent, DeliveryState, ReceivedRecord, ReportedDeliveryState } from '../../core/inbound.js';
 import type { ModemIdentity, ModemStatus } from '../../core/status.js';
 import { isUsableId, MAX_ID_BYTES } from './topics.js';
 
