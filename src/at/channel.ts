@@ -2,7 +2,7 @@
 // timeouts and resynchronisation, URCs routed to whoever registered them, data mode run for a
 // driver's protocol. Framing (framing.ts), classification (lines.ts), the link (link.ts) and the
 // URC router (urc-router.ts) are parts of their own. Knows no vendor.
-import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../core/events.js';
 import type { Logger } from 'pino';
 import { LOG_EVENTS } from '../core/log-events.js';
 import { checkProtocol, Transfer } from './data-mode.js';
@@ -48,7 +48,7 @@ export type AtChannelEvents = AtCommanderEvents;
 /** From the data-mode command's write to its final result: the module may be deaf to AT. */
 const DATA_PHASES: ReadonlySet<Phase> = new Set(['connect', 'data']);
 
-export class AtChannel extends EventEmitter<AtChannelEvents> implements AtCommander {
+export class AtChannel extends TypedEmitter<AtChannelEvents> implements AtCommander {
   private readonly log: Logger;
   private readonly defaultTimeoutMs: number;
   private readonly urcs: UrcRouter;
@@ -481,7 +481,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> implements AtComman
 
   private emitSafe<K extends keyof AtChannelEvents>(event: K, ...args: AtChannelEvents[K]): void {
     try {
-      (this.emit as (e: K, ...a: AtChannelEvents[K]) => boolean)(event, ...args);
+      this.emit(event, ...args);
     } catch (err) {
       this.log.error({ err, event }, 'AT channel listener threw');
     }

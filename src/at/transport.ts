@@ -1,6 +1,6 @@
 // Byte pipes to the module: a serial device (serialport) or a raw TCP serial server (ser2net,
 // `tcp://host:port`). Each instance is opened once; the channel makes a new one to reopen.
-import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../core/events.js';
 import net from 'node:net';
 import { SerialPortStream } from '@serialport/stream';
 import { hangupAwareBinding } from './tty-binding.js';
@@ -56,7 +56,7 @@ class PendingWrites {
   }
 }
 
-export class SerialTransport extends EventEmitter<TransportEvents> implements Transport {
+export class SerialTransport extends TypedEmitter<TransportEvents> implements Transport {
   private port: SerialPortLike | undefined;
   private closed = false;
   private lastError: Error | undefined;
@@ -127,7 +127,7 @@ export class SerialTransport extends EventEmitter<TransportEvents> implements Tr
 }
 
 /** `tcp://host:port` to a raw TCP serial server. */
-export class TcpTransport extends EventEmitter<TransportEvents> implements Transport {
+export class TcpTransport extends TypedEmitter<TransportEvents> implements Transport {
   private socket: net.Socket | undefined;
   private opened = false;
   private closed = false;

@@ -1,6 +1,6 @@
 // Contract of the AT layer: transports, the channel's public surface, and its typed errors.
 // Knows no Quectel command (DESIGN.md §1).
-import type { EventEmitter } from 'node:events';
+import type { Listenable } from '../core/events.js';
 import type { Logger } from 'pino';
 import type { UrcHandler, UrcOptions } from './urc-router.js';
 
@@ -14,7 +14,7 @@ export interface TransportEvents {
 }
 
 /** A byte pipe to the module: a serial device or a raw TCP socket (ser2net). */
-export interface Transport extends EventEmitter<TransportEvents> {
+export interface Transport extends Listenable<TransportEvents> {
   /** Opens the pipe; rejects when it cannot be opened. */
   open(): Promise<void>;
   /** Closes the pipe; resolves also when already closed. */
@@ -139,7 +139,7 @@ export interface AtCommanderEvents {
  * What the modem driver needs of the AT channel. `AtChannel` implements it; unit tests of
  * `src/modem` use a fake.
  */
-export interface AtCommander extends EventEmitter<AtCommanderEvents> {
+export interface AtCommander extends Listenable<AtCommanderEvents> {
   /**
    * Routes URCs starting with `prefix` to `handler` (with `trailingLines` lines that follow them);
    * also makes such lines URCs rather than the answer of a command without a prefix. Returns the

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `mmsd [--config FILE] [--check-config]`: loads the configuration, starts the daemon and its front
-// doors, speaks systemd's notify protocol, and stops cleanly on SIGTERM/SIGINT (DESIGN.md §2, §14).
+// `mmsd [--config FILE] [--check-config]`: loads the configuration, starts the daemon (which builds,
+// starts and stops every part, the front doors included), speaks systemd's notify protocol, and stops
+// cleanly on SIGTERM/SIGINT (DESIGN.md §2, §14).
 // Exit status: 0 after a clean stop; 78 (EX_CONFIG) for a configuration or environment problem,
 // with one line naming what to fix and no stack trace (the unit does not restart on it); 70 for a
 // bug; 64 for a bad command line.
 import { parseArgs } from 'node:util';
-import { DbusService, DbusStartError } from '../api/dbus/service.js';
 import { ConfigError, EX_CONFIG, loadConfig, type Config } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
 import { crashHandler, createLogger, EX_SOFTWARE, isJournalStream } from '../daemon/logger.js';
@@ -13,7 +13,6 @@ import { preflight } from '../daemon/preflight.js';
 import { ServiceSupervisor } from '../daemon/supervisor.js';
 import { SdNotifier } from '../daemon/sd-notify.js';
 import { VERSION } from '../daemon/version.js';
-import { SpoolLockError } from '../outbox/spool-lock.js';
 
 const USAGE = `usage: mmsd [--config FILE] [--check-config]
 
@@ -87,32 +86,31 @@ async function main(): Promise<number> {
     // Asked at every line; the first line is written after `daemon` exists.
     currentMessage: () => daemon.currentMessage(),
   });
-  const daemon = new Daemon({ config, logger, version: VERSION });
+  const daemon = new Daemon({
+    config,
+    logger,
+    version: VERSION,
+    // The D-Bus connection is lost: stop and exit 1, for systemd to restart the daemon.
+    onFatal: (reason) => {
+      stop(reason).then(
+        () => exitAfterFlush(1),
+        () => exitAfterFlush(1),
+      );
+    },
+  });
   onCrash = crashHandler(logger);
   process.on('uncaughtException', onCrash);
   flushLog = (done) => logger.flush(() => done());
   const notifier = new SdNotifier({ env: process.env, logger: logger.child({ part: 'systemd' }) });
-  const doors: { name: string; stop(): Promise<void> }[] = [];
   const supervisor = new ServiceSupervisor({ daemon, notifier, logger: logger.child({ part: 'systemd' }) });
-  // Start-up errors that name a problem outside mmsd (exit 78) rather than a bug (70).
-  const environmentErrors: Array<abstract new (...args: never[]) => Error> = [SpoolLockError, DbusStartError];
-
-  /** The daemon first (it refuses new work and finishes the message in hand), then the doors. */
-  const shutdown = async (): Promise<void> => {
-    await daemon.stop();
-    for (const d of doors.reverse()) {
-      await d.stop().catch((err: Error) => logger.warn({ door: d.name, err: err.message }, 'stop failed'));
-    }
-  };
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ signal }, 'stopping');
       await supervisor.stopping();
-      // The daemon refuses new submissions at once and waits for the message in flight (its send
-      // result, if the module accepted it); the doors stay up meanwhile so that clients can still
-      // read statuses and hear that message's outcome. A refused MQTT request stays with the broker.
-      await shutdown();
+      // The daemon refuses new submissions at once, waits for the message in flight (its send
+      // result, if the module accepted it), then stops its doors (Daemon.stop).
+      await daemon.stop();
       supervisor.stopped();
       logger.info('stopped');
     })();
@@ -135,32 +133,11 @@ async function main(): Promise<number> {
   for (const w of checked.warnings) logger.warn(w);
   try {
     await daemon.start();
-    if (config.dbus.enabled) {
-      const dbus = new DbusService({ ctx: daemon, bus: config.dbus.bus, logger });
-      dbus.on('busError', (err: Error) => {
-        // Without its bus the daemon cannot be reached: exit and let systemd restart it.
-        logger.fatal({ err: err.message }, 'lost the D-Bus connection');
-        stop('busError').then(
-          () => exitAfterFlush(1),
-          () => exitAfterFlush(1),
-        );
-      });
-      await dbus.start();
-      doors.push({ name: 'dbus', stop: () => dbus.stop() });
-    }
-    if (config.mqtt.enabled) {
-      // Loaded only when enabled: mqtt.js costs about 0.1–0.2 s of start-up and several MiB of RSS.
-      const { MqttService, MqttStartError } = await import('../api/mqtt/service.js');
-      environmentErrors.push(MqttStartError);
-      const mqtt = new MqttService({ ctx: daemon, config: config.mqtt, logger, homeAssistant: config.homeAssistant });
-      await mqtt.start();
-      doors.push({ name: 'mqtt', stop: () => mqtt.stop() });
-    }
   } catch (err) {
-    if (!environmentErrors.some((t) => err instanceof t)) throw err;
+    if (!daemon.isEnvironmentError(err)) throw err;
     // One line naming what to fix; no stack: nothing in mmsd is broken.
     logger.fatal({ exitCode: EX_CONFIG }, (err as Error).message);
-    await shutdown().catch((e: unknown) => logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'stop failed'));
+    await daemon.stop().catch((e: unknown) => logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'stop failed'));
     return EX_CONFIG;
   }
   supervisor.start();

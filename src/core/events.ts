@@ -10,6 +10,8 @@ type Name<E> = keyof E & string;
 
 /** The listening side, what a part's users see of it. */
 export interface Listenable<E extends EventsOf<E>> {
+  /** Type-only, never set: lets a function infer the event map from a part (harness `nextEvent`). */
+  readonly eventMap?: E;
   on<K extends Name<E>>(event: K, listener: (...args: E[K]) => void): this;
   once<K extends Name<E>>(event: K, listener: (...args: E[K]) => void): this;
   off<K extends Name<E>>(event: K, listener: (...args: E[K]) => void): this;

@@ -1,5 +1,6 @@
-// The composition root: builds the parts from the configuration, wires their events together and
-// serves as the front doors' context (DESIGN.md §1). Only this file knows every part.
+// The composition root: builds the parts from the configuration, wires their events together,
+// starts and stops every part in order, front doors included, and serves as the doors' context
+// (DESIGN.md §1). Only this file knows every part; cli/mmsd.ts keeps arguments, signals and exits.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { FrontDoorContext } from '../api/types.js';
@@ -37,13 +38,17 @@ import { QuectelModem } from '../modem/quectel.js';
 import { SmsDriver } from '../modem/sms.js';
 import type { ModemIdentity, ModemStatus, SimIdentity } from '../modem/types.js';
 import { Outbox } from '../outbox/outbox.js';
+import { SpoolLockError } from '../outbox/spool-lock.js';
 import type { SubmitResult } from '../outbox/types.js';
 import { Sender } from '../sender/sender.js';
+import { Extensions, frontDoors } from './doors.js';
 
 export interface DaemonOptions {
   config: Config;
   logger: Logger;
   version: string;
+  /** A part lost what it cannot run without (the D-Bus connection): stop and exit 1. */
+  onFatal?: (reason: string) => void;
 }
 
 export function modemConfigOf(config: Config): ModemConfig {
@@ -94,6 +99,8 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
   readonly inbound: InboundPath | undefined;
   /** DESIGN.md §12 "Received messages": the inbox and its receiver; absent with inbound.enabled false. */
   readonly receiver: Receiver | undefined;
+  /** The front doors the configuration enables, started after every other part. */
+  private readonly doors: Extensions;
   /** Aborted by stop(): the receiver's wait for a ready modem ends. */
   private readonly stopAbort = new AbortController();
   private readonly config: Config;
@@ -185,6 +192,8 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         onDeliveryReport: (event: DeliveryReportEvent) => this.emit('deliveryReport', event),
       });
     }
+    const onFatal = opts.onFatal ?? ((): void => undefined);
+    this.doors = new Extensions(frontDoors({ config, ctx: this, logger, onFatal }), logger);
   }
 
   /**
@@ -293,6 +302,12 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.emit('carrier', this.carrier());
   }
 
+  /**
+   * Starts every part in order: the outbox (recovery), the receiver and the inbound path, the
+   * channel, the driver, the SMS side, the sender; then the front doors (D-Bus, then MQTT). A
+   * failure leaves what did start to stop(); isEnvironmentError() tells whether it names a problem
+   * outside mmsd.
+   */
   async start(): Promise<void> {
     this.outbox.on('added', (r: MessageRecord) => this.emit('added', r));
     this.outbox.on('changed', (r: MessageRecord) => this.emit('changed', r));
@@ -330,6 +345,12 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     this.sms?.start();
     this.sender.start(report.leftoverRamFiles);
     if (this.config.media.fit) this.probeFitting();
+    await this.doors.start();
+  }
+
+  /** A start() failure that names a problem outside mmsd (exit 78: the spool lock, a door's bus or broker). */
+  isEnvironmentError(err: unknown): boolean {
+    return err instanceof SpoolLockError || this.doors.isStartError(err);
   }
 
   /**
@@ -354,7 +375,11 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     else this.channel.once('connected', escape);
   }
 
-  /** Stop taking work, let the in-flight step reach a safe point, close the port. */
+  /**
+   * Stop taking work, let the in-flight step reach a safe point, close the port; then the doors, in
+   * reverse order. The doors stay up while the message in hand finishes, so that clients can still
+   * read statuses and hear its outcome; a refused MQTT request stays with the broker.
+   */
   async stop(): Promise<void> {
     this.accepting = false;
     this.stopAbort.abort(new StoppingError());
@@ -365,6 +390,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
     await this.modem.stop();
     await this.channel.stop();
     await this.outbox.stop();
+    await this.doors.stop();
     this.removeAllListeners();
   }
 

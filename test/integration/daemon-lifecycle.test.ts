@@ -7,6 +7,7 @@ import dbus from 'dbus-next';
 import { describe, it } from 'vitest';
 import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { MMSD_BIN, Testbed } from '../../src/harness/testbed.js';
+import { until } from '../../src/harness/wait.js';
 import {
   finalWithin,
   pseudoImage,
@@ -53,6 +54,28 @@ describe.concurrent('the mmsd process', () => {
       expect(d.lines.some((l) => l.msg === 'stopped')).toBe(true);
       // It left the bus: the name is free again.
       expect(await nameHasOwner(s.tb.bus!.address, 'org.example.Mms1')).toBe(false);
+    });
+  });
+
+  it('exits 1 after a clean stop when it loses its D-Bus connection', async ({ expect }) => {
+    await withStack({}, async (s) => {
+      await s.tb.modemReady(15_000);
+      const d = s.tb.daemon!;
+      await s.tb.bus!.handle.stop('SIGKILL');
+      // dbus-next reports a closed bus at the next write: a modem status change (PropertiesChanged).
+      await s.tb.fault({ dropPdp: 1 });
+      // The stop waits out the D-Bus name release (10 s) on the dead connection.
+      const exit = await within(d.exited, 30_000, 'mmsd to exit after the bus went away');
+      expect(exit).toEqual({ code: 1, signal: null });
+      // The exit can overtake the last lines on the pipe.
+      await until(() => d.lines.some((l) => l.msg === 'stopped'), 5_000, 'the "stopped" line');
+      const msgs = d.lines.map((l) => l.msg);
+      const lost = msgs.indexOf('lost the D-Bus connection');
+      expect(lost).toBeGreaterThanOrEqual(0);
+      expect(d.lines[lost]?.level).toBe(60);
+      expect(d.lines.find((l) => l.msg === 'stopping')).toMatchObject({ signal: 'busError' });
+      expect(msgs.indexOf('stopping')).toBeGreaterThan(lost);
+      expect(msgs.indexOf('stopped')).toBeGreaterThan(msgs.indexOf('stopping'));
     });
   });
 

@@ -1,7 +1,7 @@
 // AtChannel against a scripted fake transport: final codes, prefixes, URCs and their routing,
 // echo, timeouts and resynchronisation, data mode run for a protocol, escape, and transport loss
 // with reopen. (The QFUPL upload protocol's own tests: modem-qfupl.test.ts.)
-import { once } from 'node:events';
+import { nextEvent } from '../../src/harness/wait.js';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AtChannel } from '../../src/at/channel.js';
@@ -248,7 +248,7 @@ describe('AtChannel URC routing', () => {
     const r = await rig();
     const cmt: string[] = [];
     r.ch.onUrc('+CMT:', (l) => cmt.push(l), { trailingLines: 1 });
-    const reconnected = once(r.ch, 'connected');
+    const reconnected = nextEvent(r.ch, 'connected');
     r.t().reply('\r\n+CMT: ,24\r\n'); // taken at once: the fake emits synchronously
     r.t().lose();
     await reconnected;
@@ -476,11 +476,11 @@ describe('AtChannel transport loss', () => {
   it('fails the in-flight and queued commands with ClosedError, then reopens and works again', async () => {
     const r = await rig();
     r.m().on('AT+HANG', () => undefined);
-    const disconnected = once(r.ch, 'disconnected');
+    const disconnected = nextEvent(r.ch, 'disconnected');
     const inflight = r.ch.command('AT+HANG').catch((e: unknown) => e);
     const queued = r.ch.command('AT').catch((e: unknown) => e);
     await until(() => r.m().commands.includes('AT+HANG'));
-    const reconnected = once(r.ch, 'connected');
+    const reconnected = nextEvent(r.ch, 'connected');
     r.t().lose(new Error('USB gone'));
     expect(await inflight).toBeInstanceOf(ClosedError);
     expect(await queued).toBeInstanceOf(ClosedError);
@@ -510,7 +510,7 @@ describe('AtChannel transport loss', () => {
       },
     });
     stopLater(ch);
-    const connected = once(ch, 'connected');
+    const connected = nextEvent(ch, 'connected');
     await ch.start();
     expect(ch.isConnected).toBe(false);
     await expect(ch.command('AT')).rejects.toBeInstanceOf(ClosedError);

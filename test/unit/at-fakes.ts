@@ -1,12 +1,12 @@
 // Fakes for the AT channel's unit tests: a Transport in memory, a scripted module behind it that
 // answers command lines and takes an ACK-mode upload, and a rig of a real AtChannel over them.
-import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../../src/core/events.js';
 import { pino } from 'pino';
 import { AtChannel, type AtChannelOptions } from '../../src/at/channel.js';
 import { checksum16 } from '../../src/at/checksum.js';
 import type { Transport, TransportEvents } from '../../src/at/types.js';
 
-export class FakeTransport extends EventEmitter<TransportEvents> implements Transport {
+export class FakeTransport extends TypedEmitter<TransportEvents> implements Transport {
   isOpen = false;
   readonly description = 'fake://modem';
   readonly writes: Buffer[] = [];

@@ -1,5 +1,6 @@
 // Transports: TCP against a real net.Server on a free port; serial over @serialport/binding-mock.
 import { once } from 'node:events';
+import { nextEvent } from '../../src/harness/wait.js';
 import net from 'node:net';
 import { SerialPortMock } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -31,10 +32,10 @@ describe('TcpTransport', () => {
     expect(t.description).toBe(`tcp://127.0.0.1:${port}`);
     await t.open();
     expect(t.isOpen).toBe(true);
-    const data = once(t, 'data');
+    const data = nextEvent(t, 'data');
     await t.write(Buffer.from('AT\r'));
-    expect(((await data) as [Buffer])[0].toString()).toBe('\r\nOK\r\n');
-    const closed = once(t, 'close');
+    expect((await data)[0].toString()).toBe('\r\nOK\r\n');
+    const closed = nextEvent(t, 'close');
     peer!.destroy();
     await closed;
     expect(t.isOpen).toBe(false);
@@ -76,14 +77,14 @@ describe('SerialTransport', () => {
     await t.open();
     expect(t.isOpen).toBe(true);
     expect(mock!.baudRate).toBe(115200);
-    const data = once(t, 'data');
+    const data = nextEvent(t, 'data');
     await t.write(Buffer.from('ATE0\r'));
-    expect(((await data) as [Buffer])[0].toString()).toBe('ATE0\r');
+    expect((await data)[0].toString()).toBe('ATE0\r');
     const binding = mock!.port as unknown as { recording: Buffer; pendingRead: ((err: Error) => void) | null };
     expect(binding.recording.toString()).toBe('ATE0\r');
     // A read failing is how serialport sees a USB device vanish: it closes with a DisconnectedError.
     await until(() => binding.pendingRead !== null);
-    const closed = once(t, 'close');
+    const closed = nextEvent(t, 'close');
     binding.pendingRead!(new Error('EIO: device gone'));
     const [err] = (await closed) as [Error | undefined];
     expect(err?.message).toContain('EIO');

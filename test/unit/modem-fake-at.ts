@@ -1,7 +1,7 @@
 // A scripted AtCommander for the modem driver's unit tests: answers from a table (a healthy
 // module by default) or one-shot scripts, records the transcript, routes URCs through the real
 // router of src/at to whoever registered them, and emits connected/disconnected.
-import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../../src/core/events.js';
 import { pino } from 'pino';
 import { AtErrorResult, ClosedError, CmeError, TimeoutError } from '../../src/at/errors.js';
 import type {
@@ -57,7 +57,7 @@ export interface FakeTransfer {
   download?: { data: Buffer; trailer: string };
 }
 
-export class FakeAt extends EventEmitter<AtCommanderEvents> implements AtCommander {
+export class FakeAt extends TypedEmitter<AtCommanderEvents> implements AtCommander {
   isConnected = true;
   /** The URC registrations the driver made; a handler that throws fails the test. */
   readonly urcs = new UrcRouter((err) => {

@@ -1,7 +1,7 @@
 // The QFUPL upload protocol (src/modem/qfupl.ts) run by a real AtChannel against a scripted fake
 // module: ACK mode in blocks, tokens bare or as lines, the checksum check, refusals, a stall and
 // the escape after it, the port going away, and the module restarting mid-upload.
-import { once } from 'node:events';
+import { nextEvent } from '../../src/harness/wait.js';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checksum16 } from '../../src/at/checksum.js';
@@ -279,7 +279,7 @@ describe('QFUPL uploads through the AT channel', () => {
       }
       return write(data);
     };
-    const reconnected = once(r.ch, 'connected');
+    const reconnected = nextEvent(r.ch, 'connected');
     const err = await upload(r.ch, up('w', 5000), bytes(5000)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ClosedError);
     await reconnected;

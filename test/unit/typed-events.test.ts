@@ -1,7 +1,9 @@
-// The typed emitters (src/core/events.ts): a wrong event name or payload on the outbox, the driver or
-// its health monitor does not compile (each `@ts-expect-error` fails `npm run lint` once it is not an
+// The typed emitters (src/core/events.ts): a wrong event name or payload on the outbox, the driver,
+// its health monitor, the AT channel or a transport does not compile (each `@ts-expect-error` fails `npm run lint` once it is not an
 // error any more), and at run time they are plain EventEmitters.
 import { describe, expect, it } from 'vitest';
+import type { AtChannel } from '../../src/at/channel.js';
+import type { AtCommander, Transport } from '../../src/at/types.js';
 import { TypedEmitter } from '../../src/core/events.js';
 import type { HealthMonitor } from '../../src/modem/health.js';
 import type { QuectelModem } from '../../src/modem/quectel.js';
@@ -9,7 +11,7 @@ import type { ModemApi, ModemEvents } from '../../src/modem/types.js';
 import type { Outbox } from '../../src/outbox/outbox.js';
 
 /** Compiled, never called: the checks are the compiler's. */
-export function typeChecks(outbox: Outbox, modem: QuectelModem, api: ModemApi, health: HealthMonitor): void {
+export function typeChecks(outbox: Outbox, modem: QuectelModem, api: ModemApi, health: HealthMonitor, ch: AtChannel, at: AtCommander, t: Transport): void {
   outbox.on('changed', (rec) => rec.status);
   // @ts-expect-error: the outbox has no 'change' event
   outbox.on('change', () => undefined);
@@ -22,6 +24,19 @@ export function typeChecks(outbox: Outbox, modem: QuectelModem, api: ModemApi, h
   api.on('reboot', () => undefined);
   // @ts-expect-error: 'pdpDeactivated' carries the context id
   health.emit('pdpDeactivated', 'ctx');
+  ch.on('disconnected', (err) => err?.message);
+  // @ts-expect-error: the channel has no 'connect' event
+  ch.once('connect', () => undefined);
+  // @ts-expect-error: 'unsolicited' carries the line, a string
+  ch.emit('unsolicited', Buffer.from('RING'));
+  at.on('unsolicited', (line) => line.trim());
+  // @ts-expect-error: what the driver sees of the channel has no 'urc' event (URCs are registered by prefix)
+  at.on('urc', () => undefined);
+  t.on('data', (chunk) => chunk.length);
+  // @ts-expect-error: 'data' carries a Buffer
+  t.on('data', (chunk: string) => chunk.length);
+  // @ts-expect-error: a transport has no 'error' event (a failure closes it, with the reason)
+  t.on('error', () => undefined);
 }
 
 describe('TypedEmitter', () => {
