@@ -536,7 +536,7 @@ describe('DbusService when its bus goes away', () => {
     await own.stop();
     await until(() => errors.length > 0, 5_000, "'busError' after the bus exited");
     expect(errors[0]).toBeInstanceOf(BusClosedError);
-    expect(errors[0]!.message).toMatch(/closed the connection/);
+    expect(errors[0].message).toMatch(/closed the connection/);
 
     // Outbox events after the loss are not published (each write would fail) nor reported again.
     ctx.emit('modemStatus', { ...ctx.status });
