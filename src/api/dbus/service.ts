@@ -213,7 +213,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     if (this.manager) conn.unexport(MANAGER_PATH, this.manager);
     this.manager = undefined;
     if (this.lost || !busWritable(conn)) {
-      // The bus dropped the name with the connection; waiting on it would only run into the timeout.
+      // The name goes with the connection; a call on a dead one would only run into the timeout.
       conn.disconnect();
       return;
     }
