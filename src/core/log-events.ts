@@ -17,6 +17,10 @@ export const LOG_EVENTS = {
   sendResult: 'send result',
   /** daemon: the modem's status changed (`modem`: the ModemStatus). */
   modemStatus: 'modem status',
+  /** daemon: the D-Bus door lost its connection (fatal; the daemon stops and exits 1; `err`). */
+  dbusLost: 'lost the D-Bus connection',
+  /** dbus: stop() could not release the bus name in time on a connection that looked alive (`err`). */
+  dbusReleaseFailed: 'could not release the D-Bus name',
   /** daemon: the parts are up (systemd READY=1; `status`). */
   ready: 'ready',
 } as const;

@@ -6,6 +6,7 @@ import type { FrontDoorContext } from '../api/types.js';
 import { DbusService, DbusStartError } from '../api/dbus/service.js';
 import type { MqttStartError } from '../api/mqtt/service.js';
 import type { Config } from '../config/load.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 
 /** A part the daemon starts after its core and stops last: a front door. */
 export interface Extension {
@@ -40,7 +41,7 @@ function dbusDoor({ config, ctx, logger, onFatal }: DoorOptions): Extension {
       service = new DbusService({ ctx, bus: config.dbus.bus, logger });
       service.on('busError', (err: Error) => {
         // Without its bus the daemon cannot be reached: exit and let systemd restart it.
-        logger.fatal({ err: err.message }, 'lost the D-Bus connection');
+        logger.fatal({ err: err.message }, LOG_EVENTS.dbusLost);
         onFatal('busError');
       });
       await service.start();

@@ -8,7 +8,9 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RequestError, REQUEST_ERROR_NAMES } from '../../src/core/errors.js';
 import { MESSAGE_PROPERTIES } from '../../src/api/dbus/convert.js';
-import { DbusService } from '../../src/api/dbus/service.js';
+import { BusClosedError, DbusService } from '../../src/api/dbus/service.js';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
+import { until } from '../../src/harness/wait.js';
 import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, RECEIVED_INTERFACE, messagePath, receivedPath } from '../../src/api/dbus/names.js';
 import {
   busctl,
@@ -515,6 +517,37 @@ describe('DbusService on a private bus', () => {
     await svc.stop();
     const r = await busctl(daemon.address, '--json=short', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', BUS_NAME);
     expect(JSON.parse(r.stdout)).toEqual({ type: 'b', data: [false] });
+  });
+});
+
+describe('DbusService when its bus goes away', () => {
+  it('reports the loss once, at once, with nothing written; stop() then lets go without releasing the name', async () => {
+    const own = await startDbusDaemon();
+    cleanups.push(() => own.stop());
+    const ctx = new FakeContext();
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const svc = new DbusService({ ctx, bus: 'session', address: own.address, logger });
+    await svc.start();
+    const errors: Error[] = [];
+    svc.on('busError', (err: Error) => errors.push(err));
+
+    // The bus exits while the door is idle: no signal, no reply is written after this.
+    await own.stop();
+    await until(() => errors.length > 0, 5_000, "'busError' after the bus exited");
+    expect(errors[0]).toBeInstanceOf(BusClosedError);
+    expect(errors[0].message).toMatch(/closed the connection/);
+
+    // Outbox events after the loss are not published (each write would fail) nor reported again.
+    ctx.emit('modemStatus', { ...ctx.status });
+    await ctx.submit({ id: 'after', to: ['+15551234'] });
+
+    // stop() does not wait out the name release (10 s) on the dead connection: a bound on a hang.
+    const t0 = Date.now();
+    await svc.stop();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(lines.map((l) => l.msg)).not.toContain(LOG_EVENTS.dbusReleaseFailed);
+    expect(errors).toHaveLength(1);
   });
 });
 

@@ -110,3 +110,43 @@ export function raceBusError<T>(bus: MessageBus, work: Promise<T>, timeoutMs: nu
     );
   });
 }
+
+/** The socket under a dbus-next connection (not in its types; dbus-next reads `writable` itself). */
+interface BusStream {
+  readonly writable: boolean;
+  once(event: 'end' | 'close', fn: () => void): unknown;
+  removeListener(event: 'end' | 'close', fn: () => void): unknown;
+}
+
+function streamOf(bus: MessageBus): BusStream {
+  return (bus as unknown as { _connection: { stream: BusStream } })._connection.stream;
+}
+
+/**
+ * Calls `fn` once when the bus's socket ends or closes, whoever closed it (the bus went away, or
+ * disconnect()); returns a function that stops listening. dbus-next emits 'error' only for a
+ * socket error or a write to a closed socket: a bus that exits ends the socket, which dbus-next
+ * would notice at its next write, so the door listens to the socket itself.
+ */
+export function onBusClosed(bus: MessageBus, fn: () => void): () => void {
+  const stream = streamOf(bus);
+  let called = false;
+  const once = (): void => {
+    if (called) return;
+    called = true;
+    off();
+    fn();
+  };
+  const off = (): void => {
+    stream.removeListener('end', once);
+    stream.removeListener('close', once);
+  };
+  stream.once('end', once);
+  stream.once('close', once);
+  return off;
+}
+
+/** Whether the bus's socket can still be written to: false once it ended, closed or failed. */
+export function busWritable(bus: MessageBus): boolean {
+  return streamOf(bus).writable;
+}

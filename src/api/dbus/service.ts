@@ -3,10 +3,11 @@
 import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
+import { LOG_EVENTS } from '../../core/log-events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import type { MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
-import { openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
+import { busWritable, onBusClosed, openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
 import { MESSAGE_PROPERTIES, RECEIVED_PROPERTIES, propertyVariants } from './convert.js';
 import { ManagerInterface, MessageInterface, ReceivedInterface, type MessageRegistry } from './interfaces.js';
 import { BUS_NAME, MANAGER_PATH, messagePath, receivedPath } from './names.js';
@@ -34,9 +35,15 @@ export class DbusStartError extends Error {
   }
 }
 
+/** The bus closed mmsd's connection (dbus-daemon stopped or restarted, the socket closed). */
+export class BusClosedError extends Error {
+  override name = 'BusClosedError';
+}
+
 /**
- * Events: 'busError' (Error) when the bus connection fails after start() — the daemon has lost
- * its front door and should exit so that systemd restarts it.
+ * Events: 'busError' (Error) once when the bus connection fails or closes after start() and
+ * before stop() — the daemon has lost its front door and should exit so that systemd restarts it.
+ * A closed connection is noticed when it closes, not at the next signal or reply.
  */
 export class DbusService extends EventEmitter implements MessageRegistry {
   private conn: MessageBus | undefined;
@@ -46,6 +53,10 @@ export class DbusService extends EventEmitter implements MessageRegistry {
   private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
   private readonly log: Logger;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** The connection is gone (closed, or failed after start): nothing more can be written to it. */
+  private lost = false;
+  /** stop() has begun: the connection closing now is our own doing. */
+  private stopping = false;
 
   constructor(private readonly opts: DbusServiceOptions) {
     super();
@@ -67,13 +78,18 @@ export class DbusService extends EventEmitter implements MessageRegistry {
       throw new DbusStartError(`cannot connect to ${where} (${errorText(err)}); set dbus.bus, or dbus.enabled to false`, { cause: err });
     }
     this.conn = conn;
+    this.lost = false;
+    this.stopping = false;
     let started = false;
     // A missing 'error' listener would crash the process on any socket error. Before start()
     // is done the error is start()'s own, thrown (and reported) once.
     conn.on('error', (err: unknown) => {
       if (!started) return;
-      this.log.error({ err: errorText(err) }, 'D-Bus connection error');
-      this.emit('busError', err instanceof Error ? err : new Error(String(err)));
+      this.loseConnection(err instanceof Error ? err : new Error(String(err)));
+    });
+    onBusClosed(conn, () => {
+      if (!started) return;
+      this.loseConnection(new BusClosedError(`${where} closed the connection`));
     });
     try {
       try {
@@ -163,10 +179,30 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.log.info({ bus: kind, name: BUS_NAME, messages: this.messages.size, received: this.receivedObjects.size }, 'D-Bus interface up');
   }
 
-  /** Unexports everything, releases the name and disconnects. */
-  async stop(): Promise<void> {
+  /**
+   * The first failure or close of the connection after start(), unless stop() closed it: stops
+   * publishing (every write would fail) and emits 'busError' once.
+   */
+  private loseConnection(err: Error): void {
+    if (this.stopping || this.lost) return;
+    this.lost = true;
+    this.unlisten();
+    // The daemon's door logs it (LOG_EVENTS.dbusLost) and stops.
+    this.emit('busError', err);
+  }
+
+  private unlisten(): void {
     for (const [event, fn] of this.ctxListeners) this.opts.ctx.removeListener(event, fn);
     this.ctxListeners.length = 0;
+  }
+
+  /**
+   * Unexports everything, releases the name and disconnects. On a connection that is already gone
+   * there is nothing to release or reply to: it only lets go of the socket.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.unlisten();
     const conn = this.conn;
     if (!conn) return;
     this.conn = undefined;
@@ -176,6 +212,11 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.receivedObjects.clear();
     if (this.manager) conn.unexport(MANAGER_PATH, this.manager);
     this.manager = undefined;
+    if (this.lost || !busWritable(conn)) {
+      // The name goes with the connection; a call on a dead one would only run into the timeout.
+      conn.disconnect();
+      return;
+    }
     // Replies to calls still being handled (a submit writing to the spool) go out before we close.
     if (this.inflight.size > 0) {
       await raceBusError(conn, Promise.allSettled([...this.inflight]), this.opts.timeoutMs ?? 10_000, 'finishing calls').catch(
@@ -187,7 +228,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     try {
       await raceBusError(conn, conn.releaseName(BUS_NAME), this.opts.timeoutMs ?? 10_000, 'releasing the name');
     } catch (err) {
-      this.log.warn({ err }, 'could not release the D-Bus name');
+      this.log.warn({ err }, LOG_EVENTS.dbusReleaseFailed);
     }
     conn.disconnect();
   }
