@@ -13,40 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { MmsClient } from '../api/dbus/client.js';
 import { Testbed, type ProcessHandle } from '../harness/testbed.js';
 import { pseudoRandomBytes } from '../harness/random.js';
+import { environmentFromArgs, splitNodeOptions, unitEnvironment } from '../harness/unit-environment.js';
 import { StatusWatcher, procStatus, round, sleep } from './common.js';
 import { writeSpool } from './lifecycle.js';
 import { runBatch } from './throughput.js';
 
-const UNIT = fileURLToPath(new URL('../../systemd/mmsd.service', import.meta.url));
 const PROBE = fileURLToPath(new URL('./memory-probe.js', import.meta.url));
-
-/**
- * The environment the shipped unit gives the daemon: every `Environment=` line, in systemd's syntax
- * (assignments separated by spaces, each optionally in double quotes; later lines win).
- */
-export function unitEnvironment(unit = UNIT): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(unit, 'utf8').split('\n')) {
-    const m = /^Environment=(.*)$/.exec(line);
-    if (!m) continue;
-    for (const [, quoted, bare] of m[1].matchAll(/"([^"]*)"|(\S+)/g)) {
-      const assignment = quoted ?? bare;
-      const eq = assignment.indexOf('=');
-      if (eq <= 0) throw new Error(`${unit}: not a NAME=VALUE assignment in Environment=: ${assignment}`);
-      env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
-    }
-  }
-  return env;
-}
-
-/** The node options the shipped unit gives the daemon (its NODE_OPTIONS). */
-export function unitNodeOptions(unit = UNIT): string[] {
-  return splitNodeOptions(unitEnvironment(unit).NODE_OPTIONS);
-}
-
-function splitNodeOptions(value: string | undefined): string[] {
-  return (value ?? '').split(/\s+/).filter((o) => o !== '');
-}
 
 const MiB = (bytes: number): number => round(bytes / 2 ** 20, 1);
 
@@ -272,23 +244,6 @@ export function footprintRows(f: FootprintResult): [string, string, string][] {
     );
   }
   return rows;
-}
-
-/**
- * The daemon's environment from the command line's extra arguments: `NAME=VALUE` assignments and
- * node options (`--…`, joined into NODE_OPTIONS). None: the unit's. Any: they replace the unit's.
- */
-export function environmentFromArgs(args: string[]): Record<string, string> {
-  if (args.length === 0) return unitEnvironment();
-  const env: Record<string, string> = {};
-  const options: string[] = [];
-  for (const a of args) {
-    if (a.startsWith('--')) options.push(a);
-    else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(a)) env[a.slice(0, a.indexOf('='))] = a.slice(a.indexOf('=') + 1);
-    else throw new Error(`footprint: neither a node option (--…) nor NAME=VALUE: ${a}`);
-  }
-  if (options.length) env.NODE_OPTIONS = options.join(' ');
-  return env;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

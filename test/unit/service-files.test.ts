@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { unitEnvironment } from '../../src/bench/footprint.js';
+import { unitEnvironment } from '../../src/harness/unit-environment.js';
 import { SCHEMA } from '../../src/config/schema.js';
 
 const root = new URL('../../', import.meta.url);

@@ -1,10 +1,10 @@
-// The footprint benchmark measures the daemon in the environment the shipped unit gives it: its
-// Environment= lines read in systemd's syntax, so the bench and the unit cannot drift apart.
+// The footprint benchmark runs the daemon in the environment the shipped unit gives it: the unit's
+// Environment= lines read in systemd's syntax, so that the bench and the unit cannot drift apart.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { environmentFromArgs, unitEnvironment, unitNodeOptions } from '../../src/bench/footprint.js';
+import { environmentFromArgs, unitEnvironment, unitNodeOptions } from '../../src/harness/unit-environment.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmsd-footprint-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,7 +45,7 @@ describe('unitEnvironment', () => {
   });
 });
 
-describe('environmentFromArgs (footprint.js command line)', () => {
+describe('environmentFromArgs (the command line of dist/bench/footprint.js)', () => {
   it('is the unit environment without arguments', () => {
     expect(environmentFromArgs([])).toEqual(unitEnvironment());
   });
