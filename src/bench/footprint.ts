@@ -1,7 +1,9 @@
-// The daemon's memory with the unit's node options (issue 19, DESIGN.md §8): Node.js alone, the
-// daemon idle, after 1,000 messages and 1,000 more, ListMessages over 10,000 finished messages,
-// each as RSS beside process.memoryUsage() split into heap, external and array buffers (before
-// and after a full GC) and V8's heap spaces. Numbers only: nothing here asserts.
+// The daemon's memory with the unit's environment (issue 19, DESIGN.md §8): its NODE_OPTIONS and
+// MALLOC_ARENA_MAX, read from systemd/mmsd.service and given to the daemon as the unit gives them.
+// Node.js alone, the daemon idle, after 1,000 messages and 1,000 more, ListMessages over 10,000
+// finished messages, each as RSS (anonymous and file-backed) beside process.memoryUsage() split
+// into heap, external and array buffers (before and after a full GC) and V8's heap spaces. Numbers
+// only: nothing here asserts.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -11,18 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { MmsClient } from '../api/dbus/client.js';
 import { Testbed, type ProcessHandle } from '../harness/testbed.js';
 import { pseudoRandomBytes } from '../harness/random.js';
+import { environmentFromArgs, splitNodeOptions, unitEnvironment } from '../harness/unit-environment.js';
 import { StatusWatcher, procStatus, round, sleep } from './common.js';
 import { writeSpool } from './lifecycle.js';
 import { runBatch } from './throughput.js';
 
-const UNIT = fileURLToPath(new URL('../../systemd/mmsd.service', import.meta.url));
 const PROBE = fileURLToPath(new URL('./memory-probe.js', import.meta.url));
-
-/** The node options the shipped unit gives the daemon (its NODE_OPTIONS). */
-export function unitNodeOptions(unit = UNIT): string[] {
-  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(unit, 'utf8'));
-  return m ? m[1].replace(/^"|"$/g, '').split(/\s+/).filter((o) => o !== '') : [];
-}
 
 const MiB = (bytes: number): number => round(bytes / 2 ** 20, 1);
 
@@ -41,23 +37,33 @@ export interface MemorySplit {
 }
 
 export interface FootprintResult {
+  /** The daemon's environment beyond the bench's own (the unit's NODE_OPTIONS, MALLOC_ARENA_MAX, …). */
+  environment: Record<string, string>;
   nodeOptions: string[];
   nodeAlone: { rssMiB: number; anonMiB: number; fileMiB: number };
   idle: MemorySplit;
-  afterFirst: MemorySplit;
-  /** RSS a few seconds after the first batch finished (no GC forced). */
-  settledAfterFirstMiB: number;
-  afterSecond: MemorySplit;
-  peakMiB: number;
-  throughput: [number, number];
-  list: { finished: number; idleMiB: number; peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
+  /** The daemon's threads at idle (main, libuv's pool once used, V8's platform workers, …). */
+  idleThreads: number;
+  /** Start of the daemon to the modem `ready`, ms. */
+  readyMs: number;
+  /** Absent when the run sent no messages (MESSAGES 0). */
+  loaded?: {
+    afterFirst: MemorySplit;
+    /** RSS a few seconds after the first batch finished (no GC forced). */
+    settledAfterFirstMiB: number;
+    afterSecond: MemorySplit;
+    peakMiB: number;
+    throughput: [number, number];
+  };
+  /** Absent when the run listed nothing (FINISHED 0). */
+  list?: { finished: number; idleMiB: number; peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
   /** The same list through ListMessagesPage, 200 at a time, first (from the same idle daemon). */
-  paged: { peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
+  paged?: { peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
 }
 
-/** RSS of `node` doing nothing, with the same options. */
-async function nodeAlone(options: string[]): Promise<{ rssMiB: number; anonMiB: number; fileMiB: number }> {
-  const child = spawn(process.execPath, [...options, '-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+/** RSS of `node` doing nothing, in the same environment. */
+async function nodeAlone(environment: Record<string, string>): Promise<{ rssMiB: number; anonMiB: number; fileMiB: number }> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore', env: { ...process.env, ...environment } });
   try {
     await sleep(1500);
     const split = residentSplit(child.pid!);
@@ -102,48 +108,67 @@ function resetPeak(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
-export async function measureFootprint(messages = 1000, finished = 10_000, nodeOptions = unitNodeOptions()): Promise<FootprintResult> {
+function threads(pid: number): number {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+}
+
+/**
+ * The footprint with `environment` (by default the unit's): the daemon gets it as its environment,
+ * exactly as systemd would give it, plus the probe (`--expose-gc --import`) on its command line.
+ */
+export async function measureFootprint(messages = 1000, finished = 10_000, environment = unitEnvironment()): Promise<FootprintResult> {
   const dir = await mkdtemp(join(tmpdir(), 'mmsd-bench-mem-'));
   const probeFile = join(dir, 'probe.json');
-  const daemonNodeArgs = [...nodeOptions, '--expose-gc', `--import=${PROBE}`];
-  const env = { MMSD_MEMORY_PROBE: probeFile };
+  const daemonNodeArgs = ['--expose-gc', `--import=${PROBE}`];
+  const env = { ...environment, MMSD_MEMORY_PROBE: probeFile };
   try {
-    const alone = await nodeAlone(nodeOptions);
+    const alone = await nodeAlone(environment);
+    const t0 = performance.now();
     const tb = await Testbed.start({ dbus: true, logLevel: 'info', simArgs: ['--send-delay-ms', '0'], daemonNodeArgs, env });
     let idle: MemorySplit;
-    let afterFirst: MemorySplit;
-    let afterSecond: MemorySplit;
-    let settledAfterFirstMiB: number;
-    let peakMiB: number;
-    const throughput: [number, number] = [0, 0];
+    let idleThreads: number;
+    let readyMs: number;
+    let loaded: FootprintResult['loaded'];
     try {
       await tb.modemReady();
+      readyMs = round(performance.now() - t0, 0);
       const daemon = tb.daemon!;
       await sleep(3000);
       idle = await probe(daemon, probeFile);
-      const watcher = await StatusWatcher.connect(tb.bus!.address);
-      const client = await MmsClient.connect('session', tb.bus!.address);
-      try {
-        const data = pseudoRandomBytes(10 * 1024, 3);
-        const first = await runBatch(tb, client, watcher, messages, data, 8, 0);
-        throughput[0] = first.perSecond;
-        await sleep(3000);
-        settledAfterFirstMiB = round(procStatus(daemon.pid).rssKb / 1024, 1);
-        afterFirst = await probe(daemon, probeFile);
-        const second = await runBatch(tb, client, watcher, messages, data, 8, 1);
-        throughput[1] = second.perSecond;
-        peakMiB = round(procStatus(daemon.pid).hwmKb / 1024, 1);
-        await sleep(3000);
-        afterSecond = await probe(daemon, probeFile);
-      } finally {
-        client.close();
-        watcher.close();
+      idleThreads = threads(daemon.pid);
+      if (messages > 0) {
+        const watcher = await StatusWatcher.connect(tb.bus!.address);
+        const client = await MmsClient.connect('session', tb.bus!.address);
+        try {
+          const data = pseudoRandomBytes(10 * 1024, 3);
+          const first = await runBatch(tb, client, watcher, messages, data, 8, 0);
+          await sleep(3000);
+          const settledAfterFirstMiB = round(procStatus(daemon.pid).rssKb / 1024, 1);
+          const afterFirst = await probe(daemon, probeFile);
+          const second = await runBatch(tb, client, watcher, messages, data, 8, 1);
+          const peakMiB = round(procStatus(daemon.pid).hwmKb / 1024, 1);
+          await sleep(3000);
+          const afterSecond = await probe(daemon, probeFile);
+          loaded = { afterFirst, settledAfterFirstMiB, afterSecond, peakMiB, throughput: [first.perSecond, second.perSecond] };
+        } finally {
+          client.close();
+          watcher.close();
+        }
       }
     } finally {
       await tb.stop();
     }
-    const lists = await listFinished(finished, daemonNodeArgs, env);
-    return { nodeOptions, nodeAlone: alone, idle, afterFirst, settledAfterFirstMiB, afterSecond, peakMiB, throughput, ...lists };
+    const lists = finished > 0 ? await listFinished(finished, daemonNodeArgs, env) : {};
+    return {
+      environment,
+      nodeOptions: splitNodeOptions(environment.NODE_OPTIONS),
+      nodeAlone: alone,
+      idle,
+      idleThreads,
+      readyMs,
+      loaded,
+      ...lists,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -154,7 +179,7 @@ async function listFinished(
   finished: number,
   daemonNodeArgs: string[],
   env: Record<string, string>,
-): Promise<Pick<FootprintResult, 'list' | 'paged'>> {
+): Promise<Required<Pick<FootprintResult, 'list' | 'paged'>>> {
   const tb = await Testbed.start({ dbus: true, daemon: false, logLevel: 'info', daemonNodeArgs, env });
   try {
     writeSpool(tb.stateDir, finished, 'sent');
@@ -165,7 +190,7 @@ async function listFinished(
     const idleMiB = round(procStatus(d.pid).rssKb / 1024, 1);
     const client = await MmsClient.connect('session', tb.bus!.address);
     try {
-      const measure = async (list: () => Promise<unknown[]>): Promise<FootprintResult['paged']> => {
+      const measure = async (list: () => Promise<unknown[]>): Promise<NonNullable<FootprintResult['paged']>> => {
         const from = procStatus(d.pid).rssKb / 1024;
         resetPeak(d.pid);
         const t0 = performance.now();
@@ -190,20 +215,41 @@ async function listFinished(
 export function footprintRows(f: FootprintResult): [string, string, string][] {
   const split = (m: MemorySplit): string =>
     `anonymous ${m.anonMiB}, file-backed ${m.fileMiB}; heap used ${m.heapUsed[0]} → ${m.heapUsed[1]} after GC (total ${m.heapTotal[1]}), external ${m.external[1]}, array buffers ${m.arrayBuffers[1]}; new space ${m.spaces.new_space?.[0] ?? NaN}, old ${m.spaces.old_space?.[0] ?? NaN}, code ${m.spaces.code_space?.[0] ?? NaN} MiB`;
-  return [
-    ['node alone', `${f.nodeAlone.rssMiB} MiB`, `node ${f.nodeOptions.join(' ')} -e 'setInterval(…)': the floor under every figure below; anonymous ${f.nodeAlone.anonMiB}, file-backed ${f.nodeAlone.fileMiB}`],
-    ['RSS idle', `${f.idle.rssMiB} MiB`, `target ≤ 56; daemon's own share ${round(f.idle.rssMiB - f.nodeAlone.rssMiB, 1)} (anonymous +${round(f.idle.anonMiB - f.nodeAlone.anonMiB, 1)}); ${split(f.idle)}`],
-    ['RSS after 1,000 messages', `${f.afterFirst.rssMiB} MiB`, `target ≤ 64 (steady: ${f.settledAfterFirstMiB} MiB 3 s after the batch); ${split(f.afterFirst)}`],
-    ['RSS after 1,000 more', `${f.afterSecond.rssMiB} MiB`, `target: no growth (${round(f.afterSecond.rssMiB - f.afterFirst.rssMiB, 1)} MiB; live heap ${round(f.afterSecond.heapUsed[1] - f.afterFirst.heapUsed[1], 2)} MiB); peak ${f.peakMiB} MiB; ${f.throughput.join(' / ')} msg/s`],
-    [`ListMessagesPage × ${Math.ceil(f.paged.replyEntries / 200)}, ${f.list.finished} finished`, `+${f.paged.peakDeltaMiB} MiB peak`, `target ≤ +10; 200 per page; idle ${f.list.idleMiB} MiB, ${f.paged.afterMiB} MiB 3 s after; ${f.paged.ms} ms for ${f.paged.replyEntries} entries`],
-    [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `one reply, measured after the pages; ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
+  const env = Object.entries(f.environment)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const rows: [string, string, string][] = [
+    ['node alone', `${f.nodeAlone.rssMiB} MiB`, `${env} node -e 'setInterval(…)': the floor under every figure below; anonymous ${f.nodeAlone.anonMiB}, file-backed ${f.nodeAlone.fileMiB}`],
+    [
+      'RSS idle',
+      `${f.idle.rssMiB} MiB`,
+      `target ≤ 56; daemon's own share ${round(f.idle.rssMiB - f.nodeAlone.rssMiB, 1)} (anonymous +${round(f.idle.anonMiB - f.nodeAlone.anonMiB, 1)}); ${f.idleThreads} threads; modem ready ${f.readyMs} ms after the start; ${split(f.idle)}`,
+    ],
   ];
+  const l = f.loaded;
+  if (l) {
+    rows.push(
+      ['RSS after 1,000 messages', `${l.afterFirst.rssMiB} MiB`, `target ≤ 64 (steady: ${l.settledAfterFirstMiB} MiB 3 s after the batch); ${split(l.afterFirst)}`],
+      [
+        'RSS after 1,000 more',
+        `${l.afterSecond.rssMiB} MiB`,
+        `target: no growth (${round(l.afterSecond.rssMiB - l.afterFirst.rssMiB, 1)} MiB; live heap ${round(l.afterSecond.heapUsed[1] - l.afterFirst.heapUsed[1], 2)} MiB); peak ${l.peakMiB} MiB; ${l.throughput.join(' / ')} msg/s; ${split(l.afterSecond)}`,
+      ],
+    );
+  }
+  if (f.list && f.paged) {
+    rows.push(
+      [`ListMessagesPage × ${Math.ceil(f.paged.replyEntries / 200)}, ${f.list.finished} finished`, `+${f.paged.peakDeltaMiB} MiB peak`, `target ≤ +10; 200 per page; idle ${f.list.idleMiB} MiB, ${f.paged.afterMiB} MiB 3 s after; ${f.paged.ms} ms for ${f.paged.replyEntries} entries`],
+      [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `one reply, measured after the pages; ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
+    );
+  }
+  return rows;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  // node dist/bench/footprint.js [MESSAGES [FINISHED [NODE_OPTIONS…]]]; without options, the unit's.
-  const options = process.argv.slice(4);
-  const f = await measureFootprint(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 10_000), options.length ? options : unitNodeOptions());
+  // node dist/bench/footprint.js [MESSAGES [FINISHED [NAME=VALUE… --node-option…]]]; without the
+  // third, the unit's environment. MESSAGES 0: idle only; FINISHED 0: no ListMessages.
+  const f = await measureFootprint(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 10_000), environmentFromArgs(process.argv.slice(4)));
   console.log(JSON.stringify(f, null, 2));
   for (const r of footprintRows(f)) console.log(r.join('  '));
   process.exit(0);

@@ -1,7 +1,10 @@
 // The shipped udev rule, systemd unit, sysusers.d and tmpfiles.d files carry the fields install.md
 // and DESIGN.md §6 and §14 promise, and agree with each other and with the configuration defaults.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { unitEnvironment } from '../../src/harness/unit-environment.js';
 import { SCHEMA } from '../../src/config/schema.js';
 
 const root = new URL('../../', import.meta.url);
@@ -65,6 +68,15 @@ describe('systemd unit', () => {
     expect(unit).not.toMatch(/^PrivateDevices=yes/m);
     expect(has('DevicePolicy=closed')).toBe(true);
     for (const dev of ['ttyUSB', 'ttyACM', 'ttyS', 'ttyAMA']) expect(has(`DeviceAllow=char-${dev} rw`), dev).toBe(true);
+  });
+
+  it('gives node only options that node accepts in NODE_OPTIONS (many V8 flags are refused there)', () => {
+    const env = unitEnvironment(fileURLToPath(new URL('systemd/mmsd.service', root)));
+    expect(env.NODE_OPTIONS).toBeTruthy();
+    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write("ok")'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/not allowed in NODE_OPTIONS|bad option/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('ok');
   });
 });
 
