@@ -2,7 +2,7 @@
 // only at its candidates: by report key, by learnt Message-ID, and by recipient for the order rule.
 // The result is matchReport()'s (delivery.ts) over every message noted here, whatever their number.
 import type { DeliveryReportInput } from '../core/inbound.js';
-import type { MessageRecord } from '../core/message.js';
+import { recipientsOf, type MessageRecord } from '../core/message.js';
 import {
   CLOCK_SLACK_MS,
   OPEN_STATES,
@@ -10,41 +10,27 @@ import {
   normaliseAddress,
   olderSend,
   recipientIn,
-  recipientsNormalised,
-  sameNormalised,
   sentTime,
   type Match,
 } from './delivery.js';
 
-/** One recipient of a message that the order rule may still give a report to. */
-interface OpenRecipient {
-  readonly id: string;
-  /** sentTime, created, id: the order rule's order (olderSend). */
-  readonly sent: number;
-  readonly created: number;
-  /** The recipient normalised (normaliseAddress). */
-  readonly address: string;
+/** The order rule's buckets of a message: those of its recipients still `pending` or `deferred` (none when the rule passes it by). */
+function openBuckets(r: MessageRecord): Set<string> {
+  const buckets = new Set<string>();
+  if (r.delivery === undefined || r.mmscMessageId !== undefined || r.status !== 'sent') return buckets;
+  for (const to of recipientsOf(r)) {
+    if (OPEN_STATES.has(r.delivery[to] ?? 'pending')) buckets.add(addressBucket(normaliseAddress(to)));
+  }
+  return buckets;
 }
 
-/** Where a message is filed, so that a newer version of it (or its removal) unfiles exactly that. */
-interface Filing {
-  readonly keys: readonly string[];
-  readonly messageId: string | undefined;
-  readonly open: readonly { readonly bucket: string; readonly entry: OpenRecipient }[];
-}
-
-/** a before b in the order rule's order (olderSend over what an entry keeps). */
-function before(a: OpenRecipient, b: OpenRecipient): boolean {
-  return a.sent !== b.sent ? a.sent < b.sent : a.created !== b.created ? a.created < b.created : a.id < b.id;
-}
-
-/** The first position in `list` (sorted by `before`) whose entry is not before `e`. */
-function lowerBound(list: readonly OpenRecipient[], e: OpenRecipient): number {
+/** The first position in `list` (oldest first, by olderSend) whose message is not older than `r`. */
+function lowerBound(list: readonly MessageRecord[], r: MessageRecord): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (before(list[mid], e)) lo = mid + 1;
+    if (olderSend(list[mid], r)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -71,10 +57,12 @@ function removeFrom(map: Map<string, string[]>, key: string, id: string): void {
  * `sent` messages without a Message-ID, oldest first per address bucket.
  */
 export class DeliveryIndex {
-  private readonly filed = new Map<string, Filing>();
+  /** Every matchable message, as last noted: what it is filed under is computed from it again to unfile it. */
+  private readonly filed = new Map<string, MessageRecord>();
   private readonly byKey = new Map<string, string[]>();
   private readonly byMessageId = new Map<string, string[]>();
-  private readonly open = new Map<string, OpenRecipient[]>();
+  /** Address bucket → the messages with an open recipient in it, oldest first. */
+  private readonly open = new Map<string, MessageRecord[]>();
 
   /** How many messages are matchable. */
   get size(): number {
@@ -92,42 +80,28 @@ export class DeliveryIndex {
   note(r: MessageRecord): void {
     this.forget(r.id);
     if (r.delivery === undefined) return;
-    const keys = [...new Set(r.reportKeys ?? [])];
-    for (const k of keys) addTo(this.byKey, k, r.id);
+    this.filed.set(r.id, r);
+    for (const k of r.reportKeys ?? []) addTo(this.byKey, k, r.id);
     if (r.mmscMessageId !== undefined) addTo(this.byMessageId, r.mmscMessageId, r.id);
-    const open: { bucket: string; entry: OpenRecipient }[] = [];
-    if (r.mmscMessageId === undefined && r.status === 'sent') {
-      const { raw, norm } = recipientsNormalised(r);
-      for (let i = 0; i < raw.length; i++) {
-        if (!OPEN_STATES.has(r.delivery[raw[i]] ?? 'pending')) continue;
-        const entry: OpenRecipient = { id: r.id, sent: sentTime(r), created: r.created, address: norm[i] };
-        const bucket = addressBucket(norm[i]);
-        let list = this.open.get(bucket);
-        if (list === undefined) this.open.set(bucket, (list = []));
-        list.splice(lowerBound(list, entry), 0, entry);
-        open.push({ bucket, entry });
-      }
+    for (const bucket of openBuckets(r)) {
+      const list = this.open.get(bucket);
+      if (list === undefined) this.open.set(bucket, [r]);
+      else list.splice(lowerBound(list, r), 0, r);
     }
-    this.filed.set(r.id, { keys, messageId: r.mmscMessageId, open });
   }
 
   /** The message is gone, or no longer asks for reports. */
   forget(id: string): void {
-    const f = this.filed.get(id);
-    if (f === undefined) return;
+    const r = this.filed.get(id);
+    if (r === undefined) return;
     this.filed.delete(id);
-    for (const k of f.keys) removeFrom(this.byKey, k, id);
-    if (f.messageId !== undefined) removeFrom(this.byMessageId, f.messageId, id);
-    for (const { bucket, entry } of f.open) {
+    for (const k of r.reportKeys ?? []) removeFrom(this.byKey, k, id);
+    if (r.mmscMessageId !== undefined) removeFrom(this.byMessageId, r.mmscMessageId, id);
+    for (const bucket of openBuckets(r)) {
       const list = this.open.get(bucket);
       if (list === undefined) continue;
-      // Entries of one message compare equal: look from the first of them for this very one.
-      for (let i = lowerBound(list, entry); i < list.length; i++) {
-        if (list[i] === entry) {
-          list.splice(i, 1);
-          break;
-        }
-      }
+      const at = lowerBound(list, r);
+      if (list[at] === r) list.splice(at, 1);
       if (list.length === 0) this.open.delete(bucket);
     }
   }
@@ -156,10 +130,9 @@ export class DeliveryIndex {
 
     // Oldest first: the first open recipient that is this address is the order rule's answer.
     const latest = report.date + CLOCK_SLACK_MS;
-    for (const e of this.open.get(addressBucket(address)) ?? []) {
-      if (e.sent > latest) break;
-      if (!sameNormalised(e.address, address)) continue;
-      const r = get(e.id);
+    for (const noted of this.open.get(addressBucket(address)) ?? []) {
+      if (sentTime(noted) > latest) break;
+      const r = get(noted.id);
       if (r?.delivery === undefined || r.mmscMessageId !== undefined || r.status !== 'sent' || sentTime(r) > latest) continue;
       const recipient = recipientIn(r, address, true);
       if (recipient !== undefined) return { kind: 'matched', record: r, recipient, by: 'order' };

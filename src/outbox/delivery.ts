@@ -33,7 +33,7 @@ export function sameAddress(a: string, b: string): boolean {
 }
 
 /** sameAddress over addresses normaliseAddress() already made (the hot path: no regex, no allocation but slices). */
-export function sameNormalised(x: string, y: string): boolean {
+function sameNormalised(x: string, y: string): boolean {
   if (x === y) return true;
   if (x === '' || y === '' || x.includes('@') || y.includes('@')) return false;
   const dx = x.charCodeAt(0) === PLUS ? x.slice(1) : x;
@@ -68,7 +68,7 @@ export function addressBucket(normalisedAddress: string): string {
 /** Records are frozen: their recipients are normalised once, not at every report. */
 const normalised = new WeakMap<object, { raw: string[]; norm: string[] }>();
 
-export function recipientsNormalised(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc'>): { raw: string[]; norm: string[] } {
+function recipientsNormalised(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc'>): { raw: string[]; norm: string[] } {
   let n = normalised.get(record);
   if (n === undefined) {
     const raw = recipientsOf(record);
