@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       rows.push([
         '  on the line',
         `${f.fetchMs.toFixed(0)} ms`,
-        `${f.bytesToModem} B to the module + ${f.bytesFromModem} B from it (wire ${f.wireMs.toFixed(0)} ms) for an M-Retrieve.conf of ${f.messageBytes} B; ${f.commands.length} AT commands: ${f.commands.map((c) => c.replace(/=.*/, '')).join(' ')}`,
+        `${f.bytesToModem} B to the module + ${f.bytesFromModem} B from it (wire ${f.wireMs.toFixed(0)} ms) for an M-Retrieve.conf of ${f.messageBytes} B; ${f.commands.length} AT commands (${f.firstFetchCommands.length} for the first after start-up): ${f.commands.map((c) => c.replace(/=.*/, '')).join(' ')}`,
       ]);
     }
     out.fetch = fetched;
