@@ -1,6 +1,7 @@
 // Delivery-report matching with many messages awaiting reports (DESIGN.md §12, issue 19): a real
 // Outbox on a spool in a temp dir holding N `sent` messages that asked for reports. Per report:
-// matchReport alone (the order rule scans every candidate: the worst case), and
+// matching alone, through the index the daemon uses (DeliveryIndex) and by the pure rule's scan
+// of every candidate (matchReport, what the daemon did before the index), and
 // Outbox.applyDeliveryReport end to end beside what bounds it, the durable write of the record.
 // Memory: the live heap those records cost, against the same records sent without reports.
 // Measured in a fresh node process with --expose-gc.
@@ -13,17 +14,24 @@ import { pino } from 'pino';
 import { writeDurable } from '../core/durable.js';
 import type { DeliveryReportInput } from '../core/inbound.js';
 import type { MessageRecord } from '../core/message.js';
-import { matchReport } from '../outbox/delivery.js';
+import { matchReport, type Match } from '../outbox/delivery.js';
+import { DeliveryIndex } from '../outbox/delivery-index.js';
 import { Outbox } from '../outbox/outbox.js';
 import { round } from './common.js';
 
 export interface DeliveryBenchResult {
   /** Messages awaiting reports (one recipient each, all `pending`). */
   messages: number;
-  /** matchReport alone, µs per report: matched by the order rule (a full scan), unmatched (likewise), by Message-ID. */
+  /** Matching alone through the index (DeliveryIndex.match), µs per report: by the order rule, unmatched, by Message-ID. */
+  indexOrderUs: number;
+  indexUnmatchedUs: number;
+  indexMessageIdUs: number;
+  /** The same reports by the pure rule's scan of every candidate (matchReport), µs per report. */
   matchOrderUs: number;
   matchUnmatchedUs: number;
   matchMessageIdUs: number;
+  /** Live heap of an index over the N awaiting records (the records themselves not counted), B a record. */
+  indexPerRecordB: number;
   /** Outbox.applyDeliveryReport, matched and written durably, ms per report (`applied` reports in a row). */
   applyMs: number;
   applied: number;
@@ -113,19 +121,32 @@ async function measureOnce(n: number): Promise<DeliveryBenchResult> {
       const h0 = heap();
       matchReport(report(0, 'warm'), candidates);
       const cacheB = heap() - h0;
+      // An index like the outbox's own (which is private), over the same records.
+      const byId = new Map(candidates.map((r) => [r.id, r]));
+      const get = (id: string): MessageRecord | undefined => outbox.get(id) ?? byId.get(id);
+      const h1 = heap();
+      let index = new DeliveryIndex();
+      for (const r of candidates) index.note(r);
+      const indexB = heap() - h1;
 
       const rounds = 1000;
-      const time = (make: (k: number) => DeliveryReportInput, expect: string): number => {
+      const time = (match: (r: DeliveryReportInput) => Match, make: (k: number) => DeliveryReportInput, expect: string, times = rounds): number => {
         const t = performance.now();
-        for (let k = 0; k < rounds; k++) {
-          const m = matchReport(make(k), candidates);
+        for (let k = 0; k < times; k++) {
+          const m = match(make(k));
           if (m.kind !== expect) throw new Error(`bench/delivery: a report ${m.kind}, ${expect} expected`);
         }
-        return ((performance.now() - t) * 1000) / rounds;
+        return ((performance.now() - t) * 1000) / times;
       };
-      // Order rule: a recipient's message is found only after looking at every candidate (the oldest wins).
-      const matchOrderUs = time((k) => report((k * 7919) % n, `o${k}`), 'matched');
-      const matchUnmatchedUs = time((k) => ({ ...report(k, `u${k}`), recipient: `+4917${String(k).padStart(8, '0')}` }), 'unmatched');
+      const scan = (r: DeliveryReportInput): Match => matchReport(r, candidates);
+      const indexed = (r: DeliveryReportInput): Match => index.match(r, get);
+      const orderReport = (k: number): DeliveryReportInput => report((k * 7919) % n, `o${k}`);
+      const unmatchedReport = (k: number): DeliveryReportInput => ({ ...report(k, `u${k}`), recipient: `+4917${String(k).padStart(8, '0')}` });
+      // Order rule: the scan finds a recipient's message only after looking at every candidate (the oldest wins).
+      const matchOrderUs = time(scan, orderReport, 'matched');
+      const matchUnmatchedUs = time(scan, unmatchedReport, 'unmatched');
+      const indexOrderUs = time(indexed, orderReport, 'matched', rounds * 100);
+      const indexUnmatchedUs = time(indexed, unmatchedReport, 'unmatched', rounds * 100);
 
       // End to end: each report matches another message and is written durably.
       const applied = Math.min(300, n);
@@ -138,13 +159,18 @@ async function measureOnce(n: number): Promise<DeliveryBenchResult> {
       }
       // Those messages know their Message-ID now: a later report goes to them by it.
       const known = outbox.list();
-      const t = performance.now();
-      for (let k = 0; k < rounds; k++) {
-        const i = k % applied;
-        const m = matchReport({ ...report(i, `m${k}`), status: 'retrieved' }, known);
-        if (m.kind !== 'matched' || m.by !== 'message-id') throw new Error('bench/delivery: no match by Message-ID');
-      }
-      const matchMessageIdUs = ((performance.now() - t) * 1000) / rounds;
+      index = new DeliveryIndex();
+      for (const r of known) index.note(r);
+      const byMessageId = (match: (r: DeliveryReportInput, k: number) => Match, times: number): number => {
+        const t = performance.now();
+        for (let k = 0; k < times; k++) {
+          const m = match(report(k % applied, `m${k}`), k);
+          if (m.kind !== 'matched' || m.by !== 'message-id') throw new Error('bench/delivery: no match by Message-ID');
+        }
+        return ((performance.now() - t) * 1000) / times;
+      };
+      const matchMessageIdUs = byMessageId((r) => matchReport(r, known), rounds);
+      const indexMessageIdUs = byMessageId((r) => index.match(r, (id) => outbox.get(id)), rounds * 100);
 
       // The bound: a durable write of a record like the ones just written, into the same folder.
       const text = JSON.stringify(outbox.get(known[0].id));
@@ -156,6 +182,10 @@ async function measureOnce(n: number): Promise<DeliveryBenchResult> {
       }
       return {
         messages: n,
+        indexOrderUs: round(indexOrderUs, 2),
+        indexUnmatchedUs: round(indexUnmatchedUs, 2),
+        indexMessageIdUs: round(indexMessageIdUs, 2),
+        indexPerRecordB: Math.round(indexB / n),
         matchOrderUs: round(matchOrderUs, 1),
         matchUnmatchedUs: round(matchUnmatchedUs, 1),
         matchMessageIdUs: round(matchMessageIdUs, 1),

@@ -10,6 +10,7 @@ import { createTransport } from '../at/transport.js';
 import { Testbed } from '../harness/testbed.js';
 import { pseudoRandomBytes } from '../harness/random.js';
 import { QuectelHttp } from '../modem/http.js';
+import { ModuleSession } from '../modem/session.js';
 import { upload } from '../modem/qfupl.js';
 import { round } from './common.js';
 import { openBareLine, wireMsOf, type Link } from './wire.js';
@@ -29,8 +30,10 @@ export interface FetchResult {
   /** fetchMs / wireMs per measured fetch, and their median (the headline figure). */
   ratios: number[];
   ratio: number;
-  /** AT commands the driver sent for one fetch. */
+  /** AT commands the driver sent for one fetch (a measured one: the module holds the HTTP settings by then). */
   commands: string[];
+  /** AT commands of the first fetch after start-up (the warm-up), which writes the settings. */
+  firstFetchCommands: string[];
   /** A bare client's AT+QFDWL of as many bytes on the same line: its time and wire time, ms. */
   floorMs: number;
   floorWireMs: number;
@@ -63,7 +66,8 @@ export async function measureFetch(baud = 115_200, link: Link = 'pty', attachmen
     await ch.command('AT+CMEE=1');
     await ch.command('AT+QICSGP=1,1,"mms","",1');
     await ch.command('AT+QIACT=1', { timeoutMs: 150_000 });
-    const http = new QuectelHttp({ at: ch, logger: log, contextId: 1 });
+    const session = new ModuleSession();
+    const http = new QuectelHttp({ at: ch, logger: log, contextId: 1, session });
     const mmsc = new URL(tb.simInfo.mmsc);
     const proxy = { host: mmsc.hostname, port: Number(mmsc.port) };
     const line = async (): Promise<LineCount> => (await tb.simState()).line as LineCount;
@@ -94,7 +98,7 @@ export async function measureFetch(baud = 115_200, link: Link = 'pty', attachmen
       return { ms, out: after.rx - before.rx, in: after.tx - before.tx, messageBytes: body.length, commands: (await transcript()).slice(from) };
     };
 
-    await fetchOne(1024, 1);
+    const warm = await fetchOne(1024, 1);
     const runs = [];
     for (let i = 0; i < FETCHES; i++) runs.push(await fetchOne(attachmentBytes, 100 + i));
     const ratios = runs.map((r) => round(r.ms / wireMsOf(r.out + r.in, baud), 3));
@@ -113,6 +117,7 @@ export async function measureFetch(baud = 115_200, link: Link = 'pty', attachmen
       ratios,
       ratio: mid,
       commands: median.commands,
+      firstFetchCommands: warm.commands,
       floorMs: round(floor.ms, 1),
       floorWireMs: round(floor.wireMs, 1),
     };

@@ -162,6 +162,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
       const http = new QuectelHttp({
         at: this.channel,
         logger: logger.child({ part: 'http' }),
+        session: this.modem.session,
         contextId: config.pdp.contextId,
         commandTimeoutMs: config.modem.commandTimeoutMs,
         onOk: () => (this.modem.lastAtOkAt = Date.now()),

@@ -13,6 +13,7 @@ import { fieldsOf, unquote } from './answers.js';
 import { QuectelCommands } from './commands.js';
 import { systemTimers, type ModemTimers } from './config.js';
 import { InvalidArgumentError, int, quote } from './quote.js';
+import type { HttpSettingsSession } from './session.js';
 import { RESTART_URC } from './urcs.js';
 
 
@@ -103,6 +104,11 @@ export interface FetchOptions {
 export interface HttpDriverOptions {
   at: AtCommander;
   logger: Logger;
+  /**
+   * What the module holds (ModuleSession): the AT+QHTTPCFG settings are written only while it does
+   * not hold them already; a restart (RDY) or a reconnect makes them be written again.
+   */
+  session: HttpSettingsSession;
   /** The PDP context of the MMS APN (`pdp.contextId`). */
   contextId: number;
   /** AT+QHTTPGET/QHTTPPOST <rsptime>: seconds the module waits for the server's answer. */
@@ -224,9 +230,11 @@ export class QuectelHttp {
   private readonly timers: ModemTimers;
   private readonly commands: QuectelCommands;
   private readonly onOk: () => void;
+  private readonly session: HttpSettingsSession;
 
   constructor(o: HttpDriverOptions) {
     this.at = o.at;
+    this.session = o.session;
     this.log = o.logger.child({ part: 'http' });
     this.contextId = o.contextId;
     this.responseTimeoutS = o.responseTimeoutS ?? 60;
@@ -245,6 +253,30 @@ export class QuectelHttp {
    * HttpBodyError, DownloadChecksumError, or the channel's errors.
    */
   async fetch(url: string, proxy: HttpProxy | undefined, opts: FetchOptions): Promise<Buffer> {
+    return this.inSession(this.fetchNow(url, proxy, opts));
+  }
+
+  /** POSTs `body` to `url` (through `proxy` when given); resolves with the HTTP status (< 400). */
+  post(url: string, proxy: HttpProxy | undefined, body: Buffer, contentType = MMS_CONTENT_TYPE): Promise<{ status: number }> {
+    return this.inSession(this.postNow(url, proxy, body, contentType));
+  }
+
+  /**
+   * A request that failed other than by an answer (the module's error code, the server's status, a
+   * size refused) may have met a module that restarted or a line that lost bytes: the HTTP settings
+   * are written again before the next one.
+   */
+  private async inSession<T>(request: Promise<T>): Promise<T> {
+    try {
+      return await request;
+    } catch (e) {
+      const answered = e instanceof HttpModuleError || e instanceof HttpStatusError || e instanceof MessageTooLargeError || e instanceof InvalidArgumentError;
+      if (!answered) this.session.httpSettingsUnknown();
+      throw e;
+    }
+  }
+
+  private async fetchNow(url: string, proxy: HttpProxy | undefined, opts: FetchOptions): Promise<Buffer> {
     const target = parseHttpUrl(url, 'content location');
     const connectTo = proxy ? proxyUrl(proxy) : url;
     if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 1) throw new InvalidArgumentError('maxBytes: not a positive integer', 'maxBytes');
@@ -273,8 +305,7 @@ export class QuectelHttp {
     }
   }
 
-  /** POSTs `body` to `url` (through `proxy` when given); resolves with the HTTP status (< 400). */
-  async post(url: string, proxy: HttpProxy | undefined, body: Buffer, contentType = MMS_CONTENT_TYPE): Promise<{ status: number }> {
+  private async postNow(url: string, proxy: HttpProxy | undefined, body: Buffer, contentType: string): Promise<{ status: number }> {
     const target = parseHttpUrl(url, 'MMSC URL');
     const connectTo = proxy ? proxyUrl(proxy) : url;
     if (!/^[A-Za-z0-9.+/-]+$/.test(contentType)) throw new InvalidArgumentError('content type: not a bare media type', 'content type');
@@ -287,10 +318,16 @@ export class QuectelHttp {
     return { status: r.status ?? 0 };
   }
 
-  /** DESIGN.md §12: the MMS context, and the request line and headers written by the host. */
+  /**
+   * DESIGN.md §12: the MMS context, and the request line and headers written by the host. The
+   * module keeps them until it restarts: written when the session does not know them in force.
+   */
   private async configure(): Promise<void> {
-    await this.run(`AT+QHTTPCFG="contextid",${int(this.contextId, 1, 16, 'contextId')}`, 'url');
-    await this.run('AT+QHTTPCFG="requestheader",1', 'url');
+    const contextId = int(this.contextId, 1, 16, 'contextId');
+    await this.session.useHttpSettings(`contextid=${contextId} requestheader=1`, async () => {
+      await this.run(`AT+QHTTPCFG="contextid",${contextId}`, 'url');
+      await this.run('AT+QHTTPCFG="requestheader",1', 'url');
+    });
   }
 
   private async setUrl(url: string): Promise<void> {

@@ -1,12 +1,12 @@
 // What the module currently holds of mmsd's making (DESIGN.md §6; spec §2.1: nothing of it survives a
 // module restart): the charset in force, the sendparam, whether the MMS settings are in, the edit
-// buffer, the RAM files staged, and the epoch a restart ends. The one owner of that state: the
+// buffer, the RAM files staged, the HTTP settings (§12), and the epoch a restart ends. The one owner of that state: the
 // driver writes it as its commands succeed, the health monitor resets it, the sender reads it.
 import { pickSendParams, sameSendParams } from '../core/options.js';
 import type { Charset, SendParams } from './types.js';
 
-/** What the sender may read of the session, and the RAM files it stages under it. */
-export interface ModuleSessionView {
+/** What the sender may read of the session, and the RAM files it stages under it; the HTTP driver's settings. */
+export interface ModuleSessionView extends HttpSettingsSession {
   /**
    * Bumped when the module restarted (RDY) or the port came back: what was staged or edited under
    * an older epoch is gone or suspect.
@@ -24,7 +24,15 @@ export interface ModuleSessionView {
   dropStaged(owner: string): void;
 }
 
-export class ModuleSession implements ModuleSessionView {
+/** What the HTTP driver (http.ts) keeps in the session: its AT+QHTTPCFG settings. */
+export interface HttpSettingsSession {
+  /** Runs `write` unless `settings` are in force in this module already; unknown while it runs. */
+  useHttpSettings(settings: string, write: () => Promise<void>): Promise<void>;
+  /** The settings may have changed behind the driver's back (a request failed halfway): written again next time. */
+  httpSettingsUnknown(): void;
+}
+
+export class ModuleSession implements ModuleSessionView, HttpSettingsSession {
   private epochNo = 0;
   private charsetNow: Charset | undefined;
   private params: SendParams | undefined;
@@ -36,6 +44,8 @@ export class ModuleSession implements ModuleSessionView {
   /** The MMS settings (every AT+QMMSCFG of spec §2.1) are in, applied for the SIM with this IMSI. */
   private mms: { imsi: string | undefined } | undefined;
   private readonly staged = new Map<string, readonly string[]>();
+  /** DESIGN.md §12: the AT+QHTTPCFG settings in force, as the HTTP driver names them; undefined when unknown. */
+  private http: string | undefined;
 
   get epoch(): number {
     return this.epochNo;
@@ -75,6 +85,7 @@ export class ModuleSession implements ModuleSessionView {
   forget(): void {
     this.settingsStale();
     this.editBufferEmpty = false;
+    this.http = undefined;
   }
 
   /** DESIGN.md §10: another SIM or other carrier settings: every AT+QMMSCFG is written again. */
@@ -113,6 +124,19 @@ export class ModuleSession implements ModuleSessionView {
     this.params = undefined;
     await write();
     this.params = pickSendParams(p);
+  }
+
+  // --- the HTTP stack (§12 "Fetching"): AT+QHTTPCFG holds until a restart ---
+
+  async useHttpSettings(settings: string, write: () => Promise<void>): Promise<void> {
+    if (this.http === settings) return;
+    this.http = undefined;
+    await write();
+    this.http = settings;
+  }
+
+  httpSettingsUnknown(): void {
+    this.http = undefined;
   }
 
   // --- the edit buffer ---

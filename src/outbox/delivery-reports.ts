@@ -1,10 +1,12 @@
 // Delivery reports applied to the spool (DESIGN.md §12): the messages a report can match, one
 // report at a time, and the message's new delivery state written durably before it resolves.
-// What a report matches and what the record becomes is delivery.ts (pure).
+// What a report matches and what the record becomes is delivery.ts (pure); delivery-index.ts finds
+// it among many messages without looking at each.
 import type { Logger } from 'pino';
 import type { AppliedDeliveryReport, DeliveryReportInput } from '../core/inbound.js';
 import type { MessageRecord } from '../core/message.js';
-import { applyReport, matchReport } from './delivery.js';
+import { applyReport } from './delivery.js';
+import { DeliveryIndex } from './delivery-index.js';
 
 /** What the reports need of the outbox they change. */
 export interface ReportHost {
@@ -20,8 +22,8 @@ export interface ReportHost {
 }
 
 export class DeliveryReports {
-  /** Ids of messages with a `delivery` map: the only ones a delivery report can match (§12). */
-  private readonly reportable = new Set<string>();
+  /** Messages with a `delivery` map: the only ones a delivery report can match (§12), indexed. */
+  private readonly reportable = new DeliveryIndex();
   /** Delivery reports are matched and applied one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -34,13 +36,12 @@ export class DeliveryReports {
 
   /** The current record of a message: reportable while it has a `delivery` map. */
   note(r: MessageRecord): void {
-    if (r.delivery !== undefined) this.reportable.add(r.id);
-    else this.reportable.delete(r.id);
+    this.reportable.note(r);
   }
 
   /** The message is gone (retention). */
   forget(id: string): void {
-    this.reportable.delete(id);
+    this.reportable.forget(id);
   }
 
   /**
@@ -58,8 +59,7 @@ export class DeliveryReports {
   private async applyNow(report: DeliveryReportInput): Promise<AppliedDeliveryReport> {
     const h = this.host;
     const base = { recipient: report.recipient, status: report.status, date: report.date, reportMessageId: report.reportMessageId };
-    const candidates = [...this.reportable].map((id) => h.get(id)).filter((r): r is MessageRecord => r !== undefined);
-    const match = matchReport(report, candidates);
+    const match = this.reportable.match(report, (id) => h.get(id));
     if (match.kind === 'unmatched') return { outcome: 'unmatched', event: base };
     if (match.kind === 'duplicate') {
       const r = match.record;

@@ -10,7 +10,7 @@ export const CLOCK_SLACK_MS = 5 * 60 * 1000;
 export const MAX_REPORT_KEYS = 64;
 
 /** States a further report may still change through the order rule. */
-const OPEN_STATES: ReadonlySet<DeliveryState> = new Set(['pending', 'deferred']);
+export const OPEN_STATES: ReadonlySet<DeliveryState> = new Set(['pending', 'deferred']);
 
 /** Shortest national number compared across `+<country>` / `0` prefixes: shorter ones must be equal. */
 const MIN_NATIONAL_DIGITS = 6;
@@ -52,6 +52,19 @@ function national(intl: string, nat: string): boolean {
   return restLength >= MIN_NATIONAL_DIGITS && cc >= 1 && cc <= 3 && intl.endsWith(nat.slice(1));
 }
 
+/**
+ * The bucket of a normalised address in the matching index (delivery-index.ts): any two addresses
+ * sameNormalised() calls the same share it. E-mail is its own bucket; a number's is its last
+ * MIN_NATIONAL_DIGITS digits without the `+` (all of a shorter one): equal digits share them, and
+ * so do a national `0<rest>` and an international number ending in `<rest>`, since `rest` has at
+ * least that many digits.
+ */
+export function addressBucket(normalisedAddress: string): string {
+  if (normalisedAddress.includes('@')) return normalisedAddress;
+  const digits = normalisedAddress.charCodeAt(0) === PLUS ? normalisedAddress.slice(1) : normalisedAddress;
+  return digits.length > MIN_NATIONAL_DIGITS ? digits.slice(-MIN_NATIONAL_DIGITS) : digits;
+}
+
 /** Records are frozen: their recipients are normalised once, not at every report. */
 const normalised = new WeakMap<object, { raw: string[]; norm: string[] }>();
 
@@ -65,8 +78,8 @@ function recipientsNormalised(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc'>):
   return n;
 }
 
-/** The message's recipient the report names (`address` normalised), or undefined. */
-function recipientIn(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc' | 'delivery'>, address: string, open = false): string | undefined {
+/** The message's recipient the report names (`address` normalised), or undefined; `open`: only one still `pending` or `deferred`. */
+export function recipientIn(record: Pick<MessageRecord, 'to' | 'cc' | 'bcc' | 'delivery'>, address: string, open = false): string | undefined {
   const { raw, norm } = recipientsNormalised(record);
   for (let i = 0; i < raw.length; i++) {
     if (sameNormalised(norm[i], address) && (!open || OPEN_STATES.has(record.delivery?.[raw[i]] ?? 'pending'))) return raw[i];
@@ -80,38 +93,52 @@ export type Match =
   | { kind: 'unmatched' };
 
 /**
- * §12 matching over the messages that asked for reports (any order): the one that applied this
- * report already (duplicate); else the one whose recorded Message-ID the report carries; else the
- * oldest `sent` one without a Message-ID of its own that has the recipient still `pending` or
- * `deferred` and was sent before the report's Date (with CLOCK_SLACK_MS).
+ * §12 matching over the messages that asked for reports (any order: the result does not depend on
+ * it): the one that applied this report already (duplicate); else the one whose recorded
+ * Message-ID the report carries and that has the recipient; else the oldest `sent` one without a
+ * Message-ID of its own that has the recipient still `pending` or `deferred` and was sent before
+ * the report's Date (with CLOCK_SLACK_MS). Where several qualify for the first two, the oldest.
+ * The daemon matches through DeliveryIndex (delivery-index.ts), which gives the same result.
  */
 export function matchReport(report: DeliveryReportInput, candidates: Iterable<MessageRecord>): Match {
   const address = normaliseAddress(report.recipient);
+  let duplicate: MessageRecord | undefined;
+  let byId: { record: MessageRecord; recipient: string } | undefined;
   let best: MessageRecord | undefined;
   let bestRecipient: string | undefined;
   for (const r of candidates) {
     if (r.delivery === undefined) continue;
-    if (r.reportKeys?.includes(report.key)) return { kind: 'duplicate', record: r };
-    if (r.mmscMessageId !== undefined) {
-      if (r.mmscMessageId !== report.reportMessageId) continue;
-      const recipient = recipientIn(r, address);
-      if (recipient !== undefined) return { kind: 'matched', record: r, recipient, by: 'message-id' };
+    if (r.reportKeys?.includes(report.key)) {
+      if (duplicate === undefined || olderSend(r, duplicate)) duplicate = r;
       continue;
     }
-    if (r.status !== 'sent' || (r.sentAt ?? r.updated) > report.date + CLOCK_SLACK_MS) continue;
+    if (r.mmscMessageId !== undefined) {
+      if (r.mmscMessageId !== report.reportMessageId || (byId !== undefined && !olderSend(r, byId.record))) continue;
+      const recipient = recipientIn(r, address);
+      if (recipient !== undefined) byId = { record: r, recipient };
+      continue;
+    }
+    if (r.status !== 'sent' || sentTime(r) > report.date + CLOCK_SLACK_MS) continue;
+    if (best !== undefined && !olderSend(r, best)) continue;
     const recipient = recipientIn(r, address, true);
     if (recipient === undefined) continue;
-    if (best === undefined || olderSend(r, best)) {
-      best = r;
-      bestRecipient = recipient;
-    }
+    best = r;
+    bestRecipient = recipient;
   }
+  if (duplicate !== undefined) return { kind: 'duplicate', record: duplicate };
+  if (byId !== undefined) return { kind: 'matched', record: byId.record, recipient: byId.recipient, by: 'message-id' };
   return best && bestRecipient !== undefined ? { kind: 'matched', record: best, recipient: bestRecipient, by: 'order' } : { kind: 'unmatched' };
 }
 
-function olderSend(a: MessageRecord, b: MessageRecord): boolean {
-  const ta = a.sentAt ?? a.updated;
-  const tb = b.sentAt ?? b.updated;
+/** When the message was sent, as the order rule compares it. */
+export function sentTime(r: Pick<MessageRecord, 'sentAt' | 'updated'>): number {
+  return r.sentAt ?? r.updated;
+}
+
+/** The order rule's order: sent earlier, then created earlier, then by id (a total order). */
+export function olderSend(a: MessageRecord, b: MessageRecord): boolean {
+  const ta = sentTime(a);
+  const tb = sentTime(b);
   return ta !== tb ? ta < tb : a.created !== b.created ? a.created < b.created : a.id < b.id;
 }
 

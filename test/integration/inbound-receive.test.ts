@@ -307,6 +307,23 @@ describe('faults while fetching (DESIGN.md §12)', () => {
     expect(s.tb.daemon!.lines.some((l) => l.msg === 'fetch failed; trying again later' && l.id === p.Id)).toBe(true);
   });
 
+  it('a fetch after the module restarted (RDY) writes the HTTP settings again and is received', async () => {
+    await one('fbefore-rdy');
+    await endsReceived('fbefore-rdy');
+    const d = s.tb.daemon!;
+    const from = d.lines.length;
+    const status = (l: (typeof d.lines)[number]): string | undefined => (l.msg === 'modem status' ? (l.modem as { state?: string } | undefined)?.state : undefined);
+    await s.tb.fault({ reboot: true });
+    // The daemon sees the restart (the modem leaves `ready`), brings the module up again, and is ready.
+    const down = await d.waitFor((l) => d.lines.indexOf(l) >= from && status(l) !== undefined && status(l) !== 'ready', 30_000, 'modem not ready after RDY');
+    await d.waitFor((l) => d.lines.indexOf(l) > d.lines.indexOf(down) && status(l) === 'ready', 60_000, 'modem ready again');
+    // The restarted module lost its AT+QHTTPCFG settings (the sim keeps its defaults again).
+    expect((await s.tb.simState()).http).toMatchObject({ config: { requestHeader: 0 } });
+    await one('fafter-rdy');
+    await endsReceived('fafter-rdy');
+    expect((await s.tb.simState()).http).toMatchObject({ config: { contextId: 1, requestHeader: 1 } });
+  });
+
   it('HTTP 5xx is retried, then received', async () => {
     await s.tb.fault({ inbox: { httpStatus: 503, count: 2 } });
     await one('f503');

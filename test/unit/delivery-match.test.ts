@@ -91,6 +91,22 @@ describe('matchReport', () => {
     expect(matchReport(rep('+4917011111111', { key: 'k-x' }), [a])).toMatchObject({ kind: 'duplicate', record: { id: 'a' } });
   });
 
+  it('a duplicate wins over a Message-ID match, whichever comes first in the list', () => {
+    const byId = sent('a', ['+4917011111111'], T0, { mmscMessageId: 'M-A' });
+    const dup = sent('b', ['+4917011111111'], T0 + 1000, { mmscMessageId: 'M-B', reportKeys: ['k-x'] });
+    const report = rep('+4917011111111', { key: 'k-x', reportMessageId: 'M-A' });
+    expect(matchReport(report, [byId, dup])).toMatchObject({ kind: 'duplicate', record: { id: 'b' } });
+    expect(matchReport(report, [dup, byId])).toMatchObject({ kind: 'duplicate', record: { id: 'b' } });
+  });
+
+  it('two messages with the same learnt Message-ID: the oldest, whichever comes first in the list', () => {
+    const a = sent('a', ['+4917011111111'], T0, { mmscMessageId: 'M-A' });
+    const b = sent('b', ['+4917011111111'], T0 + 1000, { mmscMessageId: 'M-A' });
+    const report = rep('+4917011111111', { reportMessageId: 'M-A' });
+    expect(matchReport(report, [b, a])).toMatchObject({ kind: 'matched', record: { id: 'a' }, by: 'message-id' });
+    expect(matchReport(report, [a, b])).toMatchObject({ kind: 'matched', record: { id: 'a' }, by: 'message-id' });
+  });
+
   it('national and e-mail forms of the recipient match', () => {
     const a = sent('a', ['017011111111', 'Ops@Example.org'], T0);
     expect(matchReport(rep('+4917011111111/TYPE=PLMN'), [a])).toMatchObject({ recipient: '017011111111' });

@@ -16,6 +16,7 @@ import {
   proxyUrl,
 } from '../../src/modem/http.js';
 import { InvalidArgumentError } from '../../src/modem/quote.js';
+import { ModuleSession } from '../../src/modem/session.js';
 import { ManualClock } from './manual-clock.js';
 import { FakeAt, cme, deferred, silentLogger } from './modem-fake-at.js';
 
@@ -29,6 +30,7 @@ interface Module {
   at: FakeAt;
   http: QuectelHttp;
   clock: ManualClock;
+  session: ModuleSession;
 }
 
 /** A module that fetches `body` (announcing `announce` in +QHTTPGET) and posts with status 200. */
@@ -60,8 +62,9 @@ function module(
   at.transfer('AT+QFDWL=', {
     download: { data: body, trailer: o.trailer ?? `\r\n+QFDWL: ${body.length},${checksum16(body).toString(16)}\r\n\r\nOK\r\n` },
   });
-  const http = new QuectelHttp({ at, logger: silentLogger, contextId: 1, timers: clock });
-  return { at, http, clock };
+  const session = new ModuleSession();
+  const http = new QuectelHttp({ at, logger: silentLogger, contextId: 1, timers: clock, session });
+  return { at, http, clock, session };
 }
 
 const FETCH = [
@@ -240,6 +243,56 @@ describe('QuectelHttp.fetch', () => {
     const { at, http } = module();
     await expect(http.fetch(LOCATION, proxy, { maxBytes: 10_000 })).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(at.transcript).toEqual([]);
+  });
+});
+
+describe('the HTTP settings the module keeps (ModuleSession)', () => {
+  const CONFIG = ['AT+QHTTPCFG="contextid",1', 'AT+QHTTPCFG="requestheader",1'];
+
+  it('two fetches in a row write AT+QHTTPCFG once; after a restart (RDY) it is written again', async () => {
+    const { at, http, session } = module();
+    await http.fetch(LOCATION, PROXY, { maxBytes: 10_000 });
+    await http.fetch(LOCATION, PROXY, { maxBytes: 10_000 });
+    expect(at.transcript).toEqual([...FETCH, ...FETCH.slice(2)]);
+    await http.post('http://mmsc.example/mms', PROXY, Buffer.from('x'));
+    expect(at.transcript.filter((c) => c.startsWith('AT+QHTTPCFG'))).toEqual(CONFIG);
+    // RDY: the health monitor starts a new epoch; the module has its defaults again.
+    session.reset();
+    at.clear();
+    await http.fetch(LOCATION, PROXY, { maxBytes: 10_000 });
+    expect(at.transcript).toEqual(FETCH);
+  });
+
+  it('after the port was lost (forget) and after a request that failed other than by an answer, it is written again', async () => {
+    const { at, http, session } = module();
+    await http.fetch(LOCATION, PROXY, { maxBytes: 10_000 });
+    session.forget();
+    at.clear();
+    await http.fetch(LOCATION, PROXY, { maxBytes: 10_000 });
+    expect(at.transcript.slice(0, 2)).toEqual(CONFIG);
+
+    // A download whose checksum is wrong: bytes were lost on the line; the settings are not trusted.
+    const bad = module(BODY, { trailer: `+QFDWL: ${BODY.length},0\r\n\r\nOK\r\n` });
+    await expect(bad.http.fetch(LOCATION, PROXY, { maxBytes: 10_000 })).rejects.toBeInstanceOf(DownloadChecksumError);
+    bad.at.clear();
+    await expect(bad.http.fetch(LOCATION, PROXY, { maxBytes: 10_000 })).rejects.toBeInstanceOf(DownloadChecksumError);
+    expect(bad.at.transcript.slice(0, 2)).toEqual(CONFIG);
+
+    // An HTTP status is an answer: the module holds its settings.
+    const notFound = module(BODY, { get: '+QHTTPGET: 0,404' });
+    await expect(notFound.http.fetch(LOCATION, PROXY, { maxBytes: 10_000 })).rejects.toBeInstanceOf(HttpStatusError);
+    notFound.at.clear();
+    await expect(notFound.http.fetch(LOCATION, PROXY, { maxBytes: 10_000 })).rejects.toBeInstanceOf(HttpStatusError);
+    expect(notFound.at.transcript.some((c) => c.startsWith('AT+QHTTPCFG'))).toBe(false);
+  });
+
+  it('a setting the module refused is written again next time', async () => {
+    const { at, http } = module();
+    at.script('AT+QHTTPCFG="requestheader",1', cme(703), ['OK']);
+    await expect(http.fetch(LOCATION, PROXY, { maxBytes: 10_000 })).rejects.toBeInstanceOf(HttpModuleError);
+    at.clear();
+    await http.fetch(LOCATION, PROXY, { maxBytes: 10_000 });
+    expect(at.transcript).toEqual(FETCH);
   });
 });
 
