@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
+import { errorText as anyErrorText } from '../../core/errors.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import type { MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
@@ -247,7 +248,8 @@ async function ownerPid(conn: MessageBus, timeoutMs: number): Promise<number | u
   }
 }
 
+/** A D-Bus error by its name and text; anything else as core's errorText gives it. */
 function errorText(err: unknown): string {
   if (err instanceof dbus.DBusError) return `${err.type}: ${err.text}`;
-  return err instanceof Error ? err.message : String(err);
+  return anyErrorText(err);
 }

@@ -9,6 +9,7 @@ import type { MessageRecord } from '../../core/message.js';
 import { MODEM_STATES, type ModemIdentity, type Registration } from '../../core/status.js';
 import type { FrontDoorContext } from '../types.js';
 import { isPublishableTopic, topicMatches, type Topics } from './topics.js';
+import { errorText } from '../../core/errors.js';
 
 /** The `homeAssistant.*` configuration keys (DESIGN.md §3). */
 export interface HomeAssistantConfig {
@@ -134,7 +135,7 @@ export class HomeAssistant {
         try {
           fn(...args);
         } catch (err) {
-          this.log.error({ err: err instanceof Error ? err.message : String(err), event }, 'Home Assistant publish failed');
+          this.log.error({ err: errorText(err), event }, 'Home Assistant publish failed');
         }
       };
       this.opts.ctx.on(event, guarded);
@@ -223,7 +224,7 @@ export class HomeAssistant {
     }
     this.watched = topic;
     this.opts.subscribe(topic).then(publish, (err: unknown) => {
-      this.log.warn({ topic, err: err instanceof Error ? err.message : String(err) }, 'cannot watch the discovery topic; publishing anyway');
+      this.log.warn({ topic, err: errorText(err) }, 'cannot watch the discovery topic; publishing anyway');
       publish();
     });
   }

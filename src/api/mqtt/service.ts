@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { errorText } from '../../core/errors.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../core/status.js';
@@ -13,7 +14,7 @@ import { HomeAssistant, type HomeAssistantConfig } from './homeassistant.js';
 import { isFinalReceived, Publisher } from './publisher.js';
 import { Requests } from './requests.js';
 import { AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE } from './schema.js';
-import { errorText, MqttStartError, readSecrets, redactUrl, sessionOptions, withTimeout, type MqttConfig } from './session.js';
+import { MqttStartError, readSecrets, redactUrl, sessionOptions, withTimeout, type MqttConfig } from './session.js';
 import { Topics } from './topics.js';
 
 export { MqttStartError, redactUrl, type MqttConfig } from './session.js';
