@@ -2,10 +2,10 @@
 // cancel requests, acknowledges a request only once the outbox holds it, and publishes every
 // message's status, the modem status and the daemon's availability. This file owns the session's
 // lifecycle; requests.ts handles the requests, publisher.ts the publishing, session.ts the options.
-import { EventEmitter } from 'node:events';
 import { connect, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { errorText } from '../../core/errors.js';
+import { TypedEmitter } from '../../core/events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../core/status.js';
@@ -38,11 +38,16 @@ export interface MqttServiceOptions {
   homeAssistant?: HomeAssistantConfig;
 }
 
-/**
- * Events: 'connected' () after every (re)connection once the subscriptions are in place;
- * 'disconnected' () when the connection to the broker is lost.
- */
-export class MqttService extends EventEmitter {
+export interface MqttServiceEvents {
+  /** After every (re)connection, once the subscriptions are in place. */
+  connected: [];
+  /** The connection to the broker is lost. */
+  disconnected: [];
+  /** A subscription was refused while connecting. */
+  subscribeFailed: [err: Error];
+}
+
+export class MqttService extends TypedEmitter<MqttServiceEvents> {
   private client: MqttClient | undefined;
   private topics: Topics | undefined;
   private readonly log: Logger;
