@@ -9,6 +9,7 @@ import { TypedEmitter } from '../../core/events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../core/status.js';
+import { ContextListeners } from '../listeners.js';
 import type { FrontDoorContext } from '../types.js';
 import { HomeAssistant, type HomeAssistantConfig } from './homeassistant.js';
 import { isFinalReceived, Publisher } from './publisher.js';
@@ -52,7 +53,7 @@ export class MqttService extends TypedEmitter<MqttServiceEvents> {
   private topics: Topics | undefined;
   private readonly log: Logger;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
+  private readonly ctxListeners: ContextListeners;
   private readonly publisher: Publisher;
   private readonly requests: Requests;
   private ha: HomeAssistant | undefined;
@@ -64,6 +65,7 @@ export class MqttService extends TypedEmitter<MqttServiceEvents> {
     // The daemon's root logger redacts secrets too; this keeps the part safe on any logger.
     this.log = opts.logger.child({ part: 'mqtt' }, { redact: { paths: ['password', '*.password'], censor: '[redacted]' } });
     this.reconnectDelay = opts.reconnectMinMs ?? 1000;
+    this.ctxListeners = new ContextListeners(opts.ctx, (err, event) => this.log.error({ err: errorText(err), event }, 'publishing an outbox event failed'));
     const topics = (): Topics => this.topics!;
     this.publisher = new Publisher({
       ctx: opts.ctx,
@@ -202,8 +204,7 @@ export class MqttService extends TypedEmitter<MqttServiceEvents> {
   async stop(): Promise<void> {
     const stopTimeoutMs = this.opts.stopTimeoutMs ?? 5000;
     await withTimeout(Promise.allSettled([...this.inFlight]), stopTimeoutMs);
-    for (const [event, fn] of this.ctxListeners) this.opts.ctx.off(event, fn);
-    this.ctxListeners.length = 0;
+    this.ctxListeners.clear();
     this.ha?.stop();
     const client = this.client;
     this.client = undefined;
@@ -294,14 +295,6 @@ export class MqttService extends TypedEmitter<MqttServiceEvents> {
   // ---- outbox events → topics ----
 
   private listen(event: string, fn: (...args: unknown[]) => void): void {
-    const guarded = (...args: unknown[]): void => {
-      try {
-        fn(...args);
-      } catch (err) {
-        this.log.error({ err: errorText(err), event }, 'publishing an outbox event failed');
-      }
-    };
-    this.opts.ctx.on(event, guarded);
-    this.ctxListeners.push([event, guarded]);
+    this.ctxListeners.on(event, fn);
   }
 }
