@@ -27,6 +27,7 @@ import type {
 } from './types.js';
 import { UrcRouter, type UrcHandler, type UrcOptions } from './urc-router.js';
 import { newWaiter, settleWaiter, type WaitFor, type WaitResult, type Waiter } from './waiter.js';
+import { errorText } from '../core/errors.js';
 
 export interface AtChannelOptions {
   /** Makes a NEW transport for every (re)open. */
@@ -341,7 +342,7 @@ export class AtChannel extends TypedEmitter<AtChannelEvents> implements AtComman
       await this.link.write(bytes);
       this.lastTxAt = Date.now();
     } catch (err) {
-      throw new ClosedError(cmd, `write failed: ${err instanceof Error ? err.message : String(err)}`);
+      throw new ClosedError(cmd, `write failed: ${errorText(err)}`);
     }
   }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { MessageRecord } from '../core/message.js';
 import { Testbed, type LogLine } from '../harness/testbed.js';
 import { cpuSeconds, lineTime, procStatus, round, sleep, threadCtxtSwitches } from './common.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 
 export interface StartupResult {
   runs: number;
@@ -27,7 +28,7 @@ export async function measureStartup(runs = 3): Promise<StartupResult> {
     for (let i = 0; i < runs; i++) {
       const spawnedAt = Date.now();
       const d = await tb.startDaemon();
-      const ready = await d.waitFor((l) => l.msg === 'ready', 30_000, 'ready');
+      const ready = await d.waitFor((l) => l.msg === LOG_EVENTS.ready, 30_000, 'ready');
       all.push({ toFirstLogMs: lineTime(d.lines[0]) - spawnedAt, toReadyMs: lineTime(ready) - spawnedAt });
       rss = procStatus(d.pid).rssKb;
       await d.stop();
@@ -110,8 +111,8 @@ export async function measureQueueScale(messages = 10_000): Promise<QueueScaleRe
     const generateMs = performance.now() - t0;
     const spawnedAt = Date.now();
     const d = await tb.startDaemon();
-    const recovered = await d.waitFor((l) => l.msg === 'outbox recovered', 120_000, 'outbox recovered');
-    const starting = d.lines.find((l: LogLine) => l.msg === 'starting');
+    const recovered = await d.waitFor((l) => l.msg === LOG_EVENTS.outboxRecovered, 120_000, 'outbox recovered');
+    const starting = d.lines.find((l: LogLine) => l.msg === LOG_EVENTS.starting);
     const result: QueueScaleResult = {
       messages,
       generateMs: round(generateMs, 0),

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MmsClient } from '../api/dbus/client.js';
 import { checksum16 } from '../at/checksum.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import { createTransport } from '../at/transport.js';
 import { Testbed, type LogLine } from '../harness/testbed.js';
 import { pseudoRandomBytes } from '../harness/random.js';
@@ -63,9 +64,9 @@ export const PHASES = ['submit', 'queue', 'prepare', 'upload', 'edit', 'mmsc', '
 /** Bytes a logged AT exchange put on the line (echo off: ATE0 is part of the start-up). */
 function lineBytes(l: LogLine): { out: number; in: number } {
   if (l.part !== 'at') return { out: 0, in: 0 };
-  if (l.msg === 'tx' && typeof l.at === 'string') return { out: Buffer.byteLength(l.at) + 1, in: 0 };
-  if (l.msg === 'tx data' && typeof l.bytes === 'number') return { out: l.bytes, in: 0 };
-  if (l.msg === 'rx' && typeof l.line === 'string') {
+  if (l.msg === LOG_EVENTS.tx && typeof l.at === 'string') return { out: Buffer.byteLength(l.at) + 1, in: 0 };
+  if (l.msg === LOG_EVENTS.txData && typeof l.bytes === 'number') return { out: l.bytes, in: 0 };
+  if (l.msg === LOG_EVENTS.rx && typeof l.line === 'string') {
     // The module's ACK is a bare "A"; every other line is framed "\r\n<line>\r\n".
     return { out: 0, in: l.line === 'A' ? 1 : Buffer.byteLength(l.line) + 4 };
   }
@@ -175,7 +176,7 @@ async function measureWithPhases(baud: number, link: Link, window: number, attac
       /** The message's clean-up ends with the OK to AT+QFDEL, logged after line `from`. */
       const cleanedUp = (from: number, what: string): Promise<LogLine> => {
         const earlier = new Set(daemon.lines.slice(0, from));
-        return daemon.waitFor((l) => !earlier.has(l) && l.part === 'at' && l.msg === 'rx' && l.line === 'OK' && String(l.at).startsWith('AT+QFDEL'), 30_000, what);
+        return daemon.waitFor((l) => !earlier.has(l) && l.part === 'at' && l.msg === LOG_EVENTS.rx && l.line === 'OK' && String(l.at).startsWith('AT+QFDEL'), 30_000, what);
       };
       // The first message after a start pays for what the driver cannot know yet (whether the
       // module's edit buffer is empty): a small one goes first and is counted apart, so that the
@@ -196,7 +197,8 @@ async function measureWithPhases(baud: number, link: Link, window: number, attac
       const commands = ((await tb.simState()).transcript as string[]).slice(transcriptFrom).filter(isMessageCommand);
 
       // Bytes on the line until the +QMMSEND result (what `sent` waited for).
-      const resultIdx = lines.findIndex((l) => l.part === 'at' && l.msg === 'rx' && String(l.line).startsWith('+QMMSEND:'));
+      const isResult = (l: LogLine): boolean => l.part === 'at' && l.msg === LOG_EVENTS.rx && String(l.line).startsWith('+QMMSEND:');
+      const resultIdx = lines.findIndex(isResult);
       let out = 0;
       let inb = 0;
       for (const l of lines.slice(0, resultIdx + 1)) {
@@ -211,12 +213,13 @@ async function measureWithPhases(baud: number, link: Link, window: number, attac
         return l ? lineTime(l) : NaN;
       };
       const queued = t((l) => l.part === 'outbox' && l.msg === 'message queued');
-      // The first AT command: an `upload` is logged just before its AT+QFUPL goes out.
-      const firstAt = t((l) => l.part === 'at' && (l.msg === 'tx' || l.msg === 'upload'));
-      const uploadStart = t((l) => l.part === 'at' && l.msg === 'upload');
-      const uploadEnd = t((l) => l.part === 'at' && l.msg === 'rx' && String(l.line).startsWith('+QFUPL:'));
-      const sendStart = t((l) => l.part === 'at' && l.msg === 'tx' && String(l.at).startsWith('AT+QMMSEND'));
-      const result = t((l) => l.part === 'at' && l.msg === 'rx' && String(l.line).startsWith('+QMMSEND:'));
+      const tx = (l: LogLine, prefix: string): boolean => l.part === 'at' && l.msg === LOG_EVENTS.tx && String(l.at).startsWith(prefix);
+      // The first AT command, and the first upload's command line (its data follows as `tx data`).
+      const firstAt = t((l) => tx(l, 'AT'));
+      const uploadStart = t((l) => tx(l, 'AT+QFUPL='));
+      const uploadEnd = t((l) => l.part === 'at' && l.msg === LOG_EVENTS.rx && String(l.line).startsWith('+QFUPL:'));
+      const sendStart = t((l) => tx(l, 'AT+QMMSEND'));
+      const result = t(isResult);
       const phases: Record<string, number> = {
         submit: queued - wallStart,
         queue: firstAt - queued,

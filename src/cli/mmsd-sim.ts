@@ -10,6 +10,7 @@ import { PtyServer, TcpServer, type PortServer } from '../sim/serve.js';
 import { BadDeliveryPlan, DELIVERY_PLAN_NAMES, isDeliveryPlan, parseRecipientDelivery } from '../sim/delivery-plans.js';
 import type { DeliveryPlan, DeliverySettings, RecipientDelivery, SimSendOutcome, SimSender } from '../sim/types.js';
 import type { SimIdentityState } from '../sim/modem.js';
+import { errorText } from '../core/errors.js';
 
 const USAGE = `usage: mmsd-sim (--pty PATH | --tcp HOST:PORT) [options]
   --pty PATH               serve the module on a pty pair; PATH links to the daemon's end
@@ -282,7 +283,7 @@ main().then(
       process.stderr.write(`mmsd-sim: socat is needed for --pty (apt install socat), or use --tcp\n`);
       process.exit(2);
     }
-    process.stderr.write(`mmsd-sim: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`mmsd-sim: ${errorText(err)}\n`);
     const usage = err instanceof UsageError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
     if (usage) process.stderr.write(`${USAGE}\n`);
     process.exit(2);

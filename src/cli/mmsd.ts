@@ -13,6 +13,8 @@ import { preflight } from '../daemon/preflight.js';
 import { ServiceSupervisor } from '../daemon/supervisor.js';
 import { SdNotifier } from '../daemon/sd-notify.js';
 import { VERSION } from '../daemon/version.js';
+import { errorText } from '../core/errors.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 
 const USAGE = `usage: mmsd [--config FILE] [--check-config]
 
@@ -129,7 +131,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  logger.info({ version: VERSION, port: config.modem.port, outbox: config.outbox.dir }, 'starting');
+  logger.info({ version: VERSION, port: config.modem.port, outbox: config.outbox.dir }, LOG_EVENTS.starting);
   for (const w of checked.warnings) logger.warn(w);
   try {
     await daemon.start();
@@ -137,7 +139,7 @@ async function main(): Promise<number> {
     if (!daemon.isEnvironmentError(err)) throw err;
     // One line naming what to fix; no stack: nothing in mmsd is broken.
     logger.fatal({ exitCode: EX_CONFIG }, (err as Error).message);
-    await daemon.stop().catch((e: unknown) => logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'stop failed'));
+    await daemon.stop().catch((e: unknown) => logger.warn({ err: errorText(e) }, 'stop failed'));
     return EX_CONFIG;
   }
   supervisor.start();
@@ -153,7 +155,7 @@ main().then(
     // logger exists, one line on stderr), then 70.
     if (onCrash) onCrash(err, 'startup');
     else {
-      process.stderr.write(`mmsd: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`mmsd: ${errorText(err)}\n`);
       process.exit(EX_SOFTWARE);
     }
   },

@@ -168,6 +168,16 @@ export class StoppingError extends Error {
   }
 }
 
+/** The text of anything thrown: an Error's message, anything else as a string. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Anything thrown as an Error: an Error as it is, anything else wrapped with its text. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 /** A request refused at a front door, before anything was queued. */
 export class RequestError extends Error {
   constructor(

@@ -9,6 +9,12 @@ export const LOG_EVENTS = {
   txData: 'tx data',
   /** at: a line received (`at`: the command in flight, `line`). */
   rx: 'rx',
+  /** cli: the daemon begins (`version`, `port`, `outbox`). */
+  starting: 'starting',
+  /** daemon: the outbox was read back at start (`loaded`, `requeued`, `unknown`, `leftoverRamFiles`). */
+  outboxRecovered: 'outbox recovered',
+  /** sender: a message's photos were made smaller to fit (`id`, `bytesBefore`, `bytesAfter` …). */
+  messageFitted: 'message fitted',
   /** modem: the +QMMSEND result of an accepted send (`err`, `httpStatus`). */
   sendResultUrc: 'AT+QMMSEND result',
   /** sender: a try of a message begins (`id`, `attempt`). */

@@ -326,7 +326,7 @@ export class Daemon extends EventEmitter implements FrontDoorContext {
         unknown: report.unknown.length,
         leftoverRamFiles: report.leftoverRamFiles.length,
       },
-      'outbox recovered',
+      LOG_EVENTS.outboxRecovered,
     );
     for (const id of report.unknown) this.logger.warn({ id }, 'message was being sent when the daemon stopped: unknown');
     this.accepting = true;

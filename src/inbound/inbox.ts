@@ -3,12 +3,12 @@
 // retrieving → received | expired | failed, one entry per notification, retention, deletion, and
 // the recovery of a crash at start-up. Knows no modem: the receiver drives it.
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { chmod, mkdir, readFile, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { fsyncDir, writeDurable } from '../core/durable.js';
 import { RequestError } from '../core/errors.js';
+import { TypedEmitter } from '../core/events.js';
 import { RECEIVED_STATES, type ReceivedPart, type ReceivedRecord, type ReceivedState } from '../core/inbound.js';
 import { isValidId } from '../core/validate.js';
 
@@ -150,11 +150,15 @@ function isEntry(v: unknown, id: string): v is InboxEntry {
   );
 }
 
-/**
- * Events: 'changed' (InboxEntry) after every durable change, 'removed' (id) after a deletion.
- * Every method that changes an entry resolves only once the change is on disk.
- */
-export class Inbox extends EventEmitter {
+export interface InboxEvents {
+  /** After every durable change of an entry. */
+  changed: [entry: InboxEntry];
+  /** After an entry was deleted. */
+  removed: [id: string];
+}
+
+/** Every method that changes an entry resolves only once the change is on disk. */
+export class Inbox extends TypedEmitter<InboxEvents> {
   private readonly dir: string;
   private readonly recordsDir: string;
   private readonly log: Logger;

@@ -2,9 +2,9 @@
 // the message through a port the daemon wires to the modem (one job per hold of the modem lock, so
 // sends and fetches alternate), decodes the M-Retrieve.conf, keeps its parts in the inbox, then
 // posts M-NotifyResp.ind (retrieved); back-off, expiry and failure as §12 says.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { RequestError } from '../core/errors.js';
+import { TypedEmitter } from '../core/events.js';
 import type { ReceivedRecord } from '../core/inbound.js';
 import { encodeNotifyRespInd } from '../mms/notification.js';
 import { RETRIEVE_OK, decodeRetrieveConf, retrieveStatusName } from '../mms/retrieve.js';
@@ -87,11 +87,14 @@ function describe(err: unknown): { name: string; message: string } {
 
 type Job = { kind: 'fetch'; id: string } | { kind: 'post'; id: string };
 
-/**
- * Events: 'received' (ReceivedRecord) after every change of a received message, durable;
- * 'receivedRemoved' (id) after one was deleted (by delete() or retention).
- */
-export class Receiver extends EventEmitter {
+export interface ReceiverEvents {
+  /** After every change of a received message, durable. */
+  received: [record: ReceivedRecord];
+  /** After one was deleted (by delete() or retention). */
+  receivedRemoved: [id: string];
+}
+
+export class Receiver extends TypedEmitter<ReceiverEvents> {
   private readonly inbox: Inbox;
   private readonly port: ReceiverPort;
   private readonly log: Logger;

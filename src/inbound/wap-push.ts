@@ -3,7 +3,7 @@
 // primitives of src/mms/wsp.ts (the sim's encoder is src/sim/sms-encode.ts). Every malformation
 // is an MmsDecodeError.
 import { MmsDecodeError } from '../mms/types.js';
-import { WspReader, type ContentTypeValue } from '../mms/wsp.js';
+import { readWspHeaders, WspReader, type ContentTypeValue } from '../mms/wsp.js';
 
 /** WAP-230 Table 34: PDU type of a Push. */
 export const PDU_TYPE_PUSH = 0x06;
@@ -45,34 +45,23 @@ export function decodeWspPush(buf: Buffer): WspPush {
   const h = r.sub(r.uintvar());
   const contentType = h.contentType();
   const push: WspPush = { tid, contentType, body: Buffer.alloc(0) };
-  while (h.remaining > 0) {
-    const b = h.peek();
-    if (b >= 0x20 && b < 0x80) {
-      // Application-header = Token-text Application-specific-value.
-      const name = h.textString().toLowerCase();
-      const value = h.textString();
-      if (name === 'x-wap-application-id') push.applicationId = value;
-      continue;
-    }
-    if (b < 0x20) {
-      // Shift sequences (§8.4.2.6) select other header code pages; none of ours live there.
-      h.octet();
-      if (b === 0x7f) h.octet();
-      continue;
-    }
-    const code = h.shortInteger();
-    if (code !== X_WAP_APPLICATION_ID) {
-      h.skipValue();
-      continue;
-    }
-    // Application-id-value = Uri-value | App-assigned-code (§8.4.2.54).
-    const v = h.peek();
-    if (v >= 0x20 && v < 0x80) push.applicationId = h.textString();
-    else {
-      const n = h.integerValue();
-      push.applicationId = APPLICATION_IDS[n] ?? n;
-    }
-  }
+  readWspHeaders(
+    h,
+    (code) => {
+      if (code !== X_WAP_APPLICATION_ID) return false;
+      // Application-id-value = Uri-value | App-assigned-code (§8.4.2.54).
+      const v = h.peek();
+      if (v >= 0x20 && v < 0x80) push.applicationId = h.textString();
+      else {
+        const n = h.integerValue();
+        push.applicationId = APPLICATION_IDS[n] ?? n;
+      }
+      return true;
+    },
+    (name, value) => {
+      if (name.toLowerCase() === 'x-wap-application-id') push.applicationId = value;
+    },
+  );
   push.body = Buffer.from(r.rest());
   return push;
 }

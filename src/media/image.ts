@@ -3,6 +3,7 @@
 import type { Sharp as SharpInstance, SharpOptions } from 'sharp';
 import { ImageError, ImagePixelLimitError } from './errors.js';
 import type { Sharp } from './library.js';
+import { errorText } from '../core/errors.js';
 
 /**
  * Images whose header claims more pixels are refused before a pixel is decoded. 50 MP admits a
@@ -222,7 +223,7 @@ export async function fitPixels(sharp: Sharp, raw: RawImage, budget: number, sta
 
 function unreadable(part: string, err: unknown): ImageError {
   if (err instanceof ImageError) return err;
-  const text = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+  const text = errorText(err).split('\n')[0] ?? '';
   if (/pixel limit/i.test(text)) return new ImageError(part, 'too-many-pixels', `${text} (limit ${MAX_INPUT_PIXELS / 1e6} megapixels)`);
   return new ImageError(part, 'unreadable', `cannot be decoded (${text || 'unknown error'})`);
 }

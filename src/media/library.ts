@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { default as SharpFactory } from 'sharp';
+import { errorText } from '../core/errors.js';
 
 export type Sharp = typeof SharpFactory;
 
@@ -75,6 +76,6 @@ export async function probeImageLibrary(timeoutMs = 20_000): Promise<ImageLibrar
 }
 
 function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
+  const text = errorText(err);
   return text.split('\n')[0]?.trim() ?? text;
 }

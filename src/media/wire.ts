@@ -3,6 +3,7 @@
 import type { AttachmentInput } from '../core/message.js';
 import { ImageError, ImagePixelLimitError, MessageTooLargeError, type ImageErrorReason } from './errors.js';
 import type { FitResult } from './fit.js';
+import { errorText } from '../core/errors.js';
 
 export interface WorkerRequest {
   parts: AttachmentInput[];
@@ -28,7 +29,7 @@ export function toWire(err: unknown): WireError {
   if (err instanceof MessageTooLargeError) return { kind: 'MessageTooLarge', message: err.message, overBy: err.overBy, ...(err.part !== undefined ? { part: err.part } : {}) };
   if (err instanceof ImagePixelLimitError) return { kind: 'ImagePixelLimit', part: err.part, width: err.width, height: err.height, limit: err.limit };
   if (err instanceof ImageError) return { kind: 'Image', part: err.part, reason: err.reason, detail: err.detail };
-  return { kind: 'Other', message: err instanceof Error ? err.message : String(err) };
+  return { kind: 'Other', message: errorText(err) };
 }
 
 export function fromWire(e: WireError): Error {

@@ -2,7 +2,7 @@
 // (Content-Location, Content-ID, Content-Disposition) and data; shared by M-Send.req and
 // M-Retrieve.conf.
 import type { MmsPart } from './types.js';
-import { WspWriter, type ContentTypeParams, type WspReader } from './wsp.js';
+import { readWspHeaders, WspWriter, type ContentTypeParams, type WspReader } from './wsp.js';
 
 /** WAP-230 Table 39: part header field names (code | 0x80 on the wire). */
 const PartHeader = {
@@ -39,33 +39,19 @@ export function writeParts(w: WspWriter, parts: readonly MmsPart[]): void {
 
 /** Reads the part headers after the content type, to the end of `h`, into `part`. */
 function readPartHeaders(h: WspReader, part: MmsPart): void {
-  while (h.remaining > 0) {
-    const b = h.peek();
-    if (b >= 0x20 && b < 0x80) {
-      // Application-header = Token-text Application-specific-value.
-      h.textString();
-      h.textString();
-      continue;
-    }
-    if (b < 0x20) {
-      // Shift sequences (§8.4.2.6) select other code pages; none of ours live there.
-      h.octet();
-      if (b === 0x7f) h.octet();
-      continue;
-    }
-    const code = h.shortInteger();
+  readWspHeaders(h, (code) => {
     switch (code) {
       case PartHeader.ContentLocation:
         part.contentLocation = h.textString();
-        break;
+        return true;
       case PartHeader.ContentId:
         part.contentId = h.quotedString();
-        break;
+        return true;
       case PartHeader.ContentDisposition:
       case PartHeader.ContentDisposition14: {
         if (h.peek() >= 0x80) {
           h.octet(); // a bare disposition token without parameters
-          break;
+          return true;
         }
         const d = h.sub(h.valueLength());
         if (d.peek() >= 0x80) d.octet();
@@ -73,12 +59,12 @@ function readPartHeaders(h: WspReader, part: MmsPart): void {
         const p = d.params();
         if (p.filename !== undefined) part.filename = p.filename;
         if (p.name !== undefined && part.name === undefined) part.name = p.name;
-        break;
+        return true;
       }
       default:
-        h.skipValue();
+        return false;
     }
-  }
+  });
 }
 
 export function readParts(r: WspReader): MmsPart[] {

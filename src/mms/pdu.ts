@@ -9,10 +9,10 @@ import {
   readBool,
   readExpiry,
   readFrom,
+  readHeaders,
   readMessageClass,
   readPreamble,
   readToken,
-  skipHeader,
   withTransactionId,
   writeAddresses,
   writeBool,
@@ -94,54 +94,46 @@ export function decodeSendReq(buf: Buffer): SendReq {
   const { transactionId, mmsVersion } = readPreamble(r, MessageType.SendReq, 'required');
   const msg: Partial<SendReq> & Pick<SendReq, 'to' | 'cc' | 'bcc'> = { transactionId, mmsVersion, to: [], cc: [], bcc: [] };
   return withTransactionId(transactionId, () => {
-    for (;;) {
-      if (r.remaining === 0) r.fail('Content-Type header missing');
-      const b = r.peek();
-      if (b < 0x80) {
-        skipHeader(r, b);
-        continue;
-      }
-      r.octet();
-      const code = b & 0x7f;
+    readHeaders(r, (code) => {
       switch (code) {
         case Header.Date:
           msg.date = r.longInteger();
-          break;
+          return true;
         case Header.From: {
           const from = readFrom(r);
           if (from !== undefined) msg.from = from;
-          break;
+          return true;
         }
         case Header.To:
           msg.to.push(fromWireAddress(r.encodedString()));
-          break;
+          return true;
         case Header.Cc:
           msg.cc.push(fromWireAddress(r.encodedString()));
-          break;
+          return true;
         case Header.Bcc:
           msg.bcc.push(fromWireAddress(r.encodedString()));
-          break;
+          return true;
         case Header.Subject:
           msg.subject = r.encodedString();
-          break;
+          return true;
         case Header.MessageClass:
           msg.messageClass = readMessageClass(r);
-          break;
+          return true;
         case Header.Expiry:
           msg.expiry = readExpiry(r);
-          break;
+          return true;
         case Header.Priority:
           msg.priority = readToken(r, PRIORITY, 'X-Mms-Priority');
-          break;
+          return true;
         case Header.SenderVisibility:
           msg.senderVisibility = readToken(r, VISIBILITY, 'X-Mms-Sender-Visibility');
-          break;
+          return true;
         case Header.DeliveryReport:
           msg.deliveryReport = readBool(r);
-          break;
+          return true;
         case Header.ReadReport:
           msg.readReport = readBool(r);
-          break;
+          return true;
         case Header.ContentType: {
           const ct = r.contentType();
           msg.contentType = ct.mediaType;
@@ -150,12 +142,14 @@ export function decodeSendReq(buf: Buffer): SendReq {
           if (!isMultipart(ct.mediaType)) r.fail(`body of type ${ct.mediaType} is not a multipart`);
           msg.parts = readParts(r);
           if (r.remaining > 0) r.fail(`${r.remaining} octets after the last part`);
-          return msg as SendReq;
+          return 'stop';
         }
         default:
-          r.skipValue();
+          return false;
       }
-    }
+    });
+    if (msg.parts === undefined) r.fail('Content-Type header missing');
+    return msg as SendReq;
   });
 }
 
@@ -177,28 +171,22 @@ export function decodeSendConf(buf: Buffer): SendConf {
   const r = new WspReader(buf);
   const { transactionId, mmsVersion } = readPreamble(r, MessageType.SendConf, 'required');
   const conf: Partial<SendConf> = { transactionId, mmsVersion };
-  while (r.remaining > 0) {
-    const b = r.peek();
-    if (b < 0x80) {
-      skipHeader(r, b);
-      continue;
-    }
-    r.octet();
-    switch (b & 0x7f) {
+  readHeaders(r, (code) => {
+    switch (code) {
       case Header.ResponseStatus:
         conf.responseStatus = r.octet();
         if (conf.responseStatus < 0x80) r.fail('bad X-Mms-Response-Status');
-        break;
+        return true;
       case Header.ResponseText:
         conf.responseText = r.encodedString();
-        break;
+        return true;
       case Header.MessageId:
         conf.messageId = r.textString();
-        break;
+        return true;
       default:
-        r.skipValue();
+        return false;
     }
-  }
+  });
   if (conf.responseStatus === undefined) throw new MmsDecodeError('X-Mms-Response-Status missing', r.offset, transactionId);
   return conf as SendConf;
 }

@@ -419,3 +419,27 @@ export class WspReader {
     return params;
   }
 }
+
+/**
+ * Walks WSP headers (WAP-230 §8.4.2.6) to the end of `h`: an Application-header (Token-text
+ * Application-specific-value) goes to `application`, a shift sequence to another code page is
+ * passed over (none of ours live there), and a well-known header's code goes to `wellKnown` with
+ * the reader on its value, which returns true when it read the value, false to have it skipped.
+ */
+export function readWspHeaders(h: WspReader, wellKnown: (code: number) => boolean, application?: (name: string, value: string) => void): void {
+  while (h.remaining > 0) {
+    const b = h.peek();
+    if (b >= 0x20 && b < 0x80) {
+      const name = h.textString();
+      const value = h.textString();
+      application?.(name, value);
+      continue;
+    }
+    if (b < 0x20) {
+      h.octet();
+      if (b === 0x7f) h.octet();
+      continue;
+    }
+    if (!wellKnown(h.shortInteger())) h.skipValue();
+  }
+}

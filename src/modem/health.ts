@@ -16,6 +16,7 @@ import { RecoveryLadder } from './recovery-ladder.js';
 import { StatusBoard, type Domain } from './status-board.js';
 import { TaskChain, tolerate } from './task-chain.js';
 import { RESTART_URC } from './urcs.js';
+import { errorText } from '../core/errors.js';
 
 /** Tries of `AT` at bring-up, each with a short timeout (a booting module stays silent a while). */
 export const PROBE_ATTEMPTS = 10;
@@ -264,7 +265,7 @@ export class HealthMonitor extends TypedEmitter<ModemEvents> {
       return;
     }
     this.o.logger.error({ err: e }, 'modem task failed');
-    this.setState('error', e instanceof Error ? e.message : String(e));
+    this.setState('error', errorText(e));
   }
 
   /** Ends the task (Superseded) once a newer bring-up, a disconnect or stop passed its generation. */
@@ -348,7 +349,7 @@ export class HealthMonitor extends TypedEmitter<ModemEvents> {
         last = e;
       }
     }
-    throw new Error(`module does not answer AT (${PROBE_ATTEMPTS} tries): ${last instanceof Error ? last.message : String(last)}`);
+    throw new Error(`module does not answer AT (${PROBE_ATTEMPTS} tries): ${errorText(last)}`);
   }
 
   /** §4.1: the SIM must answer READY before anything else is worth doing. */

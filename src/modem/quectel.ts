@@ -106,12 +106,7 @@ export class QuectelModem extends TypedEmitter<ModemEvents> implements ModemApi 
     return this.health.simIdentity;
   }
 
-  /** The charset the module has in force, as far as the driver knows (undefined: unknown). */
-  get charsetInForce(): Charset | undefined {
-    return this.module.charset;
-  }
-
-  /** What the module holds, for the sender: the epoch, the sendparam, the files it staged. */
+  /** What the module holds, for the sender: the epoch, the charset, the sendparam, the files it staged. */
   get session(): ModuleSessionView {
     return this.module;
   }

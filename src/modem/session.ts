@@ -12,6 +12,8 @@ export interface ModuleSessionView extends HttpSettingsSession {
    * an older epoch is gone or suspect.
    */
   readonly epoch: number;
+  /** The charset the module has in force (AT+QMMSCFG="character"); undefined when unknown. */
+  readonly charset: Charset | undefined;
   /** The sendparam the module has in force (AT+QMMSCFG="sendparam"); undefined when unknown. */
   readonly sendParams: SendParams | undefined;
   /** Whether `p` must be written before a message is sent with it. */
@@ -51,7 +53,6 @@ export class ModuleSession implements ModuleSessionView, HttpSettingsSession {
     return this.epochNo;
   }
 
-  /** The charset in force (AT+QMMSCFG="character"); undefined when unknown. */
   get charset(): Charset | undefined {
     return this.charsetNow;
   }

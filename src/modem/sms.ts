@@ -2,10 +2,10 @@
 // indications and reading. It sets the module up once the SIM is ready (and again after RDY or a
 // reconnect), reads what `+CMTI` announces (AT+CMGR) and, after each set-up, everything stored
 // (AT+CMGL=4), and deletes (AT+CMGD) only when told. What the SMS carry is not its business.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { ClosedError, CmsError } from '../at/errors.js';
 import type { AtCommander, PduEntry } from '../at/types.js';
+import { TypedEmitter } from '../core/events.js';
 import { fieldsOf, unquote } from './answers.js';
 import { int, quote } from './quote.js';
 import type { ModemState, ModemStatus } from './types.js';
@@ -64,11 +64,15 @@ export function parseCmglEntry(e: PduEntry): StoredSms | undefined {
   return { index: Number(f[0]), pdu: e.body.trim(), ...(len !== undefined && /^\d+$/.test(len) ? { tpduLength: Number(len) } : {}) };
 }
 
-/**
- * Events: 'sms' (StoredSms) for every SMS read, after +CMTI and for each one AT+CMGL lists;
- * 'scanned' (count) after each AT+CMGL=4.
- */
-export class SmsDriver extends EventEmitter {
+/** What the SMS side of the driver tells its listener. */
+export interface SmsDriverEvents {
+  /** Every SMS read, after +CMTI and for each one AT+CMGL lists. */
+  sms: [sms: StoredSms];
+  /** After each AT+CMGL=4: how many SMS it listed. */
+  scanned: [count: number];
+}
+
+export class SmsDriver extends TypedEmitter<SmsDriverEvents> {
   private readonly log: Logger;
   private configured = false;
   private settingUp: Promise<void> | undefined;

@@ -70,7 +70,7 @@ export interface ModemEvents {
 
 export interface ModemApi extends Listenable<ModemEvents> {
   readonly status: ModemStatus;
-  /** What the module holds now (epoch, sendparam, staged RAM files); reset when it restarts. */
+  /** What the module holds now (epoch, charset, sendparam, staged RAM files); reset when it restarts. */
   readonly session: ModuleSessionView;
   /** Resolves when state is `ready` (SIM ready, registered, context active, MMS configured). */
   whenReady(signal?: AbortSignal): Promise<void>;

@@ -52,13 +52,11 @@ export class Composer {
       checkpoint();
       await m.setSendParams(params);
     }
-    let charset: Charset | undefined;
+    // The module's session knows the charset in force (the driver keeps it as its commands succeed).
     const useCharset = async (cs: Charset): Promise<void> => {
-      if (cs === charset) return;
+      if (m.session.charset === cs) return;
       checkpoint();
-      charset = undefined;
       await m.setCharset(cs);
-      charset = cs;
     };
     // §6: addresses always under "ASCII" (firmware may read them as hex otherwise).
     await useCharset('ASCII');
@@ -79,7 +77,6 @@ export class Composer {
       await useCharset(cs);
       checkpoint();
       await m.setSubject(rec.subject, cs);
-      charset = undefined; // the driver may set the charset itself for the title
     }
     for (const [i, att] of rec.attachments.entries()) {
       // §2.2: a text part is stored with the charset in force: set it to the text's own.

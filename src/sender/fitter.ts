@@ -9,6 +9,7 @@ import type { AttachmentInput, MessageError, MessageRecord } from '../core/messa
 import { AtErrorResult, CmeError } from '../modem/errors.js';
 import type { RamSpace } from '../modem/types.js';
 import type { FitFunction, SenderModem, SenderOutbox } from './types.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 
 /** The message cannot be made to fit, or an image in it cannot be read: it fails at once. */
 export class FitFailed extends Error {
@@ -82,7 +83,7 @@ export class Fitter {
         limitSource: limit.source,
         durationMs: this.opts.clock() - started,
       },
-      'message fitted',
+      LOG_EVENTS.messageFitted,
     );
     return next;
   }

@@ -1,6 +1,6 @@
 // What became of a try that ended with an exception (DESIGN.md §6, §14): the exceptions the
 // runner and the stager raise themselves, and the verdict the policy (policy.ts) decides on.
-import { fileCode } from '../core/errors.js';
+import { errorText, fileCode } from '../core/errors.js';
 import type { MessageError } from '../core/message.js';
 import { AtError, CmeError } from '../modem/errors.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError, type RamSpace } from '../modem/types.js';
@@ -43,22 +43,18 @@ export interface TryContext {
   ram?: { needed: number; space?: RamSpace };
 }
 
-function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** A reason a client is shown: an AT command by its name only (its arguments carry message data). */
 function publicReasonOf(err: unknown): string {
   if (err instanceof AtError && err.message.startsWith(err.command)) {
     return err.command.replace(/=.*$/s, '') + err.message.slice(err.command.length);
   }
-  return reasonOf(err);
+  return errorText(err);
 }
 
 /** What an exception from a try means (DESIGN.md §6, §14). */
 export function judge(err: unknown, ctx: TryContext): Verdict {
   if (err instanceof SendOutcomeUnknownError) return { kind: 'unknown', reason: err.message };
-  if (ctx.accepted) return { kind: 'unknown', reason: reasonOf(err) };
+  if (ctx.accepted) return { kind: 'unknown', reason: errorText(err) };
   if (err instanceof RamTooSmall || err instanceof FitFailed) {
     return { kind: 'result', err: err.error.code, httpStatus: 0, afterSend: false, cls: 'permanent', error: err.error };
   }
@@ -78,7 +74,7 @@ export function judge(err: unknown, ctx: TryContext): Verdict {
   }
   return {
     kind: 'requeue',
-    reason: reasonOf(err),
+    reason: errorText(err),
     publicReason: publicReasonOf(err),
     ...(err instanceof CmeError ? { code: err.code } : {}),
     counts: !(err instanceof StopRequested),

@@ -8,8 +8,8 @@
 // Choices where the spec is silent (documented in docs/sim.md):
 // - AT+CMEE defaults to 1 after boot; unknown or malformed commands answer plain "ERROR".
 // - Chained command lines follow V.250 §5.4 (modem-core.ts); ";" after a basic command is refused.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { TypedEmitter } from '../core/events.js';
 import { systemClock, type SimClock } from './line-pacer.js';
 import type { Capability } from './modem-capability.js';
 import { ModemCore } from './modem-core.js';
@@ -107,11 +107,16 @@ export interface VirtualModemState {
   identity: SimIdentityState;
 }
 
-/**
- * Events: 'data' (Buffer) — bytes the module writes to the host; 'command' (string) — each AT
- * command line received; 'reboot' () — the module restarted (RDY follows after bootMs).
- */
-export class VirtualModem extends EventEmitter {
+export interface VirtualModemEvents {
+  /** Bytes the module writes to the host. */
+  data: [bytes: Buffer];
+  /** Each AT command line received. */
+  command: [line: string];
+  /** The module restarted (RDY follows after bootMs). */
+  reboot: [];
+}
+
+export class VirtualModem extends TypedEmitter<VirtualModemEvents> {
   private readonly log: Logger;
   private readonly bootMs: number;
   private readonly core: ModemCore;

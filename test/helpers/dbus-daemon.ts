@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { BUS_NAME } from '../../src/api/dbus/names.js';
 import { sessionBusConfig } from '../../src/harness/testbed.js';
+import { until } from '../../src/harness/wait.js';
 
 export interface PrivateBus {
   /** The address to give clients (`unix:path=…,guid=…`). */
@@ -166,12 +167,6 @@ export async function errorOf(p: Promise<unknown>): Promise<{ type: string; text
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  return until(check, timeoutMs, what, 20);
 }

@@ -2,6 +2,7 @@
 // only the port (the carrier from the SIM's IMSI in the real serviceproviders.xml), the sim on a
 // pty and its loopback MMSC, a private bus and a real mosquitto. What the MMSC decoded is the proof.
 import { spawn } from 'node:child_process';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
@@ -143,7 +144,7 @@ describe('photos that fit, through the real daemon (§11)', () => {
     // Fitted in a child process: the image library never loaded into the daemon.
     const maps = await readFile(`/proc/${s.tb.daemon?.pid}/maps`, 'utf8');
     expect(maps).not.toMatch(/libvips|sharp/);
-    const fitted = (s.tb.daemon?.lines ?? []).filter((l) => l.msg === 'message fitted' && l.id === 'fit-done-when');
+    const fitted = (s.tb.daemon?.lines ?? []).filter((l) => l.msg === LOG_EVENTS.messageFitted && l.id === 'fit-done-when');
     expect(fitted).toHaveLength(1);
     expect(fitted[0]?.limit).toBe(LIMIT);
     // §11: one line at start on whether photos can be fitted here.
@@ -282,10 +283,10 @@ describe('fitted bytes are durable before the upload (§11)', () => {
       expect(record.attachments[0]?.size).toBeLessThanOrEqual(ram - HEADER_RESERVE);
       const first = k.tb.daemon;
       await first?.stop('SIGKILL');
-      const fittedBefore = first?.lines.filter((l) => l.msg === 'message fitted') ?? [];
+      const fittedBefore = first?.lines.filter((l) => l.msg === LOG_EVENTS.messageFitted) ?? [];
       expect(fittedBefore).toHaveLength(1);
       expect(fittedBefore[0]?.limitSource).toMatch(/the module's free RAM \(AT\+QFLDS: \d+ of 200000 bytes\)/);
-      expect(first?.lines.some((l) => l.msg === 'send result')).toBe(false);
+      expect(first?.lines.some((l) => l.msg === LOG_EVENTS.sendResult)).toBe(false);
 
       await k.tb.fault({ baud: 0 });
       await k.tb.startDaemon();
@@ -298,7 +299,7 @@ describe('fitted bytes are durable before the upload (§11)', () => {
       const sent = await readFile(join(k.tb.storeDir, got[0]?.id ?? '', 'cam.jpg'));
       expect(sha256(sent)).toBe(record.attachments[0]?.sha256);
       // The child process ran once: the restarted daemon did not fit again.
-      expect(k.tb.daemon?.lines.filter((l) => l.msg === 'message fitted')).toEqual([]);
+      expect(k.tb.daemon?.lines.filter((l) => l.msg === LOG_EVENTS.messageFitted)).toEqual([]);
     } finally {
       await k.stop();
     }

@@ -217,8 +217,7 @@ describe('faults and outcomes (issue 3)', () => {
     const ac = new AbortController();
     const pending = postMms(request({ signal: ac.signal }));
     // Wait until the MMSC has the message, then "reboot".
-    const deadline = Date.now() + 5000;
-    while (mmsc.received().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until(() => mmsc.received().length > 0, 'the MMSC to have the message', 5000);
     ac.abort();
     expect(await pending).toEqual({ err: 774, httpStatus: 0 });
   });

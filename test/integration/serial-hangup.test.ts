@@ -3,7 +3,7 @@
 // resulting 0-byte reads for ever (bindings-cpp #162): the port never closed, the daemon spun at a
 // full core with its memory climbing, and never reopened. Each round must end in 'close'.
 import { once } from 'node:events';
-import { nextEvent } from '../../src/harness/wait.js';
+import { nextEvent, until } from '../../src/harness/wait.js';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,7 +56,7 @@ describe('SerialTransport on a pty that hangs up', () => {
           await new Promise((resolve) => setImmediate(resolve));
         }
       })();
-      while (received < 4096) await new Promise((resolve) => setTimeout(resolve, 5));
+      await until(() => received >= 4096, 10_000, 'the module to stream 4 KiB', 5);
       const closed = nextEvent(t, 'close');
       talking = false;
       await talk;

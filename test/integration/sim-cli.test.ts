@@ -17,6 +17,7 @@ import { decodeRetrieveConf } from '../../src/mms/retrieve.js';
 import { reassemble, segmentOf } from '../../src/inbound/reassembly.js';
 import { sampleInboundRequest } from '../../src/sim/mmsc-inbox.js';
 import { Testbed } from '../../src/harness/testbed.js';
+import { until } from '../../src/harness/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/cli/mmsd-sim.js');
@@ -72,11 +73,7 @@ class Host {
     this.out += b.toString('latin1');
   }
   async waitFor(re: RegExp, from: number, ms = 5000): Promise<string> {
-    const deadline = Date.now() + ms;
-    while (!re.test(this.out.slice(from))) {
-      if (Date.now() > deadline) throw new Error(`timeout waiting for ${String(re)}; got ${JSON.stringify(this.out.slice(from))}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await until(() => re.test(this.out.slice(from)), ms, `${String(re)} (so far: ${JSON.stringify(this.out.slice(from, from + 200))})`, 5);
     return this.out.slice(from);
   }
   writeRaw(b: Buffer): void {
@@ -135,14 +132,6 @@ async function control<T = Record<string, unknown>>(
 
 const OK = '\r\nOK\r\n';
 const info = (...lines: string[]) => `\r\n${lines.join('\r\n')}\r\n${OK}`;
-
-async function waitUntil(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('mmsd-sim --pty', () => {
   it('prints one ready line and replays the spec §3.6 transcript with exact responses', async () => {
@@ -293,8 +282,8 @@ describe('mmsd-sim --pty', () => {
     const closed = new Promise<void>((r) => port.once('close', () => r()));
     await control(sim, 'POST', '/fault', { portLoss: 500 });
     await closed;
-    await waitUntil(() => !existsSync(sim.ready.port), 'PATH gone');
-    await waitUntil(() => existsSync(sim.ready.port), 'PATH back');
+    await until(() => !existsSync(sim.ready.port), 5000, 'PATH gone', 10);
+    await until(() => existsSync(sim.ready.port), 5000, 'PATH back', 10);
     const again = await openPty(sim.ready.port);
     // Same module, no restart: echo still off, context still active.
     expect(await again.host.at('AT+QIACT?')).toBe(info('+QIACT: 1,1,1,"10.7.157.1"'));
@@ -341,8 +330,7 @@ describe('mmsd-sim --receive-sample', () => {
     await host.at('ATE0');
     // The notification, in as many SMS as it took, read back and reassembled.
     let list = '';
-    const deadline = Date.now() + 5000;
-    while (!/\+CMGL: /.test(list) && Date.now() < deadline) list = await host.at('AT+CMGL=4');
+    await until(async () => /\+CMGL: /.test((list = await host.at('AT+CMGL=4'))), 5000, 'the notification SMS in the list', 0);
     const sms = [...list.matchAll(/\+CMGL: \d+,\d,,\d+\r\n([0-9A-F]+)/g)].map((x) => decodeSmsPdu(x[1]) as SmsDeliver);
     expect(sms.length).toBeGreaterThan(0);
     const segments = sms.map((x) => segmentOf(x));

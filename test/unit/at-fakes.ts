@@ -1,6 +1,7 @@
 // Fakes for the AT channel's unit tests: a Transport in memory, a scripted module behind it that
 // answers command lines and takes an ACK-mode upload, and a rig of a real AtChannel over them.
 import { TypedEmitter } from '../../src/core/events.js';
+import { until as pollUntil } from '../../src/harness/wait.js';
 import { pino } from 'pino';
 import { AtChannel, type AtChannelOptions } from '../../src/at/channel.js';
 import { checksum16 } from '../../src/at/checksum.js';
@@ -174,11 +175,7 @@ export class ScriptedModem {
 
 /** Polls until `cond` holds or the deadline passes. */
 export async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met before the deadline');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await pollUntil(cond, ms, 'the condition', 5);
 }
 
 /** What a driver registers before it talks to the module (the channel knows no URC of its own). */

@@ -31,7 +31,7 @@ describe('bring-up', () => {
     expect(s).toMatchObject({ state: 'ready', registration: 'home', operator: 'Test Net', signal: 21 });
     expect(statuses[0].state).toBe('initializing');
     expect(m.lastAtOkAt).toBe(1234);
-    expect(m.charsetInForce).toBe('ASCII');
+    expect(m.session.charset).toBe('ASCII');
   });
 
   it('reads the module identity at bring-up and announces it once, again only when it changes', async () => {
@@ -228,7 +228,7 @@ describe('bring-up', () => {
     await startReady(m, at);
     const ready = nextState(m, 'ready');
     at.urc('RDY');
-    expect(m.charsetInForce).toBeUndefined();
+    expect(m.session.charset).toBeUndefined();
     await ready;
     expect(rebooted).toBe(1);
     expect(at.transcript).toEqual(STARTUP);

@@ -2,6 +2,7 @@
 // shared trace, every call in the order it was made; plus a clock and sleep that run instantly.
 import { pino } from 'pino';
 import { TypedEmitter } from '../../src/core/events.js';
+import { until } from '../../src/harness/wait.js';
 import type { AttachmentInput, MessageRecord, SendRequest, Status } from '../../src/core/message.js';
 import {
   SendNotAcceptedError,
@@ -161,7 +162,7 @@ export class FakeModem extends TypedEmitter<ModemEvents> implements ModemApi {
     await this.call('mmsClear');
   }
   async setCharset(charset: Charset): Promise<void> {
-    await this.call('setCharset', charset);
+    await this.session.useCharset(charset, () => this.call('setCharset', charset));
   }
   async setSendParams(p: SendParams): Promise<void> {
     await this.session.writeSendParams(p, () => this.call('setSendParams', p));
@@ -245,11 +246,7 @@ export class FakeTime {
 
 /** Polls `pred` until it holds or the deadline passes. */
 export async function waitFor(pred: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+  await until(pred, timeoutMs, what, 2);
 }
 
 /** A promise with its resolver, for hooks that block until the test lets them go. */

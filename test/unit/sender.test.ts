@@ -175,6 +175,21 @@ describe('Sender', () => {
     expect(modem.calls).toContain('send 120');
   });
 
+  it("takes the charset in force from the module's session, not from a copy of its own", async () => {
+    const { outbox, modem, sender, until } = await rig();
+    // The session stops knowing the charset after the last recipient (as when the driver loses
+    // track of it): the ASCII subject needs AT+QMMSCFG="character","ASCII" written again.
+    modem.hooks.addRecipient = (kind) => {
+      if (kind === 'bcc') modem.session.forget();
+    };
+    sender.start([]);
+    await outbox.submit(request());
+    await until('sent');
+    const subject = modem.calls.indexOf('setSubject Hello there ASCII');
+    expect(modem.calls.slice(subject - 2, subject)).toEqual(['addRecipient bcc +15550000006', 'setCharset ASCII']);
+    expect(modem.calls.filter((c) => c === 'setCharset ASCII')).toHaveLength(2);
+  });
+
   it('resends at once after one 765, without re-activating the context', async () => {
     const { outbox, modem, sender, until, time } = await rig();
     modem.sendScript.push({ err: 765, httpStatus: 0 });

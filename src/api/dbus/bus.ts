@@ -1,6 +1,7 @@
 // Opening a dbus-next connection to the system or session bus and waiting until it is usable,
 // shared by the service and the mmsctl client.
 import dbus from 'dbus-next';
+import { asError } from '../../core/errors.js';
 
 export type BusKind = 'system' | 'session';
 export type MessageBus = ReturnType<typeof dbus.sessionBus>;
@@ -84,7 +85,7 @@ export function raceBusError<T>(bus: MessageBus, work: Promise<T>, timeoutMs: nu
   return new Promise<T>((resolve, reject) => {
     const onError = (err: unknown): void => {
       done();
-      reject(err instanceof Error ? err : new Error(String(err)));
+      reject(asError(err));
     };
     const timer = setTimeout(() => {
       done();
@@ -105,7 +106,7 @@ export function raceBusError<T>(bus: MessageBus, work: Promise<T>, timeoutMs: nu
       },
       (err: unknown) => {
         done();
-        reject(err instanceof Error ? err : new Error(String(err)));
+        reject(asError(err));
       },
     );
   });

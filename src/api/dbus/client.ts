@@ -1,166 +1,42 @@
-// A client of org.example.Mms1 (DESIGN.md §4) for mmsctl and tests: typed calls over dbus-next's
-// low-level Message API, and following one message's PropertiesChanged to a final state.
+// A client of org.example.Mms1 (DESIGN.md §4) for mmsctl, the benchmarks and tests: typed calls
+// over dbus-next's low-level Message API. What comes back is in client-props.ts, listening to
+// mmsd's signals (watch, follow) in client-signals.ts.
 import dbus from 'dbus-next';
-import { isFinal, type Status } from '../../core/message.js';
 import { busAddress, openBus, raceBusError, unreachable, whenConnected, type BusKind, type MessageBus } from './bus.js';
 import { optionsToVariants, type Variant } from './convert.js';
 import {
-  BUS_NAME,
-  ERROR_PREFIX,
-  MANAGER_INTERFACE,
-  MANAGER_PATH,
-  MESSAGE_INTERFACE,
-  PROPERTIES_INTERFACE,
-  RECEIVED_INTERFACE,
-  messagePath,
-  receivedPath,
-} from './names.js';
+  notFound,
+  notFoundReceived,
+  receivedProps,
+  unwrap,
+  type CarrierProperties,
+  type DataAttachment,
+  type ManagerProperties,
+  type MessageProperties,
+  type PathAttachment,
+  type ReceivedProperties,
+  type SendFields,
+  type SendResult,
+  type WatchEvent,
+} from './client-props.js';
+import { busCall, busMessage, CALL_TIMEOUT_MS, followMessage, watchSignals, type DbusMessage } from './client-signals.js';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, MESSAGE_INTERFACE, PROPERTIES_INTERFACE, RECEIVED_INTERFACE, messagePath, receivedPath } from './names.js';
+
+export type {
+  CarrierProperties,
+  DataAttachment,
+  ManagerProperties,
+  MessageProperties,
+  PathAttachment,
+  ReceivedPartProperties,
+  ReceivedProperties,
+  SendFields,
+  SendResult,
+  WatchEvent,
+} from './client-props.js';
+export { DaemonGoneError } from './client-signals.js';
 
 const { DBusError, Message, MessageType } = dbus;
-type DbusMessage = InstanceType<typeof Message>;
-
-/** The manager's `Carrier` a{sv} (DESIGN.md §10), unwrapped. */
-export interface CarrierProperties {
-  Source: 'config' | 'database' | 'ambiguous' | 'not-found' | 'pending';
-  Provider: string;
-  MccMnc: string;
-  Apn: string;
-  Mmsc: string;
-  /** "host:port", or "" for none. */
-  Proxy: string;
-  MaxMessageBytes: number;
-  /** The config line that picks each candidate. */
-  Candidates: string[];
-  Reason: string;
-  /** The explicit config keys that won over the database. */
-  ConfigKeys: string[];
-}
-
-export interface ManagerProperties {
-  ModemState: string;
-  Registration: string;
-  Operator: string;
-  SignalQuality: number;
-  QueueLength: number;
-  /** Absent from a daemon older than the property. */
-  MaxAttempts?: number;
-  Version: string;
-  /** Absent from a daemon older than the property. */
-  Carrier?: CarrierProperties;
-}
-
-export interface MessageProperties {
-  Id: string;
-  Status: Status;
-  To: string[];
-  Cc: string[];
-  Bcc: string[];
-  Subject: string;
-  Attempts: number;
-  Progress: number;
-  Error: string;
-  HttpStatus: number;
-  MmscResponse: string;
-  /** Unix ms (uint64 on the bus, converted here). */
-  Created: number;
-  Updated: number;
-  /** Unix ms of the next try while `retrying`, 0 otherwise (absent from an older daemon). */
-  NextAttempt?: number;
-  /** DESIGN.md §12: recipient → delivery state; empty without a report asked for (absent from an older daemon). */
-  Delivery?: Record<string, string>;
-  /** §11: what fitting did, one line per changed part (absent from an older daemon). */
-  Adjustments?: string[];
-}
-
-/** One part of a received message (the `Parts a(ssst)` of DESIGN.md §12). */
-export interface ReceivedPartProperties {
-  name: string;
-  contentType: string;
-  path: string;
-  size: number;
-}
-
-/** org.example.Mms1.Received (DESIGN.md §12); uint64 converted to number. */
-export interface ReceivedProperties {
-  Id: string;
-  Status: 'notified' | 'retrieving' | 'received' | 'expired' | 'failed';
-  From: string;
-  To: string[];
-  Cc: string[];
-  Subject: string;
-  Date: number;
-  Size: number;
-  Expiry: number;
-  Parts: ReceivedPartProperties[];
-  Error: string;
-  MessageId?: string;
-}
-
-/** What `watch()` reports: one signal of mmsd, as it happens. */
-export type WatchEvent =
-  | { kind: 'added'; path: string; props: MessageProperties }
-  | { kind: 'removed'; path: string }
-  | { kind: 'changed'; path: string; iface: string; changed: Record<string, unknown> }
-  | { kind: 'delivery'; path: string; recipient: string; status: string }
-  | { kind: 'received'; path: string; props: ReceivedProperties };
-
-/** What a send or resend call did. */
-export interface SendResult {
-  /** The message's object path. */
-  path: string;
-  /**
-   * The message's properties as mmsd recorded them when it queued it (from its MessageAdded
-   * signal); undefined when the id was already known and nothing was queued.
-   */
-  added?: MessageProperties;
-}
-
-export interface SendFields {
-  to: string[];
-  cc?: string[];
-  bcc?: string[];
-  subject?: string;
-  id?: string;
-  /** validity, priority, deliveryReport, readReport, visibility, class, timeout. */
-  options?: Record<string, number | boolean | undefined>;
-}
-
-export interface DataAttachment {
-  name: string;
-  contentType?: string;
-  data: Buffer;
-}
-
-export interface PathAttachment {
-  path: string;
-  contentType?: string;
-}
-
-/** The daemon left the bus while we were waiting on it. */
-export class DaemonGoneError extends Error {
-  override name = 'DaemonGoneError';
-}
-
-const CALL_TIMEOUT_MS = 120_000;
-
-/** Received properties from the bus: the parts' tuples as objects, their sizes as numbers. */
-function receivedProps(dict: Record<string, Variant>): ReceivedProperties {
-  const p = unwrap(dict);
-  const parts = (p.Parts as [string, string, string, bigint | number][] | undefined) ?? [];
-  return { ...(p as unknown as ReceivedProperties), Parts: parts.map(([name, contentType, path, size]) => ({ name, contentType, path, size: Number(size) })) };
-}
-
-/** Variants → plain values, an a{sv} inside one too; uint64/int64 (BigInt) → number at the edge. */
-function unwrap(dict: Record<string, Variant>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(dict)) {
-    const value: unknown = v.value;
-    if (typeof value === 'bigint') out[k] = Number(value);
-    else if (v.signature === 'a{sv}' && typeof value === 'object' && value !== null) out[k] = unwrap(value as Record<string, Variant>);
-    else out[k] = value;
-  }
-  return out;
-}
 
 export class MmsClient {
   private constructor(private readonly bus: MessageBus) {}
@@ -239,7 +115,7 @@ export class MmsClient {
       return { path: reply.body[0] as string };
     }
     const rule = `type='signal',sender='${BUS_NAME}',path='${MANAGER_PATH}',interface='${MANAGER_INTERFACE}',member='MessageAdded'`;
-    await this.busCall('AddMatch', rule);
+    await busCall(this.bus, 'AddMatch', rule);
     const added = new Map<string, MessageProperties>();
     const onMessage = (msg: DbusMessage): void => {
       if (
@@ -359,49 +235,8 @@ export class MmsClient {
    * messages, delivery reports, received messages) until `signal` aborts; rejects with
    * DaemonGoneError when mmsd leaves the bus. `onReady` once every signal is listened to.
    */
-  async watch(onEvent: (e: WatchEvent) => void, signal?: AbortSignal, onReady?: () => void): Promise<void> {
-    const rules = [
-      `type='signal',sender='${BUS_NAME}',interface='${MANAGER_INTERFACE}'`,
-      `type='signal',sender='${BUS_NAME}',interface='${PROPERTIES_INTERFACE}',member='PropertiesChanged'`,
-      `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`,
-    ];
-    for (const rule of rules) await this.busCall('AddMatch', rule);
-    await new Promise<void>((resolve, reject) => {
-      const finish = (err?: Error): void => {
-        this.bus.removeListener('message', onMessage);
-        this.bus.removeListener('error', onError);
-        signal?.removeEventListener('abort', onAbort);
-        for (const rule of rules) this.bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onMessage = (msg: DbusMessage): void => {
-        if (msg.type !== MessageType.SIGNAL) return;
-        const path = msg.path ?? '';
-        if (msg.interface === MANAGER_INTERFACE) {
-          if (msg.member === 'MessageAdded') onEvent({ kind: 'added', path: msg.body[0] as string, props: unwrap(msg.body[1] as Record<string, Variant>) as unknown as MessageProperties });
-          else if (msg.member === 'MessageRemoved') onEvent({ kind: 'removed', path: msg.body[0] as string });
-          else if (msg.member === 'DeliveryReport') onEvent({ kind: 'delivery', path: msg.body[0] as string, recipient: msg.body[1] as string, status: msg.body[2] as string });
-          else if (msg.member === 'MessageReceived') onEvent({ kind: 'received', path: msg.body[0] as string, props: receivedProps(msg.body[1] as Record<string, Variant>) });
-        } else if (msg.interface === PROPERTIES_INTERFACE && msg.member === 'PropertiesChanged') {
-          const iface = msg.body[0] as string;
-          if (iface !== MESSAGE_INTERFACE && iface !== RECEIVED_INTERFACE) return;
-          const dict = msg.body[1] as Record<string, Variant>;
-          const changed = iface === RECEIVED_INTERFACE ? (receivedProps(dict) as unknown as Record<string, unknown>) : unwrap(dict);
-          if (iface === RECEIVED_INTERFACE && dict.Parts === undefined) delete changed.Parts;
-          onEvent({ kind: 'changed', path, iface, changed });
-        } else if (msg.member === 'NameOwnerChanged' && msg.body[0] === BUS_NAME && msg.body[2] === '') {
-          finish(new DaemonGoneError(`${BUS_NAME} left the bus`));
-        }
-      };
-      const onError = (err: unknown): void => finish(err instanceof Error ? err : new Error(String(err)));
-      const onAbort = (): void => finish();
-      if (signal?.aborted) return finish();
-      this.bus.on('message', onMessage);
-      this.bus.on('error', onError);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      onReady?.();
-    });
+  watch(onEvent: (e: WatchEvent) => void, signal?: AbortSignal, onReady?: () => void): Promise<void> {
+    return watchSignals(this.bus, onEvent, signal, onReady);
   }
 
   /**
@@ -409,101 +244,7 @@ export class MmsClient {
    * resolves with its last properties. `onUpdate` gets every state seen (first the current one).
    * Rejects with DaemonGoneError when mmsd leaves the bus.
    */
-  async follow(
-    path: string,
-    onUpdate: (props: MessageProperties) => void,
-    until: (props: MessageProperties) => boolean = (p) => isFinal(p.Status),
-  ): Promise<MessageProperties> {
-    const propsRule = `type='signal',sender='${BUS_NAME}',path='${path}',interface='${PROPERTIES_INTERFACE}',member='PropertiesChanged'`;
-    const ownerRule = `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`;
-    await this.busCall('AddMatch', propsRule);
-    await this.busCall('AddMatch', ownerRule);
-
-    return new Promise<MessageProperties>((resolve, reject) => {
-      let state: MessageProperties | undefined;
-      let done = false;
-      const getAll = new Message({
-        destination: BUS_NAME,
-        path,
-        interface: PROPERTIES_INTERFACE,
-        member: 'GetAll',
-        signature: 's',
-        body: [MESSAGE_INTERFACE],
-      });
-      getAll.serial = this.bus.newSerial();
-      const serial = getAll.serial;
-
-      const finish = (err: Error | undefined, value?: MessageProperties): void => {
-        if (done) return;
-        done = true;
-        this.bus.removeListener('message', onMessage);
-        this.bus.removeListener('error', onError);
-        // Best effort, not awaited: the connection is usually closed right after.
-        for (const rule of [propsRule, ownerRule]) this.bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
-        if (err) reject(err);
-        else resolve(value!);
-      };
-      const step = (next: MessageProperties): void => {
-        if (done) return;
-        state = next;
-        onUpdate(next);
-        if (until(next)) finish(undefined, next);
-      };
-      // Messages arrive in the order the bus delivered them: the GetAll reply is a snapshot, signals
-      // before it are already in it, signals after it are applied on top.
-      const onMessage = (msg: DbusMessage): void => {
-        if (msg.type === MessageType.METHOD_RETURN && Number(msg.replySerial) === serial) {
-          const props = unwrap(msg.body[0] as Record<string, Variant>);
-          if (props.Id === undefined) finish(notFound(path));
-          else step(props as unknown as MessageProperties);
-        } else if (
-          msg.type === MessageType.SIGNAL &&
-          msg.member === 'PropertiesChanged' &&
-          msg.path === path &&
-          msg.body[0] === MESSAGE_INTERFACE &&
-          state !== undefined
-        ) {
-          step({ ...state, ...(unwrap(msg.body[1] as Record<string, Variant>) as Partial<MessageProperties>) });
-        } else if (
-          msg.type === MessageType.SIGNAL &&
-          msg.member === 'NameOwnerChanged' &&
-          msg.body[0] === BUS_NAME &&
-          msg.body[2] === ''
-        ) {
-          finish(new DaemonGoneError(`${BUS_NAME} left the bus while waiting for ${path}`));
-        }
-      };
-      const onError = (err: unknown): void => finish(err instanceof Error ? err : new Error(String(err)));
-      this.bus.on('message', onMessage);
-      this.bus.on('error', onError);
-      this.bus.call(getAll).catch((err: unknown) => {
-        if (err instanceof DBusError && /InvalidArgs|UnknownObject/.test(err.type)) finish(notFound(path));
-        else finish(err instanceof Error ? err : new Error(String(err)));
-      });
-    });
+  follow(path: string, onUpdate: (props: MessageProperties) => void, until?: (props: MessageProperties) => boolean): Promise<MessageProperties> {
+    return followMessage(this.bus, path, onUpdate, until);
   }
-
-  private async busCall(member: string, arg: string): Promise<void> {
-    await raceBusError(this.bus, this.bus.call(busMessage(member, arg)), CALL_TIMEOUT_MS, member);
-  }
-}
-
-/** A call to the bus itself (AddMatch, RemoveMatch) with one string argument. */
-function busMessage(member: string, arg: string): DbusMessage {
-  return new Message({
-    destination: 'org.freedesktop.DBus',
-    path: '/org/freedesktop/DBus',
-    interface: 'org.freedesktop.DBus',
-    member,
-    signature: 's',
-    body: [arg],
-  });
-}
-
-function notFoundReceived(id: string): InstanceType<typeof DBusError> {
-  return new DBusError(`${ERROR_PREFIX}NotFound`, `no received message ${id}`);
-}
-
-function notFound(id: string): InstanceType<typeof DBusError> {
-  return new DBusError(`${ERROR_PREFIX}NotFound`, `no message ${id}`);
 }

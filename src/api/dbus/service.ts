@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
+import { asError, errorText as anyErrorText } from '../../core/errors.js';
 import { LOG_EVENTS } from '../../core/log-events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import type { MessageRecord } from '../../core/message.js';
@@ -85,7 +86,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     // is done the error is start()'s own, thrown (and reported) once.
     conn.on('error', (err: unknown) => {
       if (!started) return;
-      this.loseConnection(err instanceof Error ? err : new Error(String(err)));
+      this.loseConnection(asError(err));
     });
     onBusClosed(conn, () => {
       if (!started) return;
@@ -288,7 +289,8 @@ async function ownerPid(conn: MessageBus, timeoutMs: number): Promise<number | u
   }
 }
 
+/** A D-Bus error by its name and text; anything else as core's errorText gives it. */
 function errorText(err: unknown): string {
   if (err instanceof dbus.DBusError) return `${err.type}: ${err.text}`;
-  return err instanceof Error ? err.message : String(err);
+  return anyErrorText(err);
 }

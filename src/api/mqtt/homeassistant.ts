@@ -7,8 +7,10 @@ import { DELIVERY_STATES, type DeliveryReportEvent, type ReceivedRecord, type Re
 import type { CarrierSource } from '../../core/carrier.js';
 import type { MessageRecord } from '../../core/message.js';
 import { MODEM_STATES, type ModemIdentity, type Registration } from '../../core/status.js';
+import { ContextListeners } from '../listeners.js';
 import type { FrontDoorContext } from '../types.js';
 import { isPublishableTopic, topicMatches, type Topics } from './topics.js';
+import { errorText } from '../../core/errors.js';
 
 /** The `homeAssistant.*` configuration keys (DESIGN.md §3). */
 export interface HomeAssistantConfig {
@@ -92,8 +94,8 @@ export class HomeAssistant {
   readonly deliveryTopic: string;
   readonly receivedTopic: string;
   private readonly log: Logger;
+  private readonly listeners: ContextListeners;
   private readonly clock: () => number;
-  private readonly listeners: [string, (...args: unknown[]) => void][] = [];
   /** Received messages already announced (forgotten with the message). */
   private readonly announced = new Set<string>();
   /** The discovery topic our subscription watches, once the IMEI is known. */
@@ -109,6 +111,7 @@ export class HomeAssistant {
     this.deliveryTopic = `${base}/event/delivery`;
     this.receivedTopic = `${base}/event/received`;
     this.log = opts.logger.child({ part: 'homeassistant' });
+    this.listeners = new ContextListeners(opts.ctx, (err, event) => this.log.error({ err: errorText(err), event }, 'Home Assistant publish failed'));
     this.clock = opts.clock ?? Date.now;
     if (!isPublishableTopic(this.birthTopic) || config.prefix.endsWith('/')) {
       throw new Error(`homeAssistant.prefix ${JSON.stringify(config.prefix)} is not a usable topic (no '+', '#', leading '$' or trailing '/')`);
@@ -129,17 +132,7 @@ export class HomeAssistant {
   }
 
   start(): void {
-    const listen = (event: string, fn: (...args: unknown[]) => void): void => {
-      const guarded = (...args: unknown[]): void => {
-        try {
-          fn(...args);
-        } catch (err) {
-          this.log.error({ err: err instanceof Error ? err.message : String(err), event }, 'Home Assistant publish failed');
-        }
-      };
-      this.opts.ctx.on(event, guarded);
-      this.listeners.push([event, guarded]);
-    };
+    const listen = (event: string, fn: (...args: unknown[]) => void): void => this.listeners.on(event, fn);
     // A new (or another) module: its device message, once.
     listen('modemIdentity', () => {
       if (this.connected) this.sync('identity');
@@ -151,8 +144,7 @@ export class HomeAssistant {
   }
 
   stop(): void {
-    for (const [event, fn] of this.listeners) this.opts.ctx.off(event, fn);
-    this.listeners.length = 0;
+    this.listeners.clear();
     this.connected = false;
   }
 
@@ -223,7 +215,7 @@ export class HomeAssistant {
     }
     this.watched = topic;
     this.opts.subscribe(topic).then(publish, (err: unknown) => {
-      this.log.warn({ topic, err: err instanceof Error ? err.message : String(err) }, 'cannot watch the discovery topic; publishing anyway');
+      this.log.warn({ topic, err: errorText(err) }, 'cannot watch the discovery topic; publishing anyway');
       publish();
     });
   }

@@ -9,7 +9,7 @@ import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../core/status.js';
 import type { FrontDoorContext } from '../types.js';
 import { deliveryPayload, messagePayload, receivedPayload, statusPayload } from './schema.js';
-import { errorText } from './session.js';
+import { errorText } from '../../core/errors.js';
 import { SendTally } from './tally.js';
 import { isPublishableTopic, type Topics } from './topics.js';
 

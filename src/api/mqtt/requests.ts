@@ -2,13 +2,12 @@
 // notify commands) to the outbox, each answered on its message topic and responseTopic.
 import type { IPublishPacket } from 'mqtt';
 import type { Logger } from 'pino';
-import { RequestError } from '../../core/errors.js';
+import { errorText, RequestError } from '../../core/errors.js';
 import type { MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
 import type { HomeAssistant } from './homeassistant.js';
 import { fingerprint, type Publisher, type ResponseRoute } from './publisher.js';
 import { cancelRefusedPayload, errorTopicPayload, parseCancelPayload, parseSendPayload, rejectedPayload } from './schema.js';
-import { errorText } from './session.js';
 import { isPublishableTopic, type Topics } from './topics.js';
 
 /** The outbox could not take a request for a reason of its own (disk, bug): not the client's. */

@@ -2,18 +2,20 @@
 // cancel requests, acknowledges a request only once the outbox holds it, and publishes every
 // message's status, the modem status and the daemon's availability. This file owns the session's
 // lifecycle; requests.ts handles the requests, publisher.ts the publishing, session.ts the options.
-import { EventEmitter } from 'node:events';
 import { connect, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { errorText } from '../../core/errors.js';
+import { TypedEmitter } from '../../core/events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import { isFinal, type MessageRecord } from '../../core/message.js';
 import type { ModemStatus } from '../../core/status.js';
+import { ContextListeners } from '../listeners.js';
 import type { FrontDoorContext } from '../types.js';
 import { HomeAssistant, type HomeAssistantConfig } from './homeassistant.js';
 import { isFinalReceived, Publisher } from './publisher.js';
 import { Requests } from './requests.js';
 import { AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE } from './schema.js';
-import { errorText, MqttStartError, readSecrets, redactUrl, sessionOptions, withTimeout, type MqttConfig } from './session.js';
+import { MqttStartError, readSecrets, redactUrl, sessionOptions, withTimeout, type MqttConfig } from './session.js';
 import { Topics } from './topics.js';
 
 export { MqttStartError, redactUrl, type MqttConfig } from './session.js';
@@ -37,16 +39,21 @@ export interface MqttServiceOptions {
   homeAssistant?: HomeAssistantConfig;
 }
 
-/**
- * Events: 'connected' () after every (re)connection once the subscriptions are in place;
- * 'disconnected' () when the connection to the broker is lost.
- */
-export class MqttService extends EventEmitter {
+export interface MqttServiceEvents {
+  /** After every (re)connection, once the subscriptions are in place. */
+  connected: [];
+  /** The connection to the broker is lost. */
+  disconnected: [];
+  /** A subscription was refused while connecting. */
+  subscribeFailed: [err: Error];
+}
+
+export class MqttService extends TypedEmitter<MqttServiceEvents> {
   private client: MqttClient | undefined;
   private topics: Topics | undefined;
   private readonly log: Logger;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
+  private readonly ctxListeners: ContextListeners;
   private readonly publisher: Publisher;
   private readonly requests: Requests;
   private ha: HomeAssistant | undefined;
@@ -58,6 +65,7 @@ export class MqttService extends EventEmitter {
     // The daemon's root logger redacts secrets too; this keeps the part safe on any logger.
     this.log = opts.logger.child({ part: 'mqtt' }, { redact: { paths: ['password', '*.password'], censor: '[redacted]' } });
     this.reconnectDelay = opts.reconnectMinMs ?? 1000;
+    this.ctxListeners = new ContextListeners(opts.ctx, (err, event) => this.log.error({ err: errorText(err), event }, 'publishing an outbox event failed'));
     const topics = (): Topics => this.topics!;
     this.publisher = new Publisher({
       ctx: opts.ctx,
@@ -196,8 +204,7 @@ export class MqttService extends EventEmitter {
   async stop(): Promise<void> {
     const stopTimeoutMs = this.opts.stopTimeoutMs ?? 5000;
     await withTimeout(Promise.allSettled([...this.inFlight]), stopTimeoutMs);
-    for (const [event, fn] of this.ctxListeners) this.opts.ctx.off(event, fn);
-    this.ctxListeners.length = 0;
+    this.ctxListeners.clear();
     this.ha?.stop();
     const client = this.client;
     this.client = undefined;
@@ -288,14 +295,6 @@ export class MqttService extends EventEmitter {
   // ---- outbox events → topics ----
 
   private listen(event: string, fn: (...args: unknown[]) => void): void {
-    const guarded = (...args: unknown[]): void => {
-      try {
-        fn(...args);
-      } catch (err) {
-        this.log.error({ err: errorText(err), event }, 'publishing an outbox event failed');
-      }
-    };
-    this.opts.ctx.on(event, guarded);
-    this.ctxListeners.push([event, guarded]);
+    this.ctxListeners.on(event, fn);
   }
 }
