@@ -25,6 +25,11 @@ const { Interface } = dbus.interface;
 /** The most messages one ListMessagesPage reply carries. */
 export const LIST_PAGE_MAX = 500;
 
+/** The messages one ListMessagesPage(offset, count) answers. */
+export function pageOf<T>(all: readonly T[], offset: number, count: number): T[] {
+  return all.slice(offset, offset + Math.min(count, LIST_PAGE_MAX));
+}
+
 /** Argument names for the introspection XML (dbus-next leaves them out). */
 const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
   SendMessage: ['to', 'cc', 'bcc', 'subject', 'attachments', 'options', 'message'],
@@ -179,7 +184,7 @@ export class ManagerInterface extends NamedInterface {
    */
   ListMessagesPage(offset: number, count: number): [number, [string, Record<string, Variant>][]] {
     const all = this.ctx.list();
-    const page = all.slice(offset, offset + Math.min(count, LIST_PAGE_MAX));
+    const page = pageOf(all, offset, count);
     return [all.length, page.map((r) => [messagePath(r.id), propertyVariants(MESSAGE_PROPERTIES, r)])];
   }
 

@@ -7,11 +7,13 @@ import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js'
 import type { MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
 import { openBus, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
-import { MESSAGE_PROPERTIES, RECEIVED_PROPERTIES, propertyVariants } from './convert.js';
-import { ManagerInterface, MessageInterface, ReceivedInterface, type MessageRegistry } from './interfaces.js';
-import { BUS_NAME, MANAGER_PATH, messagePath, receivedPath } from './names.js';
+import { MESSAGE_PROPERTIES, RECEIVED_PROPERTIES, propertyVariants, toDBusError, writeMessageList } from './convert.js';
+import { ManagerInterface, MessageInterface, ReceivedInterface, pageOf, type MessageRegistry } from './interfaces.js';
+import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, messagePath, receivedPath } from './names.js';
+import { marshalMethodReturn, noReplyExpected, writeRaw, type WireWriter } from './wire.js';
 
-const { NameFlag, RequestNameReply } = dbus;
+const { NameFlag, RequestNameReply, Message, MessageType } = dbus;
+type BusMessage = InstanceType<typeof Message>;
 
 export interface DbusServiceOptions {
   ctx: FrontDoorContext;
@@ -111,6 +113,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     const manager = new ManagerInterface(ctx, this, this.log);
     this.manager = manager;
     conn.export(MANAGER_PATH, manager);
+    conn.addMethodHandler(this.onListCall);
     for (const record of ctx.list()) this.ensureExported(record);
     for (const record of ctx.listReceived()) this.exportReceived(record);
     manager.snapshot();
@@ -174,6 +177,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.messages.clear();
     for (const [id, iface] of this.receivedObjects) conn.unexport(receivedPath(id), iface);
     this.receivedObjects.clear();
+    conn.removeMethodHandler(this.onListCall);
     if (this.manager) conn.unexport(MANAGER_PATH, this.manager);
     this.manager = undefined;
     // Replies to calls still being handled (a submit writing to the spool) go out before we close.
@@ -191,6 +195,46 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     }
     conn.disconnect();
   }
+
+  /**
+   * ListMessages and ListMessagesPage (DESIGN.md §4) answered with a reply marshalled here
+   * (wire.ts) instead of through dbus-next's Variants: the whole list costs a buffer of its wire
+   * size, not +71..+147 MiB for 10,000 messages (issue 19). False for every other call, and when
+   * the bytes cannot be written on dbus-next's connection: dbus-next then answers through the
+   * manager's own methods, with the same contract.
+   */
+  private readonly onListCall = (msg: BusMessage): boolean => {
+    const conn = this.conn;
+    if (!conn || msg.type !== MessageType.METHOD_CALL || msg.path !== MANAGER_PATH) return false;
+    if (msg.interface && msg.interface !== MANAGER_INTERFACE) return false;
+    const signature = msg.signature || '';
+    let out: string;
+    let body: (w: WireWriter) => void;
+    try {
+      if (msg.member === 'ListMessages' && signature === '') {
+        const all = this.opts.ctx.list();
+        out = 'a(oa{sv})';
+        body = (w) => writeMessageList(w, all);
+      } else if (msg.member === 'ListMessagesPage' && signature === 'uu') {
+        const [offset, count] = msg.body as [number, number];
+        const all = this.opts.ctx.list();
+        const page = pageOf(all, offset, count);
+        out = 'ua(oa{sv})';
+        body = (w) => {
+          w.uint32(all.length);
+          writeMessageList(w, page);
+        };
+      } else {
+        return false;
+      }
+      if (noReplyExpected(msg.flags)) return true;
+      return writeRaw(conn, marshalMethodReturn(msg, conn.newSerial(), out, body));
+    } catch (err) {
+      const e = toDBusError(err, this.log, msg.member);
+      conn.send(Message.newError(msg as unknown as string, e.type, e.text));
+      return true;
+    }
+  };
 
   ensureExported(record: MessageRecord): void {
     if (!this.conn || this.messages.has(record.id)) return;
