@@ -228,7 +228,10 @@ export class DbusService extends EventEmitter implements MessageRegistry {
         return false;
       }
       if (noReplyExpected(msg.flags)) return true;
-      return writeRaw(conn, marshalMethodReturn(msg, conn.newSerial(), out, body));
+      const reply = marshalMethodReturn(msg, conn.newSerial(), out, body);
+      if (!writeRaw(conn, reply)) return false;
+      this.log.debug({ method: msg.member, bytes: reply.length }, 'list answered');
+      return true;
     } catch (err) {
       const e = toDBusError(err, this.log, msg.member);
       conn.send(Message.newError(msg as unknown as string, e.type, e.text));
