@@ -279,9 +279,12 @@ ManagerInterface.configureMembers({
   },
 });
 
+/**
+ * One per message. It keeps only the record (the outbox's own object, not a copy) and derives the
+ * property values when asked: no snapshot of the values per message (issue 19). Records are
+ * replaced, never changed in place, so the previous record gives the previous values.
+ */
 export class MessageInterface extends NamedInterface {
-  private values: Record<string, unknown>;
-
   constructor(
     private record: MessageRecord,
     private readonly ctx: FrontDoorContext,
@@ -289,19 +292,22 @@ export class MessageInterface extends NamedInterface {
     private readonly logger: Logger,
   ) {
     super(MESSAGE_INTERFACE);
-    this.values = propertyValues(MESSAGE_PROPERTIES, record);
   }
 
   get id(): string {
     return this.record.id;
   }
 
+  /** The value of one property of MESSAGE_PROPERTIES, from the current record. */
+  property(name: string): unknown {
+    return MESSAGE_PROPERTIES[name].get(this.record);
+  }
+
   /** Take a newer record and announce what changed (status, attempts, progress, error…). */
   update(record: MessageRecord): void {
+    const before = propertyValues(MESSAGE_PROPERTIES, this.record);
     this.record = record;
-    const now = propertyValues(MESSAGE_PROPERTIES, record);
-    const changed = changedValues(this.values, now);
-    this.values = now;
+    const changed = changedValues(before, propertyValues(MESSAGE_PROPERTIES, record));
     if (Object.keys(changed).length > 0) Interface.emitPropertiesChanged(this, changed, []);
   }
 
@@ -318,7 +324,7 @@ export class MessageInterface extends NamedInterface {
 for (const name of Object.keys(MESSAGE_PROPERTIES)) {
   Object.defineProperty(MessageInterface.prototype, name, {
     get(this: MessageInterface) {
-      return (this as unknown as { values: Record<string, unknown> }).values[name];
+      return this.property(name);
     },
   });
 }
