@@ -51,6 +51,12 @@ export interface FootprintResult {
   peakMiB: number;
   throughput: [number, number];
   list: { finished: number; idleMiB: number; peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
+  /**
+   * What each finished message costs while it is kept (retention): the daemon idle with `finished`
+   * sent messages in the spool against the same daemon idle with an empty one (`idle`), as RSS and
+   * as live heap after a full GC, per message in KB.
+   */
+  heldPerFinished: { rssKB: number; heapKB: number; idleHeapUsedMiB: number };
   /** The same list through ListMessagesPage, 200 at a time, first (from the same idle daemon). */
   paged: { peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
 }
@@ -142,8 +148,14 @@ export async function measureFootprint(messages = 1000, finished = 10_000, nodeO
     } finally {
       await tb.stop();
     }
-    const lists = await listFinished(finished, daemonNodeArgs, env);
-    return { nodeOptions, nodeAlone: alone, idle, afterFirst, settledAfterFirstMiB, afterSecond, peakMiB, throughput, ...lists };
+    const { idleWithFinished, ...lists } = await listFinished(finished, daemonNodeArgs, env, probeFile);
+    const perMessageKB = (mib: number): number => round((mib * 1024) / Math.max(finished, 1), 2);
+    const heldPerFinished = {
+      rssKB: perMessageKB(idleWithFinished.rssMiB - idle.rssMiB),
+      heapKB: perMessageKB(idleWithFinished.heapUsed[1] - idle.heapUsed[1]),
+      idleHeapUsedMiB: idleWithFinished.heapUsed[1],
+    };
+    return { nodeOptions, nodeAlone: alone, idle, afterFirst, settledAfterFirstMiB, afterSecond, peakMiB, throughput, ...lists, heldPerFinished };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -154,7 +166,8 @@ async function listFinished(
   finished: number,
   daemonNodeArgs: string[],
   env: Record<string, string>,
-): Promise<Pick<FootprintResult, 'list' | 'paged'>> {
+  probeFile: string,
+): Promise<Pick<FootprintResult, 'list' | 'paged'> & { idleWithFinished: MemorySplit }> {
   const tb = await Testbed.start({ dbus: true, daemon: false, logLevel: 'info', daemonNodeArgs, env });
   try {
     writeSpool(tb.stateDir, finished, 'sent');
@@ -177,7 +190,9 @@ async function listFinished(
       };
       const paged = await measure(() => client.listPaged(200));
       const whole = await measure(() => client.list());
-      return { list: { finished, idleMiB, ...whole }, paged };
+      // After the lists, so that its full GC does not change what they are measured against.
+      const idleWithFinished = await probe(d, probeFile);
+      return { list: { finished, idleMiB, ...whole }, paged, idleWithFinished };
     } finally {
       client.close();
     }
@@ -195,8 +210,9 @@ export function footprintRows(f: FootprintResult): [string, string, string][] {
     ['RSS idle', `${f.idle.rssMiB} MiB`, `target ≤ 56; daemon's own share ${round(f.idle.rssMiB - f.nodeAlone.rssMiB, 1)} (anonymous +${round(f.idle.anonMiB - f.nodeAlone.anonMiB, 1)}); ${split(f.idle)}`],
     ['RSS after 1,000 messages', `${f.afterFirst.rssMiB} MiB`, `target ≤ 64 (steady: ${f.settledAfterFirstMiB} MiB 3 s after the batch); ${split(f.afterFirst)}`],
     ['RSS after 1,000 more', `${f.afterSecond.rssMiB} MiB`, `target: no growth (${round(f.afterSecond.rssMiB - f.afterFirst.rssMiB, 1)} MiB; live heap ${round(f.afterSecond.heapUsed[1] - f.afterFirst.heapUsed[1], 2)} MiB); peak ${f.peakMiB} MiB; ${f.throughput.join(' / ')} msg/s`],
-    [`ListMessagesPage × ${Math.ceil(f.paged.replyEntries / 200)}, ${f.list.finished} finished`, `+${f.paged.peakDeltaMiB} MiB peak`, `target ≤ +10; 200 per page; idle ${f.list.idleMiB} MiB, ${f.paged.afterMiB} MiB 3 s after; ${f.paged.ms} ms for ${f.paged.replyEntries} entries`],
-    [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `one reply, measured after the pages; ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
+    [`${f.list.finished} finished messages held`, `${f.heldPerFinished.heapKB} KB heap each`, `no growth beyond a small index: live heap after GC ${f.heldPerFinished.idleHeapUsedMiB} MiB against ${f.idle.heapUsed[1]} with an empty spool; RSS ${f.heldPerFinished.rssKB} KB each (idle ${f.list.idleMiB} MiB)`],
+    [`ListMessagesPage × ${Math.ceil(f.paged.replyEntries / 200)}, ${f.list.finished} finished`, `+${f.paged.peakDeltaMiB} MiB peak`, `200 per page; idle ${f.list.idleMiB} MiB, ${f.paged.afterMiB} MiB 3 s after; ${f.paged.ms} ms for ${f.paged.replyEntries} entries`],
+    [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `target ≤ +10; one reply, measured after the pages; ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
   ];
 }
 

@@ -179,8 +179,9 @@ export class ManagerInterface extends NamedInterface {
   }
 
   /**
-   * ListMessages a page at a time (issue 19): one reply of 10,000 messages costs the daemon about
-   * 150 MiB while dbus-next marshals it; `count` at most LIST_PAGE_MAX. Answers (total, messages).
+   * ListMessages a page at a time (issue 19); `count` at most LIST_PAGE_MAX. Answers (total,
+   * messages). The service answers both itself (DbusService.onListCall, wire.ts); these two are
+   * dbus-next's path, taken only when the marshalled bytes cannot be written.
    */
   ListMessagesPage(offset: number, count: number): [number, [string, Record<string, Variant>][]] {
     const all = this.ctx.list();
