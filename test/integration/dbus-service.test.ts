@@ -446,6 +446,23 @@ describe('DbusService on a private bus', () => {
     expect(answered[0].bytes).toBeGreaterThan(1000);
   });
 
+  it('answers ListMessages with Failed when the outbox cannot list, and keeps serving', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    await ctx.submit({ id: 'l1', to: ['+15551234'] });
+    const list = ctx.list.bind(ctx);
+    ctx.list = () => {
+      throw new Error('disk on fire');
+    };
+    const err = await errorOf(rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages', '', []));
+    expect(err.type).toBe('org.freedesktop.DBus.Error.Failed');
+    expect(err.text).toBe('mmsd could not complete ListMessages; see the daemon log');
+    ctx.list = list;
+    const page = await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessagesPage', 'uu', [0, 10]);
+    expect(page[0]).toBe(1);
+    expect((page[1] as [string, unknown][]).map(([p]) => p)).toEqual([messagePath('l1')]);
+  });
+
   it('announces manager property changes: modem status and queue length', async () => {
     const { ctx } = await startService();
     const bus = await client();
