@@ -70,7 +70,8 @@ export class WireWriter {
 
   align(n: number): void {
     const to = (this.offset + n - 1) & ~(n - 1);
-    if (this.buf) this.buf.fill(0, this.offset, to);
+    const buf = this.buf;
+    if (buf) for (let i = this.offset; i < to; i++) buf[i] = 0;
     this.offset = to;
   }
 
@@ -96,12 +97,13 @@ export class WireWriter {
   }
 
   signature(s: string): void {
-    this.byte(s.length);
-    if (this.buf) {
-      this.buf.write(s, this.offset, s.length, 'latin1');
-      this.buf[this.offset + s.length] = 0;
+    const buf = this.buf;
+    if (buf) {
+      buf[this.offset] = s.length;
+      for (let i = 0; i < s.length; i++) buf[this.offset + 1 + i] = s.charCodeAt(i);
+      buf[this.offset + 1 + s.length] = 0;
     }
-    this.offset += s.length + 1;
+    this.offset += s.length + 2;
   }
 
   /**
