@@ -57,6 +57,12 @@ export interface FootprintResult {
   };
   /** Absent when the run listed nothing (FINISHED 0). */
   list?: { finished: number; idleMiB: number; peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
+  /**
+   * What each finished message costs while it is kept (retention): the daemon idle with `finished`
+   * sent messages in the spool against the same daemon idle with an empty one (`idle`), as RSS and
+   * as live heap after a full GC, per message in KB. Absent when the run listed nothing.
+   */
+  heldPerFinished?: { rssKB: number; heapKB: number; idleHeapUsedMiB: number };
   /** The same list through ListMessagesPage, 200 at a time, first (from the same idle daemon). */
   paged?: { peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
 }
@@ -158,7 +164,19 @@ export async function measureFootprint(messages = 1000, finished = 10_000, envir
     } finally {
       await tb.stop();
     }
-    const lists = finished > 0 ? await listFinished(finished, daemonNodeArgs, env) : {};
+    let lists: Pick<FootprintResult, 'list' | 'paged' | 'heldPerFinished'> = {};
+    if (finished > 0) {
+      const { idleWithFinished, ...listed } = await listFinished(finished, daemonNodeArgs, env, probeFile);
+      const perMessageKB = (mib: number): number => round((mib * 1024) / finished, 2);
+      lists = {
+        ...listed,
+        heldPerFinished: {
+          rssKB: perMessageKB(idleWithFinished.rssMiB - idle.rssMiB),
+          heapKB: perMessageKB(idleWithFinished.heapUsed[1] - idle.heapUsed[1]),
+          idleHeapUsedMiB: idleWithFinished.heapUsed[1],
+        },
+      };
+    }
     return {
       environment,
       nodeOptions: splitNodeOptions(environment.NODE_OPTIONS),
@@ -179,7 +197,8 @@ async function listFinished(
   finished: number,
   daemonNodeArgs: string[],
   env: Record<string, string>,
-): Promise<Required<Pick<FootprintResult, 'list' | 'paged'>>> {
+  probeFile: string,
+): Promise<Required<Pick<FootprintResult, 'list' | 'paged'>> & { idleWithFinished: MemorySplit }> {
   const tb = await Testbed.start({ dbus: true, daemon: false, logLevel: 'info', daemonNodeArgs, env });
   try {
     writeSpool(tb.stateDir, finished, 'sent');
@@ -202,7 +221,9 @@ async function listFinished(
       };
       const paged = await measure(() => client.listPaged(200));
       const whole = await measure(() => client.list());
-      return { list: { finished, idleMiB, ...whole }, paged };
+      // After the lists, so that its full GC does not change what they are measured against.
+      const idleWithFinished = await probe(d, probeFile);
+      return { list: { finished, idleMiB, ...whole }, paged, idleWithFinished };
     } finally {
       client.close();
     }
@@ -238,9 +259,16 @@ export function footprintRows(f: FootprintResult): [string, string, string][] {
     );
   }
   if (f.list && f.paged) {
+    if (f.heldPerFinished) {
+      rows.push([
+        `${f.list.finished} finished messages held`,
+        `${f.heldPerFinished.heapKB} KB heap each`,
+        `no growth beyond a small index: live heap after GC ${f.heldPerFinished.idleHeapUsedMiB} MiB against ${f.idle.heapUsed[1]} with an empty spool; RSS ${f.heldPerFinished.rssKB} KB each (idle ${f.list.idleMiB} MiB)`,
+      ]);
+    }
     rows.push(
-      [`ListMessagesPage × ${Math.ceil(f.paged.replyEntries / 200)}, ${f.list.finished} finished`, `+${f.paged.peakDeltaMiB} MiB peak`, `target ≤ +10; 200 per page; idle ${f.list.idleMiB} MiB, ${f.paged.afterMiB} MiB 3 s after; ${f.paged.ms} ms for ${f.paged.replyEntries} entries`],
-      [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `one reply, measured after the pages; ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
+      [`ListMessagesPage × ${Math.ceil(f.paged.replyEntries / 200)}, ${f.list.finished} finished`, `+${f.paged.peakDeltaMiB} MiB peak`, `200 per page; idle ${f.list.idleMiB} MiB, ${f.paged.afterMiB} MiB 3 s after; ${f.paged.ms} ms for ${f.paged.replyEntries} entries`],
+      [`ListMessages, ${f.list.finished} finished`, `+${f.list.peakDeltaMiB} MiB peak`, `target ≤ +10; one reply, measured after the pages; ${f.list.afterMiB} MiB 3 s after; ${f.list.ms} ms for ${f.list.replyEntries} entries`],
     );
   }
   return rows;

@@ -18,6 +18,7 @@ import {
   errorOf,
   getProperty,
   rawCall,
+  run,
   startDbusDaemon,
   waitFor,
   type Bus,
@@ -403,6 +404,65 @@ describe('DbusService on a private bus', () => {
     const props = (first[1] as [string, Record<string, { value: unknown }>][])[0][1];
     expect(props.Subject.value).toBe('page 0');
     expect(Object.keys(props).sort()).toEqual(Object.keys(MESSAGE_PROPERTIES).sort());
+  });
+
+  it('answers ListMessages with bytes busctl and gdbus decode to what GetAll of each message says', async () => {
+    // ListMessages/ListMessagesPage are marshalled by mmsd (wire.ts); GetAll still by dbus-next.
+    const lines: { msg?: string; method?: string; bytes?: number }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[number]) });
+    const ctx = new FakeContext({ allowedDirs: [allowed] });
+    const svc = new DbusService({ ctx, bus: 'session', address: daemon.address, logger });
+    await svc.start();
+    cleanups.push(() => svc.stop());
+    await ctx.submit({ id: 'wire-1', to: ['+15551234', '+15551235'], cc: ['c@example.com'], subject: 'Grüße 👋' });
+    await ctx.submit({ id: 'wire_2', to: ['+15551236'], subject: '' });
+    ctx.patch('wire-1', { status: 'sent', progress: 0.375, delivery: { '+15551234': 'retrieved', '+15551235': 'pending' }, adjustments: ['a.jpg: 4000×3000 → 1600×1200'] });
+    ctx.patch('wire_2', { status: 'failed', attempts: 3, error: { code: 765, name: 'Server response failed', httpStatus: 502, mmscResponse: 'denied' } });
+    const json = async (...args: string[]): Promise<{ type: string; data: unknown[] }> => {
+      const r = await busctl(daemon.address, '--json=short', 'call', BUS_NAME, ...args);
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout) as { type: string; data: unknown[] };
+    };
+    const list = await json(MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages');
+    expect(list.type).toBe('a(oa{sv})');
+    const entries = list.data[0] as [string, Record<string, unknown>][];
+    expect(entries.map(([p]) => p)).toEqual([messagePath('wire-1'), messagePath('wire_2')]);
+    for (const [path, props] of entries) {
+      const all = await json(path, 'org.freedesktop.DBus.Properties', 'GetAll', 's', MESSAGE_INTERFACE);
+      expect(props).toEqual(all.data[0]);
+    }
+    expect(entries[0][1].Subject).toEqual({ type: 's', data: 'Grüße 👋' });
+    const page = await json(MANAGER_PATH, MANAGER_INTERFACE, 'ListMessagesPage', 'uu', '1', '5');
+    expect(page.data).toEqual([2, [entries[1]]]);
+    // GLib checks a message's layout strictly (alignment, padding, UTF-8) before printing it.
+    const g = await run('gdbus', ['call', '--address', daemon.address, '--dest', BUS_NAME, '--object-path', MANAGER_PATH, '--method', `${MANAGER_INTERFACE}.ListMessages`]);
+    expect(g.stderr).toBe('');
+    expect(g.code).toBe(0);
+    expect(g.stdout).toContain(`([(objectpath '${messagePath('wire-1')}', {'Id': <'wire-1'>, 'Status': <'sent'>`);
+    expect(g.stdout).toContain(`('${messagePath('wire_2')}', {'Id': <'wire_2'>`);
+    expect(g.stdout).toContain("'Subject': <'Grüße 👋'>");
+    expect(g.stdout).toContain("'Delivery': <{'+15551234': 'retrieved', '+15551235': 'pending'}>");
+    // Answered by mmsd's marshaller, not dbus-next's (which would have logged nothing).
+    const answered = lines.filter((l) => l.msg === 'list answered');
+    expect(answered.map((l) => l.method)).toEqual(['ListMessages', 'ListMessagesPage', 'ListMessages']);
+    expect(answered[0].bytes).toBeGreaterThan(1000);
+  });
+
+  it('answers ListMessages with Failed when the outbox cannot list, and keeps serving', async () => {
+    const { ctx } = await startService();
+    const bus = await client();
+    await ctx.submit({ id: 'l1', to: ['+15551234'] });
+    const list = ctx.list.bind(ctx);
+    ctx.list = () => {
+      throw new Error('disk on fire');
+    };
+    const err = await errorOf(rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessages', '', []));
+    expect(err.type).toBe('org.freedesktop.DBus.Error.Failed');
+    expect(err.text).toBe('mmsd could not complete ListMessages; see the daemon log');
+    ctx.list = list;
+    const page = await rawCall(bus, MANAGER_PATH, MANAGER_INTERFACE, 'ListMessagesPage', 'uu', [0, 10]);
+    expect(page[0]).toBe(1);
+    expect((page[1] as [string, unknown][]).map(([p]) => p)).toEqual([messagePath('l1')]);
   });
 
   it('announces manager property changes: modem status and queue length', async () => {

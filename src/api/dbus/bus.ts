@@ -112,15 +112,41 @@ export function raceBusError<T>(bus: MessageBus, work: Promise<T>, timeoutMs: nu
   });
 }
 
-/** The socket under a dbus-next connection (not in its types; dbus-next reads `writable` itself). */
+/**
+ * The socket under a dbus-next connection, and the connection's state: not in dbus-next's types
+ * (0.10.x, pinned in the lock file). The functions below are the only places that reach into it.
+ */
 interface BusStream {
   readonly writable: boolean;
+  readonly supportsUnixFd?: boolean;
+  write(data: unknown): boolean;
   once(event: 'end' | 'close', fn: () => void): unknown;
   removeListener(event: 'end' | 'close', fn: () => void): unknown;
 }
 
+function connectionOf(bus: MessageBus): { state?: string; stream?: BusStream } | undefined {
+  return (bus as unknown as { _connection?: { state?: string; stream?: BusStream } })._connection;
+}
+
 function streamOf(bus: MessageBus): BusStream {
-  return (bus as unknown as { _connection: { stream: BusStream } })._connection.stream;
+  const stream = connectionOf(bus)?.stream;
+  if (!stream) throw new Error('dbus-next connection has no stream (internals changed?)');
+  return stream;
+}
+
+/**
+ * Writes a marshalled message on dbus-next's connection, as its own Connection.message() does once
+ * connected (synchronously, so nothing else can come between its bytes). dbus-next has no public
+ * way to send pre-marshalled bytes; false (nothing written) when its internals are not as in
+ * 0.10.x, and the caller then replies through dbus-next instead.
+ */
+export function writeRaw(bus: MessageBus, data: Buffer): boolean {
+  const conn = connectionOf(bus);
+  const stream = conn?.stream;
+  if (conn?.state !== 'connected' || !stream || !stream.writable || typeof stream.write !== 'function') return false;
+  if (stream.supportsUnixFd) stream.write({ data, fds: [] });
+  else stream.write(data);
+  return true;
 }
 
 /**

@@ -8,7 +8,8 @@ import { RequestError, StoppingError } from '../../core/errors.js';
 import { nextAttemptAt, type MessageRecord } from '../../core/message.js';
 import { SEND_OPTIONS } from '../../core/options.js';
 import type { ModemStatus } from '../../core/status.js';
-import { ERROR_PREFIX } from './names.js';
+import { ERROR_PREFIX, messagePath } from './names.js';
+import { parseSignature, type WireWriter } from './wire.js';
 
 const { DBusError, Variant } = dbus;
 export type Variant = InstanceType<typeof Variant>;
@@ -167,6 +168,29 @@ export function propertyVariants<S>(table: Readonly<Record<string, PropertySpec<
   const out: Record<string, Variant> = {};
   for (const [name, spec] of Object.entries(table)) out[name] = new Variant(spec.signature, spec.get(source));
   return out;
+}
+
+/**
+ * The a(oa{sv}) of ListMessages written straight from the records (wire.ts): the same properties
+ * and values as propertyVariants(MESSAGE_PROPERTIES, r) under messagePath(r.id), without building
+ * Variant objects.
+ */
+export function writeMessageList(w: WireWriter, records: readonly MessageRecord[]): void {
+  const props = Object.entries(MESSAGE_PROPERTIES).map(([name, spec]) => ({ name, spec, node: parseSignature(spec.signature)[0] }));
+  w.array('(', () => {
+    for (const r of records) {
+      w.align(8);
+      w.string(messagePath(r.id));
+      w.array('{', () => {
+        for (const { name, spec, node } of props) {
+          w.align(8);
+          w.string(name);
+          w.signature(spec.signature);
+          w.value(node, spec.get(r));
+        }
+      });
+    }
+  });
 }
 
 /** The properties whose value differs between two snapshots (arrays by content). */

@@ -25,6 +25,11 @@ const { Interface } = dbus.interface;
 /** The most messages one ListMessagesPage reply carries. */
 export const LIST_PAGE_MAX = 500;
 
+/** The messages one ListMessagesPage(offset, count) answers. */
+export function pageOf<T>(all: readonly T[], offset: number, count: number): T[] {
+  return all.slice(offset, offset + Math.min(count, LIST_PAGE_MAX));
+}
+
 /** Argument names for the introspection XML (dbus-next leaves them out). */
 const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
   SendMessage: ['to', 'cc', 'bcc', 'subject', 'attachments', 'options', 'message'],
@@ -174,12 +179,13 @@ export class ManagerInterface extends NamedInterface {
   }
 
   /**
-   * ListMessages a page at a time (issue 19): one reply of 10,000 messages costs the daemon about
-   * 150 MiB while dbus-next marshals it; `count` at most LIST_PAGE_MAX. Answers (total, messages).
+   * ListMessages a page at a time (issue 19); `count` at most LIST_PAGE_MAX. Answers (total,
+   * messages). The service answers both itself (DbusService.onListCall, wire.ts); these two are
+   * dbus-next's path, taken only when the marshalled bytes cannot be written.
    */
   ListMessagesPage(offset: number, count: number): [number, [string, Record<string, Variant>][]] {
     const all = this.ctx.list();
-    const page = all.slice(offset, offset + Math.min(count, LIST_PAGE_MAX));
+    const page = pageOf(all, offset, count);
     return [all.length, page.map((r) => [messagePath(r.id), propertyVariants(MESSAGE_PROPERTIES, r)])];
   }
 
@@ -274,9 +280,12 @@ ManagerInterface.configureMembers({
   },
 });
 
+/**
+ * One per message. It keeps only the record (the outbox's own object, not a copy) and derives the
+ * property values when asked: no snapshot of the values per message (issue 19). Records are
+ * replaced, never changed in place, so the previous record gives the previous values.
+ */
 export class MessageInterface extends NamedInterface {
-  private values: Record<string, unknown>;
-
   constructor(
     private record: MessageRecord,
     private readonly ctx: FrontDoorContext,
@@ -284,19 +293,22 @@ export class MessageInterface extends NamedInterface {
     private readonly logger: Logger,
   ) {
     super(MESSAGE_INTERFACE);
-    this.values = propertyValues(MESSAGE_PROPERTIES, record);
   }
 
   get id(): string {
     return this.record.id;
   }
 
+  /** The value of one property of MESSAGE_PROPERTIES, from the current record. */
+  property(name: string): unknown {
+    return MESSAGE_PROPERTIES[name].get(this.record);
+  }
+
   /** Take a newer record and announce what changed (status, attempts, progress, error…). */
   update(record: MessageRecord): void {
+    const before = propertyValues(MESSAGE_PROPERTIES, this.record);
     this.record = record;
-    const now = propertyValues(MESSAGE_PROPERTIES, record);
-    const changed = changedValues(this.values, now);
-    this.values = now;
+    const changed = changedValues(before, propertyValues(MESSAGE_PROPERTIES, record));
     if (Object.keys(changed).length > 0) Interface.emitPropertiesChanged(this, changed, []);
   }
 
@@ -313,7 +325,7 @@ export class MessageInterface extends NamedInterface {
 for (const name of Object.keys(MESSAGE_PROPERTIES)) {
   Object.defineProperty(MessageInterface.prototype, name, {
     get(this: MessageInterface) {
-      return (this as unknown as { values: Record<string, unknown> }).values[name];
+      return this.property(name);
     },
   });
 }
