@@ -3,6 +3,7 @@ import dbus from 'dbus-next';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { FAILED_RECORD } from './dbus-fixtures.js';
 import { RequestError } from '../../src/core/errors.js';
 import type { MessageRecord } from '../../src/core/message.js';
 import {
@@ -17,23 +18,7 @@ import {
 
 const { DBusError, Variant } = dbus;
 
-const record: MessageRecord = {
-  id: 'm1',
-  status: 'failed',
-  to: ['+15551234'],
-  cc: [],
-  bcc: ['b@example.com'],
-  subject: 's',
-  attachments: [],
-  options: {},
-  attempts: 5,
-  progress: 1,
-  error: { code: 765, name: 'Server response failed', httpStatus: 502, mmscResponse: 'denied' },
-  created: 1_700_000_000_123,
-  updated: 1_700_000_000_456,
-  ramFiles: [],
-  sendAccepted: false,
-};
+const record: MessageRecord = FAILED_RECORD;
 
 function refusal(fn: () => unknown): string {
   try {

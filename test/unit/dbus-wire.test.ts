@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import dbus from 'dbus-next';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { FAILED_RECORD } from './dbus-fixtures.js';
 import type { MessageRecord } from '../../src/core/message.js';
 import { MESSAGE_PROPERTIES, propertyVariants, writeMessageList } from '../../src/api/dbus/convert.js';
 import { messagePath } from '../../src/api/dbus/names.js';
@@ -17,23 +18,7 @@ const require = createRequire(import.meta.url);
 const { marshallMessage } = require('dbus-next/lib/marshall-compat.js') as { marshallMessage: (m: BusMessage) => [Buffer, number[]] };
 const { unmarshall } = require('dbus-next/lib/message.js') as { unmarshall: (b: Buffer) => { signature: string; body: unknown[]; replySerial: number; destination: string; type: number } };
 
-const base: MessageRecord = {
-  id: 'm1',
-  status: 'failed',
-  to: ['+15551234'],
-  cc: [],
-  bcc: ['b@example.com'],
-  subject: 's',
-  attachments: [],
-  options: {},
-  attempts: 5,
-  progress: 1,
-  error: { code: 765, name: 'Server response failed', httpStatus: 502, mmscResponse: 'denied' },
-  created: 1_700_000_000_123,
-  updated: 1_700_000_000_456,
-  ramFiles: [],
-  sendAccepted: false,
-};
+const base: MessageRecord = FAILED_RECORD;
 
 const records: MessageRecord[] = [
   base,
