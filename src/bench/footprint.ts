@@ -65,6 +65,8 @@ export interface FootprintResult {
   heldPerFinished?: { rssKB: number; heapKB: number; idleHeapUsedMiB: number };
   /** The same list through ListMessagesPage, 200 at a time, first (from the same idle daemon). */
   paged?: { peakDeltaMiB: number; afterMiB: number; ms: number; replyEntries: number };
+  /** `GetAll` on finished messages' paths, one call at a time, after the lists: median and 95th percentile, ms. */
+  getAll?: { calls: number; medianMs: number; p95Ms: number };
 }
 
 /** RSS of `node` doing nothing, in the same environment. */
@@ -164,7 +166,7 @@ export async function measureFootprint(messages = 1000, finished = 10_000, envir
     } finally {
       await tb.stop();
     }
-    let lists: Pick<FootprintResult, 'list' | 'paged' | 'heldPerFinished'> = {};
+    let lists: Pick<FootprintResult, 'list' | 'paged' | 'heldPerFinished' | 'getAll'> = {};
     if (finished > 0) {
       const { idleWithFinished, ...listed } = await listFinished(finished, daemonNodeArgs, env, probeFile);
       const perMessageKB = (mib: number): number => round((mib * 1024) / finished, 2);
@@ -198,7 +200,7 @@ async function listFinished(
   daemonNodeArgs: string[],
   env: Record<string, string>,
   probeFile: string,
-): Promise<Required<Pick<FootprintResult, 'list' | 'paged'>> & { idleWithFinished: MemorySplit }> {
+): Promise<Required<Pick<FootprintResult, 'list' | 'paged' | 'getAll'>> & { idleWithFinished: MemorySplit }> {
   const tb = await Testbed.start({ dbus: true, daemon: false, logLevel: 'info', daemonNodeArgs, env });
   try {
     writeSpool(tb.stateDir, finished, 'sent');
@@ -221,15 +223,31 @@ async function listFinished(
       };
       const paged = await measure(() => client.listPaged(200));
       const whole = await measure(() => client.list());
+      const getAll = await timeGetAll(client, whole.replyEntries > 0 ? (await client.listPaged(200)).map((e) => e.path) : [], 200);
       // After the lists, so that its full GC does not change what they are measured against.
       const idleWithFinished = await probe(d, probeFile);
-      return { list: { finished, idleMiB, ...whole }, paged, idleWithFinished };
+      return { list: { finished, idleMiB, ...whole }, paged, getAll, idleWithFinished };
     } finally {
       client.close();
     }
   } finally {
     await tb.stop();
   }
+}
+
+/** `calls` GetAll calls one after the other, spread over `paths`: median and 95th percentile in ms. */
+async function timeGetAll(client: MmsClient, paths: string[], calls: number): Promise<{ calls: number; medianMs: number; p95Ms: number }> {
+  if (paths.length === 0) return { calls: 0, medianMs: NaN, p95Ms: NaN };
+  const times: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const path = paths[Math.floor((i * paths.length) / calls)];
+    const t0 = performance.now();
+    await client.getAll(path);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const at = (q: number): number => round(times[Math.min(times.length - 1, Math.floor(q * times.length))], 2);
+  return { calls, medianMs: at(0.5), p95Ms: at(0.95) };
 }
 
 /** The table rows of a footprint result. */
@@ -264,6 +282,13 @@ export function footprintRows(f: FootprintResult): [string, string, string][] {
         `${f.list.finished} finished messages held`,
         `${f.heldPerFinished.heapKB} KB heap each`,
         `no growth beyond a small index: live heap after GC ${f.heldPerFinished.idleHeapUsedMiB} MiB against ${f.idle.heapUsed[1]} with an empty spool; RSS ${f.heldPerFinished.rssKB} KB each (idle ${f.list.idleMiB} MiB)`,
+      ]);
+    }
+    if (f.getAll) {
+      rows.push([
+        'GetAll on a finished message',
+        `${f.getAll.medianMs} ms`,
+        `median of ${f.getAll.calls} calls one at a time over the ${f.list.finished} finished messages' paths (95th percentile ${f.getAll.p95Ms} ms), the bench's dbus-next client included`,
       ]);
     }
     rows.push(

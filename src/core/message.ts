@@ -131,6 +131,17 @@ export function isFinal(status: Status): boolean {
   return FINAL_STATUSES.has(status);
 }
 
+/**
+ * Final and waiting for no delivery report (none asked for, or none of its recipients still
+ * `pending` or `deferred`): what the D-Bus door serves without an object of its own (issue 19).
+ * A `sent` message still waiting for reports is not settled: reports change it.
+ */
+export function isSettled(r: Pick<MessageRecord, 'status' | 'delivery'>): boolean {
+  if (!isFinal(r.status)) return false;
+  if (r.status !== 'sent' || r.delivery === undefined) return true;
+  return !Object.values(r.delivery).some((s) => s === 'pending' || s === 'deferred');
+}
+
 /** When a `retrying` message is tried next (unix ms); undefined in every other state. */
 export function nextAttemptAt(record: Pick<MessageRecord, 'status' | 'notBefore' | 'updated'>): number | undefined {
   // Without a time of its own a retrying message is due since it was put aside.

@@ -23,10 +23,12 @@ import {
   waitFor,
   type Bus,
   type PrivateBus,
+  type Run,
 } from '../helpers/dbus-daemon.js';
 import { FakeContext } from '../helpers/fake-context.js';
 
 const { Variant } = dbus;
+const PROPERTIES_IFACE = 'org.freedesktop.DBus.Properties';
 const SEND_DATA_SIG = 'asasassa(ssay)a{sv}';
 const SEND_PATH_SIG = 'asasassa(ss)a{sv}';
 
@@ -608,6 +610,161 @@ describe('DbusService when its bus goes away', () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(lines.map((l) => l.msg)).not.toContain(LOG_EVENTS.dbusReleaseFailed);
     expect(errors).toHaveLength(1);
+  });
+});
+
+/**
+ * Settled messages (final, no delivery report awaited: core isSettled) have no exported object
+ * (issue 19): one method handler answers on their paths. Each answer is compared with the same
+ * call on a message that still has its object.
+ */
+describe('settled messages served without an object of their own', () => {
+  /** A context with q1 queued, a1 sent and waiting for a report, f1 failed and c1 cancelled. */
+  async function settledContext(): Promise<FakeContext> {
+    const ctx = new FakeContext();
+    for (const id of ['q1', 'a1', 'f1', 'c1']) await ctx.submit({ id, to: ['+15550001'], cc: ['b@example.com'], subject: `s ${id}` });
+    ctx.patch('a1', { status: 'sent', attempts: 1, delivery: { '+15550001': 'pending', 'b@example.com': 'retrieved' } });
+    ctx.patch('f1', { status: 'failed', attempts: 5, error: { code: 765, name: 'Server response failed', httpStatus: 500, mmscResponse: 'Error-service-denied' } });
+    ctx.patch('c1', { status: 'cancelled' });
+    return ctx;
+  }
+
+  async function startLogged(ctx: FakeContext): Promise<{ lines: Record<string, unknown>[] }> {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const svc = new DbusService({ ctx, bus: 'session', address: daemon.address, logger });
+    await svc.start();
+    cleanups.push(() => svc.stop());
+    return { lines };
+  }
+
+  const call = (path: string, iface: string, member: string, ...args: string[]): Promise<Run> =>
+    busctl(daemon.address, '--json=short', 'call', BUS_NAME, path, iface, member, ...args);
+
+  it('exports objects only for messages not settled, and answers GetAll, Get, Introspect and Peer on a settled one as on those', async () => {
+    const ctx = await settledContext();
+    const { lines } = await startLogged(ctx);
+    // q1 and a1 (still waiting for a report) keep their objects; f1 and c1 have none.
+    expect(lines.find((l) => l.msg === 'D-Bus interface up')).toMatchObject({ messages: 2 });
+
+    for (const id of ['f1', 'c1', 'a1']) {
+      const all = await call(messagePath(id), PROPERTIES_IFACE, 'GetAll', 's', MESSAGE_INTERFACE);
+      expect(all.stderr, id).toBe('');
+      const got = (JSON.parse(all.stdout) as { data: [Record<string, { type: string; data: unknown }>] }).data[0];
+      expect(Object.keys(got), id).toEqual(Object.keys(MESSAGE_PROPERTIES));
+      expect(Object.fromEntries(Object.entries(got).map(([k, v]) => [k, v.type])), id).toEqual(
+        Object.fromEntries(Object.entries(MESSAGE_PROPERTIES).map(([k, v]) => [k, v.signature])),
+      );
+      expect(got.Status.data, id).toBe(ctx.get(id)!.status);
+      expect(got.Subject.data, id).toBe(`s ${id}`);
+    }
+    expect(await getProperty(daemon.address, messagePath('f1'), MESSAGE_INTERFACE, 'Error')).toEqual({ type: 's', data: '765 Server response failed' });
+    expect(await getProperty(daemon.address, messagePath('f1'), MESSAGE_INTERFACE, 'HttpStatus')).toEqual({ type: 'u', data: 500 });
+    expect(await getProperty(daemon.address, messagePath('c1'), MESSAGE_INTERFACE, 'Status')).toEqual({ type: 's', data: 'cancelled' });
+    expect(await getProperty(daemon.address, messagePath('a1'), MESSAGE_INTERFACE, 'Delivery')).toEqual({
+      type: 'a{ss}',
+      data: { '+15550001': 'pending', 'b@example.com': 'retrieved' },
+    });
+
+    // Introspect: the same XML as the exported message's.
+    const introspect = async (id: string): Promise<string> =>
+      (JSON.parse((await call(messagePath(id), 'org.freedesktop.DBus.Introspectable', 'Introspect')).stdout) as { data: [string] }).data[0];
+    const exported = await introspect('q1');
+    expect(exported).toContain(`<interface name="${MESSAGE_INTERFACE}">`);
+    expect(await introspect('f1')).toBe(exported);
+    expect(await introspect('c1')).toBe(exported);
+    const tree = await busctl(daemon.address, 'introspect', BUS_NAME, messagePath('f1'));
+    expect(tree.stdout).toContain('.Cancel');
+    expect(tree.stdout).toMatch(/\.Status\s+property\s+s\s+"failed"/);
+
+    // The parent node lists every message, settled or not, in ListMessages' order.
+    const parent = (JSON.parse((await call('/org/example/Mms1/message', 'org.freedesktop.DBus.Introspectable', 'Introspect')).stdout) as { data: [string] })
+      .data[0];
+    expect([...parent.matchAll(/<node name="([^"]+)"\/>/g)].map((m) => m[1])).toEqual(['q1', 'a1', 'f1', 'c1']);
+    const manager = (JSON.parse((await call(MANAGER_PATH, 'org.freedesktop.DBus.Introspectable', 'Introspect')).stdout) as { data: [string] }).data[0];
+    expect(manager).toContain('<node name="message"/>');
+
+    const ping = await call(messagePath('f1'), 'org.freedesktop.DBus.Peer', 'Ping');
+    expect(ping.code).toBe(0);
+  });
+
+  it('refuses Set, an unknown property, an unknown method and Cancel on a settled message as on one with its object', async () => {
+    const ctx = await settledContext();
+    await startLogged(ctx);
+    const bus = await client();
+    const both = async (fn: (path: string) => Promise<unknown>): Promise<[{ type: string; text: string }, { type: string; text: string }]> => [
+      await errorOf(fn(messagePath('a1'))),
+      await errorOf(fn(messagePath('f1'))),
+    ];
+    const set = await both((p) => rawCall(bus, p, PROPERTIES_IFACE, 'Set', 'ssv', [MESSAGE_INTERFACE, 'Subject', new Variant('s', 'x')]));
+    expect(set[0].type).toBe('org.freedesktop.DBus.Error.InvalidArgs');
+    expect(set[1]).toEqual(set[0]);
+    const unknownProp = await both((p) => rawCall(bus, p, PROPERTIES_IFACE, 'Get', 'ss', [MESSAGE_INTERFACE, 'Nope']));
+    expect(unknownProp[0].type).toBe('org.freedesktop.DBus.Error.InvalidArgs');
+    expect(unknownProp[1]).toEqual(unknownProp[0]);
+    const unknownMethod = await both((p) => rawCall(bus, p, MESSAGE_INTERFACE, 'Nope', '', []));
+    expect(unknownMethod[0].type).toBe('org.freedesktop.DBus.Error.UnknownMethod');
+    expect(unknownMethod[1]).toEqual(unknownMethod[0]);
+    const cancel = await both((p) => rawCall(bus, p, MESSAGE_INTERFACE, 'Cancel', '', []));
+    expect(cancel.map((e) => e.type)).toEqual(['org.example.Mms1.Error.NotCancellable', 'org.example.Mms1.Error.NotCancellable']);
+    expect(cancel[1].text).toBe('message f1 is failed');
+    // busctl sees the same refusal.
+    const viaBusctl = await busctl(daemon.address, 'call', BUS_NAME, messagePath('c1'), MESSAGE_INTERFACE, 'Cancel');
+    expect(viaBusctl.code).not.toBe(0);
+    expect(viaBusctl.stderr).toContain('message c1 is cancelled');
+    // A path that is no message's answers as before.
+    const gone = await errorOf(rawCall(bus, messagePath('nope'), PROPERTIES_IFACE, 'GetAll', 's', [MESSAGE_INTERFACE]));
+    expect(gone.type).toBe('org.freedesktop.DBus.Error.InvalidArgs');
+    expect(gone.text).toContain('Path not exported');
+  });
+
+  it('announces sent → delivered on the object, then serves the message without it; a settled one changing or removed is announced too', async () => {
+    const ctx = await settledContext();
+    const { lines } = await startLogged(ctx);
+    const bus = await client();
+    const seen: [string, Record<string, unknown>][] = [];
+    const removed: string[] = [];
+    for (const id of ['a1', 'f1']) {
+      const props = (await bus.getProxyObject(BUS_NAME, messagePath(id))).getInterface('org.freedesktop.DBus.Properties');
+      props.on('PropertiesChanged', (iface: string, changed: Record<string, { value: unknown }>) => {
+        if (iface === MESSAGE_INTERFACE) seen.push([id, Object.fromEntries(Object.entries(changed).map(([k, v]) => [k, v.value]))]);
+      });
+    }
+    (await bus.getProxyObject(BUS_NAME, MANAGER_PATH)).getInterface(MANAGER_INTERFACE).on('MessageRemoved', (p: string) => removed.push(p));
+    await rawCall(bus, MANAGER_PATH, 'org.freedesktop.DBus.Peer', 'Ping', '', []);
+
+    ctx.patch('a1', { status: 'delivered', delivery: { '+15550001': 'retrieved', 'b@example.com': 'retrieved' } });
+    await waitFor(() => (seen.length === 1 ? true : undefined), 10_000, 'PropertiesChanged of a1');
+    // Only what changed, as always.
+    expect(Object.keys(seen[0][1]).sort()).toEqual(['Delivery', 'Status', 'Updated']);
+    expect(seen[0]).toMatchObject(['a1', { Status: 'delivered' }]);
+    expect(await getProperty(daemon.address, messagePath('a1'), MESSAGE_INTERFACE, 'Status')).toEqual({ type: 's', data: 'delivered' });
+
+    // A settled message has no previous values to compare with: every property is announced.
+    ctx.patch('f1', { error: { code: 0, name: 'Changed later' } });
+    await waitFor(() => (seen.length === 2 ? true : undefined), 10_000, 'PropertiesChanged of f1');
+    expect(seen[1][0]).toBe('f1');
+    expect(Object.keys(seen[1][1])).toEqual(Object.keys(MESSAGE_PROPERTIES));
+    expect(seen[1][1].Error).toBe('0 Changed later');
+
+    ctx.remove('f1');
+    ctx.remove('a1');
+    await waitFor(() => (removed.length === 2 ? true : undefined), 10_000, 'MessageRemoved');
+    expect(removed).toEqual([messagePath('f1'), messagePath('a1')]);
+    const gone = await busctl(daemon.address, 'introspect', BUS_NAME, messagePath('f1'));
+    expect(gone.stdout).not.toContain(MESSAGE_INTERFACE);
+    expect(lines.filter((l) => l.level === 50)).toEqual([]);
+  });
+
+  it('lists the messages node under the manager when every message is settled', async () => {
+    const ctx = new FakeContext();
+    await ctx.submit({ id: 'd1', to: ['+15550001'] });
+    ctx.patch('d1', { status: 'sent' });
+    const { lines } = await startLogged(ctx);
+    expect(lines.find((l) => l.msg === 'D-Bus interface up')).toMatchObject({ messages: 0 });
+    const tree = await busctl(daemon.address, 'tree', BUS_NAME);
+    expect(tree.stdout).toContain(messagePath('d1'));
+    expect(await getProperty(daemon.address, messagePath('d1'), MESSAGE_INTERFACE, 'Status')).toEqual({ type: 's', data: 'sent' });
   });
 });
 

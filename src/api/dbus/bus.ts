@@ -1,5 +1,6 @@
 // Opening a dbus-next connection to the system or session bus and waiting until it is usable,
 // shared by the service and the mmsctl client.
+import { createRequire } from 'node:module';
 import dbus from 'dbus-next';
 import { asError } from '../../core/errors.js';
 
@@ -176,4 +177,85 @@ export function onBusClosed(bus: MessageBus, fn: () => void): () => void {
 /** Whether the bus's socket can still be written to: false once it ended, closed or failed. */
 export function busWritable(bus: MessageBus): boolean {
   return streamOf(bus).writable;
+}
+
+/** dbus-next's method dispatch (lib/service/handlers.js, 0.10.x): what answers calls on exported objects. */
+type Dispatch = (msg: unknown, bus: unknown) => boolean;
+let dispatch: Dispatch | null | undefined;
+
+function dbusNextDispatch(): Dispatch | null {
+  if (dispatch === undefined) {
+    try {
+      const loaded: unknown = createRequire(import.meta.url)('dbus-next/lib/service/handlers.js');
+      dispatch = typeof loaded === 'function' ? (loaded as Dispatch) : null;
+    } catch {
+      dispatch = null;
+    }
+  }
+  return dispatch;
+}
+
+/** What of dbus-next's object table and introspection the two functions below use (0.10.x). */
+interface ObjectTable {
+  _serviceObjects?: Record<string, { introspect(): unknown }>;
+  _builder?: { buildObject(xml: unknown): string };
+}
+
+function tableOf(bus: MessageBus): ObjectTable {
+  return bus as unknown as ObjectTable;
+}
+
+/**
+ * Whether answerAsExported() and introspectNode() work on this connection: false when dbus-next's
+ * internals are not as in 0.10.x, and the caller then exports objects as usual.
+ */
+export function canAnswerUnexported(bus: MessageBus): boolean {
+  const t = tableOf(bus);
+  return dbusNextDispatch() !== null && typeof t._serviceObjects === 'object' && typeof t._builder?.buildObject === 'function';
+}
+
+/**
+ * Answers one call on `path` as dbus-next would if `iface` were exported there: exports it, lets
+ * dbus-next's own dispatch handle the call (Properties, Introspectable, the interface's methods,
+ * with dbus-next's answers and errors), and unexports it again, all synchronously (an async
+ * method replies later through the bus, without the object). False, with nothing exported, when
+ * another object is at `path` or dbus-next did not handle the call (it then answers as for an
+ * unknown method).
+ */
+export function answerAsExported(bus: MessageBus, msg: unknown, path: string, iface: InstanceType<typeof dbus.interface.Interface>): boolean {
+  const handle = dbusNextDispatch();
+  if (handle === null || tableOf(bus)._serviceObjects?.[path] !== undefined) return false;
+  bus.export(path, iface);
+  try {
+    return handle(msg, bus);
+  } finally {
+    bus.unexport(path, iface);
+  }
+}
+
+const INTROSPECT_HEADER =
+  '<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">\n';
+
+/**
+ * The introspection XML of `path` as dbus-next writes it (its builder, its header), with the child
+ * nodes `children` first, then those of exported objects not among them.
+ */
+export function introspectNode(bus: MessageBus, path: string, children: Iterable<string>): string {
+  const t = tableOf(bus);
+  const objects = t._serviceObjects ?? {};
+  const builder = t._builder;
+  if (!builder) throw new Error('dbus-next connection has no introspection builder (internals changed?)');
+  const xml: { node: { node: { $: { name: string } }[]; interface?: unknown } } = { node: { node: [] } };
+  const own = objects[path];
+  if (own) xml.node.interface = own.introspect();
+  const names = new Set(children);
+  const depth = path.split('/').filter((n) => n).length;
+  const prefix = path === '/' ? '/' : `${path}/`;
+  for (const key of Object.keys(objects)) {
+    if (!key.startsWith(prefix)) continue;
+    const child = key.split('/').filter((n) => n)[depth];
+    if (child !== undefined) names.add(child);
+  }
+  for (const name of names) xml.node.node.push({ $: { name } });
+  return INTROSPECT_HEADER + builder.buildObject(xml);
 }

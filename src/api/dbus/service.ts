@@ -6,12 +6,35 @@ import type { Logger } from 'pino';
 import { asError, errorText as anyErrorText } from '../../core/errors.js';
 import { LOG_EVENTS } from '../../core/log-events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
-import type { MessageRecord } from '../../core/message.js';
+import { isSettled, type MessageRecord } from '../../core/message.js';
 import type { FrontDoorContext } from '../types.js';
-import { busWritable, onBusClosed, openBus, writeRaw, raceBusError, whenConnected, type BusKind, type MessageBus } from './bus.js';
+import {
+  answerAsExported,
+  busWritable,
+  canAnswerUnexported,
+  introspectNode,
+  onBusClosed,
+  openBus,
+  writeRaw,
+  raceBusError,
+  whenConnected,
+  type BusKind,
+  type MessageBus,
+} from './bus.js';
 import { MESSAGE_PROPERTIES, RECEIVED_PROPERTIES, propertyVariants, toDBusError, writeMessageList } from './convert.js';
 import { ManagerInterface, MessageInterface, ReceivedInterface, pageOf, type MessageRegistry } from './interfaces.js';
-import { BUS_NAME, MANAGER_INTERFACE, MANAGER_PATH, messagePath, receivedPath } from './names.js';
+import {
+  BUS_NAME,
+  MANAGER_INTERFACE,
+  MANAGER_PATH,
+  MESSAGE_INTERFACE,
+  MESSAGE_PATH_PREFIX,
+  PROPERTIES_INTERFACE,
+  escapePathElement,
+  messageIdFromPath,
+  messagePath,
+  receivedPath,
+} from './names.js';
 import { marshalMethodReturn, noReplyExpected, type WireWriter } from './wire.js';
 
 const { NameFlag, RequestNameReply, Message, MessageType } = dbus;
@@ -51,7 +74,13 @@ export class BusClosedError extends Error {
 export class DbusService extends EventEmitter implements MessageRegistry {
   private conn: MessageBus | undefined;
   private manager: ManagerInterface | undefined;
+  /** The exported message objects: messages not settled (core isSettled), unless settledServed is false. */
   private readonly messages = new Map<string, MessageInterface>();
+  /**
+   * Settled messages have no object of their own: onSettledCall answers on their paths (issue 19).
+   * False when dbus-next's internals do not allow it: every message is then exported.
+   */
+  private settledServed = false;
   private readonly receivedObjects = new Map<string, ReceivedInterface>();
   private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
   private readonly log: Logger;
@@ -131,6 +160,8 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.manager = manager;
     conn.export(MANAGER_PATH, manager);
     conn.addMethodHandler(this.onListCall);
+    this.settledServed = canAnswerUnexported(conn);
+    if (this.settledServed) conn.addMethodHandler(this.onSettledCall);
     for (const record of ctx.list()) this.ensureExported(record);
     for (const record of ctx.listReceived()) this.exportReceived(record);
     manager.snapshot();
@@ -142,9 +173,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
       manager.refresh();
     });
     this.listen('changed', (record: MessageRecord) => {
-      const iface = this.messages.get(record.id);
-      if (iface) iface.update(record);
-      else this.ensureExported(record);
+      this.messageChanged(record);
       manager.refresh();
     });
     // The outbox contract emits the id; a record is accepted as well.
@@ -154,8 +183,9 @@ export class DbusService extends EventEmitter implements MessageRegistry {
       if (iface) {
         conn.unexport(messagePath(id), iface);
         this.messages.delete(id);
-        manager.MessageRemoved(messagePath(id));
       }
+      // A settled message had no object of its own, but it was on the bus all the same.
+      if (iface || this.settledServed) manager.MessageRemoved(messagePath(id));
       manager.refresh();
     });
     this.listen('modemStatus', () => manager.refresh());
@@ -215,6 +245,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     for (const [id, iface] of this.receivedObjects) conn.unexport(receivedPath(id), iface);
     this.receivedObjects.clear();
     conn.removeMethodHandler(this.onListCall);
+    conn.removeMethodHandler(this.onSettledCall);
     if (this.manager) conn.unexport(MANAGER_PATH, this.manager);
     this.manager = undefined;
     if (this.lost || !busWritable(conn)) {
@@ -281,8 +312,68 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     }
   };
 
+  /**
+   * Calls on the path of a settled message, which has no exported object (issue 19): answered by
+   * dbus-next's own dispatch with a MessageInterface for the current record exported for the call
+   * (bus.ts answerAsExported), so Properties Get/GetAll/Set, Introspect and Cancel answer exactly
+   * as on an exported message. Introspect of the messages' parent node (and of the manager's, when
+   * no message has an object) lists the settled ones too. False for every other call.
+   */
+  private readonly onSettledCall = (msg: BusMessage): boolean => {
+    const conn = this.conn;
+    const path = msg.path;
+    if (!conn || msg.type !== MessageType.METHOD_CALL || !path) return false;
+    if (path === MESSAGES_NODE || path === MANAGER_PATH) {
+      if (msg.interface !== INTROSPECTABLE || msg.member !== 'Introspect' || (msg.signature || '') !== '') return false;
+      // The manager's node lists "message" from an exported message while there is one.
+      if (path === MANAGER_PATH && this.messages.size > 0) return false;
+      const all = this.opts.ctx.list();
+      const children = path === MANAGER_PATH ? (all.length > 0 ? [MESSAGES_NODE.slice(MANAGER_PATH.length + 1)] : []) : all.map((r) => escapePathElement(r.id));
+      conn.send(Message.newMethodReturn(msg, 's', [introspectNode(conn, path, children)]));
+      return true;
+    }
+    if (!path.startsWith(MESSAGE_PATH_PREFIX)) return false;
+    const id = messageIdFromPath(path);
+    if (id === undefined || this.messages.has(id)) return false;
+    const record = this.opts.ctx.get(id);
+    if (!record) return false;
+    if (!isSettled(record)) {
+      this.ensureExported(record);
+      return false;
+    }
+    return answerAsExported(conn, msg, path, new MessageInterface(record, this.opts.ctx, this, this.log));
+  };
+
+  /**
+   * A message changed: its object announces what changed (PropertiesChanged) and goes once the
+   * message is settled. A settled message has no object and no previous values to compare with: a
+   * change to it (a late delivery report) is announced with every property's value.
+   */
+  private messageChanged(record: MessageRecord): void {
+    const conn = this.conn;
+    const iface = this.messages.get(record.id);
+    if (iface) {
+      iface.update(record);
+      if (conn && this.settledServed && isSettled(record)) {
+        conn.unexport(messagePath(record.id), iface);
+        this.messages.delete(record.id);
+      }
+    } else if (conn && this.settledServed && isSettled(record)) {
+      conn.send(
+        Message.newSignal(messagePath(record.id), PROPERTIES_INTERFACE, 'PropertiesChanged', 'sa{sv}as', [
+          MESSAGE_INTERFACE,
+          propertyVariants(MESSAGE_PROPERTIES, record),
+          [],
+        ]),
+      );
+    } else {
+      this.ensureExported(record);
+    }
+  }
+
   ensureExported(record: MessageRecord): void {
     if (!this.conn || this.messages.has(record.id)) return;
+    if (this.settledServed && isSettled(record)) return;
     const iface = new MessageInterface(record, this.opts.ctx, this, this.log);
     this.conn.export(messagePath(record.id), iface);
     this.messages.set(record.id, iface);
@@ -316,6 +407,10 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     this.ctxListeners.push([event, wrapped]);
   }
 }
+
+/** The node whose children are the messages' objects: `/org/example/Mms1/message`. */
+const MESSAGES_NODE = MESSAGE_PATH_PREFIX.slice(0, -1);
+const INTROSPECTABLE = 'org.freedesktop.DBus.Introspectable';
 
 /** The pid of the connection owning our name, when the bus tells (for the error message). */
 async function ownerPid(conn: MessageBus, timeoutMs: number): Promise<number | undefined> {
