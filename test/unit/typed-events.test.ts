@@ -1,7 +1,7 @@
 // The typed emitters (src/core/events.ts): a wrong event name or payload on the outbox, the driver,
-// its health monitor, the AT channel, a transport, the daemon's context for the front doors or the
-// D-Bus door does not compile (each `@ts-expect-error` fails `npm run lint` once it is not an
-// error any more), and at run time they are plain EventEmitters.
+// its health monitor, the AT channel, a transport, the sender, the daemon's context for the front
+// doors or the D-Bus door does not compile (each `@ts-expect-error` fails `npm run lint` once it is
+// not an error any more), and at run time they are plain EventEmitters.
 import { describe, expect, it } from 'vitest';
 import type { DbusService } from '../../src/api/dbus/service.js';
 import type { ContextListeners } from '../../src/api/listeners.js';
@@ -14,6 +14,7 @@ import type { QuectelModem } from '../../src/modem/quectel.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import type { ModemApi, ModemEvents } from '../../src/modem/types.js';
 import type { Outbox } from '../../src/outbox/outbox.js';
+import type { Sender } from '../../src/sender/sender.js';
 
 /** Compiled, never called: the checks are the compiler's. */
 export function typeChecks(outbox: Outbox, modem: QuectelModem, api: ModemApi, health: HealthMonitor, ch: AtChannel, at: AtCommander, t: Transport): void {
@@ -44,8 +45,8 @@ export function typeChecks(outbox: Outbox, modem: QuectelModem, api: ModemApi, h
   t.on('error', () => undefined);
 }
 
-/** Compiled, never called: the daemon's context, what the doors see of it, their listeners, the D-Bus door. */
-export function doorTypeChecks(daemon: Daemon, ctx: FrontDoorContext, listeners: ContextListeners, dbus: DbusService): void {
+/** Compiled, never called: the daemon's context, what the doors see of it, their listeners, the D-Bus door, the sender. */
+export function doorTypeChecks(daemon: Daemon, ctx: FrontDoorContext, listeners: ContextListeners, dbus: DbusService, sender: Sender): void {
   daemon.on('added', (rec) => rec.status);
   // @ts-expect-error: 'removed' carries the id, not a record
   daemon.emit('removed', { id: 'm1' });
@@ -66,6 +67,9 @@ export function doorTypeChecks(daemon: Daemon, ctx: FrontDoorContext, listeners:
   dbus.on('error', () => undefined);
   // @ts-expect-error: 'busError' carries an Error
   dbus.emit('busError', 'closed');
+  sender.on('result', (r) => r.outcome);
+  // @ts-expect-error: the sender has no 'results' event (Node's EventEmitter<T> took any name)
+  sender.on('results', () => undefined);
 }
 
 describe('TypedEmitter', () => {
