@@ -1,21 +1,38 @@
 // What a front door (D-Bus, MQTT) is given by the daemon's composition root.
-import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { Listenable } from '../core/events.js';
 import type { MessageRecord, RawSendRequest } from '../core/message.js';
 import type { CarrierReport } from '../core/carrier.js';
-import type { ReceivedRecord } from '../core/inbound.js';
+import type { DeliveryReportEvent, ReceivedRecord } from '../core/inbound.js';
 import type { ModemIdentity, ModemStatus } from '../core/status.js';
 import type { SubmitResult } from '../outbox/types.js';
 
-/**
- * Events: 'added' (record), 'changed' (record), 'removed' (id), 'modemStatus' (ModemStatus),
- * 'carrier' (CarrierReport), 'modemIdentity' (ModemIdentity) when the module's identity is first read
- * or changes; from the inbound path (DESIGN.md §12, types in core/inbound.ts):
- * 'deliveryReport' (DeliveryReportEvent) once per M-Delivery.ind, matched or not, after the
- * message's record is durable; 'received' (ReceivedRecord) when a received message is new or
- * changes state; 'receivedRemoved' (id).
- */
-export interface FrontDoorContext extends EventEmitter {
+/** What the daemon's context tells its front doors: each event and its listeners' arguments. */
+export interface FrontDoorEvents {
+  /** A new message in the outbox. */
+  added: [record: MessageRecord];
+  /** A message's record changed (status, attempts, error …). */
+  changed: [record: MessageRecord];
+  /** The retention sweep removed a message from the outbox: its id. */
+  removed: [id: string];
+  modemStatus: [status: ModemStatus];
+  /** The carrier settings, or what is known of them, changed (DESIGN.md §10). */
+  carrier: [report: CarrierReport];
+  /** The module's identity was first read, or changed (DESIGN.md §13). */
+  modemIdentity: [identity: ModemIdentity];
+  /**
+   * From the inbound path (DESIGN.md §12, types in core/inbound.ts): once per M-Delivery.ind,
+   * matched or not, after the message's record is durable.
+   */
+  deliveryReport: [event: DeliveryReportEvent];
+  /** A received message is new or changed state. */
+  received: [record: ReceivedRecord];
+  /** A received message was deleted: its id. */
+  receivedRemoved: [id: string];
+}
+
+/** Events: FrontDoorEvents; a door only listens. */
+export interface FrontDoorContext extends Listenable<FrontDoorEvents> {
   /** Validates (throws RequestError with a name from core/errors) and durably queues. */
   submit(raw: RawSendRequest): Promise<SubmitResult>;
   get(id: string): MessageRecord | undefined;

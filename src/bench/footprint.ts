@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MmsClient } from '../api/dbus/client.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import { Testbed, type ProcessHandle } from '../harness/testbed.js';
 import { pseudoRandomBytes } from '../harness/random.js';
 import { environmentFromArgs, splitNodeOptions, unitEnvironment } from '../harness/unit-environment.js';
@@ -205,7 +206,7 @@ async function listFinished(
   try {
     writeSpool(tb.stateDir, finished, 'sent');
     const d = await tb.startDaemon();
-    await d.waitFor((l) => l.msg === 'outbox recovered', 120_000, 'outbox recovered');
+    await d.waitFor((l) => l.msg === LOG_EVENTS.outboxRecovered, 120_000, 'outbox recovered');
     await tb.modemReady();
     await sleep(3000);
     const idleMiB = round(procStatus(d.pid).rssKb / 1024, 1);

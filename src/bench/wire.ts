@@ -212,7 +212,7 @@ async function measureWithPhases(baud: number, link: Link, window: number, attac
         const l = lines.find(pred);
         return l ? lineTime(l) : NaN;
       };
-      const queued = t((l) => l.part === 'outbox' && l.msg === 'message queued');
+      const queued = t((l) => l.part === 'outbox' && l.msg === LOG_EVENTS.messageQueued);
       const tx = (l: LogLine, prefix: string): boolean => l.part === 'at' && l.msg === LOG_EVENTS.tx && String(l.at).startsWith(prefix);
       // The first AT command, and the first upload's command line (its data follows as `tx data`).
       const firstAt = t((l) => tx(l, 'AT'));

@@ -108,13 +108,13 @@ async function main(): Promise<number> {
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> => {
     stopping ??= (async () => {
-      logger.info({ signal }, 'stopping');
+      logger.info({ signal }, LOG_EVENTS.stopping);
       await supervisor.stopping();
       // The daemon refuses new submissions at once, waits for the message in flight (its send
       // result, if the module accepted it), then stops its doors (Daemon.stop).
       await daemon.stop();
       supervisor.stopped();
-      logger.info('stopped');
+      logger.info(LOG_EVENTS.stopped);
     })();
     return stopping;
   };

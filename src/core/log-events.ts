@@ -11,6 +11,8 @@ export const LOG_EVENTS = {
   rx: 'rx',
   /** cli: the daemon begins (`version`, `port`, `outbox`). */
   starting: 'starting',
+  /** outbox: a new message is durable in the spool (`id`, `recipients`, `attachments`). */
+  messageQueued: 'message queued',
   /** daemon: the outbox was read back at start (`loaded`, `requeued`, `unknown`, `leftoverRamFiles`). */
   outboxRecovered: 'outbox recovered',
   /** sender: a message's photos were made smaller to fit (`id`, `bytesBefore`, `bytesAfter` …). */
@@ -29,6 +31,10 @@ export const LOG_EVENTS = {
   dbusReleaseFailed: 'could not release the D-Bus name',
   /** daemon: the parts are up (systemd READY=1; `status`). */
   ready: 'ready',
+  /** cli: a stop begins (`signal`: the signal's name, or `busError`). */
+  stopping: 'stopping',
+  /** cli: every part stopped; the process exits next. */
+  stopped: 'stopped',
 } as const;
 
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];

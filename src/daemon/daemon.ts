@@ -1,9 +1,8 @@
 // The composition root: builds the parts from the configuration, wires their events together,
 // starts and stops every part in order, front doors included, and serves as the doors' context
 // (DESIGN.md §1). Only this file knows every part; cli/mmsd.ts keeps arguments, signals and exits.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { FrontDoorContext } from '../api/types.js';
+import type { FrontDoorContext, FrontDoorEvents } from '../api/types.js';
 import { AtChannel } from '../at/channel.js';
 import { createTransport } from '../at/transport.js';
 import {
@@ -21,6 +20,7 @@ import {
 import { join } from 'node:path';
 import { explicitKeys, type Config } from '../config/load.js';
 import { RequestError, StoppingError } from '../core/errors.js';
+import { TypedEmitter } from '../core/events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../core/inbound.js';
 import type { SizeLimit } from '../core/limits.js';
 import { LOG_EVENTS } from '../core/log-events.js';
@@ -81,12 +81,8 @@ function lookupFailed(reason: string): CarrierLookup {
   return { source: 'not-found', mccMnc: '', provider: '', apn: '', username: '', password: '', auth: 0, mmsc: '', proxy: undefined, maxMessageBytes: undefined, candidates: [], reason };
 }
 
-/**
- * Events: 'added', 'changed', 'removed' (outbox), 'modemStatus' (ModemStatus), 'carrier'
- * (CarrierReport, DESIGN.md §10) when the carrier settings or what is known of them changed,
- * 'modemIdentity' (ModemIdentity, DESIGN.md §13) when the module's identity is first read or changes.
- */
-export class Daemon extends EventEmitter implements FrontDoorContext {
+/** Events: FrontDoorEvents (api/types.ts), relayed from the outbox, the driver, the receiver and the inbound path. */
+export class Daemon extends TypedEmitter<FrontDoorEvents> implements FrontDoorContext {
   readonly logger: Logger;
   readonly version: string;
   readonly maxAttempts: number;

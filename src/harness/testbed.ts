@@ -291,7 +291,7 @@ export class Testbed {
   async startDaemon(): Promise<ProcessHandle> {
     this.daemon = spawnNode('mmsd', MMSD_BIN, ['--config', this.configFile], this.daemonEnv, this.opts.daemonNodeArgs, this.opts.rawLog);
     this.daemons.push(this.daemon);
-    await this.daemon.waitFor((l) => l.msg === LOG_EVENTS.ready || l.msg === 'started', 30_000, 'start-up');
+    await this.daemon.waitFor((l) => l.msg === LOG_EVENTS.ready, 30_000, 'start-up');
     return this.daemon;
   }
 

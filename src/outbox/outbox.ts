@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { RequestError } from '../core/errors.js';
 import type { AppliedDeliveryReport, DeliveryReportInput } from '../core/inbound.js';
 import { TypedEmitter } from '../core/events.js';
+import { LOG_EVENTS } from '../core/log-events.js';
 import {
   RESENDABLE_STATUSES,
   isFinal,
@@ -188,7 +189,7 @@ export class Outbox extends TypedEmitter<OutboxEvents> implements OutboxApi {
       if (req.attachments.length > 0) await this.store.writeAttachments(id, req.attachments.map((a) => a.data));
       const record = newMessageRecord(id, req, attachments, now);
       const stored = await this.write(record);
-      this.log.info({ id, recipients: record.to.length + record.cc.length + record.bcc.length, attachments: attachments.length }, 'message queued');
+      this.log.info({ id, recipients: record.to.length + record.cc.length + record.bcc.length, attachments: attachments.length }, LOG_EVENTS.messageQueued);
       this.emit('added', stored);
       return { record: stored, created: true };
     });

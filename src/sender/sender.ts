@@ -1,8 +1,8 @@
 // The send pipeline (DESIGN.md §6): one message at a time from the outbox through the modem —
 // stage attachments in the module's RAM, edit, send, classify the result, retry, clean up. The
 // run loop and the outbox writes are here; a try's module commands are composer.ts.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { TypedEmitter } from '../core/events.js';
 import { LOG_EVENTS } from '../core/log-events.js';
 import type { MessageError, MessageRecord, Status } from '../core/message.js';
 import { Composer } from './composer.js';
@@ -68,7 +68,7 @@ const defaultSleep: Sleep = (ms, signal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
-export class Sender extends EventEmitter<SenderEvents> {
+export class Sender extends TypedEmitter<SenderEvents> {
   private readonly outbox: SenderOutbox;
   private readonly modem: SenderModem;
   private readonly log: Logger;

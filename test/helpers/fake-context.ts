@@ -2,12 +2,12 @@
 // the daemon's own validateRequest, as in Daemon.submit, then into a map that emits
 // 'added'/'changed'/'removed' like the outbox; a test drives messages and the modem status.
 import { createHash } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { RequestError } from '../../src/core/errors.js';
 import { isFinal, newMessageRecord, RESENDABLE_STATUSES, type MessageRecord, type RawSendRequest } from '../../src/core/message.js';
 import { resendId, validateRequest } from '../../src/core/validate.js';
-import type { FrontDoorContext } from '../../src/api/types.js';
+import type { FrontDoorContext, FrontDoorEvents } from '../../src/api/types.js';
+import { TypedEmitter } from '../../src/core/events.js';
 import type { CarrierReport } from '../../src/core/carrier.js';
 import type { ReceivedRecord } from '../../src/core/inbound.js';
 import type { ModemIdentity, ModemStatus } from '../../src/core/status.js';
@@ -26,7 +26,7 @@ export interface FakeContextOptions {
 
 export type ReceivedAttachment = { name: string; contentType: string; data: Buffer };
 
-export class FakeContext extends EventEmitter implements FrontDoorContext {
+export class FakeContext extends TypedEmitter<FrontDoorEvents> implements FrontDoorContext {
   readonly version = '0.0.0-test';
   readonly maxAttempts = 5;
   readonly logger: Logger = pino({ level: 'silent' });

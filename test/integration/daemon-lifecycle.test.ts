@@ -51,7 +51,7 @@ describe.concurrent('the mmsd process', () => {
       const d = s.tb.daemon!;
       const exit = await d.stop('SIGTERM', 10_000);
       expect(exit).toEqual({ code: 0, signal: null });
-      expect(d.lines.some((l) => l.msg === 'stopped')).toBe(true);
+      expect(d.lines.some((l) => l.msg === LOG_EVENTS.stopped)).toBe(true);
       // It left the bus: the name is free again.
       expect(await nameHasOwner(s.tb.bus!.address, 'org.example.Mms1')).toBe(false);
     });
@@ -68,15 +68,15 @@ describe.concurrent('the mmsd process', () => {
       const exit = await within(d.exited, 6_000, 'mmsd to exit after the bus went away');
       expect(exit).toEqual({ code: 1, signal: null });
       // The exit can overtake the last lines on the pipe.
-      await until(() => d.lines.some((l) => l.msg === 'stopped'), 5_000, 'the "stopped" line');
+      await until(() => d.lines.some((l) => l.msg === LOG_EVENTS.stopped), 5_000, 'the "stopped" line');
       const msgs = d.lines.map((l) => l.msg);
       const lost = msgs.indexOf(LOG_EVENTS.dbusLost);
       expect(lost).toBeGreaterThanOrEqual(0);
       expect(d.lines[lost]).toMatchObject({ level: 60, err: expect.stringMatching(/closed the connection/) as unknown });
       expect(msgs.filter((m) => m === LOG_EVENTS.dbusLost)).toHaveLength(1);
-      expect(d.lines.find((l) => l.msg === 'stopping')).toMatchObject({ signal: 'busError' });
-      expect(msgs.indexOf('stopping')).toBeGreaterThan(lost);
-      expect(msgs.indexOf('stopped')).toBeGreaterThan(msgs.indexOf('stopping'));
+      expect(d.lines.find((l) => l.msg === LOG_EVENTS.stopping)).toMatchObject({ signal: 'busError' });
+      expect(msgs.indexOf(LOG_EVENTS.stopping)).toBeGreaterThan(lost);
+      expect(msgs.indexOf(LOG_EVENTS.stopped)).toBeGreaterThan(msgs.indexOf(LOG_EVENTS.stopping));
       expect(msgs).not.toContain(LOG_EVENTS.dbusReleaseFailed);
     });
   });
@@ -92,12 +92,12 @@ describe.concurrent('the mmsd process', () => {
       const d = s.tb.daemon!;
       const exit = await d.stop('SIGTERM', 20_000);
       expect(exit).toEqual({ code: 0, signal: null });
-      expect(d.lines.some((l) => l.msg === 'stopped')).toBe(true);
+      expect(d.lines.some((l) => l.msg === LOG_EVENTS.stopped)).toBe(true);
       expect(countSends(await transcript(s.tb))).toBe(0);
 
       const again = await s.tb.startDaemon();
       // The stop put it back to the queue itself: the restart found nothing left `sending`.
-      const recovered = await again.waitFor((l) => l.msg === 'outbox recovered', 10_000, 'outbox recovered');
+      const recovered = await again.waitFor((l) => l.msg === LOG_EVENTS.outboxRecovered, 10_000, 'outbox recovered');
       expect(recovered).toMatchObject({ loaded: 1, requeued: 0, unknown: 0 });
       const final = await finalWithin(s, path, 30_000);
       expect(final.Status).toBe('sent');

@@ -45,7 +45,7 @@ describe.concurrent('the daemon log', () => {
       expect(lines.find((l) => l.msg === LOG_EVENTS.sendResult && l.id === 'log-bad')).toMatchObject({ code: 766, name: 'Error response of HTTP(S) post' });
 
       for (const id of ['log-ok', 'log-bad']) {
-        expect(lines.filter((l) => l.msg === 'message queued' && l.id === id)).toHaveLength(1);
+        expect(lines.filter((l) => l.msg === LOG_EVENTS.messageQueued && l.id === id)).toHaveLength(1);
         // The story: from the sender's "sending" to its "send result", every line of the parts that
         // send (the AT channel, the driver, the sender) names the message.
         const from = lines.findIndex((l) => l.msg === LOG_EVENTS.sending && l.id === id);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReceivedProperties } from '../../src/api/dbus/client.js';
+import { LOG_EVENTS } from '../../src/core/log-events.js';
 import { MMSCTL_BIN } from '../../src/harness/testbed.js';
 import { encodeNotificationInd, encodeReadOrigInd } from '../../src/mms/notification.js';
 import { MMS_VERSION } from '../../src/mms/types.js';
@@ -312,7 +313,7 @@ describe('faults while fetching (DESIGN.md §12)', () => {
     await endsReceived('fbefore-rdy');
     const d = s.tb.daemon!;
     const from = d.lines.length;
-    const status = (l: (typeof d.lines)[number]): string | undefined => (l.msg === 'modem status' ? (l.modem as { state?: string } | undefined)?.state : undefined);
+    const status = (l: (typeof d.lines)[number]): string | undefined => (l.msg === LOG_EVENTS.modemStatus ? (l.modem as { state?: string } | undefined)?.state : undefined);
     await s.tb.fault({ reboot: true });
     // The daemon sees the restart (the modem leaves `ready`), brings the module up again, and is ready.
     const down = await d.waitFor((l) => d.lines.indexOf(l) >= from && status(l) !== undefined && status(l) !== 'ready', 30_000, 'modem not ready after RDY');

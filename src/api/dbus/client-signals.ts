@@ -3,7 +3,7 @@
 import dbus from 'dbus-next';
 import { asError } from '../../core/errors.js';
 import { isFinal } from '../../core/message.js';
-import { raceBusError, type MessageBus } from './bus.js';
+import { onBusClosed, raceBusError, type MessageBus } from './bus.js';
 import type { Variant } from './convert.js';
 import { notFound, receivedProps, unwrap, type MessageProperties, type WatchEvent } from './client-props.js';
 import { BUS_NAME, MANAGER_INTERFACE, MESSAGE_INTERFACE, PROPERTIES_INTERFACE, RECEIVED_INTERFACE } from './names.js';
@@ -20,9 +20,21 @@ export class DaemonGoneError extends Error {
 }
 
 /**
+ * The bus closed our connection (dbus-daemon stopped or restarted) while we were listening: no
+ * NameOwnerChanged or 'error' comes then. `path` is the message being followed, if any.
+ */
+export class BusLostError extends Error {
+  override name = 'BusLostError';
+  constructor(readonly path?: string) {
+    super(`it closed the connection (dbus-daemon stopped or restarted)${path === undefined ? '' : ` while waiting for ${path}`}`);
+  }
+}
+
+/**
  * Follows mmsd's signals (new and removed messages, property changes of sent and received
  * messages, delivery reports, received messages) until `signal` aborts; rejects with
- * DaemonGoneError when mmsd leaves the bus. `onReady` once every signal is listened to.
+ * DaemonGoneError when mmsd leaves the bus, BusLostError when the bus closes the connection.
+ * `onReady` once every signal is listened to.
  */
 export async function watchSignals(bus: MessageBus, onEvent: (e: WatchEvent) => void, signal?: AbortSignal, onReady?: () => void): Promise<void> {
   const rules = [
@@ -32,11 +44,14 @@ export async function watchSignals(bus: MessageBus, onEvent: (e: WatchEvent) => 
   ];
   for (const rule of rules) await busCall(bus, 'AddMatch', rule);
   await new Promise<void>((resolve, reject) => {
+    let offClosed = (): void => undefined;
     const finish = (err?: Error): void => {
       bus.removeListener('message', onMessage);
       bus.removeListener('error', onError);
       signal?.removeEventListener('abort', onAbort);
-      for (const rule of rules) bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
+      offClosed();
+      // On a closed connection there is no match left to remove.
+      if (!(err instanceof BusLostError)) for (const rule of rules) bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
       if (err) reject(err);
       else resolve();
     };
@@ -64,6 +79,7 @@ export async function watchSignals(bus: MessageBus, onEvent: (e: WatchEvent) => 
     if (signal?.aborted) return finish();
     bus.on('message', onMessage);
     bus.on('error', onError);
+    offClosed = onBusClosed(bus, () => finish(new BusLostError()));
     signal?.addEventListener('abort', onAbort, { once: true });
     onReady?.();
   });
@@ -72,7 +88,8 @@ export async function watchSignals(bus: MessageBus, onEvent: (e: WatchEvent) => 
 /**
  * Follows the message at `path` until `until` says so (by default: its Status is final) and
  * resolves with its last properties. `onUpdate` gets every state seen (first the current one).
- * Rejects with DaemonGoneError when mmsd leaves the bus.
+ * Rejects with DaemonGoneError when mmsd leaves the bus, BusLostError when the bus closes the
+ * connection.
  */
 export async function followMessage(
   bus: MessageBus,
@@ -88,6 +105,7 @@ export async function followMessage(
   return new Promise<MessageProperties>((resolve, reject) => {
     let state: MessageProperties | undefined;
     let done = false;
+    let offClosed = (): void => undefined;
     const getAll = new Message({
       destination: BUS_NAME,
       path,
@@ -104,8 +122,9 @@ export async function followMessage(
       done = true;
       bus.removeListener('message', onMessage);
       bus.removeListener('error', onError);
+      offClosed();
       // Best effort, not awaited: the connection is usually closed right after.
-      for (const rule of [propsRule, ownerRule]) bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
+      if (!(err instanceof BusLostError)) for (const rule of [propsRule, ownerRule]) bus.call(busMessage('RemoveMatch', rule)).catch(() => undefined);
       if (err) reject(err);
       else resolve(value!);
     };
@@ -142,6 +161,7 @@ export async function followMessage(
     const onError = (err: unknown): void => finish(asError(err));
     bus.on('message', onMessage);
     bus.on('error', onError);
+    offClosed = onBusClosed(bus, () => finish(new BusLostError(path)));
     bus.call(getAll).catch((err: unknown) => {
       if (err instanceof DBusError && /InvalidArgs|UnknownObject/.test(err.type)) finish(notFound(path));
       else finish(asError(err));

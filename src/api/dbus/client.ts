@@ -34,7 +34,7 @@ export type {
   SendResult,
   WatchEvent,
 } from './client-props.js';
-export { DaemonGoneError } from './client-signals.js';
+export { BusLostError, DaemonGoneError } from './client-signals.js';
 
 const { DBusError, Message, MessageType } = dbus;
 
@@ -233,7 +233,8 @@ export class MmsClient {
   /**
    * Follows mmsd's signals (new and removed messages, property changes of sent and received
    * messages, delivery reports, received messages) until `signal` aborts; rejects with
-   * DaemonGoneError when mmsd leaves the bus. `onReady` once every signal is listened to.
+   * DaemonGoneError when mmsd leaves the bus, BusLostError when the bus closes the connection.
+   * `onReady` once every signal is listened to.
    */
   watch(onEvent: (e: WatchEvent) => void, signal?: AbortSignal, onReady?: () => void): Promise<void> {
     return watchSignals(this.bus, onEvent, signal, onReady);
@@ -242,7 +243,8 @@ export class MmsClient {
   /**
    * Follows the message at `path` until `until` says so (by default: its Status is final) and
    * resolves with its last properties. `onUpdate` gets every state seen (first the current one).
-   * Rejects with DaemonGoneError when mmsd leaves the bus.
+   * Rejects with DaemonGoneError when mmsd leaves the bus, BusLostError when the bus closes the
+   * connection.
    */
   follow(path: string, onUpdate: (props: MessageProperties) => void, until?: (props: MessageProperties) => boolean): Promise<MessageProperties> {
     return followMessage(this.bus, path, onUpdate, until);

@@ -1,13 +1,14 @@
 // The D-Bus front door (DESIGN.md §4): owns the name org.example.Mms1, exports the manager and
 // one object per outbox message, and mirrors the outbox and modem status as properties/signals.
-import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import type { Logger } from 'pino';
 import { asError, errorText as anyErrorText } from '../../core/errors.js';
+import { TypedEmitter } from '../../core/events.js';
 import { LOG_EVENTS } from '../../core/log-events.js';
 import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
 import { isSettled, type MessageRecord } from '../../core/message.js';
-import type { FrontDoorContext } from '../types.js';
+import { ContextListeners } from '../listeners.js';
+import type { FrontDoorContext, FrontDoorEvents } from '../types.js';
 import {
   answerAsExported,
   busWritable,
@@ -66,12 +67,17 @@ export class BusClosedError extends Error {
   override name = 'BusClosedError';
 }
 
-/**
- * Events: 'busError' (Error) once when the bus connection fails or closes after start() and
- * before stop() — the daemon has lost its front door and should exit so that systemd restarts it.
- * A closed connection is noticed when it closes, not at the next signal or reply.
- */
-export class DbusService extends EventEmitter implements MessageRegistry {
+export interface DbusServiceEvents {
+  /**
+   * Once when the bus connection fails or closes after start() and before stop(): the daemon has
+   * lost its front door and should exit so that systemd restarts it. A closed connection is
+   * noticed when it closes, not at the next signal or reply.
+   */
+  busError: [err: Error];
+}
+
+/** Events: DbusServiceEvents. */
+export class DbusService extends TypedEmitter<DbusServiceEvents> implements MessageRegistry {
   private conn: MessageBus | undefined;
   private manager: ManagerInterface | undefined;
   /** The exported message objects: messages not settled (core isSettled), unless settledServed is false. */
@@ -82,7 +88,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
    */
   private settledServed = false;
   private readonly receivedObjects = new Map<string, ReceivedInterface>();
-  private readonly ctxListeners: [string, (...args: unknown[]) => void][] = [];
+  private readonly ctxListeners: ContextListeners;
   private readonly log: Logger;
   private readonly inflight = new Set<Promise<unknown>>();
   /** The connection is gone (closed, or failed after start): nothing more can be written to it. */
@@ -93,6 +99,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
   constructor(private readonly opts: DbusServiceOptions) {
     super();
     this.log = opts.logger.child({ part: 'dbus' });
+    this.ctxListeners = new ContextListeners(opts.ctx, (err, event) => this.log.error({ err, event }, 'could not publish an outbox event on D-Bus'));
   }
 
   /**
@@ -176,9 +183,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
       this.messageChanged(record);
       manager.refresh();
     });
-    // The outbox contract emits the id; a record is accepted as well.
-    this.listen('removed', (arg: string | MessageRecord) => {
-      const id = typeof arg === 'string' ? arg : arg.id;
+    this.listen('removed', (id: string) => {
       const iface = this.messages.get(id);
       if (iface) {
         conn.unexport(messagePath(id), iface);
@@ -220,14 +225,9 @@ export class DbusService extends EventEmitter implements MessageRegistry {
   private loseConnection(err: Error): void {
     if (this.stopping || this.lost) return;
     this.lost = true;
-    this.unlisten();
+    this.ctxListeners.clear();
     // The daemon's door logs it (LOG_EVENTS.dbusLost) and stops.
     this.emit('busError', err);
-  }
-
-  private unlisten(): void {
-    for (const [event, fn] of this.ctxListeners) this.opts.ctx.removeListener(event, fn);
-    this.ctxListeners.length = 0;
   }
 
   /**
@@ -236,7 +236,7 @@ export class DbusService extends EventEmitter implements MessageRegistry {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.unlisten();
+    this.ctxListeners.clear();
     const conn = this.conn;
     if (!conn) return;
     this.conn = undefined;
@@ -395,16 +395,8 @@ export class DbusService extends EventEmitter implements MessageRegistry {
     return work;
   }
 
-  private listen<A>(event: string, fn: (arg: A) => void): void {
-    const wrapped = (...args: unknown[]): void => {
-      try {
-        fn(args[0] as A);
-      } catch (err) {
-        this.log.error({ err, event }, 'could not publish an outbox event on D-Bus');
-      }
-    };
-    this.opts.ctx.on(event, wrapped);
-    this.ctxListeners.push([event, wrapped]);
+  private listen<K extends keyof FrontDoorEvents>(event: K, fn: (...args: FrontDoorEvents[K]) => void): void {
+    this.ctxListeners.on(event, fn);
   }
 }
 

@@ -132,15 +132,15 @@ export class HomeAssistant {
   }
 
   start(): void {
-    const listen = (event: string, fn: (...args: unknown[]) => void): void => this.listeners.on(event, fn);
+    const { listeners } = this;
     // A new (or another) module: its device message, once.
-    listen('modemIdentity', () => {
+    listeners.on('modemIdentity', () => {
       if (this.connected) this.sync('identity');
     });
     if (!this.enabled) return;
-    listen('deliveryReport', (e) => this.onDeliveryReport(e as DeliveryReportEvent));
-    listen('received', (r) => this.onReceived(r as ReceivedRecord));
-    listen('receivedRemoved', (id) => this.announced.delete(id as string));
+    listeners.on('deliveryReport', (e) => this.onDeliveryReport(e));
+    listeners.on('received', (r) => this.onReceived(r));
+    listeners.on('receivedRemoved', (id) => this.announced.delete(id));
   }
 
   stop(): void {

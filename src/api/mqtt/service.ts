@@ -6,11 +6,9 @@ import { connect, type IConnackPacket, type IPublishPacket, type MqttClient } fr
 import type { Logger } from 'pino';
 import { errorText } from '../../core/errors.js';
 import { TypedEmitter } from '../../core/events.js';
-import type { DeliveryReportEvent, ReceivedRecord } from '../../core/inbound.js';
-import { isFinal, type MessageRecord } from '../../core/message.js';
-import type { ModemStatus } from '../../core/status.js';
+import { isFinal } from '../../core/message.js';
 import { ContextListeners } from '../listeners.js';
-import type { FrontDoorContext } from '../types.js';
+import type { FrontDoorContext, FrontDoorEvents } from '../types.js';
 import { HomeAssistant, type HomeAssistantConfig } from './homeassistant.js';
 import { isFinalReceived, Publisher } from './publisher.js';
 import { Requests } from './requests.js';
@@ -122,17 +120,16 @@ export class MqttService extends TypedEmitter<MqttServiceEvents> {
     }
     const secrets = await readSecrets(config);
 
-    this.listen('added', (r) => this.publisher.onRecord(r as MessageRecord, true));
-    this.listen('changed', (r) => this.publisher.onRecord(r as MessageRecord, false));
-    // FrontDoorContext documents 'removed' with the id; a record is accepted too.
-    this.listen('removed', (x) => this.publisher.onRemoved(typeof x === 'string' ? x : (x as MessageRecord).id));
-    this.listen('modemStatus', (s) => this.publisher.onModemStatus(s as ModemStatus));
+    this.listen('added', (r) => this.publisher.onRecord(r, true));
+    this.listen('changed', (r) => this.publisher.onRecord(r, false));
+    this.listen('removed', (id) => this.publisher.onRemoved(id));
+    this.listen('modemStatus', (s) => this.publisher.onModemStatus(s));
     this.listen('carrier', () => this.publisher.publishStatus(false));
     this.listen('modemIdentity', () => this.publisher.publishStatus(false));
     this.ha?.start();
-    this.listen('deliveryReport', (e) => this.publisher.onDeliveryReport(e as DeliveryReportEvent));
-    this.listen('received', (r) => this.publisher.queueReceived(r as ReceivedRecord));
-    this.listen('receivedRemoved', (id) => this.publisher.queueReceivedRemoved(id as string));
+    this.listen('deliveryReport', (e) => this.publisher.onDeliveryReport(e));
+    this.listen('received', (r) => this.publisher.queueReceived(r));
+    this.listen('receivedRemoved', (id) => this.publisher.queueReceivedRemoved(id));
 
     const options = sessionOptions({
       clientId: config.clientId,
@@ -294,7 +291,7 @@ export class MqttService extends TypedEmitter<MqttServiceEvents> {
 
   // ---- outbox events → topics ----
 
-  private listen(event: string, fn: (...args: unknown[]) => void): void {
+  private listen<K extends keyof FrontDoorEvents>(event: K, fn: (...args: FrontDoorEvents[K]) => void): void {
     this.ctxListeners.on(event, fn);
   }
 }

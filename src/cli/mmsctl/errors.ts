@@ -1,7 +1,7 @@
 // mmsctl: an error from the bus or mmsd → a line on stderr and an exit code (docs/dbus.md).
 import dbus from 'dbus-next';
 import { BusUnreachableError } from '../../api/dbus/bus.js';
-import { DaemonGoneError } from '../../api/dbus/client.js';
+import { BusLostError, DaemonGoneError } from '../../api/dbus/client.js';
 import { ERROR_PREFIX } from '../../api/dbus/names.js';
 import { EXIT, type Output } from './args.js';
 
@@ -28,6 +28,10 @@ export function reportError(io: Output, err: unknown): number {
     return EXIT.failed;
   }
   const e = err as NodeJS.ErrnoException;
+  if (err instanceof BusLostError) {
+    io.err(`mmsctl: lost the bus: ${err.message}${err.path === undefined ? '' : '; the message stays in the outbox (mmsctl show ID)'}`);
+    return EXIT.unreachable;
+  }
   if (err instanceof DaemonGoneError) {
     io.err(`mmsctl: ${e.message}; the message stays in the outbox (mmsctl show ID)`);
     return EXIT.unreachable;
