@@ -1,5 +1,6 @@
-// The daemon's memory with the unit's environment (issue 19, DESIGN.md §8): its NODE_OPTIONS and
-// MALLOC_ARENA_MAX, read from systemd/mmsd.service and given to the daemon as the unit gives them.
+// The daemon's memory as the unit runs it (issue 19, DESIGN.md §8): its NODE_OPTIONS and
+// MALLOC_ARENA_MAX and the node flags of its ExecStart=, read from systemd/mmsd.service and given to
+// the daemon as the unit gives them.
 // Node.js alone, the daemon idle, after 1,000 messages and 1,000 more, ListMessages over 10,000
 // finished messages, each as RSS (anonymous and file-backed) beside process.memoryUsage() split
 // into heap, external and array buffers (before and after a full GC) and V8's heap spaces. Numbers
@@ -14,7 +15,7 @@ import { MmsClient } from '../api/dbus/client.js';
 import { LOG_EVENTS } from '../core/log-events.js';
 import { Testbed, type ProcessHandle } from '../harness/testbed.js';
 import { pseudoRandomBytes } from '../harness/random.js';
-import { environmentFromArgs, splitNodeOptions, unitEnvironment } from '../harness/unit-environment.js';
+import { launchFromArgs, splitNodeOptions, unitLaunch, type DaemonLaunch } from '../harness/unit-environment.js';
 import { StatusWatcher, procStatus, round, sleep } from './common.js';
 import { writeSpool } from './lifecycle.js';
 import { runBatch } from './throughput.js';
@@ -41,6 +42,8 @@ export interface FootprintResult {
   /** The daemon's environment beyond the bench's own (the unit's NODE_OPTIONS, MALLOC_ARENA_MAX, …). */
   environment: Record<string, string>;
   nodeOptions: string[];
+  /** Node's flags on the daemon's command line beyond the bench's own (the unit's ExecStart= flags). */
+  nodeArgs: string[];
   nodeAlone: { rssMiB: number; anonMiB: number; fileMiB: number };
   idle: MemorySplit;
   /** The daemon's threads at idle (main, libuv's pool once used, V8's platform workers, …). */
@@ -71,8 +74,8 @@ export interface FootprintResult {
 }
 
 /** RSS of `node` doing nothing, in the same environment. */
-async function nodeAlone(environment: Record<string, string>): Promise<{ rssMiB: number; anonMiB: number; fileMiB: number }> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore', env: { ...process.env, ...environment } });
+async function nodeAlone(launch: DaemonLaunch): Promise<{ rssMiB: number; anonMiB: number; fileMiB: number }> {
+  const child = spawn(process.execPath, [...launch.nodeArgs, '-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore', env: { ...process.env, ...launch.env } });
   try {
     await sleep(1500);
     const split = residentSplit(child.pid!);
@@ -122,16 +125,17 @@ function threads(pid: number): number {
 }
 
 /**
- * The footprint with `environment` (by default the unit's): the daemon gets it as its environment,
- * exactly as systemd would give it, plus the probe (`--expose-gc --import`) on its command line.
+ * The footprint with `launch` (by default the unit's): the daemon gets its environment and node flags
+ * exactly as systemd would give them, plus the probe (`--expose-gc --import`) on its command line.
  */
-export async function measureFootprint(messages = 1000, finished = 10_000, environment = unitEnvironment()): Promise<FootprintResult> {
+export async function measureFootprint(messages = 1000, finished = 10_000, launch: DaemonLaunch = unitLaunch()): Promise<FootprintResult> {
+  const environment = launch.env;
   const dir = await mkdtemp(join(tmpdir(), 'mmsd-bench-mem-'));
   const probeFile = join(dir, 'probe.json');
-  const daemonNodeArgs = ['--expose-gc', `--import=${PROBE}`];
+  const daemonNodeArgs = [...launch.nodeArgs, '--expose-gc', `--import=${PROBE}`];
   const env = { ...environment, MMSD_MEMORY_PROBE: probeFile };
   try {
-    const alone = await nodeAlone(environment);
+    const alone = await nodeAlone(launch);
     const t0 = performance.now();
     const tb = await Testbed.start({ dbus: true, logLevel: 'info', simArgs: ['--send-delay-ms', '0'], daemonNodeArgs, env });
     let idle: MemorySplit;
@@ -183,6 +187,7 @@ export async function measureFootprint(messages = 1000, finished = 10_000, envir
     return {
       environment,
       nodeOptions: splitNodeOptions(environment.NODE_OPTIONS),
+      nodeArgs: launch.nodeArgs,
       nodeAlone: alone,
       idle,
       idleThreads,
@@ -259,7 +264,7 @@ export function footprintRows(f: FootprintResult): [string, string, string][] {
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   const rows: [string, string, string][] = [
-    ['node alone', `${f.nodeAlone.rssMiB} MiB`, `${env} node -e 'setInterval(…)': the floor under every figure below; anonymous ${f.nodeAlone.anonMiB}, file-backed ${f.nodeAlone.fileMiB}`],
+    ['node alone', `${f.nodeAlone.rssMiB} MiB`, `${env} node ${f.nodeArgs.map((a) => `${a} `).join('')}-e 'setInterval(…)': the floor under every figure below; anonymous ${f.nodeAlone.anonMiB}, file-backed ${f.nodeAlone.fileMiB}`],
     [
       'RSS idle',
       `${f.idle.rssMiB} MiB`,
@@ -301,9 +306,10 @@ export function footprintRows(f: FootprintResult): [string, string, string][] {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  // node dist/bench/footprint.js [MESSAGES [FINISHED [NAME=VALUE… --node-option…]]]; without the
-  // third, the unit's environment. MESSAGES 0: idle only; FINISHED 0: no ListMessages.
-  const f = await measureFootprint(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 10_000), environmentFromArgs(process.argv.slice(4)));
+  // node dist/bench/footprint.js [MESSAGES [FINISHED [NAME=VALUE… --node-option… argv:--node-flag…]]];
+  // without the third, the unit's environment and ExecStart= flags. MESSAGES 0: idle only; FINISHED
+  // 0: no ListMessages.
+  const f = await measureFootprint(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 10_000), launchFromArgs(process.argv.slice(4)));
   console.log(JSON.stringify(f, null, 2));
   for (const r of footprintRows(f)) console.log(r.join('  '));
   process.exit(0);

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     rows.push(['heap growth (2nd batch)', `${t.heapGrowthKb} KiB`, `${t.heapGrowthPerMessageBytes} B per message (live heap after GC: ${t.heapAfterFirstKb} → ${t.heapAfterSecondKb} KiB); finished messages stay in memory for outbox.retentionDays`]);
   }
   if (only.has('footprint')) {
-    step(`footprint with the unit's environment (NODE_OPTIONS, MALLOC_ARENA_MAX): idle, 2 × ${messages} messages, ListMessages over ${queued} finished`);
+    step(`footprint as the unit runs the daemon (its Environment= and ExecStart= node flags): idle, 2 × ${messages} messages, ListMessages over ${queued} finished`);
     const f = await measureFootprint(messages, queued);
     out.footprint = f;
     rows.push(...footprintRows(f));

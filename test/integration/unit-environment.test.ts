@@ -1,22 +1,23 @@
-// The daemon under the shipped unit's environment (systemd/mmsd.service: NODE_OPTIONS with
-// --jitless, a 256 MiB old space, one V8 worker; docs/performance.md "Footprint"). The rest of the
-// suite runs the daemon with plain node, so this file is what shows that the options the package
-// ships do not break a path: a send whose photo is fitted (the fitting child inherits the options),
+// The daemon as the shipped unit starts it (systemd/mmsd.service: NODE_OPTIONS with --jitless, a
+// 256 MiB old space, one V8 worker; node started with --lite-mode by ExecStart=; docs/performance.md
+// "Footprint"). The rest of the suite runs the daemon with plain node, so this file is what shows that
+// the options and flags the package ships do not break a path: a send whose photo is fitted (the fitting child inherits the options),
 // a list over D-Bus, and a received message fetched, decoded and written.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePhoto } from '../../src/harness/photos.js';
-import { unitEnvironment } from '../../src/harness/unit-environment.js';
+import { unitLaunch } from '../../src/harness/unit-environment.js';
 import { decodeSendReq } from '../../src/mms/pdu.js';
 import { finalWithin, sha256, startStack, until, type Stack } from '../helpers/stack.js';
 
-const UNIT_ENV = unitEnvironment();
+const UNIT = unitLaunch();
+const UNIT_ENV = UNIT.env;
 let s: Stack;
 
 beforeAll(async () => {
-  s = await startStack({ env: UNIT_ENV, config: { inbound: { firstRetryS: 1 } } });
+  s = await startStack({ env: UNIT_ENV, daemonNodeArgs: UNIT.nodeArgs, config: { inbound: { firstRetryS: 1 } } });
   await s.tb.modemReady();
 }, 60_000);
 
@@ -29,6 +30,13 @@ describe("the daemon with the unit's environment", () => {
     expect(UNIT_ENV.NODE_OPTIONS).toMatch(/--jitless/);
     const environ = (await readFile(`/proc/${s.tb.daemon?.pid}/environ`, 'utf8')).split('\0');
     expect(environ).toContain(`NODE_OPTIONS=${UNIT_ENV.NODE_OPTIONS}`);
+  });
+
+  it("runs under node with exactly the flags of the unit's ExecStart=, before the script", async () => {
+    expect(UNIT.nodeArgs).toContain('--lite-mode');
+    const argv = (await readFile(`/proc/${s.tb.daemon?.pid}/cmdline`, 'utf8')).split('\0');
+    const script = argv.findIndex((a) => a.endsWith('/cli/mmsd.js'));
+    expect(argv.slice(1, script)).toEqual(UNIT.nodeArgs);
   });
 
   it('sends a message whose photo it fits in the child process, and lists it', async () => {

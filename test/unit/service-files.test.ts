@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { unitEnvironment } from '../../src/harness/unit-environment.js';
+import { unitEnvironment, unitNodeArgs } from '../../src/harness/unit-environment.js';
 import { SCHEMA } from '../../src/config/schema.js';
 
 const root = new URL('../../', import.meta.url);
@@ -75,6 +75,19 @@ describe('systemd unit', () => {
     expect(env.NODE_OPTIONS).toBeTruthy();
     const r = spawnSync(process.execPath, ['-e', 'process.stdout.write("ok")'], { env: { ...process.env, ...env }, encoding: 'utf8' });
     expect(r.stderr).not.toMatch(/not allowed in NODE_OPTIONS|bad option/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('ok');
+  });
+
+  it("starts node with V8 flags it knows, on the packaged daemon's script (/usr/bin/mmsd by hand has none)", () => {
+    const file = fileURLToPath(new URL('systemd/mmsd.service', root));
+    const flags = unitNodeArgs(file);
+    expect(flags).toContain('--lite-mode');
+    // The script where scripts/build-deb puts dist/ (usr/lib/mmsd/dist) and the conffile's path.
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node (--\S+ )+\/usr\/lib\/mmsd\/dist\/cli\/mmsd\.js --config \/etc\/mmsd\/mmsd\.json$/m);
+    expect(read('scripts/build-deb')).toMatch(/lib=\$root\/usr\/lib\/mmsd\n[^]*cp -r "\$work\/dist" "\$lib\/dist"/);
+    const r = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write("ok")'], { env: { ...process.env, ...unitEnvironment(file) }, encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/bad option|unknown flag|not allowed/i);
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('ok');
   });

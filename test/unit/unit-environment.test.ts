@@ -1,10 +1,11 @@
-// The footprint benchmark runs the daemon in the environment the shipped unit gives it: the unit's
-// Environment= lines read in systemd's syntax, so that the bench and the unit cannot drift apart.
+// The footprint benchmark runs the daemon as the shipped unit starts it: the unit's Environment=
+// lines read in systemd's syntax and the node flags of its ExecStart=, so that the bench and the unit
+// cannot drift apart.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { environmentFromArgs, unitEnvironment, unitNodeOptions } from '../../src/harness/unit-environment.js';
+import { launchFromArgs, unitEnvironment, unitLaunch, unitNodeArgs, unitNodeOptions } from '../../src/harness/unit-environment.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmsd-footprint-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,19 +44,49 @@ describe('unitEnvironment', () => {
   });
 });
 
-describe('environmentFromArgs (the command line of dist/bench/footprint.js)', () => {
-  it('is the unit environment without arguments', () => {
-    expect(environmentFromArgs([])).toEqual(unitEnvironment());
+describe('unitNodeArgs (the node flags of ExecStart=)', () => {
+  it('takes the flags between node and the script', () => {
+    const file = unit('[Service]\nExecStart=/usr/bin/node --lite-mode --stack-size=500 /usr/lib/mmsd/dist/cli/mmsd.js --config /etc/mmsd/mmsd.json\n');
+    expect(unitNodeArgs(file)).toEqual(['--lite-mode', '--stack-size=500']);
+  });
+
+  it("looks past systemd's prefixes and takes nodejs and a bare node too", () => {
+    expect(unitNodeArgs(unit('ExecStart=-/usr/bin/nodejs --max-lazy /x.js\n'))).toEqual(['--max-lazy']);
+    expect(unitNodeArgs(unit('ExecStart=node /x.js --flag\n'))).toEqual([]);
+  });
+
+  it('has none when ExecStart= runs the script itself', () => {
+    expect(unitNodeArgs(unit('[Service]\nExecStart=/usr/bin/mmsd --config /etc/mmsd/mmsd.json\n'))).toEqual([]);
+  });
+
+  it('names a unit without exactly one ExecStart= and node without a script', () => {
+    expect(() => unitNodeArgs(unit('[Service]\n'))).toThrow(/expected one ExecStart= line, found 0/);
+    expect(() => unitNodeArgs(unit('ExecStart=/usr/bin/node --lite-mode\n'))).toThrow(/ExecStart= runs node without a script/);
+  });
+});
+
+describe('launchFromArgs (the command line of dist/bench/footprint.js)', () => {
+  it("is the unit's launch without arguments", () => {
+    expect(launchFromArgs([])).toEqual(unitLaunch());
+    expect(unitLaunch().env).toEqual(unitEnvironment());
   });
 
   it('joins node options into NODE_OPTIONS beside NAME=VALUE assignments, replacing the unit', () => {
-    expect(environmentFromArgs(['MALLOC_ARENA_MAX=1', '--max-semi-space-size=1', '--v8-pool-size=1'])).toEqual({
-      MALLOC_ARENA_MAX: '1',
-      NODE_OPTIONS: '--max-semi-space-size=1 --v8-pool-size=1',
+    expect(launchFromArgs(['MALLOC_ARENA_MAX=1', '--max-semi-space-size=1', '--v8-pool-size=1'])).toEqual({
+      env: { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--max-semi-space-size=1 --v8-pool-size=1' },
+      nodeArgs: [],
+    });
+  });
+
+  it("puts argv:--… on node's command line", () => {
+    expect(launchFromArgs(['--jitless', 'argv:--lite-mode', 'argv:--max-lazy'])).toEqual({
+      env: { NODE_OPTIONS: '--jitless' },
+      nodeArgs: ['--lite-mode', '--max-lazy'],
     });
   });
 
   it('refuses anything else by name', () => {
-    expect(() => environmentFromArgs(['jitless'])).toThrow(/neither a node option \(--…\) nor NAME=VALUE: jitless/);
+    expect(() => launchFromArgs(['jitless'])).toThrow(/neither a node option \(--…\), a node flag for the command line \(argv:--…\) nor NAME=VALUE: jitless/);
+    expect(() => launchFromArgs(['argv:lite-mode'])).toThrow(/argv:lite-mode/);
   });
 });
