@@ -10,13 +10,11 @@ import { AtErrorResult, CmeError } from '../modem/errors.js';
 import type { RamSpace } from '../modem/types.js';
 import type { FitFunction, SenderModem, SenderOutbox } from './types.js';
 import { LOG_EVENTS } from '../core/log-events.js';
+import { MessageFails } from './outcome.js';
 
 /** The message cannot be made to fit, or an image in it cannot be read: it fails at once. */
-export class FitFailed extends Error {
+export class FitFailed extends MessageFails {
   override name = 'FitFailed';
-  constructor(readonly error: MessageError) {
-    super(error.name);
-  }
 }
 
 export interface FitterOptions {

@@ -4,7 +4,6 @@ import { errorText, fileCode } from '../core/errors.js';
 import type { MessageError } from '../core/message.js';
 import { AtError, CmeError } from '../modem/errors.js';
 import { SendNotAcceptedError, SendOutcomeUnknownError, type RamSpace } from '../modem/types.js';
-import { FitFailed } from './fitter.js';
 import { fileVerdict, isSpecCode, type Verdict } from './policy.js';
 
 /** Stop was asked for before AT+QMMSEND: a safe point, the message goes back to the queue. */
@@ -23,15 +22,20 @@ export class ModemRebooted extends Error {
   }
 }
 
+/** The message itself cannot be sent (not the module's trouble): it fails at once with `error`. */
+export class MessageFails extends Error {
+  override name = 'MessageFails';
+  constructor(readonly error: MessageError) {
+    super(error.name);
+  }
+}
+
 /**
  * The module's RAM cannot hold the message's attachments, even after leftovers were deleted
  * (DESIGN.md §14): the message fails as MessageTooLarge.
  */
-export class RamTooSmall extends Error {
+export class RamTooSmall extends MessageFails {
   override name = 'RamTooSmall';
-  constructor(readonly error: MessageError) {
-    super(error.name);
-  }
 }
 
 export interface TryContext {
@@ -55,7 +59,7 @@ function publicReasonOf(err: unknown): string {
 export function judge(err: unknown, ctx: TryContext): Verdict {
   if (err instanceof SendOutcomeUnknownError) return { kind: 'unknown', reason: err.message };
   if (ctx.accepted) return { kind: 'unknown', reason: errorText(err) };
-  if (err instanceof RamTooSmall || err instanceof FitFailed) {
+  if (err instanceof MessageFails) {
     return { kind: 'result', err: err.error.code, httpStatus: 0, afterSend: false, cls: 'permanent', error: err.error };
   }
   if (err instanceof SendNotAcceptedError) {

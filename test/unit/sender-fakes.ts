@@ -17,7 +17,7 @@ import {
 import { ModuleSession } from '../../src/modem/session.js';
 import { Outbox } from '../../src/outbox/outbox.js';
 import type { MessagePatch } from '../../src/outbox/types.js';
-import type { Sleep } from '../../src/sender/sender.js';
+import { Sender, type ResultEvent, type SenderConfig, type SenderFitting, type Sleep } from '../../src/sender/sender.js';
 import { MemoryStore } from './outbox-memory.js';
 
 export interface PatchRecord {
@@ -254,4 +254,56 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** The send parameters the sender's unit tests run with (DESIGN.md §5 defaults). */
+export const DEFAULTS: SendParams = { validity: 6, priority: 3, deliveryReport: false, readReport: false, visibility: 2, class: 4 };
+
+/** A sender over the traced outbox and the scripted modem, on the instant clock. */
+export interface SenderRig {
+  trace: string[];
+  time: FakeTime;
+  outbox: TracedOutbox;
+  modem: FakeModem;
+  sender: Sender;
+  results: ResultEvent[];
+  status: (id?: string) => string | undefined;
+  until: (status: string, id?: string) => Promise<void>;
+}
+
+const rigs: SenderRig[] = [];
+
+/** Builds a rig; `stopSenderRigs()` (in an afterEach) stops every rig built since. */
+export async function senderRig(
+  opts: { config?: Partial<SenderConfig>; logger?: SenderRigLogger; fitting?: SenderFitting } = {},
+): Promise<SenderRig> {
+  const trace: string[] = [];
+  const time = new FakeTime();
+  const outbox = new TracedOutbox(trace, time.clock);
+  await outbox.start();
+  const modem = new FakeModem(trace, DEFAULTS);
+  const sender = new Sender({
+    outbox,
+    modem,
+    logger: opts.logger ?? pino({ level: 'silent' }),
+    clock: time.clock,
+    sleep: time.sleep,
+    config: { maxAttempts: 5, sendTimeoutS: 300, charset: 'UTF8', defaults: DEFAULTS, ...opts.config },
+    ...(opts.fitting ? { fitting: opts.fitting } : {}),
+  });
+  const results: ResultEvent[] = [];
+  sender.on('result', (r) => results.push(r));
+  const status = (id = 'm1'): string | undefined => outbox.get(id)?.status;
+  const until = (st: string, id = 'm1'): Promise<void> => waitFor(() => status(id) === st, `${id} ${st}`);
+  const r = { trace, time, outbox, modem, sender, results, status, until };
+  rigs.push(r);
+  return r;
+}
+
+type SenderRigLogger = ConstructorParameters<typeof Sender>[0]['logger'];
+
+export async function stopSenderRigs(): Promise<void> {
+  const all = rigs.splice(0);
+  await Promise.all(all.map((r) => r.sender.stop()));
+  await Promise.all(all.map((r) => r.outbox.stop()));
 }

@@ -2,14 +2,11 @@
 // modem and a scripted fitter — when it fits, with which limit, that the record says so before the
 // first upload, that a retry never fits again, and how a message that cannot be fitted ends.
 import { afterEach, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import type { AttachmentInput, SendRequest } from '../../src/core/message.js';
 import { ImageError, ImagePixelLimitError, MessageTooLargeError } from '../../src/media/errors.js';
-import type { SendParams } from '../../src/modem/types.js';
-import { Sender, type FitFunction, type SenderFitting } from '../../src/sender/sender.js';
-import { FakeModem, FakeTime, TracedOutbox, waitFor } from './sender-fakes.js';
+import type { FitFunction, SenderFitting } from '../../src/sender/sender.js';
+import { senderRig, stopSenderRigs, type SenderRig } from './sender-fakes.js';
 
-const DEFAULTS: SendParams = { validity: 6, priority: 3, deliveryReport: false, readReport: false, visibility: 2, class: 4 };
 const LIMIT = 10_000;
 const NOTE = Buffer.from('the front door, 07:12');
 const PHOTO = Buffer.alloc(50_000, 0xa5);
@@ -40,42 +37,11 @@ function scriptedFit(calls: Array<{ limit: number; parts: AttachmentInput[] }>):
   };
 }
 
-interface Rig {
-  trace: string[];
-  outbox: TracedOutbox;
-  modem: FakeModem;
-  sender: Sender;
-  until: (status: string, id?: string) => Promise<void>;
+function rig(fitting: Partial<SenderFitting> & Pick<SenderFitting, 'fit'>): Promise<SenderRig> {
+  return senderRig({ fitting: { limit: () => ({ bytes: LIMIT, source: 'mms.maxMessageBytes' }), enabled: true, ...fitting } });
 }
 
-let rigs: Rig[] = [];
-
-async function rig(fitting: Partial<SenderFitting> & Pick<SenderFitting, 'fit'>): Promise<Rig> {
-  const trace: string[] = [];
-  const time = new FakeTime();
-  const outbox = new TracedOutbox(trace, time.clock);
-  await outbox.start();
-  const modem = new FakeModem(trace, DEFAULTS);
-  const sender = new Sender({
-    outbox,
-    modem,
-    logger: pino({ level: 'silent' }),
-    clock: time.clock,
-    sleep: time.sleep,
-    config: { maxAttempts: 5, sendTimeoutS: 300, charset: 'UTF8', defaults: DEFAULTS },
-    fitting: { limit: () => ({ bytes: LIMIT, source: 'mms.maxMessageBytes' }), enabled: true, ...fitting },
-  });
-  const until = (s: string, id = 'm1'): Promise<void> => waitFor(() => outbox.get(id)?.status === s, `${id} ${s}`);
-  const r = { trace, outbox, modem, sender, until };
-  rigs.push(r);
-  return r;
-}
-
-afterEach(async () => {
-  await Promise.all(rigs.map((r) => r.sender.stop()));
-  await Promise.all(rigs.map((r) => r.outbox.stop()));
-  rigs = [];
-});
+afterEach(stopSenderRigs);
 
 describe('Sender: photos that fit (§11)', () => {
   it('fits a message over its limit once, records it before the first upload, and a resend sends the same bytes; one within it goes as it is', async () => {

@@ -4,19 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { AtErrorResult, ChecksumError, ClosedError, CmeError, TimeoutError } from '../../src/at/errors.js';
 import type { SendRequest } from '../../src/core/message.js';
-import { SendNotAcceptedError, SendOutcomeUnknownError, type SendParams } from '../../src/modem/types.js';
+import { SendNotAcceptedError, SendOutcomeUnknownError } from '../../src/modem/types.js';
 import { attachmentNames } from '../../src/core/names.js';
-import { DEFAULT_BUSY_WAIT_MS, MAX_REQUEUES_IN_ROW, Sender, type ResultEvent, type SenderConfig } from '../../src/sender/sender.js';
-import { FakeModem, FakeTime, TracedOutbox, deferred, waitFor } from './sender-fakes.js';
+import { DEFAULT_BUSY_WAIT_MS, MAX_REQUEUES_IN_ROW, type SenderConfig } from '../../src/sender/sender.js';
+import { DEFAULTS, FakeModem, deferred, senderRig, stopSenderRigs, waitFor, type SenderRig } from './sender-fakes.js';
 
-const DEFAULTS: SendParams = {
-  validity: 6,
-  priority: 3,
-  deliveryReport: false,
-  readReport: false,
-  visibility: 2,
-  class: 4,
-};
 
 const TEXT = Buffer.from('你好, MMS 世界\n', 'utf8');
 const IMAGE = Buffer.alloc(5000, 0xa5);
@@ -39,47 +31,13 @@ function request(over: Partial<SendRequest> = {}): SendRequest {
 
 const [N0, N1] = attachmentNames([{ name: 'note.txt' }, { name: 'photo.jpg' }]) as [string, string];
 
-interface Rig {
-  trace: string[];
-  time: FakeTime;
-  outbox: TracedOutbox;
-  modem: FakeModem;
-  sender: Sender;
-  results: ResultEvent[];
-  status: (id?: string) => string | undefined;
-  until: (status: string, id?: string) => Promise<void>;
+type Rig = SenderRig;
+
+function rig(config: Partial<SenderConfig> = {}, logger = pino({ level: 'silent' })): Promise<Rig> {
+  return senderRig({ config, logger });
 }
 
-let rigs: Rig[] = [];
-
-async function rig(config: Partial<SenderConfig> = {}, logger = pino({ level: 'silent' })): Promise<Rig> {
-  const trace: string[] = [];
-  const time = new FakeTime();
-  const outbox = new TracedOutbox(trace, time.clock);
-  await outbox.start();
-  const modem = new FakeModem(trace, DEFAULTS);
-  const sender = new Sender({
-    outbox,
-    modem,
-    logger,
-    clock: time.clock,
-    sleep: time.sleep,
-    config: { maxAttempts: 5, sendTimeoutS: 300, charset: 'UTF8', defaults: DEFAULTS, ...config },
-  });
-  const results: ResultEvent[] = [];
-  sender.on('result', (r) => results.push(r));
-  const status = (id = 'm1'): string | undefined => outbox.get(id)?.status;
-  const until = (s: string, id = 'm1'): Promise<void> => waitFor(() => status(id) === s, `${id} ${s}`);
-  const r = { trace, time, outbox, modem, sender, results, status, until };
-  rigs.push(r);
-  return r;
-}
-
-afterEach(async () => {
-  await Promise.all(rigs.map((r) => r.sender.stop()));
-  await Promise.all(rigs.map((r) => r.outbox.stop()));
-  rigs = [];
-});
+afterEach(stopSenderRigs);
 
 /**
  * Submits the standard request, waits for `unknown`, then kicks the idle sender: it must go idle
